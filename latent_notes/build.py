@@ -1,0 +1,269 @@
+"""Build the book: jupytext → papermill (with a profile's parameters) → Jupyter Book.
+
+    python -m latent_notes.build                      # quick profile, all chapters, render
+    python -m latent_notes.build --profile standard --data-root ../shared/data
+    python -m latent_notes.build --chapters 01 -p epochs=3 -p 01.subset=5000 --no-render
+
+Each chapter (``book/NN_name.py``, jupytext percent format) is converted to a notebook in
+``_build/src/book``, executed there by papermill with the profile's parameters, and the staged
+book (``_build/src``) is rendered by Jupyter Book with execution off into ``_build/html``.
+A chapter whose source, parameters and package code are unchanged since its last successful
+execution is not executed again. The build report (``_build/reports/build-report.json`` and
+``.md``) gives per chapter the wall time, the peak memory of the executing processes and what
+each model did (trained or loaded from the checkpoint cache, with training throughput).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ROOT / "profiles"
+BUILD = ROOT / "_build"
+STAGE = BUILD / "src"
+REPORTS = BUILD / "reports"
+STAGED_FILES = ("_config.yml", "_toc.yml")
+
+
+class BuildError(RuntimeError):
+    """The book could not be built; the message says where and what to do."""
+
+
+def toc_chapters(root: Path = ROOT) -> list[str]:
+    """Chapter stems (``01_cnn_warmup``, ...) listed in ``_toc.yml``, in order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [entry["file"] for part in [toc] + toc.get("parts", []) for entry in part.get("chapters", [])]
+    return [Path(f).name for f in files if (root / f"{f}.py").exists()]
+
+
+def load_profile(name: str) -> dict:
+    """A profile: parameters for all chapters (``all``) and per chapter (``chapters``)."""
+    path = PROFILES / f"{name}.yml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yml")))
+        raise BuildError(f"Unknown profile {name!r}: there is no {path}. Known profiles: {known}.")
+    profile = yaml.safe_load(path.read_text()) or {}
+    return {"all": profile.get("all") or {}, "chapters": profile.get("chapters") or {}}
+
+
+def parse_overrides(items: list[str], chapters: list[str]) -> tuple[dict, dict]:
+    """``key=value`` for every chapter, ``CHAPTER.key=value`` for one (CHAPTER may be '01')."""
+    common, per_chapter = {}, {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BuildError(f"-p {item!r} is not KEY=VALUE (e.g. -p epochs=3 or -p 01.epochs=3).")
+        value = yaml.safe_load(raw) if raw else None
+        if "." in key:
+            prefix, key = key.split(".", 1)
+            chapter = _match_chapter(prefix, chapters)
+            per_chapter.setdefault(chapter, {})[key] = value
+        else:
+            common[key] = value
+    return common, per_chapter
+
+
+def all_chapters(root: Path = ROOT) -> list[str]:
+    """Every chapter source in book/ (``NN_name.py``), listed in _toc.yml or not yet."""
+    return sorted(p.stem for p in (root / "book").glob("[0-9][0-9]_*.py"))
+
+
+def _match_chapter(prefix: str, chapters: list[str]) -> str:
+    matches = [c for c in chapters if c == prefix or c.startswith(prefix)]
+    if len(matches) != 1:
+        raise BuildError(f"{prefix!r} names {len(matches)} chapters; use one of {', '.join(chapters)} "
+                         "(a unique prefix such as '01' is enough).")
+    return matches[0]
+
+
+def chapter_parameters(chapter, profile, common, per_chapter, args) -> dict:
+    params = {**profile["all"], **profile["chapters"].get(chapter, {}), **common,
+              **per_chapter.get(chapter, {})}
+    params["results_dir"] = str(Path(args.results_dir).resolve())
+    params["cache_dir"] = str(Path(args.cache_dir).resolve())
+    if args.data_root:
+        params["data_root"] = str(Path(args.data_root).resolve())
+    return params
+
+
+def package_hash() -> str:
+    """A hash of the package's source: code changes re-execute the chapters."""
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "latent_notes").rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def convert(chapter: str) -> Path:
+    """book/NN.py (jupytext percent) → _build/src/book/NN.input.ipynb."""
+    import jupytext
+
+    notebook = jupytext.read(ROOT / "book" / f"{chapter}.py")
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    target = STAGE / "book" / f"{chapter}.input.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def _watch_memory(pid: int, peak: list, stop: threading.Event) -> None:
+    """Sample the resident memory of a process and all its children (the kernel) every 0.2 s."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        while not stop.is_set():
+            total = 0
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], total)
+            stop.wait(0.2)
+    except psutil.Error:
+        pass
+
+
+def execute(chapter: str, params: dict, events: Path) -> dict:
+    """Run one chapter with papermill in a child process; return wall time and peak memory."""
+    source = convert(chapter)
+    output = STAGE / "book" / f"{chapter}.ipynb"
+    params_file = REPORTS / f"{chapter}.params.yml"
+    params_file.write_text(yaml.safe_dump(params))
+    events.unlink(missing_ok=True)
+    env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "papermill", str(source), str(output), "-f", str(params_file),
+               "--cwd", str(output.parent), "-k", "python3"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env)
+    peak, stop = [0], threading.Event()
+    watcher = threading.Thread(target=_watch_memory, args=(process.pid, peak, stop), daemon=True)
+    watcher.start()
+    code = process.wait()
+    stop.set()
+    watcher.join()
+    seconds = time.perf_counter() - start
+    source.unlink(missing_ok=True)
+    if code != 0:
+        raise BuildError(f"Chapter {chapter} failed (papermill exit {code}). The executed notebook "
+                         f"with the error is {output}; models trained before the error are cached "
+                         f"and will not be trained again.")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0] / 2**20, 1)}
+
+
+def read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def stage_book() -> None:
+    """Copy the book's static files next to the executed notebooks."""
+    for name in STAGED_FILES:
+        shutil.copy2(ROOT / name, STAGE / name)
+    for path in (ROOT / "book").iterdir():
+        if path.suffix not in {".py", ".ipynb"} and path.is_file():
+            shutil.copy2(path, STAGE / "book" / path.name)
+
+
+def render() -> float:
+    """Render the staged book into _build/html; warnings fail the build."""
+    start = time.perf_counter()
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(STAGE),
+               "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
+    if subprocess.run(command).returncode != 0:
+        raise BuildError("Jupyter Book reported warnings or errors while rendering (above). "
+                         "Fix them; the executed notebooks are kept in _build/src/book.")
+    return round(time.perf_counter() - start, 1)
+
+
+def write_report(report: dict) -> str:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "build-report.json").write_text(json.dumps(report, indent=2))
+    lines = [f"# Build report: profile {report['profile']}", "",
+             "| chapter | status | wall s | peak memory MB | models |", "|---|---|---|---|---|"]
+    for name, ch in report["chapters"].items():
+        models = "; ".join(
+            f"{e['name']} {e['status']}" + (f" {e['seconds']} s, {e['images_per_s']:.0f} img/s"
+                                            if e.get("images_per_s") else "")
+            for e in ch.get("models", [])) or "-"
+        lines.append(f"| {name} | {ch['status']} | {ch['seconds']} | {ch.get('peak_rss_mb', '-')} "
+                     f"| {models} |")
+    lines += ["", f"Render: {report.get('render_seconds', '-')} s. Total: {report['total_seconds']} s."]
+    text = "\n".join(lines) + "\n"
+    (REPORTS / "build-report.md").write_text(text)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="quick", help="quick (default), standard or full")
+    parser.add_argument("--chapters", nargs="*", help="chapters to execute (default: all in _toc.yml)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="[CHAPTER.]KEY=VALUE",
+                        help="override a parameter for all chapters or for one")
+    parser.add_argument("--data-root", help="folder with MNIST/, FashionMNIST/, cifar-10-batches-py/")
+    parser.add_argument("--results-dir", default=str(ROOT / "results"))
+    parser.add_argument("--cache-dir", default=os.environ.get("LATENT_NOTES_CACHE")
+                        or str(ROOT / ".cache" / "checkpoints"))
+    parser.add_argument("--force", action="store_true", help="execute even unchanged chapters")
+    parser.add_argument("--no-render", action="store_true", help="execute only, skip Jupyter Book")
+    args = parser.parse_args(argv)
+    try:
+        return _build(args)
+    except BuildError as err:
+        print(f"\nbuild failed: {err}", file=sys.stderr)
+        return 1
+
+
+def _build(args) -> int:
+    start = time.perf_counter()
+    chapters = toc_chapters()
+    selected = ([_match_chapter(c, all_chapters()) for c in args.chapters] if args.chapters
+                else chapters)
+    profile = load_profile(args.profile)
+    common, per_chapter = parse_overrides(args.param, all_chapters())
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (STAGE / "book").mkdir(parents=True, exist_ok=True)
+    code_hash = package_hash()
+    report = {"profile": args.profile, "chapters": {}}
+    for chapter in selected:
+        params = chapter_parameters(chapter, profile, common, per_chapter, args)
+        key = hashlib.sha256(json.dumps([params, code_hash, args.profile, (ROOT / "book" /
+                             f"{chapter}.py").read_text()], sort_keys=True).encode()).hexdigest()
+        stamp = REPORTS / f"{chapter}.key"
+        executed = STAGE / "book" / f"{chapter}.ipynb"
+        events = REPORTS / f"{chapter}.events.jsonl"
+        if not args.force and executed.exists() and stamp.exists() and stamp.read_text() == key:
+            print(f"== {chapter}: unchanged since its last execution, kept", flush=True)
+            report["chapters"][chapter] = {"status": "unchanged", "seconds": 0.0,
+                                           "models": read_events(events)}
+            continue
+        print(f"== {chapter}: executing with {params}", flush=True)
+        stamp.unlink(missing_ok=True)
+        result = execute(chapter, params, events)
+        stamp.write_text(key)
+        report["chapters"][chapter] = {"status": "executed", **result, "models": read_events(events)}
+    stage_book()
+    if not args.no_render:
+        report["render_seconds"] = render()
+    report["total_seconds"] = round(time.perf_counter() - start, 1)
+    print("\n" + write_report(report))
+    if not args.no_render:
+        print(f"The book: {ROOT / '_build' / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The checkpoint cache: train a model once, load it every time after.
+
+A checkpoint is keyed by a hash of everything that determines its weights: the model config,
+the training config, the data spec (with a fingerprint of the pixels) and the seed. The config
+travels inside the checkpoint and the model is rebuilt from it, so no architecture number is
+written twice. Writes are atomic (write a temporary file, then rename), loads use
+``weights_only=True``, and a corrupt or mismatched file is moved aside and the model retrained.
+
+Every train or load is appended as one JSON line to ``$LATENT_NOTES_EVENTS`` when that is set:
+the book's build report reads it to say what was trained and how fast.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .train import seed_everything
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is unreadable or does not hold what it should."""
+
+
+@dataclass
+class Trained:
+    """What :func:`load_or_train` hands back."""
+
+    model: torch.nn.Module
+    history: pd.DataFrame
+    status: str  # "trained", "loaded", or "retrained" (the cached file was corrupt)
+    path: Path
+    config: dict
+
+
+def default_cache_dir() -> Path:
+    """``$LATENT_NOTES_CACHE`` if set, else ``~/.cache/latent-notes``."""
+    return Path(os.environ.get("LATENT_NOTES_CACHE") or Path.home() / ".cache" / "latent-notes")
+
+
+def config_key(config: dict) -> str:
+    """A stable 16-hex-digit hash of a JSON-able config (key order does not matter)."""
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _builder_name(build) -> str:
+    return f"{build.__module__}:{build.__qualname__}"
+
+
+def _import_builder(name: str):
+    module, _, attr = name.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _plain(history: pd.DataFrame) -> dict:
+    """A history table as a dict of lists of Python numbers (safe under weights_only)."""
+    return {col: [v.item() if hasattr(v, "item") else v for v in history[col]] for col in history}
+
+
+def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFrame, name: str):
+    """Write atomically: a reader never sees a half-written file, even after a kill."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION, "name": name, "key": config_key(config),
+        "config": json.loads(json.dumps(config, default=str)), "builder": _builder_name(build),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": _plain(history), "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "torch_version": str(torch.__version__),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
+    """Rebuild the model from the config stored in the checkpoint and load its weights."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError("not a latent-notes checkpoint of this format")
+        build = build or _import_builder(payload["builder"])
+        model = build(payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except Exception as err:
+        raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
+                              "Delete it (or let load_or_train move it aside) and train again.") from err
+    model.to(device).eval()
+    return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"])
+
+
+def _log_event(**event) -> None:
+    target = os.environ.get("LATENT_NOTES_EVENTS")
+    if target:
+        with open(target, "a") as f:
+            f.write(json.dumps(event) + "\n")
+
+
+def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=None,
+                  alias: str | None = None) -> Trained:
+    """Load the checkpoint for ``config`` or build, train and save it.
+
+    ``build(config) -> model`` must read every architecture number from ``config``.
+    ``train(model) -> history`` trains in place and returns the per-epoch table.
+    The seed is ``config["seed"]``: seeding happens before the model is built.
+    ``alias`` also stores a copy under a stable name (``<alias>.pt``) for later chapters.
+    """
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = config_key(config)
+    path = cache / f"{name}-{key}.pt"
+    status = "trained"
+    if path.exists():
+        try:
+            result = load_checkpoint(path, device, build)
+            if config_key(result.config) != key:
+                raise CheckpointError(f"{path} holds a different config than its name says")
+            _log_event(name=name, key=key, status="loaded", seconds=0.0, images_per_s=None)
+            if alias:
+                store_alias(path, alias, cache)
+            return result
+        except CheckpointError as err:
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            os.replace(path, aside)
+            warnings.warn(f"Cached checkpoint for {name!r} was unusable and was moved to {aside}; "
+                          f"training again. ({err})", stacklevel=2)
+            status = "retrained"
+    seed_everything(int(config.get("seed", 0)))
+    model = build(config).to(device)
+    start = time.perf_counter()
+    history = train(model)
+    seconds = time.perf_counter() - start
+    save_checkpoint(path, model, config, build, history, name)
+    speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
+    _log_event(name=name, key=key, status=status, seconds=round(seconds, 2), images_per_s=speed)
+    if alias:
+        store_alias(path, alias, cache)
+    model.eval()
+    return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)))
+
+
+def store_alias(path: Path, alias: str, cache_dir=None) -> Path:
+    """Copy a checkpoint to ``<cache>/<alias>.pt`` (atomically): a stable name for later use."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache / f"{alias}.pt"
+    tmp = cache / f".{alias}.{os.getpid()}.tmp"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,49 @@
+"""What every chapter does first: check its parameters, seed, pick a device, load the data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .data import ImageData, load_data
+from .results import Results
+from .train import check_positive, pick_device, seed_everything
+
+
+@dataclass
+class Chapter:
+    """The context of one chapter run: data, device, results table, seed and cache folder."""
+
+    name: str
+    data: ImageData
+    device: torch.device
+    results: Results
+    seed: int
+    cache_dir: Path | None
+
+
+def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
+                  device: str, results_dir, cache_dir=None, image_size=None,
+                  channels=None) -> Chapter:
+    """Validate the shared parameters, seed everything and load the data set."""
+    check_positive(epochs=epochs)
+    seed_everything(seed)
+    chosen = pick_device(device)
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
+                     channels=channels, seed=seed)
+    results = Results(name, data.name, results_dir)
+    return Chapter(name, data, chosen, results, seed, Path(cache_dir) if cache_dir else None)
+
+
+def glue(name: str, value, display: bool = False):
+    """Store a computed value for the text ({glue:text}`name`); a no-op without myst-nb (Colab)."""
+    if hasattr(value, "item"):  # NumPy and torch scalars → Python numbers, so formats apply
+        value = value.item()
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return value
+    myst_glue(name, value, display=display)
+    return value

@@ -1,0 +1,91 @@
+"""Plot helpers: image grids with captions, training curves, confusion matrices."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def _to_hwc(image) -> np.ndarray:
+    """(C, H, W) tensor/array in [0, 1] → (H, W) or (H, W, 3) array for imshow."""
+    x = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    x = np.clip(x, 0, 1)
+    return x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
+
+
+def image_grid(images, nrow: int | None = None, *, title: str = "", captions=None,
+               row_labels=None, col_labels=None, size: float = 1.1, cmap: str = "gray_r"):
+    """Show (N, C, H, W) images in a grid; optional caption per image and labels per row/column.
+
+    Grayscale images are drawn dark on light (``gray_r``), as ink on paper.
+    """
+    images = list(images)
+    n = len(images)
+    ncol = nrow if nrow else int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / ncol))
+    extra = 0.3 if captions is not None else 0.0
+    fig, axes = plt.subplots(rows, ncol, figsize=(size * ncol + (0.8 if row_labels else 0),
+                                                  (size + extra) * rows + (0.5 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.imshow(_to_hwc(images[i]), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        if captions is not None:
+            ax.set_title(str(captions[i]), fontsize=8, pad=2)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels):
+            axes[r, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
+    if col_labels is not None:
+        for c, label in enumerate(col_labels):
+            axes[0, c].set_title(str(label), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: dict, metrics=("loss",), title: str = "Training curves",
+                    log_y: bool = False):
+    """One panel per metric: train (dashed) and test (solid) per epoch for each named history."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), squeeze=False)
+    colors = sns.color_palette(n_colors=max(len(histories), 1))
+    for ax, metric in zip(axes[0], metrics):
+        for color, (name, history) in zip(colors, histories.items()):
+            for split, style in (("train", "--"), ("test", "-")):
+                column = f"{split}_{metric}"
+                if column in history:
+                    ax.plot(history["epoch"], history[column], style, color=color, marker=".",
+                            label=f"{name} ({split})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_title(metric.replace("_", " "))
+        if log_y:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix_plot(true, predicted, classes, title: str = "Confusion matrix"):
+    """Counts of true (rows) against predicted (columns) labels, annotated."""
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(true, predicted, labels=range(len(classes)))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(classes), 0.6 + 0.5 * len(classes)))
+    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=classes, yticklabels=classes, annot_kws={"fontsize": 8})
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
