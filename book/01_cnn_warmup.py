@@ -173,7 +173,7 @@ plots.training_curves({arch: r.history for arch, r in trained.items()},
 # The table evaluates each network on the **whole** test set, with the weights at the end of
 # training (no picking of the best epoch by looking at test numbers).
 
-# %%
+# %% tags=["nbval-check-output"]
 rows = []
 for arch, result in trained.items():
     final = result.history.iloc[-1]

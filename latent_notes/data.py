@@ -258,8 +258,9 @@ def _download(name: str, root: Path, looked_in: Path, wanted: list[str]):
             cls(str(root), train=True, download=True)
             cls(str(root), train=False, download=True)
     except Exception as err:  # network errors come in many types; all mean the same here
+        reason = " ".join(str(err).split())[:200]
         raise DataError(
-            f"The {name} data set is not in {looked_in} and could not be downloaded ({err}). "
+            f"The {name} data set is not in {looked_in} and could not be downloaded ({reason}). "
             f"Looked for: {', '.join(wanted)} (the .gz archives are fine). Copy torchvision's "
             f"files there, or point the book at the folder that holds them with "
             f"data_root=... or the environment variable LATENT_NOTES_DATA, or use "

@@ -1,0 +1,68 @@
+"""Checks of the built quick-profile book (`make book` builds it; `make test` runs both)."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from latent_notes import build
+from latent_notes.results import read_results
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built_book():
+    if not (HTML / "index.html").exists():
+        pytest.fail("The book is not built: run `make book` (or `make test`, which builds it).")
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_chapter_page_exists_with_a_colab_link_to_a_real_notebook(chapter):
+    page = (HTML / "book" / f"{chapter}.html").read_text()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].removeprefix("https://github.com/")
+    links = set(re.findall(r"https://colab\.research\.google\.com/github/([^\"'\s]+)", page))
+    assert links, "no Open in Colab link on the page"
+    for link in links:
+        owner_repo, _, rest = link.partition("/blob/")
+        branch, _, path = rest.partition("/")
+        assert owner_repo == repo and branch == config["repository"]["branch"]
+        assert (ROOT / path).is_file(), f"Colab link points to {path}, which is not in the repo"
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_rendered_text_has_its_numbers_and_figures(chapter):
+    page = (HTML / "book" / f"{chapter}.html").read_text()
+    assert "{glue" not in page and "glue:text" not in page, "an unrendered glue role"
+    assert page.count("<img") >= 3, "the chapter's figures are missing"
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_executed_notebook_has_no_errors_and_its_results_table(chapter):
+    notebook = nbformat.read(ROOT / "_build" / "src" / "book" / f"{chapter}.ipynb", as_version=4)
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    table = read_results(ROOT / "results" / f"{chapter}.csv")
+    assert len(table) > 0 and table["value"].notna().all()
+
+
+def test_chapter_1_results_rows():
+    table = read_results(ROOT / "results" / "01_cnn_warmup.csv")
+    accuracy = table[(table.metric == "test_accuracy") & (table.dataset == "digits")]
+    assert sorted(accuracy.model) == ["cnn3x3", "cnn5x5", "cnn_deep"]
+    assert accuracy.value.between(0.9, 1.0).all()  # digits are easy: 90% is a low bar
+
+
+def test_rebuild_with_nothing_changed_executes_and_trains_nothing():
+    subprocess.run([sys.executable, "-m", "latent_notes.build", "--profile", "quick"],
+                   cwd=ROOT, check=True, capture_output=True)
+    report = json.loads((ROOT / "_build" / "reports" / "build-report.json").read_text())
+    assert {c["status"] for c in report["chapters"].values()} == {"unchanged"}
+    assert set(report["chapters"]) == set(build.toc_chapters())

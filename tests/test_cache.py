@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import torch
+
+from latent_notes.cache import (CheckpointError, config_key, load_checkpoint, load_or_train,
+                                store_alias)
+from latent_notes.classifier import build_classifier, train_classifier
+from latent_notes.data import load_data
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    return load_data("digits", subset=120)
+
+
+def train_small(data, cache_dir, seed=0, epochs=1):
+    return train_classifier(data, "cnn3x3", epochs=epochs, seed=seed, device=torch.device("cpu"),
+                            batch_size=32, cache_dir=cache_dir)
+
+
+def test_config_key_ignores_key_order_and_sees_every_value():
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 2})
+
+
+def test_miss_then_hit_gives_the_same_weights(tmp_path, small_digits, monkeypatch):
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv("LATENT_NOTES_EVENTS", str(events))
+    first = train_small(small_digits, tmp_path)
+    second = train_small(small_digits, tmp_path)
+    assert (first.status, second.status) == ("trained", "loaded")
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert second.history.equals(first.history)
+    assert second.config["model"]["arch"] == "cnn3x3"  # the config travels in the checkpoint
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["status"] for e in logged] == ["trained", "loaded"]
+    assert logged[0]["images_per_s"] > 0
+
+
+def test_another_seed_or_epoch_count_is_a_miss(tmp_path, small_digits):
+    a = train_small(small_digits, tmp_path)
+    b = train_small(small_digits, tmp_path, seed=1)
+    c = train_small(small_digits, tmp_path, epochs=2)
+    assert len({a.path, b.path, c.path}) == 3 and b.status == c.status == "trained"
+
+
+def test_corrupt_checkpoint_is_moved_aside_and_retrained(tmp_path, small_digits):
+    first = train_small(small_digits, tmp_path)
+    first.path.write_bytes(first.path.read_bytes()[:500])  # a half-written file
+    with pytest.warns(UserWarning, match="moved to"):
+        again = train_small(small_digits, tmp_path)
+    assert again.status == "retrained"
+    assert list(tmp_path.glob("*.corrupt-*")), "the broken file is kept for inspection"
+    assert load_checkpoint(again.path).status == "loaded"
+
+
+def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits):
+    first = train_small(small_digits, tmp_path)
+    alias = store_alias(first.path, "judge-test", tmp_path)
+    loaded = load_checkpoint(alias)  # no builder given: the checkpoint names its own
+    x = small_digits.test.images[:5]
+    assert torch.allclose(loaded.model(x), first.model(x))
+
+
+def test_unreadable_file_gives_a_clear_error(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_text("junk")
+    with pytest.raises(CheckpointError, match="unreadable.*train again"):
+        load_checkpoint(path)
+
+
+def test_no_temporary_files_are_left(tmp_path, small_digits):
+    train_small(small_digits, tmp_path)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_failed_training_leaves_no_checkpoint(tmp_path):
+    def broken(model):
+        raise KeyboardInterrupt
+
+    config = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
+                        "width": 4, "hidden": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
+    with pytest.raises(KeyboardInterrupt):
+        load_or_train("broken", config, build_classifier, broken, device="cpu", cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*"))

@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from latent_notes.data import DataError, load_data, read_idx
+
+
+def check_images(data, n_train, n_test, channels, size):
+    for part, n in ((data.train, n_train), (data.test, n_test)):
+        assert part.images.shape == (n, channels, size, size)
+        assert part.images.dtype == torch.float32
+        assert part.labels.shape == (n,) and part.labels.dtype == torch.int64
+        assert 0.0 <= part.images.min() and part.images.max() <= 1.0
+
+
+def test_digits_are_28px_with_a_fixed_stratified_split():
+    data = load_data("digits")
+    check_images(data, 1437, 360, 1, 28)
+    assert data.classes == [str(d) for d in range(10)]
+    # stratified: every class in the test set in (almost) the training proportion
+    train_share = np.bincount(data.train.labels) / len(data.train)
+    test_share = np.bincount(data.test.labels) / len(data.test)
+    assert np.abs(train_share - test_share).max() < 0.01
+    # fixed: another seed changes nothing about the split
+    again = load_data("digits", seed=5)
+    assert torch.equal(again.test.images, data.test.images)
+    assert data.train.images.max() > 0.9  # the ink reaches full intensity
+
+
+def test_subset_is_seeded_and_caps_training_images_only():
+    a, b, c = (load_data("digits", subset=100, seed=s) for s in (1, 1, 2))
+    assert len(a.train) == 100 and len(a.test) == 360
+    assert torch.equal(a.train.images, b.train.images)
+    assert not torch.equal(a.train.images, c.train.images)
+    assert a.spec["fingerprint"] != c.spec["fingerprint"]
+
+
+def test_mnist_from_idx_archives(mnist_root):
+    data = load_data("mnist", data_root=mnist_root)
+    check_images(data, 50, 20, 1, 28)
+    raw = read_idx(mnist_root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz")
+    assert torch.allclose(data.train.images[3, 0], torch.from_numpy(raw[3] / 255).float())
+    assert data.train.labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_mnist_root_from_environment(mnist_root, monkeypatch):
+    monkeypatch.setenv("LATENT_NOTES_DATA", str(mnist_root))
+    assert len(load_data("mnist").train) == 50
+
+
+def test_truncated_idx_file_is_reported(mnist_root):
+    path = mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    import gzip
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:1000])
+    with pytest.raises(DataError, match="truncated"):
+        load_data("mnist", data_root=mnist_root)
+
+
+def test_cifar10_from_pickle_batches(cifar_root):
+    data = load_data("cifar10", data_root=cifar_root)
+    check_images(data, 40, 6, 3, 32)
+    assert data.classes[0] == "airplane"
+    gray = load_data("cifar10", data_root=cifar_root, channels=1, image_size=28)
+    check_images(gray, 40, 6, 1, 28)
+
+
+def test_missing_data_offline_names_what_and_how(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading: <urlopen error Name or service not known>")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(DataError) as err:
+        load_data("fashion-mnist", data_root=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "FashionMNIST" / "raw") in message
+    assert "train-images-idx3-ubyte" in message and "LATENT_NOTES_DATA" in message
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(DataError, match="Unknown dataset 'imagenet'.*digits.*mnist.*folder:"):
+        load_data("imagenet")
+
+
+@pytest.mark.parametrize("kwargs, word", [({"subset": 0}, "subset"), ({"image_size": 2}, "image_size"),
+                                          ({"channels": 2}, "channels")])
+def test_bad_parameters_are_explained(kwargs, word):
+    with pytest.raises(DataError, match=word):
+        load_data("digits", **kwargs)
+
+
+def make_folder(root, sizes=((40, 30), (64, 64))):
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(5):
+            size = sizes[i % len(sizes)]
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+
+
+def test_folder_with_class_subfolders_and_corrupt_files(tmp_path):
+    make_folder(tmp_path)
+    (tmp_path / "cats" / "broken.jpg").write_bytes(b"not really a jpeg")
+    (tmp_path / "dogs" / "notes.txt").write_text("hello")
+    with pytest.warns(UserWarning, match="skipped 2 of 12 files"):
+        data = load_data(f"folder:{tmp_path}", image_size=32)
+    assert data.classes == ["cats", "dogs"]
+    assert len(data.train) + len(data.test) == 10
+    check_images(data, len(data.train), len(data.test), 3, 32)
+    assert set(data.train.labels.tolist()) == {0, 1}
+    with pytest.warns(UserWarning):
+        gray = load_data(f"folder:{tmp_path}", image_size=16, channels=1)
+    assert gray.channels == 1 and gray.image_size == 16
+
+
+def test_empty_folder_and_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="holds 0 readable images"):
+        load_data(f"folder:{tmp_path}")
+    with pytest.raises(DataError, match="is not a folder"):
+        load_data(f"folder:{tmp_path / 'nope'}")
+
+
+def test_photos_are_colour_patches():
+    data = load_data("photos", image_size=32)
+    assert data.channels == 3 and data.image_size == 32
+    assert len(data.classes) == 2 and len(data.train) > 400
+
+
+def test_batches_cover_every_image_once_and_reshuffle_reproducibly():
+    data = load_data("digits", subset=50)
+    loader = data.train.loader(16, shuffle=True, seed=3)
+    assert len(loader) == 4
+    first = torch.cat([x for x, _ in loader])
+    second = torch.cat([x for x, _ in loader])
+    assert first.shape == data.train.images.shape
+    assert torch.allclose(first.sum(0), data.train.images.sum(0), atol=1e-4)
+    assert not torch.equal(first, second)  # a new order every epoch
+    again = torch.cat([x for x, _ in data.train.loader(16, shuffle=True, seed=3)])
+    assert torch.equal(first, again)
