@@ -86,7 +86,7 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
     model.to(device)
     rows = []
     bar = tqdm(total=epochs * len(train_batches), desc=f"training {name}", unit="batch",
-               mininterval=2.0, disable=not progress_enabled(), leave=True)
+               mininterval=5.0, disable=not progress_enabled(), leave=True)
     for epoch in range(1, epochs + 1):
         model.train()
         sums, count, start = defaultdict(float), 0, time.perf_counter()
