@@ -1,0 +1,54 @@
+"""Image-quality numbers shared by the chapters: MSE, PSNR and a Fréchet distance."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import linalg
+
+
+def mse_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the pixels of each image pair: (N, C, H, W) x 2 → (N,)."""
+    return (x - y).pow(2).flatten(1).mean(1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, max_value: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, averaged over images: 10 log10(max² / MSE)."""
+    mse = mse_per_image(x, y).clamp_min(1e-10)
+    return float((10 * torch.log10(max_value ** 2 / mse)).mean())
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (F,) and covariance (F, F) of a feature matrix (N, F)."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
+    """Fréchet distance of two Gaussians (Dowson & Landau 1982; the FID of Heusel et al. 2017):
+
+    d² = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}).
+    """
+    mean_a, mean_b = np.atleast_1d(mean_a), np.atleast_1d(mean_b)
+    cov_a, cov_b = np.atleast_2d(cov_a), np.atleast_2d(cov_b)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():  # nearly singular product: nudge both diagonals
+        eps = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    root = root.real  # tiny imaginary parts are numerical noise
+    diff = mean_a - mean_b
+    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
+
+
+@torch.no_grad()
+def classifier_features(model, images: torch.Tensor, device, batch_size: int = 1000) -> np.ndarray:
+    """Penultimate-layer features (N, F) of a classifier that has a ``features`` method."""
+    model.eval()
+    return torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)]).numpy()
+
+
+def fid_with(model, images_a: torch.Tensor, images_b: torch.Tensor, device) -> float:
+    """Fréchet distance between a classifier's features of two image sets."""
+    stats_a = gaussian_stats(classifier_features(model, images_a, device))
+    stats_b = gaussian_stats(classifier_features(model, images_b, device))
+    return frechet_distance(*stats_a, *stats_b)
