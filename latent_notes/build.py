@@ -144,6 +144,7 @@ def execute(chapter: str, params: dict, events: Path) -> dict:
     params_file.write_text(yaml.safe_dump(params))
     events.unlink(missing_ok=True)
     env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
+    env.pop("MPLBACKEND", None)  # a non-inline backend (Agg) would leave the book without figures
     command = [sys.executable, "-m", "papermill", str(source), str(output), "-f", str(params_file),
                "--cwd", str(output.parent), "-k", "python3"]
     start = time.perf_counter()
