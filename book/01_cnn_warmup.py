@@ -116,6 +116,10 @@ counts.T
 #    Stacked $3\times3$ layers see as far as larger filters with fewer weights (Simonyan &
 #    Zisserman, 2015); dropout (Srivastava et al., 2014) fights over-fitting of the big linear
 #    layer.
+#
+# All three begin by standardising their input: a batch-normalisation layer (Ioffe & Szegedy,
+# 2015) on the pixels keeps each channel at zero mean and unit variance, so one learning rate
+# suits ink-on-paper digits and colour photos alike.
 
 # %%
 archs = list(classifier.ARCHS)
@@ -136,8 +140,8 @@ print(model)
 # ## Training
 #
 # All three are trained the same way: Adam with a *one-cycle* learning-rate schedule (Smith &
-# Topin, 2019), which warms the rate up to `lr` and anneals it to nearly zero by the last
-# step, on mini-batches of `batch_size` shuffled images. After each epoch the whole test set is
+# Topin, 2019), which warms the rate up to `lr` over the first 15% of the steps and anneals it
+# to nearly zero by the last step, on mini-batches of `batch_size` shuffled images. After each epoch the whole test set is
 # evaluated. A trained network is saved in the checkpoint cache, keyed by everything that
 # determines its weights; run the chapter again with the same parameters and it is loaded
 # instead of trained.

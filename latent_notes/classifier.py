@@ -50,6 +50,9 @@ class CNN(nn.Module):
             raise ParameterError(f"Unknown classifier {config.arch!r}; use one of {', '.join(ARCHS)}.")
         self.config = config
         c, w = config.channels, config.width
+        # Standardise the pixels per channel (a batch norm on the input): one learning rate then
+        # suits ink-on-paper digits and colour photos alike.
+        self.normalise = nn.BatchNorm2d(c)
         conv = lambda c_in, c_out, k, pad=0: _conv(c_in, c_out, k, pad, config.batch_norm)  # noqa
         if config.arch == "cnn_deep":
             # conv 32 → conv 64 → pool → dropout → linear 128 → dropout → classes
@@ -73,7 +76,7 @@ class CNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) → (B, F): the activations just before the last linear layer."""
-        return self.head(self.body(x))
+        return self.head(self.body(self.normalise(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))  # (B, num_classes) logits
@@ -102,14 +105,14 @@ def train_classifier(data: ImageData, arch: str, *, epochs: int, seed: int, devi
                              num_classes=len(data.classes))
     config = {"model": asdict(model_config),
               "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr,
-                        "optimizer": "adam", "schedule": "onecycle"},
+                        "optimizer": "adam", "schedule": "onecycle", "warmup": 0.15},
               "data": data.spec, "seed": seed}
 
     def train(model):
         batches = data.train.loader(batch_size, shuffle=True, seed=seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         # One-cycle (Smith & Topin 2019): warm up, then anneal to ~0; stepped every batch.
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr,
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
                                                        total_steps=epochs * len(batches))
         return fit(model, classification_loss, batches, data.test.loader(1000), epochs=epochs,
                    optimizer=optimizer, batch_scheduler=schedule, device=device, name=arch)
