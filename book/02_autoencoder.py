@@ -1,0 +1,493 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. The autoencoder: squeezing images through a small code
+#
+# Chapter 1 squeezed an image into ten class scores. Here we squeeze it into a short vector of
+# numbers, the **code** $Z$, from which the image itself must be rebuilt. An **encoder**
+# network compresses the image $X$ into $Z$, a **decoder** network restores $X$ from $Z$, and
+# the two are trained together to make the copy as close to the original as possible.
+#
+# Nothing forces the code to mean anything, and yet, because it is small, the network has to
+# decide what to keep. The size of $Z$, the `latent_size`, is the one dial of this chapter: we
+# train one autoencoder per size and watch what survives.
+#
+# **What you will learn:** how an autoencoder is built and trained; how much better than the
+# best *linear* compression (PCA) it does; what the space of codes looks like when you walk
+# through it, blend two codes or draw random ones; and how much a simple classifier can read
+# off the codes.
+
+# %% tags=["remove-cell"]
+# Colab, or any Python where the package is missing: install it from the repository.
+try:
+    import latent_notes  # noqa: F401
+except ImportError:
+    import subprocess
+    import sys
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "git+https://github.com/latent-notes/latent-notes"])
+
+# %%
+import pandas as pd
+import torch
+
+from latent_notes import autoencoder as ae
+from latent_notes import latent, plots
+from latent_notes.classifier import count_parameters
+from latent_notes.notebook import glue, start_chapter
+from latent_notes.train import ParameterError
+
+# %% tags=["parameters"]
+dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+epochs = 10  # passes over the training images, per autoencoder
+subset = None  # cap on the number of training images (None: all of them)
+seed = 0  # same seed, same numbers (on the CPU)
+device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+results_dir = "results"  # this chapter writes <results_dir>/02_autoencoder.csv
+cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+latent_sizes = [2, 8, 16, 32]  # code sizes of the sweep, one autoencoder each
+width = 32  # channels after the encoder's first halving (doubled at each further halving)
+batch_size = 64  # images per gradient step
+lr = 2e-3  # peak learning rate of the one-cycle schedule
+traversal_latent = 16  # the model (code size) of the traversal, interpolation, sampling, t-SNE
+traversal_class = "2"  # class (name or index) of the test image whose code we traverse
+traversal_range = 1.0  # each coordinate moves from -range to +range ...
+traversal_step = 0.25  # ... in steps of this size
+traversal_units = "std"  # std: steps in standard deviations of each coordinate | code: raw units
+traversal_dims = 16  # coordinates shown in the traversal (the first ones)
+interpolation_from = "2"  # class (name or index) of the first image of the interpolation
+interpolation_to = "7"  # class of the last image
+interpolation_steps = 9  # frames, both ends included
+noise_latent = None  # the model of the noise experiment (None: the largest of latent_sizes)
+noise_scales = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]  # noise in standard deviations of each coordinate
+n_samples = 16  # random codes decoded per distribution
+probe_train = 1000  # training codes for the linear probes (None: all training images)
+tsne_points = 500  # test codes on the t-SNE map
+
+# %%
+chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root, epochs=epochs,
+                        subset=subset, seed=seed, device=device, results_dir=results_dir,
+                        cache_dir=cache_dir)
+data = chapter.data
+sizes = ae.check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
+                              **({"noise_latent": noise_latent} if noise_latent else {}))
+noise_latent = noise_latent or sizes[-1]
+if traversal_units not in ("std", "code") or not traversal_step > 0 or not traversal_range > 0:
+    raise ParameterError(f"The traversal needs traversal_units 'std' or 'code' and positive "
+                         f"traversal_range and traversal_step; got {traversal_units!r}, "
+                         f"{traversal_range!r} and {traversal_step!r}.")
+if not noise_scales or min(noise_scales) < 0:
+    raise ParameterError(f"noise_scales must be a list of scales >= 0 such as [0, 0.5, 1], "
+                         f"got {noise_scales!r}.")
+print(data, "on", chapter.device)
+print("latent sizes:", sizes)
+
+# %% [markdown]
+# ## The idea in one formula
+#
+# An encoder $f_\phi$ maps an image $x$ (here $C \times H \times W$ pixels in $[0, 1]$) to a
+# code $z = f_\phi(x) \in \mathbb{R}^d$, and a decoder $g_\theta$ maps the code back to an
+# image $\hat x = g_\theta(z)$. Both are trained to minimise the mean squared error per pixel
+# over the $N$ training images,
+#
+# $$
+# \mathcal{L}(\phi, \theta) = \frac{1}{N\,CHW} \sum_{n=1}^{N}
+# \big\lVert x_n - g_\theta\big(f_\phi(x_n)\big) \big\rVert^2 .
+# $$
+#
+# If $d$ were as large as the number of pixels, copying would be trivial. With $d$ far smaller
+# (a *bottleneck*) the pair must find the few numbers that describe the images best, which is
+# why the code is called a **latent** representation (Hinton & Salakhutdinov, 2006).
+#
+# ## The network
+#
+# The encoder halves the image with strided $4 \times 4$ convolutions (each followed by batch
+# normalisation and a ReLU), flattens the last feature maps and maps them linearly to the $d$
+# numbers of the code. The decoder mirrors it: a linear layer back to feature maps, transposed
+# convolutions that double the size, and a sigmoid so that every pixel lands in $[0, 1]$. For
+# 28-pixel images the sides go 28 → 14 → 7 and back: a stride-2 convolution with padding 1
+# halves an even side exactly, and its transposed twin doubles it exactly.
+
+# %%
+example = ae.Autoencoder(ae.AEConfig(latent_size=traversal_latent, channels=data.channels,
+                                     image_size=data.image_size, width=width)).eval()
+x = data.test.images[:2]
+print("input", tuple(x.shape))
+with torch.no_grad():
+    h = x
+    for layer in example.encoder:
+        h = layer(h)
+        if isinstance(layer, (torch.nn.ReLU, torch.nn.Linear)):
+            print(f"  encoder {type(layer).__name__:>6} → {tuple(h.shape)}")
+    for layer in example.decoder:
+        h = layer(h)
+        if isinstance(layer, (torch.nn.ReLU, torch.nn.Sigmoid)):
+            print(f"  decoder {type(layer).__name__:>7} → {tuple(h.shape)}")
+glue("params_example", count_parameters(example))
+glue("pixels", data.channels * data.image_size ** 2)
+print(f"{count_parameters(example):,} parameters")
+
+# %% [markdown]
+# With a code of {glue:text}`traversal_latent_size` numbers the network has
+# {glue:text}`params_example:,` weights; each image has {glue:text}`pixels` pixel values, so
+# the code is a compression by a factor of {glue:text}`compression:.0f`.
+#
+# ## Training one autoencoder per code size
+#
+# Every model is trained with Adam and a one-cycle learning-rate schedule, as in chapter 1, on
+# the same shuffled batches; the test set is evaluated after every epoch. A trained model is
+# kept in the checkpoint cache and loaded the next time, so the later experiments (and later
+# chapters) reuse exactly these models.
+
+# %%
+glue("traversal_latent_size", traversal_latent)
+glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
+trained = {}
+for size in sizes:
+    trained[size] = ae.train_autoencoder(data, size, epochs=epochs, seed=seed,
+                                         device=chapter.device, batch_size=batch_size, lr=lr,
+                                         width=width, cache_dir=chapter.cache_dir)
+    print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
+
+# %%
+plots.training_curves({f"latent {d}": r.history for d, r in trained.items()}, metrics=("loss",),
+                      log_y=True,
+                      title=f"Reconstruction MSE per pixel on {data.name} "
+                            "(dashed: train, solid: test)");
+
+# %% [markdown]
+# Every curve falls steeply in the first epochs and then flattens. The larger the code, the
+# lower its curve: more numbers let more of the image through. The gap between the dashed
+# (training) and solid (test) curves tells whether a model starts to memorise its training
+# images.
+#
+# ## The linear floor: PCA
+#
+# Principal component analysis is the best *linear* compression: projecting the centred images
+# on the first $d$ principal directions $W \in \mathbb{R}^{CHW \times d}$ and back,
+# $\hat x = \mu + W W^\top (x - \mu)$, gives the smallest squared error any linear encoder and
+# decoder with a $d$-dimensional code can reach (a linear autoencoder trained by gradient
+# descent finds the same subspace; Baldi & Hornik, 1989). We fit PCA on the same training
+# images and measure both on the **whole** test set, with the autoencoders' final weights. The
+# non-linear model is only worth its convolutions if it does better.
+
+# %%
+rows = []
+for size, result in trained.items():
+    setting = f"latent={size}"
+    mse = chapter.results.add("ae", "test_mse",
+                              ae.reconstruction_mse(result.model, data.test.images,
+                                                    chapter.device), setting=setting)
+    pca = chapter.results.add("ae", "pca_test_mse",
+                              latent.pca_baseline(data.train.images, data.test.images, size,
+                                                  seed=seed), setting=setting)
+    rows.append({"latent_size": size, "autoencoder": mse, "PCA": pca, "ratio AE / PCA": mse / pca})
+sweep = pd.DataFrame(rows).set_index("latent_size")
+wins = int((sweep["autoencoder"] < sweep["PCA"]).sum())
+glue("ae_mse", sweep.loc[traversal_latent, "autoencoder"])
+glue("pca_mse", sweep.loc[traversal_latent, "PCA"])
+glue("ae_vs_pca", "below" if sweep.loc[traversal_latent, "autoencoder"]
+     < sweep.loc[traversal_latent, "PCA"] else "above")
+glue("n_wins", wins)
+glue("n_sizes", len(sweep))
+glue("ratio_smallest", sweep["ratio AE / PCA"].iloc[0])
+glue("ratio_largest", sweep["ratio AE / PCA"].iloc[-1])
+glue("smallest_size", sizes[0])
+glue("largest_size", sizes[-1])
+glue("advantage_trend", "grows" if sweep["ratio AE / PCA"].iloc[-1]
+     < sweep["ratio AE / PCA"].iloc[0] else "shrinks")
+sweep.round(5)
+
+# %%
+ae.sweep_plot(sweep.reset_index(), "latent_size", {"autoencoder": "convolutional autoencoder",
+                                                   "PCA": "PCA, same number of components"},
+              title=f"Test reconstruction error against code size ({data.name})",
+              ylabel="test MSE per pixel", log_y=True);
+
+# %% [markdown]
+# At code size {glue:text}`traversal_latent_size` the autoencoder's test error is
+# {glue:text}`ae_mse:.4f` per pixel, {glue:text}`ae_vs_pca` PCA's {glue:text}`pca_mse:.4f`;
+# across the sweep the autoencoder beats PCA at {glue:text}`n_wins` of
+# {glue:text}`n_sizes` code sizes. The ratio of the two errors is
+# {glue:text}`ratio_smallest:.2f` at code size {glue:text}`smallest_size` and
+# {glue:text}`ratio_largest:.2f` at code size {glue:text}`largest_size` (below 1: the
+# autoencoder wins), so its relative advantage {glue:text}`advantage_trend` across the sweep.
+# Two things pull against each other. The images lie near a curved surface in pixel space, and
+# a non-linear encoder can follow the curve where a linear projection can only cut a flat slice
+# through it; but with many components even a flat slice keeps nearly everything, while a
+# network trained for a few epochs has not squeezed out its last bit of error. (The small 8×8
+# digits blown up to 28 pixels are so smooth that a few dozen principal components rebuild them
+# almost perfectly, so on them PCA can win at the larger sizes; on MNIST it has no such easy
+# game.)
+#
+# ## What survives the bottleneck
+#
+# The same test images, one per class, rebuilt by every autoencoder of the sweep: the top row
+# holds the originals, each further row one code size.
+
+# %%
+picks = [int((data.test.labels == k).nonzero()[0]) for k in range(len(data.classes))
+         if (data.test.labels == k).any()][:10]
+originals = data.test.images[picks]
+rebuilt = [latent.decode_all(r.model.decode, latent.encode_all(r.model.encode, originals,
+                                                                  chapter.device), chapter.device)
+           for r in trained.values()]
+plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
+                 row_labels=["original"] + [f"latent {d}" for d in sizes],
+                 col_labels=[data.classes[data.test.labels[i]] for i in picks],
+                 title="Test images and their reconstructions, by code size");
+
+# %% [markdown]
+# With the smallest codes the decoder can only draw a blurred, prototypical image, and some
+# classes come back as their neighbours; by a code of a few dozen numbers the reconstructions
+# keep each writer's slant and stroke width. The blur is the signature of the squared error:
+# when the code cannot say exactly where a stroke lies, the average of the possible images is
+# the cheapest answer.
+#
+# From here on we look *inside* the space of codes.
+#
+# ## How robust is the decoder around real codes?
+#
+# Take the codes of a few test images, add Gaussian noise and decode. Because each coordinate
+# of the code has its own scale, the noise is measured in standard deviations of that
+# coordinate over the training codes: $z' = z + s\,\sigma \odot \varepsilon$ with
+# $\varepsilon \sim \mathcal{N}(0, I)$ and $s$ one of `noise_scales`.
+
+# %%
+noise_model = trained[noise_latent].model
+# Codes of (up to probe_train) training images for every model, encoded once and reused below.
+n_probe = len(data.train) if probe_train is None else min(probe_train, len(data.train))
+order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
+probe_idx = order[:n_probe]
+train_codes = {d: latent.encode_all(r.model.encode, data.train.images[probe_idx], chapter.device)
+               for d, r in trained.items()}
+spread = train_codes[noise_latent].std(0)  # (D,)
+clean = latent.encode_all(noise_model.encode, originals, chapter.device)  # (10, D)
+all_test = latent.encode_all(noise_model.encode, data.test.images, chapter.device)
+noise_rows, grids = [], []
+for scale in noise_scales:
+    decoded = latent.decode_all(noise_model.decode, ae.add_noise(all_test, scale, spread, seed),
+                                chapter.device)
+    noise_rows.append({"noise scale": scale,
+                       "test MSE": float(((decoded - data.test.images) ** 2).mean())})
+    grids.append(latent.decode_all(noise_model.decode, ae.add_noise(clean, scale, spread, seed),
+                                   chapter.device))
+noise_table = pd.DataFrame(noise_rows).set_index("noise scale")
+glue("noise_latent_size", noise_latent)
+glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
+glue("noise_mse_max", noise_table["test MSE"].iloc[-1])
+glue("noise_scale_max", noise_scales[-1])
+plots.image_grid(torch.cat(grids), len(picks), row_labels=[f"s = {s}" for s in noise_scales],
+                 title=f"Decoding noisy codes (latent {noise_latent}), noise in standard "
+                       "deviations per coordinate");
+
+# %%
+noise_table.round(5)
+
+# %% [markdown]
+# For the autoencoder with a code of {glue:text}`noise_latent_size` numbers, small nudges (a
+# tenth of a standard deviation) barely change the picture: the decoder is smooth around the
+# codes of real images. As the noise grows the digits first lose their
+# details, then change identity, and at {glue:text}`noise_scale_max` standard deviations the
+# test error has grown from {glue:text}`noise_mse_clean:.4f` to
+# {glue:text}`noise_mse_max:.4f`. The decoder has only ever seen the codes of real images; what
+# it does far from them is not something the training asked about.
+#
+# ## Walking along one coordinate at a time
+#
+# A *latent traversal* takes the code of one test image and changes a single coordinate while
+# keeping all others fixed, one row per coordinate. The steps run from `-traversal_range` to
+# `+traversal_range`, in standard deviations of the coordinate (with `traversal_units="std"`)
+# or in raw code units.
+
+# %%
+model = trained[traversal_latent].model
+codes16 = train_codes[traversal_latent]
+mean, sd = codes16.mean(0), codes16.std(0)
+which = int((data.test.labels == latent.class_index(data.classes, traversal_class)).nonzero()[0])
+z = latent.encode_all(model.encode, data.test.images[which:which + 1], chapter.device)[0]
+steps = int(round(2 * traversal_range / traversal_step)) + 1
+values = torch.linspace(-traversal_range, traversal_range, steps)
+dims = range(min(traversal_dims, len(z)))
+if traversal_units == "std":  # walk in standardised coordinates u = (z - mean) / sd
+    decode = lambda u: model.decode(mean.to(u.device) + sd.to(u.device) * u)  # noqa: E731
+    grid = latent.traverse(decode, (z - mean) / sd, values, dims, device=chapter.device)
+else:
+    grid = latent.traverse(model.decode, z, values, dims, device=chapter.device)
+plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
+                 row_labels=[f"$z_{{{d + 1}}}$" for d in dims],
+                 col_labels=[f"{v:+.2f}" for v in values.tolist()],
+                 title=f"Traversal of a test '{data.classes[data.test.labels[which]]}' "
+                       f"(latent {traversal_latent}, offsets in {traversal_units} units)");
+
+# %% [markdown]
+# Each row changes one number of the code. Within a standard deviation or so the changes are
+# gentle: some coordinates thicken the stroke, some tilt or bend it, most do a mixture of
+# these (widen `traversal_range` to watch digits change identity). Nothing
+# in the loss asked the coordinates to mean one thing each, so they rarely do: the
+# autoencoder's code is *entangled*. (A later chapter meets losses that push the other way.)
+#
+# ## Blending two digits: in latent space and in pixel space
+#
+# Take a test image of each of two classes, encode both, walk along the straight line between
+# the two codes, $z_t = (1 - t)\,z_a + t\,z_b$, and decode every step. Below it, the same blend
+# done on the pixels, $(1 - t)\,x_a + t\,x_b$.
+
+# %%
+first = int((data.test.labels == latent.class_index(data.classes, interpolation_from)
+             ).nonzero()[0])
+last = int((data.test.labels == latent.class_index(data.classes, interpolation_to)
+            ).nonzero()[0])
+ends = latent.encode_all(model.encode, data.test.images[[first, last]], chapter.device)
+in_latent = latent.interpolate(model.decode, ends[0], ends[1], interpolation_steps,
+                               device=chapter.device)
+in_pixels = latent.pixel_blend(data.test.images[first], data.test.images[last],
+                               interpolation_steps)
+t = torch.linspace(0, 1, interpolation_steps)
+plots.image_grid(torch.cat([in_latent, in_pixels]), interpolation_steps,
+                 row_labels=["latent", "pixels"], col_labels=[f"t={v:.2f}" for v in t.tolist()],
+                 title=f"From a '{data.classes[data.test.labels[first]]}' to a "
+                       f"'{data.classes[data.test.labels[last]]}' (latent {traversal_latent})");
+
+# %% [markdown]
+# The pixel blend is a double exposure: one digit fades out while the other fades in, and the
+# middle frames are not digits at all. The latent path instead passes through images that look
+# like pen strokes all the way, because every frame is drawn by the decoder. Whether the middle
+# frames look like *plausible* digits depends on whether the straight line stays where the
+# training codes are, which leads to the next question.
+#
+# ## Is the autoencoder a generator?
+#
+# To *generate* a new image we would draw a code at random and decode it. But from which
+# distribution? Two natural tries: the standard normal $\mathcal{N}(0, I)$, and a Gaussian
+# $\mathcal{N}(\mu, \Sigma)$ fitted to the training codes (mean and covariance).
+
+# %%
+mu, cov = latent.fit_gaussian(codes16)
+standard = torch.randn(n_samples, traversal_latent, generator=torch.Generator().manual_seed(seed))
+fitted = latent.sample_gaussian(mu, cov, n_samples, seed=seed)
+plots.image_grid(torch.cat([latent.decode_all(model.decode, standard, chapter.device),
+                            latent.decode_all(model.decode, fitted, chapter.device)]),
+                 n_samples, size=0.8, row_labels=["N(0, I)", "fitted"],
+                 title=f"Decoded random codes (latent {traversal_latent})");
+
+# %%
+test_codes16 = latent.encode_all(model.encode, data.test.images, chapter.device)
+distances = pd.Series({name: latent.nearest_distance(codes, codes16) for name, codes in
+                       {"test images' codes": test_codes16[:n_samples * 4],
+                        "N(0, I) samples": standard, "fitted Gaussian samples": fitted}.items()},
+                      name="mean distance to the nearest training code")
+glue("code_sd_min", float(sd.min()))
+glue("code_sd_max", float(sd.max()))
+glue("code_mean_abs", float(mean.abs().mean()))
+glue("dist_test", distances.iloc[0])
+glue("dist_standard", distances.iloc[1])
+glue("dist_fitted", distances.iloc[2])
+distances.to_frame().round(3)
+
+# %% [markdown]
+# Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$, and they do not: the
+# standard deviations of the coordinates range from {glue:text}`code_sd_min:.2f` to
+# {glue:text}`code_sd_max:.2f` and their means are {glue:text}`code_mean_abs:.2f` away from
+# zero on average. Draws from $\mathcal{N}(0, I)$ lie {glue:text}`dist_standard:.2f` from the
+# nearest training code on average, against {glue:text}`dist_test:.2f` for the codes of real
+# test images. The fitted Gaussian ({glue:text}`dist_fitted:.2f`) lands closer to them,
+# yet some of its decoded images are still smudges: the training codes fill a thin, curved
+# part of the space, and an ellipsoid around them also covers the empty gaps in between. A
+# plain autoencoder is trained to *reconstruct*, not to make every code decodable; the
+# variational autoencoder of the next chapter adds exactly that requirement.
+#
+# ## What can a linear classifier read off the codes?
+#
+# A *linear probe* freezes the encoder, computes the codes of the training images and fits a
+# logistic regression from code to label; its accuracy on the test codes says how much class
+# information the code holds in a linearly readable form. The reference is the same probe on
+# the raw pixels. The labels were never used to train the autoencoder.
+
+# %%
+probe_rows = []
+for size in sizes:
+    test_codes = latent.encode_all(trained[size].model.encode, data.test.images, chapter.device)
+    accuracy = latent.linear_probe(train_codes[size], data.train.labels[probe_idx], test_codes,
+                                   data.test.labels, seed=seed)
+    chapter.results.add("ae", "probe_accuracy", accuracy, setting=f"latent={size}")
+    probe_rows.append({"latent_size": size, "probe accuracy": accuracy})
+pixel_accuracy = chapter.results.add(
+    "pixels", "probe_accuracy",
+    latent.linear_probe(data.train.images[probe_idx], data.train.labels[probe_idx],
+                        data.test.images, data.test.labels, seed=seed))
+probes = pd.DataFrame(probe_rows)
+best = probes.loc[probes["probe accuracy"].idxmax()]
+glue("probe_n", n_probe)
+glue("probe_best_size", int(best["latent_size"]))
+glue("probe_best", best["probe accuracy"])
+glue("probe_pixels", pixel_accuracy)
+glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
+probes.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
+
+# %%
+ae.sweep_plot(probes.assign(pixels=pixel_accuracy), "latent_size",
+              {"probe accuracy": "logistic regression on the codes",
+               "pixels": "logistic regression on the pixels"},
+              title=f"Linear probe accuracy on the test set ({data.name})",
+              ylabel="test accuracy");
+
+# %% [markdown]
+# Trained on {glue:text}`probe_n` training codes, the best probe reads the label with
+# {glue:text}`probe_best:.2%` accuracy at code size {glue:text}`probe_best_size`,
+# {glue:text}`probe_vs_pixels` the {glue:text}`probe_pixels:.2%` of the same probe on the raw
+# pixels. A code of two numbers cannot separate ten classes with straight lines; a few more
+# numbers already carry most of the label, although nobody told the autoencoder that labels
+# exist: digits of one class look alike, so similar images get similar codes.
+#
+# ## A map of the codes
+#
+# t-SNE (van der Maaten & Hinton, 2008) lays high-dimensional points out in two dimensions so
+# that near neighbours stay near; a code of size 2 needs no such map and is drawn as it is.
+# Colours are the labels, which the autoencoder never saw.
+
+# %%
+latent.tsne_map(test_codes16, data.test.labels, data.classes, max_points=tsne_points, seed=seed,
+                title=f"t-SNE of {min(tsne_points, len(data.test))} test codes "
+                      f"(latent {traversal_latent})");
+
+# %%
+if 2 in trained:
+    latent.tsne_map(latent.encode_all(trained[2].model.encode, data.test.images, chapter.device),
+                    data.test.labels, data.classes, max_points=tsne_points, seed=seed,
+                    title="The codes of size 2 as they are (test images)")
+
+# %% [markdown]
+# Most classes form their own islands; the ones that touch are typically classes that share
+# strokes (on digits, often 4 and 9, or 3, 5 and 8). Distances *between* islands on a t-SNE
+# map mean little; what it shows is who sits next to whom.
+#
+# ## Summary
+#
+# - An autoencoder is an encoder and a decoder trained to copy images through a small code;
+#   the code size decides how much survives, and at code size
+#   {glue:text}`traversal_latent_size` the test error was {glue:text}`ae_mse:.4f` per pixel.
+# - PCA, the best linear compression, is the floor: the autoencoder beat it at
+#   {glue:text}`n_wins` of {glue:text}`n_sizes` code sizes.
+# - The decoder is smooth near the codes of real images, but its coordinates are entangled and
+#   random codes decode to smudges: the space of codes is not organised for sampling.
+# - Without ever seeing a label, the codes hold enough class information for a linear probe to
+#   reach {glue:text}`probe_best:.2%`.
+#
+# All numbers are in this chapter's results table (`02_autoencoder.csv`). Next, the variational
+# autoencoder turns the code into a distribution and makes sampling work.

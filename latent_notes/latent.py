@@ -1,0 +1,197 @@
+"""Latent-space helpers shared by every model with an encoder and a decoder.
+
+Everything here takes plain callables, ``encode: images -> codes`` and ``decode: codes -> images``
+(tensors in, tensors out), so the same traversal, interpolation, probe and t-SNE map serve the
+autoencoder, the VAE and anything after them. Images are (N, C, H, W) in [0, 1]; codes are
+(N, D) unless a model says otherwise.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+from .train import ParameterError
+
+
+def _one_thread():
+    """Run scikit-learn single-threaded: its OpenMP/BLAS pools fight torch's for the same cores
+    (measured: a t-SNE of 360 points took 47 s instead of 3 s after torch had run on 2 threads)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+# -- running a model over many images ----------------------------------------------------------
+
+@torch.no_grad()
+def encode_all(encode, images: torch.Tensor, device, batch_size: int = 512) -> torch.Tensor:
+    """(N, C, H, W) → codes (N, ...) on the CPU, encoded in batches on ``device``."""
+    parts = [encode(images[i:i + batch_size].to(device)).detach().cpu()
+             for i in range(0, len(images), batch_size)]
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def decode_all(decode, codes: torch.Tensor, device, batch_size: int = 512) -> torch.Tensor:
+    """Codes (N, ...) → images (N, C, H, W) on the CPU, decoded in batches on ``device``."""
+    parts = [decode(codes[i:i + batch_size].to(device)).detach().cpu()
+             for i in range(0, len(codes), batch_size)]
+    return torch.cat(parts)
+
+
+def class_index(classes: list[str], name) -> int:
+    """The label of a class given by name ("7", "cat") or, failing that, by its index."""
+    if str(name) in classes:
+        return classes.index(str(name))
+    if str(name).isdigit() and int(name) < len(classes):
+        return int(name)
+    raise ParameterError(f"{name!r} is neither a class of this data set ({', '.join(classes)}) "
+                         f"nor a class index below {len(classes)}. Pick one of those.")
+
+
+# -- walking through the latent space ----------------------------------------------------------
+
+@torch.no_grad()
+def traverse(decode, z: torch.Tensor, values, dims=None, relative: bool = True,
+             device="cpu") -> torch.Tensor:
+    """Change one coordinate of ``z`` (D,) at a time: (len(dims), len(values), C, H, W).
+
+    Row d, column j decodes z with z[d] replaced by z[d] + values[j] (``relative``) or by
+    values[j]; all other coordinates stay as they are.
+    """
+    z = torch.as_tensor(z, dtype=torch.float32).flatten()
+    values = torch.as_tensor(list(values), dtype=torch.float32)
+    dims = list(range(len(z))) if dims is None else list(dims)
+    if not dims or len(values) == 0:
+        raise ParameterError("traverse needs at least one dimension and one value; got "
+                             f"dims={dims!r} and {len(values)} values.")
+    if min(dims) < 0 or max(dims) >= len(z):
+        raise ParameterError(f"traverse: dims must lie in 0..{len(z) - 1} for a code of size "
+                             f"{len(z)}, got {dims!r}.")
+    codes = z.repeat(len(dims), len(values), 1)  # (dims, values, D)
+    for row, d in enumerate(dims):
+        codes[row, :, d] = z[d] + values if relative else values
+    images = decode_all(decode, codes.flatten(0, 1), device)  # (dims * values, C, H, W)
+    return images.unflatten(0, (len(dims), len(values)))
+
+
+@torch.no_grad()
+def interpolate(decode, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 9,
+                device="cpu") -> torch.Tensor:
+    """Decode the straight line z_a → z_b at ``steps`` evenly spaced points: (steps, C, H, W)."""
+    if steps < 2:
+        raise ParameterError(f"interpolate needs steps >= 2 (both ends), got {steps!r}.")
+    t = torch.linspace(0, 1, steps).view(-1, *([1] * z_a.dim()))  # (steps, 1, ...)
+    codes = (1 - t) * z_a.cpu().unsqueeze(0) + t * z_b.cpu().unsqueeze(0)
+    codes[0], codes[-1] = z_a.cpu(), z_b.cpu()  # exact ends, no rounding from the blend
+    return decode_all(decode, codes, device)
+
+
+def pixel_blend(x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9) -> torch.Tensor:
+    """The same straight line in pixel space, (1 - t) x_a + t x_b: (steps, C, H, W)."""
+    if steps < 2:
+        raise ParameterError(f"pixel_blend needs steps >= 2 (both ends), got {steps!r}.")
+    t = torch.linspace(0, 1, steps).view(-1, 1, 1, 1)
+    return (1 - t) * x_a.cpu().unsqueeze(0) + t * x_b.cpu().unsqueeze(0)
+
+
+# -- what the codes know -----------------------------------------------------------------------
+
+def _numpy(x) -> np.ndarray:
+    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return x.reshape(len(x), -1)
+
+
+def linear_probe(train_codes, train_labels, test_codes, test_labels, max_train: int | None = None,
+                 seed: int = 0) -> float:
+    """Test accuracy of logistic regression on standardised codes (the codes stay frozen)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _numpy(train_codes), np.asarray(train_labels).ravel()
+    if max_train is not None and max_train < len(x):
+        keep = np.random.default_rng(seed).choice(len(x), max_train, replace=False)
+        x, y = x[keep], y[keep]
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    with _one_thread():
+        probe.fit(x, y)
+        return float(probe.score(_numpy(test_codes), np.asarray(test_labels).ravel()))
+
+
+def nearest_distance(codes, reference) -> float:
+    """Mean distance from each code (N, D) to its nearest neighbour in ``reference`` (M, D)."""
+    a = torch.as_tensor(_numpy(codes), dtype=torch.float32)
+    b = torch.as_tensor(_numpy(reference), dtype=torch.float32)
+    return float(torch.cdist(a, b).min(1).values.mean())
+
+
+def fit_gaussian(codes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and covariance (D, D) of codes (N, D), the maximum-likelihood Gaussian."""
+    z = torch.as_tensor(_numpy(codes), dtype=torch.float64)
+    mean = z.mean(0)
+    centred = z - mean
+    cov = centred.T @ centred / max(len(z) - 1, 1)
+    return mean.float(), cov.float()
+
+
+def sample_gaussian(mean: torch.Tensor, cov: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """n draws (n, D) from N(mean, cov), seeded; a tiny jitter keeps the Cholesky factor real."""
+    generator = torch.Generator().manual_seed(seed)
+    cov = cov.double()
+    eye = torch.eye(len(cov), dtype=torch.float64)
+    jitter = 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * eye
+    factor = torch.linalg.cholesky(cov + jitter)  # cov = L L^T, so mean + L eps ~ N(mean, cov)
+    eps = torch.randn(n, len(mean), generator=generator, dtype=torch.float64)
+    return (mean.double() + eps @ factor.T).float()
+
+
+def pca_baseline(train_images, test_images, n_components: int, seed: int = 0) -> float:
+    """Mean per-pixel MSE of test images rebuilt from their first ``n_components`` PCA scores."""
+    from sklearn.decomposition import PCA
+
+    train, test = _numpy(train_images), _numpy(test_images)
+    if not 1 <= n_components <= min(train.shape):
+        raise ParameterError(f"PCA with {n_components} components needs at least that many "
+                             f"training images and pixels; got {train.shape[0]} images of "
+                             f"{train.shape[1]} pixels. Use fewer components or more images.")
+    with _one_thread():
+        pca = PCA(n_components=n_components, random_state=seed).fit(train)
+        rebuilt = pca.inverse_transform(pca.transform(test))
+    return float(np.mean((rebuilt - test) ** 2))
+
+
+def tsne_map(codes, labels, classes, title: str, max_points: int = 1000, seed: int = 0):
+    """A 2-D map of codes coloured by label: t-SNE (van der Maaten & Hinton 2008), or the codes
+    themselves when they already have two dimensions."""
+    from sklearn.manifold import TSNE
+
+    z, y = _numpy(codes), np.asarray(labels).ravel()
+    if max_points is not None and max_points < len(z):
+        keep = np.random.default_rng(seed).choice(len(z), max_points, replace=False)
+        z, y = z[keep], y[keep]
+    if z.shape[1] == 2:
+        xy, axes = z, ("$z_1$", "$z_2$")
+    else:
+        perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
+        with _one_thread():
+            xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed
+                      ).fit_transform(z)
+        axes = ("t-SNE 1", "t-SNE 2")
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    palette = "tab10" if len(classes) <= 10 else "husl"
+    colors = sns.color_palette(palette, n_colors=max(len(classes), 1))
+    for k, name in enumerate(classes):
+        mask = y == k
+        if mask.any():
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=6, alpha=0.7, color=colors[k % len(colors)],
+                       label=str(name))
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title)
+    ax.legend(title="label", fontsize=8, markerscale=2.5, loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
