@@ -1,0 +1,609 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. The variational autoencoder and β-VAE
+#
+# The autoencoder of the last chapter squeezes an image into a code and rebuilds it, but its
+# codes are scattered wherever training happened to put them: pick a random point of its latent
+# space and decode it, and you mostly get a smudge. A **variational autoencoder** (VAE; Kingma
+# & Welling, 2014; Rezende et al., 2014) changes two things. Its encoder answers with a whole
+# Gaussian, a mean μ and a spread σ per latent dimension, instead of one point; and its loss
+# pulls those Gaussians towards a fixed prior, the standard normal $\mathcal{N}(0, I)$. After
+# training, codes drawn from the prior decode to plausible images: the VAE can *generate*.
+#
+# **What you will learn:** why the encoder outputs μ and σ, the reparameterisation trick, the
+# two terms of the loss (reconstruction and KL divergence to the prior) and the closed form of
+# the KL, what the weight β on the KL term does (the β-VAE of Higgins et al., 2017), what μ
+# and σ each control, and how to measure a VAE beyond its loss: an importance-sampled
+# likelihood, the number of active latent units and a linear probe. At the end the same model
+# denoises digits and learns colour photographs.
+
+# %% tags=["remove-cell"]
+# Colab, or any Python where the package is missing: install it from the repository.
+try:
+    import latent_notes  # noqa: F401
+except ImportError:
+    import subprocess
+    import sys
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "git+https://github.com/latent-notes/latent-notes"])
+
+# %%
+import inspect
+
+import pandas as pd
+import torch
+
+from latent_notes import latent, plots, vae
+from latent_notes import vae_experiments as experiments
+from latent_notes.data import load_data
+from latent_notes.notebook import glue, start_chapter
+from latent_notes.train import ParameterError
+
+# %% tags=["parameters"]
+dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+epochs = 12  # passes over the training images, per model of the β sweep
+subset = None  # cap on the number of training images (None: all of them)
+seed = 0  # same seed, same numbers (on the CPU)
+device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
+cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+latent_size = 16  # dimensions of the latent code z
+width = 16  # channels of the first convolution (then twice and four times as many)
+hidden = 256  # the fully connected layer between feature maps and (μ, log σ²)
+likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (squared error)
+batch_size = 64  # images per gradient step
+lr = 1e-3  # Adam's learning rate
+lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: constant)
+betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
+side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
+noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs are trained on
+is_samples = 20  # importance samples per image for the likelihood estimate
+eval_images = 300  # test images for the importance-sampled likelihood (None: all)
+probe_train = 2000  # training codes for the linear probe (None: all)
+tsne_points = 1000  # points in each t-SNE map
+colour_dataset = "photos"  # photos | cifar10 | folder:PATH (None: skip the colour section)
+colour_image_size = 64  # side of the colour images (64 or 128)
+colour_latent_size = 32  # latent dimensions of the colour VAE
+colour_epochs = 10  # passes over the colour training images
+colour_batch_size = 16  # images per gradient step for the colour VAE
+
+# %%
+chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
+                        subset=subset, seed=seed, device=device, results_dir=results_dir,
+                        cache_dir=cache_dir)
+data = chapter.data
+if not betas or any(not isinstance(b, (int, float)) or b < 0 for b in betas):
+    raise ParameterError(f"betas must be a non-empty list of numbers >= 0, got {betas!r}.")
+if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
+    raise ParameterError(f"noise_levels must be a non-empty list of noise standard deviations "
+                         f"in (0, 1], got {noise_levels!r}.")
+sweep_betas = sorted({float(b) for b in betas} | {1.0})
+model_config = vae.vae_config(data, latent_size=latent_size, width=width, hidden=hidden,
+                              likelihood=likelihood)
+train_args = dict(seed=seed, device=chapter.device, batch_size=batch_size, lr=lr,
+                  lr_drop_at=lr_drop_at, cache_dir=chapter.cache_dir)
+test_x, test_y = data.test.images, data.test.labels
+eval_x = test_x[:eval_images] if eval_images else test_x
+shown = experiments.one_per_class(test_y, len(data.classes))  # one test image per class
+print(data, "on", chapter.device)
+
+# %% [markdown]
+# ## From a code to a distribution over codes
+#
+# A VAE is a generative model first. It imagines that every image $x$ was made in two steps:
+# draw a code $z \in \mathbb{R}^D$ from the prior $p(z) = \mathcal{N}(0, I)$, then draw the
+# pixels from a decoder distribution $p_\theta(x \mid z)$. For digits, whose pixels lie in
+# $[0, 1]$ and are mostly near 0 or 1, each pixel is a **Bernoulli** variable whose
+# probability the decoder computes through a sigmoid; for photographs a **Gaussian** around
+# the decoder's mean image fits better.
+#
+# Training should make the data likely, $\log p_\theta(x) = \log \int p_\theta(x \mid z)\,p(z)\,dz$,
+# but that integral over all codes is out of reach. The trick is an **encoder**
+# $q_\phi(z \mid x) = \mathcal{N}(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))$ that
+# guesses which codes could have made $x$. For any such guess
+#
+# $$
+# \log p_\theta(x) \;\ge\; \underbrace{\mathbb{E}_{q_\phi(z \mid x)}\big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}}
+# \;-\; \underbrace{\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)}_{\text{rate}}
+# \;=\; \mathrm{ELBO}(x),
+# $$
+#
+# the *evidence lower bound*; the gap is the KL divergence from $q_\phi(z\mid x)$ to the true
+# posterior. The first term asks codes drawn from $q$ to rebuild $x$; the second asks $q$ to
+# stay close to the prior, so that codes from the prior look like codes of real images. This
+# is where μ **and** σ come in: the KL term would be infinite for a single point, and it is
+# the spread σ that lets many nearby codes decode to the same image.
+#
+# ## The model
+#
+# The encoder is a stack of stride-2 convolutions ($28 \to 14 \to 7$ pixels), a fully
+# connected layer and two heads, one for $\mu$ and one for $\log \sigma^2$ (a log-variance
+# can take any real value, a variance cannot). The decoder mirrors it with transposed
+# convolutions and ends in a sigmoid.
+
+# %%
+model = vae.VAE(model_config)
+glue("n_params", sum(p.numel() for p in model.parameters()))
+print(model_config)
+print(model)
+
+# %% [markdown]
+# The model has {glue:text}`n_params:,` parameters. Its verbs are `encode` (image → μ, log σ²),
+# `reparameterise` (μ, log σ² → a code), `decode` (code → image) and `sample` (codes from the
+# prior → images).
+#
+# ### The reparameterisation trick
+#
+# Training needs the gradient of $\mathbb{E}_{q_\phi}[\log p_\theta(x \mid z)]$ with respect to
+# the encoder's weights, and one cannot back-propagate through "draw a random number". Write
+# the draw instead as a deterministic function of μ, σ and noise that does not depend on the
+# weights:
+#
+# $$ z = \mu + \sigma \odot \varepsilon, \qquad \varepsilon \sim \mathcal{N}(0, I), \qquad
+# \sigma = \exp(\tfrac12 \log \sigma^2). $$
+#
+# The gradient flows through μ and σ; the randomness sits on a side branch.
+
+# %%
+print(inspect.getsource(vae.VAE.reparameterise))
+
+# %% [markdown]
+# ### The two terms of the loss
+#
+# For two Gaussians the KL divergence has a closed form (Kingma & Welling, 2014, appendix B).
+# Summed over the $D$ latent dimensions,
+#
+# $$ \mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\big)
+#    = \tfrac12 \sum_{j=1}^{D} \big(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\big), $$
+#
+# zero exactly when $\mu = 0$ and $\sigma = 1$. It is one line of code:
+
+# %%
+print(inspect.getsource(vae.kl_to_standard_normal))
+
+# %% [markdown]
+# The reconstruction term, for the Bernoulli decoder with pixel probabilities
+# $\hat x = \operatorname{sigmoid}(\text{logits})$, is the binary cross-entropy
+# $-\log p_\theta(x \mid z) = -\sum_i \big[x_i \log \hat x_i + (1 - x_i) \log(1 - \hat x_i)\big]$;
+# for the Gaussian decoder with fixed standard deviation $s$ it is the squared error
+# $\sum_i (x_i - \hat x_i)^2 / 2s^2$ (up to a constant). The β-VAE loss weighs the two:
+#
+# $$ \mathcal{L}_\beta(x) = -\log p_\theta(x \mid z) + \beta\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big),
+#    \qquad z = \mu + \sigma \odot \varepsilon. $$
+#
+# **Scaling.** Both terms are *summed* over pixels and latent dimensions and *averaged* over
+# the images of a batch, so every number below is in **nats per image**, and at β = 1 the
+# loss is exactly the negative ELBO, an upper bound on $-\log p_\theta(x)$. Averaging over
+# pixels instead, as some code does, silently multiplies β by the number of pixels: β = 1
+# would mean something else for a 28×28 digit and a 64×64 photograph.
+
+# %%
+print(inspect.getsource(vae.vae_loss))
+
+# %% [markdown]
+# ## The β sweep
+#
+# We train one VAE for each β in {glue:text}`betas_text`, with Adam, {glue:text}`epochs_text`
+# epochs each. β = 1 is the VAE proper; β < 1 favours reconstruction, β > 1 favours a code
+# close to the prior (Higgins et al., 2017). A trained model is kept in the checkpoint cache and
+# loaded the next time the chapter runs with the same parameters.
+
+# %%
+glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
+glue("epochs_text", str(epochs))
+sweep = {beta: vae.train_vae(data, model_config, beta=beta, epochs=epochs,
+                             name=f"vae-beta{beta:g}", **train_args)
+         for beta in sweep_betas}
+for beta, result in sweep.items():
+    print(f"β={beta:g}: {result.status} ({result.path.name})")
+reference = sweep[1.0].model
+
+# %%
+plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
+                      metrics=("neg_elbo", "recon", "kl"),
+                      title=f"Negative ELBO and its two terms per epoch on {data.name} "
+                            "(nats per image; dashed: train, solid: test)");
+
+# %% [markdown]
+# The curves show the negative ELBO (reconstruction plus KL, whatever β was trained with) and
+# its two terms. A larger β buys a smaller KL with a larger reconstruction error.
+#
+# ### Rate against distortion
+#
+# On the test images we measure both terms once more, at the final weights. The KL term is
+# the *rate*: on average, how many nats the code carries about the image beyond what the
+# prior already says. The reconstruction term is the *distortion*. Plotted against each
+# other, the β values trace a rate–distortion curve (Alemi et al., 2018).
+
+# %%
+rows = []
+for beta, result in sweep.items():
+    terms = vae.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
+    setting = f"beta={beta:g},latent={latent_size}"
+    for metric in ("neg_elbo", "recon", "kl"):
+        chapter.results.add("vae", metric, terms[metric], setting=setting)
+    rows.append({"beta": beta, **terms})
+sweep_table = pd.DataFrame(rows)
+experiments.rate_distortion_plot(sweep_table, f"Rate–distortion on the {data.name} test set");
+
+# %%
+lowest, highest = sweep_table.iloc[0], sweep_table.iloc[-1]
+glue("beta_low", lowest["beta"])
+glue("beta_high", highest["beta"])
+glue("kl_low_beta", lowest["kl"])
+glue("kl_high_beta", highest["kl"])
+glue("recon_low_beta", lowest["recon"])
+glue("recon_high_beta", highest["recon"])
+sweep_table.round(2).set_index("beta")
+
+# %% [markdown]
+# From β = {glue:text}`beta_low:g` to β = {glue:text}`beta_high:g` the rate goes from
+# {glue:text}`kl_low_beta:.1f` to {glue:text}`kl_high_beta:.1f` nats per image and the
+# distortion from {glue:text}`recon_low_beta:.1f` to {glue:text}`recon_high_beta:.1f` nats.
+# Neither end is "better": the curve is the menu of trade-offs this architecture offers, and
+# β picks a point on it.
+#
+# ### Reconstructions and samples per β
+#
+# Each row reconstructs the same test images (one per class) by decoding their μ, and then
+# decodes codes drawn from the prior $\mathcal{N}(0, I)$.
+
+# %%
+per_beta = torch.stack([vae.reconstruct(r.model, test_x[shown], chapter.device)
+                        for r in sweep.values()])  # (betas, classes, C, H, W)
+plots.image_grid(torch.cat([test_x[shown][None], per_beta]).flatten(0, 1), len(shown),
+                 row_labels=["original"] + [f"β={b:g}" for b in sweep],
+                 title="Test images and their reconstructions decode(μ) per β");
+
+# %%
+samples = torch.stack([r.model.sample(len(shown), seed=seed).cpu() for r in sweep.values()])
+plots.image_grid(samples.flatten(0, 1), len(shown), row_labels=[f"β={b:g}" for b in sweep],
+                 title="Samples: decode(z) with z ~ N(0, I), the same z in every column");
+
+# %% [markdown]
+# With a small β the reconstructions are sharp but the prior samples are often not digits:
+# the codes of real images do not fill the prior, and random codes land in holes. With a
+# large β the samples look like digits but blurred, averaged ones, and the reconstructions
+# lose their identity, because the code is allowed to carry little information about the
+# image.
+#
+# ### Where the codes of each class lie
+#
+# A t-SNE map (van der Maaten & Hinton, 2008) places the μ of test images in two dimensions
+# so that neighbours stay neighbours; colours are the labels, which the VAE never saw.
+
+# %%
+for beta, result in sweep.items():
+    mu = latent.encode_all(lambda x, m=result.model: m.encode(x).mu, test_x, chapter.device)
+    fig = latent.tsne_map(mu, test_y, data.classes, f"t-SNE of the test μ, β={beta:g}",
+                          max_points=tsne_points, seed=seed)
+
+# %% [markdown]
+# ## Beyond the loss: likelihood, active units and a probe
+#
+# Three more measurements per β, on the test set:
+#
+# - **Importance-sampled negative log-likelihood** (Burda et al., 2016). With $K$ codes
+#   $z_k \sim q_\phi(z \mid x)$,
+#   $\log p_\theta(x) \approx \log \frac1K \sum_k p_\theta(x \mid z_k)\,p(z_k) / q_\phi(z_k \mid x)$.
+#   For $K = 1$ this is the ELBO; for larger $K$ it is a tighter bound, so `nll_is` should lie
+#   below `neg_elbo`. We use $K$ = {glue:text}`is_samples` on {glue:text}`n_eval` test images.
+# - **Active units**: latent dimensions whose mean KL exceeds 0.01 nats. A dimension with
+#   KL ≈ 0 has $q(z_j \mid x) = \mathcal{N}(0, 1)$ for every image: it carries nothing
+#   (posterior collapse).
+# - **Linear probe**: logistic regression from μ to the label, trained on codes of training
+#   images and tested on test images. High accuracy means the classes are linearly separable
+#   in the code, although no label was used to learn it.
+
+# %%
+glue("is_samples", is_samples)
+glue("n_eval", len(eval_x))
+train_x = data.train.images[:probe_train] if probe_train else data.train.images
+train_y = data.train.labels[:len(train_x)]
+rows, kl_by_beta = [], {}
+for beta, result in sweep.items():
+    model_b = result.model
+    setting = f"beta={beta:g},latent={latent_size}"
+    nll = vae.importance_sampled_nll(model_b, eval_x, chapter.device, samples=is_samples, seed=seed)
+    elbo_same = vae.evaluate_elbo(model_b, eval_x, chapter.device, seed=seed)["neg_elbo"]
+    kl_by_beta[beta] = vae.kl_per_dimension(model_b, test_x, chapter.device)
+    units = vae.active_units(kl_by_beta[beta])
+    encode_mu = lambda x, m=model_b: m.encode(x).mu  # noqa: E731
+    accuracy = latent.linear_probe(latent.encode_all(encode_mu, train_x, chapter.device), train_y,
+                                   latent.encode_all(encode_mu, test_x, chapter.device), test_y,
+                                   seed=seed)
+    chapter.results.add("vae", "nll_is", nll, setting=setting)
+    chapter.results.add("vae", "active_units", units, setting=setting)
+    chapter.results.add("vae", "probe_accuracy", accuracy, setting=setting)
+    rows.append({"beta": beta, "neg_elbo (same images)": elbo_same, "nll_is": nll,
+                 "active_units": units, "probe_accuracy": accuracy})
+evaluation = pd.DataFrame(rows).set_index("beta")
+evaluation.round(3)
+
+# %%
+experiments.kl_per_dimension_plot({b: k.numpy() for b, k in kl_by_beta.items()}, 0.01,
+                                  "KL per latent dimension on the test set");
+
+# %%
+ref = evaluation.loc[1.0]
+glue("ref_neg_elbo", sweep_table.set_index("beta").loc[1.0, "neg_elbo"])
+glue("ref_elbo_eval", ref["neg_elbo (same images)"])
+glue("ref_nll", ref["nll_is"])
+glue("ref_gap", ref["neg_elbo (same images)"] - ref["nll_is"])
+glue("ref_nll_word", "below" if ref["nll_is"] < ref["neg_elbo (same images)"] else "not below")
+glue("ref_units", int(ref["active_units"]))
+glue("ref_probe", ref["probe_accuracy"])
+glue("latent_size", latent_size)
+units_high = int(evaluation["active_units"].iloc[-1])
+glue("units_sentence",
+     f"only {units_high} dimensions stay active: a heavier KL price makes the model switch "
+     "dimensions off entirely rather than use all of them a little"
+     if units_high < ref["active_units"] else
+     f"{units_high} dimensions are still active in this run: the heavier KL price has shrunk "
+     "the information in every dimension (the plot above) without yet switching any of them "
+     "off; with longer training a β-VAE tends to prune whole dimensions")
+
+# %% [markdown]
+# At β = 1 the negative ELBO on the whole test set is {glue:text}`ref_neg_elbo:.1f` nats per
+# image. On the {glue:text}`n_eval` images of the likelihood estimate it is
+# {glue:text}`ref_elbo_eval:.1f`, and the importance-sampled estimate of $-\log p_\theta(x)$ is
+# {glue:text}`ref_nll:.1f` nats, {glue:text}`ref_nll_word` the bound (a gap of
+# {glue:text}`ref_gap:.2f` nats). {glue:text}`ref_units` of {glue:text}`latent_size` latent
+# dimensions are active, and a linear probe on μ classifies {glue:text}`ref_probe:.1%` of the
+# test images correctly. At β = {glue:text}`beta_high:g` {glue:text}`units_sentence`.
+#
+# ## What μ does
+#
+# μ is where the encoder places an image. Decode μ itself, then μ plus uniform noise
+# $u \sim U(-s, s)^D$ of growing size $s$: a small push keeps the digit, a large one walks
+# into other digits and finally off the region the decoder knows.
+
+# %%
+scales = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]
+pushed = experiments.decode_mu_plus_uniform(reference, test_x[shown], scales, chapter.device,
+                                            seed=seed)  # (classes, scales, C, H, W)
+plots.image_grid(pushed.flatten(0, 1), len(scales),
+                 col_labels=[f"s={s:g}" for s in scales],
+                 title="decode(μ + u), u ~ U(-s, s), one test image per row (β = 1)");
+
+# %% [markdown]
+# ## What σ does
+#
+# σ says how far from μ the encoder thinks the code could be while still meaning this image.
+# Draw $z = \mu + k\,\sigma \odot \varepsilon$ for $k$ = 0.1, 1, 10 and 100. At $k$ = 1 this
+# is exactly what the decoder saw during training.
+
+# %%
+factors = [0.1, 1.0, 10.0, 100.0]
+spread = experiments.decode_scaled_sigma(reference, test_x[shown], factors, chapter.device,
+                                         seed=seed)
+plots.image_grid(spread.flatten(0, 1), len(factors), col_labels=[f"k={k:g}" for k in factors],
+                 title="decode(μ + k·σ·ε), one test image per row (β = 1)");
+logvar = latent.encode_all(lambda x: reference.encode(x).logvar, test_x, chapter.device)
+sigma = torch.exp(0.5 * logvar)
+glue("sigma_median", sigma.median())
+
+# %% [markdown]
+# Up to $k$ = 1 the image barely changes: the decoder has learnt that the whole σ-cloud around
+# μ means this digit. At $k$ = 10 and beyond we leave it (the median σ over test images and
+# dimensions is {glue:text}`sigma_median:.3f`, while the prior's spread is 1), and the dimensions
+# whose σ is close to 1, the least informative ones, throw the code far outside anything seen
+# in training: there the decoder extrapolates, often to saturated black-and-white blobs.
+#
+# ## The two loss terms on their own
+#
+# What does each term do alone? We train three VAEs with a 2-D latent, so that the codes can
+# be plotted directly: with the reconstruction term only (β = 0: an autoencoder with noise on
+# its code), with the KL term only, and with both (β = 1).
+
+# %%
+config_2d = vae.vae_config(data, latent_size=2, width=width, hidden=hidden, likelihood=likelihood)
+variants = {"reconstruction only": dict(beta=0.0), "KL only": dict(beta=1.0, recon_weight=0.0),
+            "both": dict(beta=1.0)}
+alone = {label: vae.train_vae(data, config_2d, epochs=side_epochs,
+                              name=f"vae2d-{label.split()[0].lower()}", **kw, **train_args)
+         for label, kw in variants.items()}
+grid = []
+for label, result in alone.items():
+    grid += [vae.reconstruct(result.model, test_x[shown], chapter.device),
+             result.model.sample(len(shown), seed=seed).cpu()]
+plots.image_grid(torch.cat(grid), len(shown),
+                 row_labels=[f"{label}\n{kind}" for label in alone
+                             for kind in ("reconstruction", "sample")],
+                 title="Each loss term alone, and both (2-D latent)");
+
+# %%
+for label, result in alone.items():
+    mu = latent.encode_all(lambda x, m=result.model: m.encode(x).mu, test_x, chapter.device)
+    glue(f"spread_{label.split()[0].lower()}", mu.std(0).mean())
+    fig = latent.tsne_map(mu, test_y, data.classes, f"Test μ in the 2-D latent: {label}",
+                          max_points=tsne_points, seed=seed)
+
+# %% [markdown]
+# - **Reconstruction only** rebuilds the digits reasonably from just two numbers, but nothing
+#   ties its codes to the prior: they spread as far as the encoder likes (mean standard
+#   deviation of μ {glue:text}`spread_reconstruction:.2f`), so prior samples land in empty space
+#   and decode to unrelated shapes.
+# - **KL only** has no reason to encode anything: every image gets $q(z \mid x) = \mathcal{N}(0, I)$
+#   (spread of μ {glue:text}`spread_kl:.3f`), and the decoder, which no term of the loss
+#   reaches, never learns anything: it stays as initialised and paints the same grey for
+#   every code.
+# - **Both** balances the two: the classes cluster, the clusters fill the region the prior
+#   covers (spread {glue:text}`spread_both:.2f`) and samples look like digits.
+#
+# ## A 2-D latent space: the manifold
+#
+# With two latent dimensions we can decode a whole grid of codes (Kingma & Welling, 2014,
+# figure 4). The grid is evenly spaced in prior probability, mapped through the inverse
+# Gaussian CDF, so each cell covers the same prior mass.
+
+# %%
+steps = 15
+plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps=steps), steps,
+                 size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
+                                 "z from the 3% to the 97% prior quantile");
+
+# %% [markdown]
+# Neighbouring cells morph smoothly into each other and every cell looks like some digit:
+# this continuity is what the KL term buys.
+#
+# ## Generation, traversal and interpolation
+#
+# Back to the {glue:text}`latent_size`-dimensional β = 1 model: more prior samples, then a
+# *traversal*, which changes one latent dimension of a test image's μ at a time (the most
+# informative dimensions by KL, one per row), and an *interpolation*, which decodes the straight
+# line between the μ of two test images, compared with a blend of their pixels.
+
+# %%
+plots.image_grid(reference.sample(40, seed=seed + 1).cpu(), 10,
+                 title="40 samples from the β = 1 VAE: decode(z), z ~ N(0, I)");
+
+# %%
+top_dims = torch.argsort(kl_by_beta[1.0], descending=True)[:6].tolist()
+values = torch.linspace(-3, 3, 9)
+z0 = latent.encode_all(lambda x: reference.encode(x).mu, test_x[shown[:1]], chapter.device)[0]
+walk = latent.traverse(reference.decode, z0, values, dims=top_dims, relative=True,
+                       device=chapter.device)
+plots.image_grid(walk.flatten(0, 1), len(values), row_labels=[f"z[{d}]" for d in top_dims],
+                 col_labels=[f"{v:+.1f}" for v in values.tolist()],
+                 title="Traversal: μ with one dimension shifted (the six with the largest KL)");
+
+# %%
+a, b = shown[0], shown[min(1, len(shown) - 1)]
+mu_ab = latent.encode_all(lambda x: reference.encode(x).mu, test_x[[a, b]], chapter.device)
+path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9, device=chapter.device)
+blend = latent.pixel_blend(test_x[a], test_x[b], steps=9)
+plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
+                 title="Interpolation between two test images: in the latent space and in pixels");
+
+# %% [markdown]
+# The pixel blend fades one digit out while the other fades in; the latent path passes
+# through images that each look like a single digit, because every point on it is decoded.
+#
+# ## Denoising
+#
+# A VAE need not reconstruct its own input. Feed the encoder a noisy image
+# $\tilde x = \operatorname{clip}(x + \sigma_n \varepsilon)$ and ask the decoder for the clean
+# $x$: the loss is unchanged except that the target is $x$ (Vincent et al., 2008, for the
+# plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
+# **peak signal-to-noise ratio** $\mathrm{PSNR} = 10 \log_{10}(1 / \mathrm{MSE})$ dB of the
+# noisy input and of the VAE's output, both against the clean test image.
+
+# %%
+rows, outputs = [], {}
+for noise_std in noise_levels:
+    result = vae.train_vae(data, model_config, beta=1.0, epochs=side_epochs,
+                           noise_std=noise_std, name=f"vae-denoise{noise_std:g}", **train_args)
+    denoised = vae.denoise(result.model, test_x, noise_std, chapter.device, seed=seed)
+    setting = f"denoise,sigma={noise_std:g}"
+    chapter.results.add("vae", "psnr_in", denoised.psnr_in, setting=setting)
+    chapter.results.add("vae", "psnr_out", denoised.psnr_out, setting=setting)
+    rows.append({"noise_std": noise_std, "psnr_in": denoised.psnr_in,
+                 "psnr_out": denoised.psnr_out, "gain": denoised.psnr_out - denoised.psnr_in})
+    outputs[noise_std] = denoised
+psnr_table = pd.DataFrame(rows)
+experiments.psnr_plot(psnr_table, f"Denoising {data.name} test images");
+
+# %%
+middle = noise_levels[len(noise_levels) // 2]
+mid = outputs[middle]
+plots.image_grid(torch.cat([test_x[shown], mid.noisy[shown], mid.output[shown]]), len(shown),
+                 row_labels=["clean", f"noisy σ={middle:g}", "denoised"],
+                 title=f"Denoising at noise level σ = {middle:g}");
+mid_row = psnr_table.set_index("noise_std").loc[middle]
+glue("noise_mid", middle)
+glue("psnr_in_mid", mid_row["psnr_in"])
+glue("psnr_out_mid", mid_row["psnr_out"])
+glue("psnr_gain_mid", abs(mid_row["gain"]))
+glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
+psnr_table.round(2).set_index("noise_std")
+
+# %% [markdown]
+# At σ = {glue:text}`noise_mid:g` the noisy inputs have a PSNR of
+# {glue:text}`psnr_in_mid:.1f` dB; the denoising VAE {glue:text}`psnr_word_mid` it to
+# {glue:text}`psnr_out_mid:.1f` dB, a change of {glue:text}`psnr_gain_mid:.1f` dB. The output
+# is limited by what the code can hold: at low noise a VAE's blur can cost more than the
+# noise it removes, at high noise it wins clearly.
+#
+# ## Larger colour images
+#
+# Nothing above is specific to small grey digits. The same code trains on colour images of
+# {glue:text}`colour_size` pixels: by default 64×64 patches of scikit-learn's two bundled
+# sample photographs (so this runs offline), or any folder of your own pictures with
+# `colour_dataset="folder:/path/to/cars"`. Pixels of photographs are not near 0 or 1, so the
+# decoder is Gaussian: its reconstruction term is a scaled squared error.
+
+# %%
+glue("colour_size", f"{colour_image_size}×{colour_image_size}")
+if colour_dataset:
+    colour = load_data(colour_dataset, data_root=data_root, image_size=colour_image_size,
+                       channels=3, seed=seed)
+    colour_config = vae.vae_config(colour, latent_size=colour_latent_size, width=width,
+                                   hidden=hidden, likelihood="gaussian")
+    colour_vae = vae.train_vae(colour, colour_config, beta=1.0, epochs=colour_epochs,
+                               name="vae-colour", **{**train_args, "batch_size": colour_batch_size})
+    print(colour, "→", colour_vae.status)
+    fig = plots.training_curves({"colour VAE": colour_vae.history}, metrics=("neg_elbo", "recon", "kl"),
+                                title=f"Training the colour VAE on {colour.name} "
+                                      "(nats per image up to a constant)")
+else:
+    print("colour_dataset is None: the colour section is skipped.")
+
+# %%
+if colour_dataset:
+    picked = torch.randperm(len(colour.test), generator=torch.Generator().manual_seed(seed))[:8]
+    originals = colour.test.images[picked]
+    rebuilt = vae.reconstruct(colour_vae.model, originals, chapter.device)
+    drawn = colour_vae.model.sample(8, seed=seed).cpu()
+    fig = plots.image_grid(torch.cat([originals, rebuilt, drawn]), 8, size=1.4,
+                           row_labels=["original", "reconstruction", "sample"],
+                           title=f"The colour VAE on {colour.name} test images")
+
+# %%
+if colour_dataset:
+    mu_pair = latent.encode_all(lambda x: colour_vae.model.encode(x).mu, originals[:2],
+                                chapter.device)
+    frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1], steps=8,
+                                device=chapter.device)
+    fig = plots.image_grid(torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
+                           8, size=1.4, row_labels=["latent", "pixels"],
+                           title="Interpolating between two colour test images")
+
+# %% [markdown]
+# With few images and few epochs, colour reconstructions are blurred: a Gaussian decoder
+# predicts the *mean* of what a code could mean, and averaging over textures smooths them
+# away. More data, more epochs and a larger latent sharpen them; the blur of the plain VAE on
+# natural images is also what motivated the models of the next chapters.
+#
+# ## Summary
+#
+# - A VAE's encoder outputs a Gaussian (μ, σ) per image; codes are drawn with the
+#   reparameterisation trick $z = \mu + \sigma \odot \varepsilon$ so gradients reach the encoder.
+# - The loss is the negative ELBO, reconstruction plus KL to $\mathcal{N}(0, I)$, in nats per
+#   image; at β = 1 on {glue:text}`n_eval` test images it was {glue:text}`ref_elbo_eval:.1f`,
+#   and the importance-sampled likelihood was {glue:text}`ref_nll:.1f` nats.
+# - β moves the model along a rate–distortion curve: small β reconstructs sharply, large β
+#   squeezes the information the code carries and its samples look smoother and more alike.
+# - The code is informative: {glue:text}`ref_units` active units and a linear probe accuracy of
+#   {glue:text}`ref_probe:.1%` at β = 1.
+# - The same model denoises and learns colour images; every number is in
+#   `results/03_vae.csv` for the comparison chapter.
+#
+# Next: vector-quantised autoencoders, which replace the Gaussian code by a choice from a
+# learnt codebook.
