@@ -208,7 +208,8 @@ print(inspect.getsource(vae.vae_loss))
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
 sweep = {beta: vae.train_vae(data, model_config, beta=beta, epochs=epochs,
-                             name=f"vae-beta{beta:g}", **train_args)
+                             name=f"vae-beta{beta:g}", **train_args,
+                             alias=vae.vae_alias(data.name, latent_size) if beta == 1 else None)
          for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")

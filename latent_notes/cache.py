@@ -158,6 +158,25 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
     return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)))
 
 
+def alias_name(*parts) -> str:
+    """A file-safe stable cache name, e.g. alias_name("vae", "folder:/x", "latent16")."""
+    return "-".join("".join(ch if ch.isalnum() or ch == "." else "_" for ch in str(p)) for p in parts)
+
+
+def load_alias(alias: str, data_spec: dict, device, cache_dir=None) -> Trained | None:
+    """The checkpoint stored under ``alias`` if it was trained on the same images, else None."""
+    path = Path(cache_dir or default_cache_dir()) / f"{alias}.pt"
+    if not path.exists():
+        return None
+    try:
+        found = load_checkpoint(path, device)
+    except CheckpointError as err:
+        warnings.warn(f"Ignoring the stored model {path.name}: {err}", stacklevel=2)
+        return None
+    same = found.config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
+    return found if same else None
+
+
 def store_alias(path: Path, alias: str, cache_dir=None) -> Path:
     """Copy a checkpoint to ``<cache>/<alias>.pt`` (atomically): a stable name for later use."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()

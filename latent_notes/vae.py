@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cache import Trained, load_or_train
+from .cache import Trained, alias_name, load_or_train
 from .data import ImageData
 from .train import ParameterError, check_positive, fit
 
@@ -229,7 +229,7 @@ def vae_config(data: ImageData, latent_size: int = 16, width: int = 32, hidden: 
 def train_vae(data: ImageData, model_config: VAEConfig, *, beta: float = 1.0, epochs: int,
               seed: int, device, batch_size: int = 64, lr: float = 1e-3,
               lr_drop_at: int | None = None, recon_weight: float = 1.0, noise_std: float = 0.0,
-              name: str = "vae", cache_dir=None) -> Trained:
+              name: str = "vae", cache_dir=None, alias: str | None = None) -> Trained:
     """Train (or load from the cache) one VAE with Adam; ``lr_drop_at``: epoch after which lr/10."""
     check_positive(epochs=epochs, batch_size=batch_size)
     if beta < 0 or recon_weight < 0 or noise_std < 0:
@@ -256,7 +256,13 @@ def train_vae(data: ImageData, model_config: VAEConfig, *, beta: float = 1.0, ep
         return fit(model, loss_fn, batches, data.test.loader(500), epochs=epochs,
                    optimizer=optimizer, scheduler=schedule, device=device, name=name)
 
-    return load_or_train(name, config, build_vae, train, device=device, cache_dir=cache_dir)
+    return load_or_train(name, config, build_vae, train, device=device, cache_dir=cache_dir,
+                         alias=alias)
+
+
+def vae_alias(dataset: str, latent_size: int) -> str:
+    """The stable cache name of chapter 3's β = 1 VAE, which the comparison chapter reuses."""
+    return alias_name("vae", dataset, f"latent{latent_size}")
 
 
 # -- evaluation --------------------------------------------------------------------------------
