@@ -1,7 +1,8 @@
 """The checkpoint cache: train a model once, load it every time after.
 
 A checkpoint is keyed by a hash of everything that determines its weights: the model config,
-the training config, the data spec (with a fingerprint of the pixels) and the seed. The config
+the training config, the data spec (with a fingerprint of the pixels), the seed, and a hash of
+the source file of the model's code (so a changed model is never loaded from an old file). The config
 travels inside the checkpoint and the model is rebuilt from it, so no architecture number is
 written twice. Writes are atomic (write a temporary file, then rename), loads use
 ``weights_only=True``, and a corrupt or mismatched file is moved aside and the model retrained.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -43,6 +45,8 @@ class Trained:
     status: str  # "trained", "loaded", or "retrained" (the cached file was corrupt)
     path: Path
     config: dict
+    name: str = ""
+    builder: str = ""
 
 
 def default_cache_dir() -> Path:
@@ -54,6 +58,12 @@ def config_key(config: dict) -> str:
     """A stable 16-hex-digit hash of a JSON-able config (key order does not matter)."""
     text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_version(build) -> str:
+    """A hash of the source file that defines ``build``: editing a model's code retrains it."""
+    source = inspect.getsourcefile(build)
+    return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:8] if source else "none"
 
 
 def _builder_name(build) -> str:
@@ -106,7 +116,8 @@ def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
         raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
                               "Delete it (or let load_or_train move it aside) and train again.") from err
     model.to(device).eval()
-    return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"])
+    return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"],
+                   payload.get("name", ""), payload["builder"])
 
 
 def _log_event(**event) -> None:
@@ -127,7 +138,7 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     key = config_key(config)
-    path = cache / f"{name}-{key}.pt"
+    path = cache / f"{name}-{key}-{code_version(build)}.pt"
     status = "trained"
     if path.exists():
         try:
@@ -155,7 +166,8 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
     if alias:
         store_alias(path, alias, cache)
     model.eval()
-    return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)))
+    return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)), name,
+                   _builder_name(build))
 
 
 def alias_name(*parts) -> str:
@@ -163,8 +175,12 @@ def alias_name(*parts) -> str:
     return "-".join("".join(ch if ch.isalnum() or ch == "." else "_" for ch in str(p)) for p in parts)
 
 
-def load_alias(alias: str, data_spec: dict, device, cache_dir=None) -> Trained | None:
-    """The checkpoint stored under ``alias`` if it was trained on the same images, else None."""
+def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None:
+    """The model stored under ``alias``, or None when there is none or ``check(config)`` fails.
+
+    Its ``path`` is the original cache entry when that still exists, so that models keyed on
+    it (a prior trained on its codes) are found again.
+    """
     path = Path(cache_dir or default_cache_dir()) / f"{alias}.pt"
     if not path.exists():
         return None
@@ -173,8 +189,18 @@ def load_alias(alias: str, data_spec: dict, device, cache_dir=None) -> Trained |
     except CheckpointError as err:
         warnings.warn(f"Ignoring the stored model {path.name}: {err}", stacklevel=2)
         return None
-    same = found.config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
-    return found if same else None
+    if check is not None and not check(found.config):
+        return None
+    original = path.parent / (f"{found.name}-{config_key(found.config)}-"
+                              f"{code_version(_import_builder(found.builder))}.pt")
+    if original.exists():
+        found.path = original
+    return found
+
+
+def same_data(data_spec: dict):
+    """A ``check`` for load_alias: the model was trained on exactly these images."""
+    return lambda config: config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
 
 
 def store_alias(path: Path, alias: str, cache_dir=None) -> Path:

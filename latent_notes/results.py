@@ -7,6 +7,7 @@ atomically after every number, so a run that fails half-way keeps what it measur
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +22,9 @@ class ResultsError(FileNotFoundError):
 class Results:
     """The results table of one chapter run; ``add`` records and saves a number."""
 
-    def __init__(self, chapter: str, dataset: str, results_dir="results"):
-        self.chapter, self.dataset = chapter, dataset
+    def __init__(self, chapter: str, dataset: str, results_dir="results", label: str | None = None):
+        """``label`` is the ``chapter`` column's value (default: the chapter's file name)."""
+        self.chapter, self.dataset = label or chapter, dataset
         self.path = Path(results_dir) / f"{chapter}.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old = read_results(self.path) if self.path.exists() else pd.DataFrame(columns=COLUMNS)
@@ -57,13 +59,18 @@ def read_results(path) -> pd.DataFrame:
     return table
 
 
-def gather(results_dir, chapters) -> pd.DataFrame:
-    """All chapters' tables in one; a missing chapter is named with the command that makes it."""
+def gather(results_dir, chapters, strict: bool = True) -> pd.DataFrame:
+    """All chapters' tables in one; a missing chapter is named with the command that makes it.
+
+    ``strict=False`` warns about missing chapters and gathers the others.
+    """
     missing = [c for c in chapters if not (Path(results_dir) / f"{c}.csv").exists()]
     if missing:
-        raise ResultsError(
-            f"No results for chapter(s) {', '.join(missing)} in {results_dir}. Run them first, "
-            f"e.g. `python -m latent_notes.build --chapters {' '.join(missing)}`, or pass the "
-            "results_dir they wrote to.")
-    return pd.concat([read_results(Path(results_dir) / f"{c}.csv") for c in chapters],
-                     ignore_index=True)
+        message = (f"No results for chapter(s) {', '.join(missing)} in {results_dir}. Run them "
+                   f"first, e.g. `python -m latent_notes.build --chapters {' '.join(missing)}`, "
+                   "or pass the results_dir they wrote to.")
+        if strict:
+            raise ResultsError(message)
+        warnings.warn(message, stacklevel=2)
+    tables = [read_results(Path(results_dir) / f"{c}.csv") for c in chapters if c not in missing]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)

@@ -64,6 +64,18 @@ def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits)
     assert torch.allclose(loaded.model(x), first.model(x))
 
 
+def test_alias_is_found_for_the_same_data_only(tmp_path, small_digits):
+    from latent_notes.cache import load_alias, same_data
+
+    first = train_small(small_digits, tmp_path)
+    store_alias(first.path, "cnn-digits", tmp_path)
+    found = load_alias("cnn-digits", "cpu", tmp_path, same_data(small_digits.spec))
+    assert found is not None and found.path == first.path  # points back at the original entry
+    other = load_data("digits", subset=60)
+    assert load_alias("cnn-digits", "cpu", tmp_path, same_data(other.spec)) is None
+    assert load_alias("missing", "cpu", tmp_path) is None
+
+
 def test_unreadable_file_gives_a_clear_error(tmp_path):
     path = tmp_path / "junk.pt"
     path.write_text("junk")

@@ -86,3 +86,8 @@ def test_gather_names_missing_chapters(tmp_path):
     assert len(gather(tmp_path, ["01_x"])) == 1
     with pytest.raises(ResultsError, match="02_y"):
         gather(tmp_path, ["01_x", "02_y"])
+    with pytest.warns(UserWarning, match="02_y.*--chapters 02_y"):
+        partial = gather(tmp_path, ["01_x", "02_y"], strict=False)
+    assert list(partial["chapter"]) == ["01_x"]
+    Results("05_z", "digits", tmp_path, label="comparison").add("ae", "psnr", 20.0)
+    assert read_results(tmp_path / "05_z.csv")["chapter"].tolist() == ["comparison"]

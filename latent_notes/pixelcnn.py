@@ -1,0 +1,263 @@
+"""A gated PixelCNN (van den Oord et al. 2016, "Conditional image generation with PixelCNN
+decoders") over grids of codebook indices: the prior that makes a VQ-VAE-2 generate.
+
+The grid is read in raster order (row by row, left to right) and the model factorises
+p(c) = Π_i p(c_i | c_<i), each factor a softmax over the codebook. Causality comes from masked
+convolutions in two stacks: a vertical stack that sees the rows above and a horizontal stack that
+sees the pixels to the left in the current row; together they have no blind spot. Each layer uses
+the gated activation tanh(W_f * x + V_f h) ⊙ σ(W_g * x + V_g h) of their eq. 4-5, where h is the
+optional condition: a class label and/or a map (for the bottom prior, the top codes).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .cache import Trained, load_or_train
+from .data import Batches
+from .train import ParameterError, check_positive, fit
+
+LEVELS = ("top", "bottom")
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution whose kernel is multiplied by a fixed 0/1 mask (zeros: positions not seen)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], mask: torch.Tensor):
+        super().__init__(c_in, c_out, kernel, padding=(kernel[0] // 2, kernel[1] // 2))
+        self.register_buffer("mask", mask.view(1, 1, *kernel))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+def vertical_mask(k: int) -> torch.Tensor:
+    """k x k kernel keeping the rows above and the centre row (the stack's own row)."""
+    mask = torch.zeros(k, k)
+    mask[:k // 2 + 1] = 1
+    return mask
+
+
+def horizontal_mask(k: int, include_centre: bool) -> torch.Tensor:
+    """1 x k kernel keeping the pixels to the left (and the centre, after the first layer)."""
+    mask = torch.zeros(1, k)
+    mask[0, :k // 2 + int(include_centre)] = 1
+    return mask
+
+
+def shift_down(x: torch.Tensor) -> torch.Tensor:
+    """Move a map one row down: row i now holds what the vertical stack computed for row i-1."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def gate(x: torch.Tensor) -> torch.Tensor:
+    """tanh(first half) ⊙ sigmoid(second half) along the channels (van den Oord et al. 2016, eq. 2)."""
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+def upsample_codes(codes: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, h, w) → (N, h*factor, w*factor) by repetition: each top code covers factor² bottom ones."""
+    return codes.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
+def prior_inputs(codes_top: torch.Tensor, codes_bottom: torch.Tensor, level: str) -> torch.Tensor:
+    """What a prior reads: (N, 1, G, G) top codes, or (N, 2, G, G) bottom codes + top codes below them."""
+    if level == "top":
+        return codes_top[:, None]
+    factor = codes_bottom.shape[-1] // codes_top.shape[-1]
+    return torch.stack([codes_bottom, upsample_codes(codes_top, factor)], 1)
+
+
+# -- blocks ---------------------------------------------------------------------------------
+
+class Context(NamedTuple):
+    labels: torch.Tensor | None  # (B,) long
+    features: torch.Tensor | None  # (B, channels, G, G) from the conditioning map
+
+
+class GatedLayer(nn.Module):
+    """One gated layer with a vertical and a horizontal stack (van den Oord et al. 2016, fig. 2)."""
+
+    def __init__(self, channels: int, kernel: int, first: bool, num_classes: int, conditioned: bool):
+        super().__init__()
+        c2 = 2 * channels
+        self.vertical = MaskedConv2d(channels, c2, (kernel, kernel), vertical_mask(kernel))
+        self.horizontal = MaskedConv2d(channels, c2, (1, kernel),
+                                       horizontal_mask(kernel, include_centre=not first))
+        self.vertical_to_horizontal = nn.Conv2d(c2, c2, 1)
+        self.horizontal_out = nn.Conv2d(channels, channels, 1)
+        self.residual = not first  # the first layer's input is the pixel itself: no shortcut
+        self.label_bias = nn.Embedding(num_classes, c2) if num_classes else None
+        self.map_bias = nn.Conv2d(channels, c2, 1) if conditioned else None
+
+    def forward(self, v, h, context: Context):
+        bias = 0
+        if self.label_bias is not None:
+            bias = bias + self.label_bias(context.labels)[:, :, None, None]  # V h, one per class
+        if self.map_bias is not None:
+            bias = bias + self.map_bias(context.features)  # V * s, a 1x1 conv of the map
+        v_pre = self.vertical(v)  # (B, 2c, G, G), row i sees rows <= i
+        # The horizontal stack may see the vertical one only from strictly earlier rows.
+        h_pre = self.horizontal(h) + self.vertical_to_horizontal(shift_down(v_pre))
+        v_out = gate(v_pre + bias)
+        h_out = self.horizontal_out(gate(h_pre + bias))
+        return v_out, (h_out + h if self.residual else h_out)
+
+
+# -- the model ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    codebook_size: int  # K, the values a position can take
+    grid_size: int  # G, the side of the code grid
+    channels: int = 64  # width of both stacks
+    layers: int = 5  # gated layers (the receptive field grows by one row/column per layer)
+    kernel_size: int = 3  # odd
+    num_classes: int = 0  # 0: no class conditioning
+    cond_codebook_size: int = 0  # 0: no conditioning map; else the codes of the map (top codes)
+
+
+class PixelCNN(nn.Module):
+    """Logits (B, K, G, G) for every position of a code grid, each from the positions before it."""
+
+    def __init__(self, config: PixelCNNConfig):
+        super().__init__()
+        self.config = cfg = config
+        c = cfg.channels
+        self.embed = nn.Embedding(cfg.codebook_size, c)
+        if cfg.cond_codebook_size:
+            # The conditioning map is given whole, so its network needs no mask.
+            self.cond_net = nn.Sequential(nn.Embedding(cfg.cond_codebook_size, c), _ChannelsFirst(),
+                                          nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                                          nn.Conv2d(c, c, 3, padding=1))
+        self.layers = nn.ModuleList(
+            GatedLayer(c, cfg.kernel_size, i == 0, cfg.num_classes, cfg.cond_codebook_size > 0)
+            for i in range(cfg.layers))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
+                                  nn.Conv2d(c, cfg.codebook_size, 1))
+
+    def context(self, labels=None, cond=None) -> Context:
+        """Check the condition against the config and embed the conditioning map once."""
+        cfg = self.config
+        if bool(cfg.num_classes) != (labels is not None):
+            raise ParameterError(f"This prior was built with num_classes={cfg.num_classes}; pass "
+                                 f"labels {'(B,)' if cfg.num_classes else 'None'}.")
+        if bool(cfg.cond_codebook_size) != (cond is not None):
+            raise ParameterError(f"This prior was built with cond_codebook_size="
+                                 f"{cfg.cond_codebook_size}; pass cond="
+                                 f"{'(B, G, G) codes' if cfg.cond_codebook_size else 'None'}.")
+        return Context(labels, self.cond_net(cond) if cond is not None else None)
+
+    def logits_from_embedded(self, x: torch.Tensor, context: Context) -> torch.Tensor:
+        """(B, channels, G, G) embedded codes → (B, K, G, G) logits."""
+        v = h = x
+        for layer in self.layers:
+            v, h = layer(v, h, context)
+        return self.head(h)
+
+    def forward(self, codes: torch.Tensor, labels=None, cond=None) -> torch.Tensor:
+        x = self.embed(codes).permute(0, 3, 1, 2)  # (B, G, G) → (B, channels, G, G)
+        return self.logits_from_embedded(x, self.context(labels, cond))
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, cond=None, temperature: float = 1.0,
+               device="cpu") -> torch.Tensor:
+        """Draw n code grids (n, G, G), one position at a time in raster order.
+
+        temperature < 1 sharpens every softmax (likelier, less varied codes), > 1 flattens it.
+        """
+        if not temperature > 0:
+            raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
+        self.eval()
+        g = self.config.grid_size
+        context = self.context(labels, cond)
+        codes = torch.zeros(n, g, g, dtype=torch.long, device=device)
+        for i in range(g):
+            for j in range(g):
+                x = self.embed(codes).permute(0, 3, 1, 2)
+                logits = self.logits_from_embedded(x, context)[:, :, i, j] / temperature
+                codes[:, i, j] = torch.multinomial(F.softmax(logits, 1), 1)[:, 0]
+        return codes
+
+
+class _ChannelsFirst(nn.Module):
+    def forward(self, x):  # (B, G, G, C) → (B, C, G, G)
+        return x.permute(0, 3, 1, 2)
+
+
+def build_pixelcnn(config: dict) -> PixelCNN:
+    return PixelCNN(PixelCNNConfig(**config["model"]))
+
+
+def prior_loss(model: PixelCNN, x, y) -> dict:
+    """Negative log-likelihood in bits per code: cross-entropy / ln 2."""
+    codes = x[:, 0]
+    cond = x[:, 1] if x.shape[1] > 1 else None
+    logits = model(codes, y if model.config.num_classes else None, cond)
+    bits = F.cross_entropy(logits, codes) / math.log(2)
+    return {"loss": bits, "bits_per_code": bits}
+
+
+# -- training and the whole generative pipeline ---------------------------------------------
+
+def train_prior(vqvae: Trained, train_codes, test_codes, level: str, *, epochs: int, seed: int,
+                device, cache_dir=None, num_classes: int = 0, channels: int = 64,
+                layers: int = 5, kernel_size: int = 3, batch_size: int = 64,
+                lr: float = 1e-3, alias: str | None = None) -> Trained:
+    """Train (or load) the prior of one level on the codes of ``vqvae`` (``Codes`` tuples)."""
+    if level not in LEVELS:
+        raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
+    check_positive(epochs=epochs, channels=channels, layers=layers, batch_size=batch_size)
+    if kernel_size < 3 or kernel_size % 2 == 0:
+        raise ParameterError(f"kernel_size must be odd and at least 3, got {kernel_size!r}.")
+    vq = vqvae.model.config
+    model_config = PixelCNNConfig(
+        codebook_size=vq.codebook_size_top if level == "top" else vq.codebook_size_bottom,
+        grid_size=vq.top_grid if level == "top" else vq.bottom_grid,
+        channels=channels, layers=layers, kernel_size=kernel_size, num_classes=num_classes,
+        cond_codebook_size=vq.codebook_size_top if level == "bottom" else 0)
+    config = {"model": asdict(model_config),
+              "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "adam",
+                        "schedule": "onecycle"},
+              "data": {"codes_of": vqvae.path.stem, "level": level, "n_train": len(train_codes.top)},
+              "seed": seed}
+    x_train = prior_inputs(train_codes.top, train_codes.bottom, level)
+    x_test = prior_inputs(test_codes.top, test_codes.bottom, level)
+
+    def train(model):
+        batches = Batches(x_train, train_codes.labels, batch_size, shuffle=True, seed=seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr,
+                                                       total_steps=epochs * len(batches))
+        return fit(model, prior_loss, batches, Batches(x_test, test_codes.labels, 500),
+                   epochs=epochs, optimizer=optimizer, batch_scheduler=schedule, device=device,
+                   name=f"prior-{level}")
+
+    name = f"prior-{level}" + ("-class" if num_classes else "")
+    return load_or_train(name, config, build_pixelcnn, train, device=device, cache_dir=cache_dir,
+                         alias=alias)
+
+
+@torch.no_grad()
+def generate(vqvae, top_prior: PixelCNN, bottom_prior: PixelCNN, n: int, labels=None,
+             temperature: float = 1.0, device="cpu") -> torch.Tensor:
+    """Ancestral sampling: top ~ p(top | label), bottom ~ p(bottom | top, label), then decode.
+
+    A prior built without classes ignores the labels.
+    """
+    labels = labels.to(device) if labels is not None else None
+    label_for = lambda prior: labels if prior.config.num_classes else None  # noqa: E731
+    top = top_prior.sample(n, label_for(top_prior), temperature=temperature, device=device)
+    factor = bottom_prior.config.grid_size // top_prior.config.grid_size
+    bottom = bottom_prior.sample(n, label_for(bottom_prior), cond=upsample_codes(top, factor),
+                                 temperature=temperature, device=device)
+    vqvae.eval()
+    return vqvae.decode_code(top, bottom).cpu()
