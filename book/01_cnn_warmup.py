@@ -21,7 +21,7 @@
 # all three around the most familiar task in deep learning, recognising handwritten digits, and
 # tells the story of three small convolutional networks.
 #
-# The best of them is not thrown away: it becomes the **judge** that later chapters ask
+# The deep network is not thrown away: it becomes the **judge** that later chapters ask
 # "which digit is this generated image?".
 #
 # **What you will learn:** what convolutions and pooling do to an image tensor, how to count a
@@ -237,11 +237,17 @@ else:
 #
 # ## The judge for later chapters
 #
-# Generated images have no labels, so later chapters ask this chapter's best network what it
-# sees. Its checkpoint is stored once more under a stable name in the cache.
+# Generated images have no labels, so later chapters ask a classifier what it sees, and
+# chapter 5 also compares the classifier's inner features of generated and real images (a
+# Fréchet distance). That needs a compact feature vector: the deep network's hidden layer of
+# {glue:text}`judge_features` units is one, while the other two end in thousands of raw feature-map values. So the deep
+# network is the judge, with its test accuracy of {glue:text}`acc_cnn_deep:.2%` (the best
+# network reached {glue:text}`best_acc:.2%`). Its checkpoint is stored once more under a stable
+# name in the cache.
 
 # %%
-judge_path = classifier.store_judge(trained[best], data, chapter.cache_dir)
+glue("judge_features", trained["cnn_deep"].model.config.hidden)
+judge_path = classifier.store_judge(trained["cnn_deep"], data, chapter.cache_dir)
 print("judge stored as", judge_path.name)
 
 # %% [markdown]

@@ -195,6 +195,8 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
                               f"{code_version(_import_builder(found.builder))}.pt")
     if original.exists():
         found.path = original
+    _log_event(name=found.name, key=config_key(found.config), status=f"loaded as {alias}",
+               seconds=0.0, images_per_s=None)
     return found
 
 
