@@ -240,8 +240,8 @@ else:
 # Generated images have no labels, so later chapters ask a classifier what it sees, and
 # chapter 5 also compares the classifier's inner features of generated and real images (a
 # Fréchet distance). That needs a compact feature vector: the deep network's hidden layer of
-# {glue:text}`judge_features` units is one, while the other two end in thousands of raw feature-map values. So the deep
-# network is the judge, with its test accuracy of {glue:text}`acc_cnn_deep:.2%` (the best
+# {glue:text}`judge_features` units is one, while the other two end in thousands of raw
+# feature-map values. So the deep network is the judge, with its test accuracy of {glue:text}`acc_cnn_deep:.2%` (the best
 # network reached {glue:text}`best_acc:.2%`). Its checkpoint is stored once more under a stable
 # name in the cache.
 

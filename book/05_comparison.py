@@ -305,7 +305,7 @@ everything.to_csv("all_results.csv", index=False)  # next to the page, for the d
 everything.to_csv(f"{results_dir}/all_results.csv", index=False)
 glue("n_results", len(everything))
 everything[everything.dataset == data.name].pivot_table(
-    index=["chapter", "model", "setting"], columns="metric", values="value").round(4)
+    index=["chapter", "model", "setting"], columns="metric", values="value").round(4).fillna("")
 
 # %% [markdown]
 # The whole table ({glue:text}`n_results` numbers, every data set this results folder has
