@@ -11,10 +11,14 @@ def mse_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).pow(2).flatten(1).mean(1)
 
 
+def psnr_per_image(x: torch.Tensor, y: torch.Tensor, max_value: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio of each image pair in dB: 10 log10(max² / MSE), shape (N,)."""
+    return 10 * torch.log10(max_value ** 2 / mse_per_image(x, y).clamp_min(1e-10))
+
+
 def psnr(x: torch.Tensor, y: torch.Tensor, max_value: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, averaged over images: 10 log10(max² / MSE)."""
-    mse = mse_per_image(x, y).clamp_min(1e-10)
-    return float((10 * torch.log10(max_value ** 2 / mse)).mean())
+    """Mean PSNR in dB over the images."""
+    return float(psnr_per_image(x, y, max_value).mean())
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .autoencoder import halvings
 from .cache import Trained, alias_name, load_or_train
 from .data import ImageData
+from .metrics import psnr
 from .train import ParameterError, check_positive, fit
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -40,15 +42,6 @@ def seeded(seed: int):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def downsamplings(image_size: int) -> int:
-    """How many stride-2 convolutions: halve while even and above 8 (28→14→7, 64→32→16→8)."""
-    steps = 0
-    while image_size % 2 == 0 and image_size > 8:
-        image_size //= 2
-        steps += 1
-    return steps
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -68,12 +61,6 @@ def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str,
         # per pixel (the same for every model of one data set, so comparisons are unaffected).
         nll = (torch.sigmoid(logits) - x).pow(2) / (2 * decoder_std ** 2)
     return nll.flatten(1).sum(1)
-
-
-def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB per image, for values in [0, 1]: 10 log10(1 / MSE)."""
-    mse = (images - reference).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
 
 
 def add_noise(x: torch.Tensor, noise_std: float) -> torch.Tensor:
@@ -139,7 +126,7 @@ class VAE(nn.Module):
             raise ParameterError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                  f"got {config.likelihood!r}.")
         check_positive(latent_size=config.latent_size, width=config.width, hidden=config.hidden)
-        steps = downsamplings(config.image_size)
+        steps = halvings(config.image_size)  # the autoencoder's rule: 28→14→7, 64→…→8
         if steps == 0:
             raise ParameterError(f"image_size {config.image_size} cannot be halved: use an even "
                                  "size such as 28, 32 or 64.")
@@ -361,5 +348,5 @@ def denoise(model: VAE, images: torch.Tensor, noise_std: float, device, seed: in
     with seeded(seed):
         noisy = add_noise(images, noise_std)
     output = reconstruct(model, noisy, device)
-    return Denoised(float(psnr(noisy, images).mean()), float(psnr(output, images).mean()),
+    return Denoised(psnr(noisy, images), psnr(output, images),
                     noisy, output)
