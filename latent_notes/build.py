@@ -248,8 +248,7 @@ def _build(args) -> int:
         events = REPORTS / f"{chapter}.events.jsonl"
         if not args.force and executed.exists() and stamp.exists() and stamp.read_text() == key:
             print(f"== {chapter}: unchanged since its last execution, kept", flush=True)
-            report["chapters"][chapter] = {"status": "unchanged", "seconds": 0.0,
-                                           "models": read_events(events)}
+            report["chapters"][chapter] = {"status": "unchanged", "seconds": 0.0, "models": []}
             continue
         print(f"== {chapter}: executing with {params}", flush=True)
         stamp.unlink(missing_ok=True)
