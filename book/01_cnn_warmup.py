@@ -140,13 +140,14 @@ print(model)
 # ## Training
 #
 # All three are trained the same way: Adam with a *one-cycle* learning-rate schedule (Smith &
-# Topin, 2019), which warms the rate up to `lr` over the first 15% of the steps and anneals it
-# to nearly zero by the last step, on mini-batches of `batch_size` shuffled images. After each epoch the whole test set is
-# evaluated. A trained network is saved in the checkpoint cache, keyed by everything that
+# Topin, 2019), which warms the rate up to `lr` over the first {glue:text}`warmup:.0%` of the
+# steps and anneals it to nearly zero by the last step, on mini-batches of `batch_size`
+# shuffled images. After each epoch the whole test set is evaluated. A trained network is saved in the checkpoint cache, keyed by everything that
 # determines its weights; run the chapter again with the same parameters and it is loaded
 # instead of trained.
 
 # %%
+glue("warmup", classifier.WARMUP)
 trained = {arch: classifier.train_classifier(data, arch, epochs=epochs, seed=seed,
                                              device=chapter.device, batch_size=batch_size, lr=lr,
                                              cache_dir=chapter.cache_dir)

@@ -19,6 +19,7 @@ from .data import ImageData
 from .train import ParameterError, check_positive, fit
 
 ARCHS = ("cnn5x5", "cnn3x3", "cnn_deep")
+WARMUP = 0.15  # fraction of the one-cycle schedule spent raising the learning rate
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,14 @@ def train_classifier(data: ImageData, arch: str, *, epochs: int, seed: int, devi
                              num_classes=len(data.classes))
     config = {"model": asdict(model_config),
               "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr,
-                        "optimizer": "adam", "schedule": "onecycle", "warmup": 0.15},
+                        "optimizer": "adam", "schedule": "onecycle", "warmup": WARMUP},
               "data": data.spec, "seed": seed}
 
     def train(model):
         batches = data.train.loader(batch_size, shuffle=True, seed=seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         # One-cycle (Smith & Topin 2019): warm up, then anneal to ~0; stepped every batch.
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=0.15,
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, pct_start=WARMUP,
                                                        total_steps=epochs * len(batches))
         return fit(model, classification_loss, batches, data.test.loader(1000), epochs=epochs,
                    optimizer=optimizer, batch_scheduler=schedule, device=device, name=arch)
