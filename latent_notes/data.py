@@ -145,7 +145,8 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
     test = _convert(test, image_size, channels)
     if subset is not None and subset < len(train):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:subset]
-        train = ImageSet(train.images[keep.sort().values], train.labels[keep.sort().values])
+        keep = keep.sort().values  # keep the original order of the chosen images
+        train = ImageSet(train.images[keep], train.labels[keep])
     spec = {"dataset": name, "subset": subset, "seed": seed if subset else None,
             "image_size": train.images.shape[-1], "channels": train.images.shape[1],
             "n_train": len(train), "n_test": len(test), "fingerprint": _fingerprint(train, test)}

@@ -30,7 +30,6 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     check_positive(epochs=epochs)
     seed_everything(seed)
     chosen = pick_device(device)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
                      channels=channels, seed=seed)
     results = Results(name, data.name, results_dir)
