@@ -56,6 +56,7 @@ from latent_notes.data import load_data
 from latent_notes.notebook import glue, start_chapter
 from latent_notes.pixelcnn import generate, train_prior
 from latent_notes.results import read_results
+from latent_notes.train import check_positive
 from latent_notes.vqvae2 import (VQVAE2, VQVAE2Config, code_maps, codebook_stats, edit_code,
                                  encode_codes, interpolate_quantized, reconstruct, train_vqvae2)
 
@@ -79,7 +80,8 @@ prior_epochs = 15  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied samples)
-samples_per_class = 8  # class-conditional samples drawn per class
+samples_per_class = 8  # class-conditional samples shown per class
+judged_per_class = 20  # class-conditional samples per class that the judge scores (>= shown)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
@@ -378,12 +380,15 @@ glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))));
 # images), $T > 1$ the opposite. Each row below is one class asked for.
 
 # %%
+check_positive(samples_per_class=samples_per_class, judged_per_class=judged_per_class)
 torch.manual_seed(seed)
-asked = torch.arange(len(data.classes)).repeat_interleave(samples_per_class)
+n_judged = max(judged_per_class, samples_per_class)
+asked = torch.arange(len(data.classes)).repeat_interleave(n_judged)
 samples = generate(model, priors["top | class"].model, priors["bottom | top, class"].model,
-                   len(asked),
-                   asked, temperature=temperature, device=dev)
-plots.image_grid(samples, samples_per_class, row_labels=data.classes,
+                   len(asked), asked, temperature=temperature, device=dev)
+shown_samples = samples.unflatten(0, (len(data.classes), n_judged))[:, :samples_per_class]
+shown_samples = shown_samples.flatten(0, 1)
+plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
                  title=f"Class-conditional samples (one row per class, T = {temperature})");
 
 # %% [markdown]

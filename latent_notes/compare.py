@@ -115,6 +115,15 @@ def knn_probe(train_codes, train_labels, test_codes, test_labels, k: int = 5,
     return float(knn.score(test, np.asarray(test_labels).ravel()))
 
 
+def versus(score: float, reference: float, tolerance: float = 0.005) -> str:
+    """How ``score`` compares with ``reference`` in words, for text glued into a chapter."""
+    if score > reference + tolerance:
+        return "better than"
+    if score < reference - tolerance:
+        return "less well than"
+    return "about as well as"
+
+
 @torch.no_grad()
 def sample_scores(judge, samples: torch.Tensor, reference_stats, device) -> dict:
     """Fréchet distance to the test images in the judge's feature space, and mean confidence."""
