@@ -81,7 +81,7 @@ prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied samples)
 samples_per_class = 8  # class-conditional samples shown per class
-judged_per_class = 20  # class-conditional samples per class that the judge scores (>= shown)
+judged_per_class = 20  # samples per class that the judge scores, at least samples_per_class
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)

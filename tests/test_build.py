@@ -63,6 +63,12 @@ def test_chapter_parameters_cell_and_colab_install(chapter):
     names = re.findall(r"^(\w+) = ", code[tagged[0]].source, re.M)
     assert names[:len(SHARED_PARAMETERS)] == SHARED_PARAMETERS
     assert "import" in code[tagged[0] - 1].source, "the parameters cell follows the imports"
+    # papermill must read every parameter (its --help-notebook lists them with their comments)
+    from papermill.translators import PythonTranslator
+    inspected = [p.name for p in PythonTranslator.inspect(code[tagged[0]])]
+    assert inspected == names, "papermill cannot parse some lines of the parameters cell"
+    assert all(p.help for p in PythonTranslator.inspect(code[tagged[0]])), \
+        "every parameter has a comment saying what it means"
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert f"git+{url}" in code[0].source, "the first cell installs the package from the repo"
 
