@@ -237,11 +237,12 @@ probe_table.round(4)
 #
 # A linear classifier reads the class from the AE's {glue:text}`latent_size`-number code
 # {glue:text}`probe_ae_vs_pixels` from the pixels, and from the VAE's
-# {glue:text}`probe_vae_vs_pixels` from the pixels; $k$-NN reads VQ-VAE-2's much larger code
-# {glue:text}`knn_vqvae2_vs_pixels` the pixels it was made from (nearby images get nearby
-# codes). Why do the small codes stop near the pixel probe rather than far above it? A
-# reconstruction loss rewards a code from which the *image* can be rebuilt; it is indifferent
-# to whether the classes fall on either side of a hyperplane in code space. A code that
+# {glue:text}`probe_vae_vs_pixels` from the pixels. $k$-NN, which only asks which training
+# codes lie nearest, reads the AE's code {glue:text}`knn_ae_vs_pixels` the pixels and
+# VQ-VAE-2's much larger code {glue:text}`knn_vqvae2_vs_pixels` the pixels. Why is a small
+# code not read far better than the pixels by a linear probe? A reconstruction loss rewards
+# a code from which the *image* can be rebuilt; it is indifferent to whether the classes fall
+# on either side of a hyperplane in code space. A code that
 # rebuilds a "4" and a "9" well may place them side by side along a curved sheet, which a
 # non-linear decoder reads easily and a linear probe does not. Methods whose linear probes
 # reach the high nineties on MNIST train for separability (labels, or contrastive objectives)
