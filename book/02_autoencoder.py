@@ -443,10 +443,7 @@ glue("probe_trend",
      "The probe improves all the way to the largest code."
      if int(best["latent_size"]) == int(largest["latent_size"]) else
      f"Past code size {int(best['latent_size'])} the probe does not improve "
-     f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}), although the "
-     "larger codes rebuild the images better: a reconstruction loss rewards codes from which "
-     "the image can be rebuilt by a non-linear decoder, and is indifferent to whether the "
-     "classes can be told apart by a hyperplane in code space.")
+     f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
 probes.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
 
 # %%
@@ -463,7 +460,9 @@ ae.sweep_plot(probes.assign(pixels=pixel_accuracy), "latent_size",
 # pixels. A code of two numbers cannot separate ten classes with straight lines; a few more
 # numbers already carry most of the label, although nobody told the autoencoder that labels
 # exist: digits of one class look alike, so similar images get similar codes.
-# {glue:text}`probe_trend`
+# {glue:text}`probe_trend` A reconstruction loss rewards codes from which a non-linear decoder
+# can rebuild the image; it is indifferent to whether the classes can be told apart by a
+# hyperplane in code space, so a larger code that rebuilds better need not be read better.
 #
 # ## A map of the codes
 #

@@ -240,11 +240,11 @@ probe_table.round(4)
 # {glue:text}`probe_vae_vs_pixels` from the pixels. $k$-NN, which only asks which training
 # codes lie nearest, reads the AE's code {glue:text}`knn_ae_vs_pixels` the pixels and
 # VQ-VAE-2's much larger code {glue:text}`knn_vqvae2_vs_pixels` the pixels. Why is a small
-# code not read far better than the pixels by a linear probe? A reconstruction loss rewards
-# a code from which the *image* can be rebuilt; it is indifferent to whether the classes fall
-# on either side of a hyperplane in code space. A code that
-# rebuilds a "4" and a "9" well may place them side by side along a curved sheet, which a
-# non-linear decoder reads easily and a linear probe does not. Methods whose linear probes
+# code not read far better than the pixels by a linear probe? As chapter 2 found, a
+# reconstruction loss is indifferent to whether the classes fall on either side of a
+# hyperplane in code space: a code that rebuilds a "4" and a "9" well may place them side by
+# side along a curved sheet, which a non-linear decoder reads easily and a linear probe does
+# not. Methods whose linear probes
 # reach the high nineties on MNIST train for separability (labels, or contrastive objectives)
 # or probe much wider features. The probe protocol here is the same for every model: the same
 # training images, standardised codes, the same logistic regression.

@@ -5,6 +5,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import yaml
+from papermill.translators import PythonTranslator
 
 from latent_notes import build
 
@@ -64,11 +65,9 @@ def test_chapter_parameters_cell_and_colab_install(chapter):
     assert names[:len(SHARED_PARAMETERS)] == SHARED_PARAMETERS
     assert "import" in code[tagged[0] - 1].source, "the parameters cell follows the imports"
     # papermill must read every parameter (its --help-notebook lists them with their comments)
-    from papermill.translators import PythonTranslator
-    inspected = [p.name for p in PythonTranslator.inspect(code[tagged[0]])]
-    assert inspected == names, "papermill cannot parse some lines of the parameters cell"
-    assert all(p.help for p in PythonTranslator.inspect(code[tagged[0]])), \
-        "every parameter has a comment saying what it means"
+    inspected = PythonTranslator.inspect(code[tagged[0]])
+    assert [p.name for p in inspected] == names, "papermill cannot parse some parameter lines"
+    assert all(p.help for p in inspected), "every parameter has a comment saying what it means"
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert f"git+{url}" in code[0].source, "the first cell installs the package from the repo"
 
