@@ -43,7 +43,10 @@ except ImportError:
 import pandas as pd
 import torch
 
-from latent_notes import classifier, plots
+from latent_notes import families, plots
+from latent_notes.metrics import predict
+from latent_notes.models import classifier
+from latent_notes.models.common import count_parameters
 from latent_notes.notebook import glue, start_chapter
 
 # %% tags=["parameters"]
@@ -124,11 +127,10 @@ counts.T
 # %%
 archs = list(classifier.ARCHS)
 for arch in archs:
-    config = classifier.CNNConfig(arch=arch, channels=data.channels, image_size=data.image_size,
-                                  num_classes=len(data.classes))
+    config = families.sized(classifier.CNNConfig, data, arch=arch, num_classes=len(data.classes))
     model = classifier.CNN(config)
-    glue(f"params_{arch}", classifier.count_parameters(model))
-    print(f"{arch}: {classifier.count_parameters(model):,} parameters")
+    glue(f"params_{arch}", count_parameters(model))
+    print(f"{arch}: {count_parameters(model):,} parameters")
 print(model)
 
 # %% [markdown]
@@ -147,11 +149,15 @@ print(model)
 # instead of trained.
 
 # %%
-glue("warmup", classifier.WARMUP)
-trained = {arch: classifier.train_classifier(data, arch, epochs=epochs, seed=seed,
-                                             device=chapter.device, batch_size=batch_size, lr=lr,
-                                             cache_dir=chapter.cache_dir)
-           for arch in archs}
+recipe = families.classifier_recipe(epochs, batch_size, lr)
+glue("warmup", recipe.warmup)
+trained = {arch: families.train_classifier(
+               data, families.sized(classifier.CNNConfig, data, arch=arch,
+                                    num_classes=len(data.classes)),
+               recipe, seed=seed, device=chapter.device, cache_dir=chapter.cache_dir)
+           for arch in archs if arch != "cnn_deep"}
+trained["cnn_deep"] = families.judge(data, recipe, seed=seed, device=chapter.device,
+                                     cache_dir=chapter.cache_dir)
 for arch, result in trained.items():
     print(f"{arch}: {result.status} ({result.path.name})")
 
@@ -186,10 +192,10 @@ for arch, result in trained.items():
     chapter.results.add(arch, "test_loss", final["test_loss"])
     seconds = result.history["seconds"].mean()
     chapter.results.add(arch, "seconds_per_epoch", seconds)
-    chapter.results.add(arch, "parameters", classifier.count_parameters(result.model))
+    chapter.results.add(arch, "parameters", count_parameters(result.model))
     glue(f"acc_{arch}", accuracy)
     glue(f"sec_{arch}", seconds)
-    rows.append({"network": arch, "parameters": classifier.count_parameters(result.model),
+    rows.append({"network": arch, "parameters": count_parameters(result.model),
                  "seconds per epoch": round(seconds, 2), "test loss": round(final["test_loss"], 4),
                  "test accuracy": round(accuracy, 4)})
 summary = pd.DataFrame(rows).set_index("network")
@@ -213,7 +219,7 @@ summary
 
 # %%
 best_model = trained[best].model
-probabilities = classifier.predict(best_model, data.test.images, chapter.device)
+probabilities = predict(best_model, data.test.images, chapter.device)
 predicted = probabilities.argmax(1)
 true = data.test.labels.numpy()
 plots.confusion_matrix_plot(true, predicted, data.classes,
@@ -242,14 +248,16 @@ else:
 # chapter 5 also compares the classifier's inner features of generated and real images (a
 # Fréchet distance). That needs a compact feature vector: the deep network's hidden layer of
 # {glue:text}`judge_features` units is one, while the other two end in thousands of raw
-# feature-map values. So the deep network is the judge, with its test accuracy of {glue:text}`acc_cnn_deep:.2%` (the best
-# network reached {glue:text}`best_acc:.2%`). Its checkpoint is stored once more under a stable
-# name in the cache.
+# feature-map values. So the deep network is the judge, with its test accuracy of
+# {glue:text}`acc_cnn_deep:.2%` (the best network reached {glue:text}`best_acc:.2%`). It was
+# trained through `families.judge`, which also stores it under a stable name in the cache:
+# chapters 4 and 5 call the same function with the same recipe, so they load exactly this
+# network (or, run alone, train exactly this one).
 
 # %%
-glue("judge_features", trained["cnn_deep"].model.config.hidden)
-judge_path = classifier.store_judge(trained["cnn_deep"], data, chapter.cache_dir)
-print("judge stored as", judge_path.name)
+glue("judge_features", trained["cnn_deep"].model.config.fc_width)
+print("the judge:", trained["cnn_deep"].path.name, "also stored as",
+      families.judge_alias(data.name) + ".pt")
 
 # %% [markdown]
 # ## Summary

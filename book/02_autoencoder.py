@@ -45,11 +45,14 @@ except ImportError:
 import pandas as pd
 import torch
 
-from latent_notes import autoencoder as ae
-from latent_notes import latent, plots
-from latent_notes.classifier import count_parameters
+from latent_notes import families, latent, plots, probes
+from latent_notes.checks import ParameterError, check_latent_sizes
+from latent_notes.data import first_of_class, one_per_class
+from latent_notes.metrics import reconstruction_scores
+from latent_notes.models.autoencoder import AEConfig, Autoencoder
+from latent_notes.models.common import batched, count_parameters, sample_gaussian
 from latent_notes.notebook import glue, start_chapter
-from latent_notes.train import ParameterError
+from latent_notes.training import TrainConfig
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -84,7 +87,7 @@ chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root, 
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
                         cache_dir=cache_dir)
 data = chapter.data
-sizes = ae.check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
+sizes = check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
                               **({"noise_latent": noise_latent} if noise_latent else {}))
 noise_latent = noise_latent or sizes[-1]
 if traversal_units not in ("std", "code") or not traversal_step > 0 or not traversal_range > 0:
@@ -124,8 +127,8 @@ print("latent sizes:", sizes)
 # halves an even side exactly, and its transposed twin doubles it exactly.
 
 # %%
-example = ae.Autoencoder(ae.AEConfig(latent_size=traversal_latent, channels=data.channels,
-                                     image_size=data.image_size, width=width)).eval()
+example = Autoencoder(families.sized(AEConfig, data, latent_size=traversal_latent,
+                                     width=width)).eval()
 x = data.test.images[:2]
 print("input", tuple(x.shape))
 with torch.no_grad():
@@ -157,11 +160,13 @@ print(f"{count_parameters(example):,} parameters")
 # %%
 glue("traversal_latent_size", traversal_latent)
 glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
+recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="onecycle")
 trained = {}
 for size in sizes:
-    trained[size] = ae.train_autoencoder(data, size, epochs=epochs, seed=seed,
-                                         device=chapter.device, batch_size=batch_size, lr=lr,
-                                         width=width, cache_dir=chapter.cache_dir)
+    trained[size] = families.train_autoencoder(
+        data, families.sized(AEConfig, data, latent_size=size, width=width), recipe, seed=seed,
+        device=chapter.device, cache_dir=chapter.cache_dir,
+        alias=families.FAMILIES["ae"].alias(data, size))
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
 
 # %%
@@ -190,9 +195,8 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()}, me
 rows = []
 for size, result in trained.items():
     setting = f"latent={size}"
-    mse = chapter.results.add("ae", "test_mse",
-                              ae.reconstruction_mse(result.model, data.test.images,
-                                                    chapter.device), setting=setting)
+    scores = reconstruction_scores(result.model, data.test.images, chapter.device)
+    mse = chapter.results.add("ae", "test_mse", scores["test_mse"], setting=setting)
     pca = chapter.results.add("ae", "pca_test_mse",
                               latent.pca_baseline(data.train.images, data.test.images, size,
                                                   seed=seed), setting=setting)
@@ -214,10 +218,11 @@ glue("advantage_trend", "grows" if sweep["ratio AE / PCA"].iloc[-1]
 sweep.round(5)
 
 # %%
-ae.sweep_plot(sweep.reset_index(), "latent_size", {"autoencoder": "convolutional autoencoder",
-                                                   "PCA": "PCA, same number of components"},
-              title=f"Test reconstruction error against code size ({data.name})",
-              ylabel="test MSE per pixel", log_y=True);
+plots.sweep_plot(sweep.reset_index(), "latent_size",
+                 {"autoencoder": "convolutional autoencoder",
+                  "PCA": "PCA, same number of components"},
+                 title=f"Test reconstruction error against code size ({data.name})",
+                 ylabel="test MSE per pixel", log_y=True);
 
 # %% [markdown]
 # At code size {glue:text}`traversal_latent_size` the autoencoder's test error is
@@ -241,12 +246,9 @@ ae.sweep_plot(sweep.reset_index(), "latent_size", {"autoencoder": "convolutional
 # holds the originals, each further row one code size.
 
 # %%
-picks = [int((data.test.labels == k).nonzero()[0]) for k in range(len(data.classes))
-         if (data.test.labels == k).any()][:10]
+picks = one_per_class(data.test.labels, data.classes)[:10]
 originals = data.test.images[picks]
-rebuilt = [latent.decode_all(r.model.decode, latent.encode_all(r.model.encode, originals,
-                                                                  chapter.device), chapter.device)
-           for r in trained.values()]
+rebuilt = [batched(r.model.reconstruct, originals, chapter.device) for r in trained.values()]
 plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
                  row_labels=["original"] + [f"latent {d}" for d in sizes],
                  col_labels=[data.classes[data.test.labels[i]] for i in picks],
@@ -271,22 +273,21 @@ plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
 # %%
 noise_model = trained[noise_latent].model
 # Codes of (up to probe_train) training images for every model, encoded once and reused below.
-n_probe = len(data.train) if probe_train is None else min(probe_train, len(data.train))
-order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
-probe_idx = order[:n_probe]
-train_codes = {d: latent.encode_all(r.model.encode, data.train.images[probe_idx], chapter.device)
+probe_idx = probes.probe_indices(data.train.labels, max_train=probe_train, seed=seed)
+n_probe = len(probe_idx)
+train_codes = {d: batched(r.model.encode, data.train.images[probe_idx], chapter.device)
                for d, r in trained.items()}
 spread = train_codes[noise_latent].std(0)  # (D,)
-clean = latent.encode_all(noise_model.encode, originals, chapter.device)  # (10, D)
-all_test = latent.encode_all(noise_model.encode, data.test.images, chapter.device)
+clean = batched(noise_model.encode, originals, chapter.device)  # (10, D)
+all_test = batched(noise_model.encode, data.test.images, chapter.device)
 noise_rows, grids = [], []
 for scale in noise_scales:
-    decoded = latent.decode_all(noise_model.decode, ae.add_noise(all_test, scale, spread, seed),
-                                chapter.device)
+    decoded = batched(noise_model.decode, latent.perturb_codes(all_test, scale, spread, seed),
+                      chapter.device)
     noise_rows.append({"noise scale": scale,
                        "test MSE": float(((decoded - data.test.images) ** 2).mean())})
-    grids.append(latent.decode_all(noise_model.decode, ae.add_noise(clean, scale, spread, seed),
-                                   chapter.device))
+    grids.append(batched(noise_model.decode, latent.perturb_codes(clean, scale, spread, seed),
+                         chapter.device))
 noise_table = pd.DataFrame(noise_rows).set_index("noise scale")
 glue("noise_latent_size", noise_latent)
 glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
@@ -319,8 +320,8 @@ noise_table.round(5)
 model = trained[traversal_latent].model
 codes16 = train_codes[traversal_latent]
 mean, sd = codes16.mean(0), codes16.std(0)
-which = int((data.test.labels == latent.class_index(data.classes, traversal_class)).nonzero()[0])
-z = latent.encode_all(model.encode, data.test.images[which:which + 1], chapter.device)[0]
+which = first_of_class(data.test.labels, data.classes, traversal_class)
+z = batched(model.encode, data.test.images[which:which + 1], chapter.device)[0]
 steps = int(round(2 * traversal_range / traversal_step)) + 1
 values = torch.linspace(-traversal_range, traversal_range, steps)
 dims = range(min(traversal_dims, len(z)))
@@ -349,11 +350,9 @@ plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
 # done on the pixels, $(1 - t)\,x_a + t\,x_b$.
 
 # %%
-first = int((data.test.labels == latent.class_index(data.classes, interpolation_from)
-             ).nonzero()[0])
-last = int((data.test.labels == latent.class_index(data.classes, interpolation_to)
-            ).nonzero()[0])
-ends = latent.encode_all(model.encode, data.test.images[[first, last]], chapter.device)
+first = first_of_class(data.test.labels, data.classes, interpolation_from)
+last = first_of_class(data.test.labels, data.classes, interpolation_to)
+ends = batched(model.encode, data.test.images[[first, last]], chapter.device)
 in_latent = latent.interpolate(model.decode, ends[0], ends[1], interpolation_steps,
                                device=chapter.device)
 in_pixels = latent.pixel_blend(data.test.images[first], data.test.images[last],
@@ -378,16 +377,15 @@ plots.image_grid(torch.cat([in_latent, in_pixels]), interpolation_steps,
 # $\mathcal{N}(\mu, \Sigma)$ fitted to the training codes (mean and covariance).
 
 # %%
-mu, cov = latent.fit_gaussian(codes16)
 standard = torch.randn(n_samples, traversal_latent, generator=torch.Generator().manual_seed(seed))
-fitted = latent.sample_gaussian(mu, cov, n_samples, seed=seed)
-plots.image_grid(torch.cat([latent.decode_all(model.decode, standard, chapter.device),
-                            latent.decode_all(model.decode, fitted, chapter.device)]),
+fitted = sample_gaussian(model.prior_mean, model.prior_cov, n_samples, seed=seed)  # = model.sample
+plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
+                            batched(model.decode, fitted, chapter.device)]),
                  n_samples, size=0.8, row_labels=["N(0, I)", "fitted"],
                  title=f"Decoded random codes (latent {traversal_latent})");
 
 # %%
-test_codes16 = latent.encode_all(model.encode, data.test.images, chapter.device)
+test_codes16 = batched(model.encode, data.test.images, chapter.device)
 distances = pd.Series({name: latent.nearest_distance(codes, codes16) for name, codes in
                        {"test images' codes": test_codes16[:n_samples * 4],
                         "N(0, I) samples": standard, "fitted Gaussian samples": fitted}.items()},
@@ -422,36 +420,36 @@ distances.to_frame().round(3)
 # %%
 probe_rows = []
 for size in sizes:
-    test_codes = latent.encode_all(trained[size].model.encode, data.test.images, chapter.device)
-    accuracy = latent.linear_probe(train_codes[size], data.train.labels[probe_idx], test_codes,
+    test_codes = batched(trained[size].model.encode, data.test.images, chapter.device)
+    accuracy = probes.linear_probe(train_codes[size], data.train.labels[probe_idx], test_codes,
                                    data.test.labels, seed=seed)
     chapter.results.add("ae", "probe_accuracy", accuracy, setting=f"latent={size}")
     probe_rows.append({"latent_size": size, "probe accuracy": accuracy})
 pixel_accuracy = chapter.results.add(
     "pixels", "probe_accuracy",
-    latent.linear_probe(data.train.images[probe_idx], data.train.labels[probe_idx],
+    probes.linear_probe(data.train.images[probe_idx], data.train.labels[probe_idx],
                         data.test.images, data.test.labels, seed=seed))
-probes = pd.DataFrame(probe_rows)
-best = probes.loc[probes["probe accuracy"].idxmax()]
+probe_table = pd.DataFrame(probe_rows)
+best = probe_table.loc[probe_table["probe accuracy"].idxmax()]
 glue("probe_n", n_probe)
 glue("probe_best_size", int(best["latent_size"]))
 glue("probe_best", best["probe accuracy"])
 glue("probe_pixels", pixel_accuracy)
 glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
-largest = probes.iloc[-1]
+largest = probe_table.iloc[-1]
 glue("probe_trend",
      "The probe improves all the way to the largest code."
      if int(best["latent_size"]) == int(largest["latent_size"]) else
      f"Past code size {int(best['latent_size'])} the probe does not improve "
      f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
-probes.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
+probe_table.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
 
 # %%
-ae.sweep_plot(probes.assign(pixels=pixel_accuracy), "latent_size",
-              {"probe accuracy": "logistic regression on the codes",
-               "pixels": "logistic regression on the pixels"},
-              title=f"Linear probe accuracy on the test set ({data.name})",
-              ylabel="test accuracy");
+plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
+                 {"probe accuracy": "logistic regression on the codes",
+                  "pixels": "logistic regression on the pixels"},
+                 title=f"Linear probe accuracy on the test set ({data.name})",
+                 ylabel="test accuracy");
 
 # %% [markdown]
 # Trained on {glue:text}`probe_n` training codes, the best probe reads the label with
@@ -477,7 +475,7 @@ latent.tsne_map(test_codes16, data.test.labels, data.classes, max_points=tsne_po
 
 # %%
 if 2 in trained:
-    latent.tsne_map(latent.encode_all(trained[2].model.encode, data.test.images, chapter.device),
+    latent.tsne_map(batched(trained[2].model.encode, data.test.images, chapter.device),
                     data.test.labels, data.classes, max_points=tsne_points, seed=seed,
                     title="The codes of size 2 as they are (test images)")
 

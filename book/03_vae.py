@@ -43,16 +43,19 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
+import dataclasses
 import inspect
 
 import pandas as pd
 import torch
 
-from latent_notes import latent, plots, vae
+from latent_notes import families, latent, plots, probes
 from latent_notes import vae_experiments as experiments
-from latent_notes.data import load_data
+from latent_notes.checks import ParameterError, renamed
+from latent_notes.data import load_data, one_per_class
+from latent_notes.models import vae
+from latent_notes.models.common import batched
 from latent_notes.notebook import glue, start_chapter
-from latent_notes.train import ParameterError
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -65,7 +68,8 @@ results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 latent_size = 16  # dimensions of the latent code z
 width = 16  # channels of the first convolution (then twice and four times as many)
-hidden = 256  # the fully connected layer between feature maps and (μ, log σ²)
+fc_width = 256  # the fully connected layer between feature maps and (μ, log σ²)
+hidden = None  # the old name of fc_width, still accepted (None: use fc_width)
 likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (squared error)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam's learning rate
@@ -94,13 +98,22 @@ if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
     raise ParameterError(f"noise_levels must be a non-empty list of noise standard deviations "
                          f"in (0, 1], got {noise_levels!r}.")
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
-model_config = vae.vae_config(data, latent_size=latent_size, width=width, hidden=hidden,
-                              likelihood=likelihood)
-train_args = dict(seed=seed, device=chapter.device, batch_size=batch_size, lr=lr,
-                  lr_drop_at=lr_drop_at, cache_dir=chapter.cache_dir)
+fc_width = renamed("fc_width", fc_width, "hidden", hidden)
+model_config = families.sized(vae.VAEConfig, data, latent_size=latent_size, width=width,
+                              fc_width=fc_width, likelihood=likelihood)
+
+
+def recipe(epochs, **loss_weights):
+    """This chapter's way of training a VAE: Adam, optionally one tenfold drop of the rate."""
+    return vae.VAETrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
+                              schedule="step" if lr_drop_at else "constant",
+                              lr_drop_at=lr_drop_at, **loss_weights)
+
+
+where = dict(seed=seed, device=chapter.device, cache_dir=chapter.cache_dir)
 test_x, test_y = data.test.images, data.test.labels
 eval_x = test_x[:eval_images] if eval_images else test_x
-shown = experiments.one_per_class(test_y, len(data.classes))  # one test image per class
+shown = one_per_class(test_y, data.classes)  # one test image per class
 print(data, "on", chapter.device)
 
 # %% [markdown]
@@ -207,9 +220,9 @@ print(inspect.getsource(vae.vae_loss))
 # %%
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
-sweep = {beta: vae.train_vae(data, model_config, beta=beta, epochs=epochs,
-                             name=f"vae-beta{beta:g}", **train_args,
-                             alias=vae.vae_alias(data.name, latent_size) if beta == 1 else None)
+sweep = {beta: families.train_vae(
+             data, model_config, recipe(epochs, beta=beta), name=f"vae-beta{beta:g}", **where,
+             alias=families.FAMILIES["vae"].alias(data, latent_size) if beta == 1 else None)
          for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")
@@ -235,7 +248,7 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 # %%
 rows = []
 for beta, result in sweep.items():
-    terms = vae.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
+    terms = experiments.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
     setting = f"beta={beta:g},latent={latent_size}"
     for metric in ("neg_elbo", "recon", "kl"):
         chapter.results.add("vae", metric, terms[metric], setting=setting)
@@ -266,7 +279,7 @@ sweep_table.round(2).set_index("beta")
 # decodes codes drawn from the prior $\mathcal{N}(0, I)$.
 
 # %%
-per_beta = torch.stack([vae.reconstruct(r.model, test_x[shown], chapter.device)
+per_beta = torch.stack([batched(r.model.reconstruct, test_x[shown], chapter.device)
                         for r in sweep.values()])  # (betas, classes, C, H, W)
 plots.image_grid(torch.cat([test_x[shown][None], per_beta]).flatten(0, 1), len(shown),
                  row_labels=["original"] + [f"β={b:g}" for b in sweep],
@@ -291,7 +304,7 @@ plots.image_grid(samples.flatten(0, 1), len(shown), row_labels=[f"β={b:g}" for 
 
 # %%
 for beta, result in sweep.items():
-    mu = latent.encode_all(lambda x, m=result.model: m.encode(x).mu, test_x, chapter.device)
+    mu = batched(result.model.encode, test_x, chapter.device)
     fig = latent.tsne_map(mu, test_y, data.classes, f"t-SNE of the test μ, β={beta:g}",
                           max_points=tsne_points, seed=seed)
 
@@ -315,21 +328,22 @@ for beta, result in sweep.items():
 # %%
 glue("is_samples", is_samples)
 glue("n_eval", len(eval_x))
-train_x = data.train.images[:probe_train] if probe_train else data.train.images
-train_y = data.train.labels[:len(train_x)]
+probe_idx = probes.probe_indices(data.train.labels, max_train=probe_train, seed=seed)
+train_x, train_y = data.train.images[probe_idx], data.train.labels[probe_idx]
 rows, kl_by_beta = [], {}
 for beta, result in sweep.items():
     model_b = result.model
     setting = f"beta={beta:g},latent={latent_size}"
-    nll = vae.importance_sampled_nll(model_b, eval_x, chapter.device, samples=is_samples, seed=seed)
-    elbo_same = vae.evaluate_elbo(model_b, eval_x, chapter.device, seed=seed)["neg_elbo"]
-    kl_by_beta[beta] = vae.kl_per_dimension(model_b, test_x, chapter.device)
-    units = vae.active_units(kl_by_beta[beta])
-    encode_mu = lambda x, m=model_b: m.encode(x).mu  # noqa: E731
-    accuracy = latent.linear_probe(latent.encode_all(encode_mu, train_x, chapter.device), train_y,
-                                   latent.encode_all(encode_mu, test_x, chapter.device), test_y,
+    nll = experiments.importance_sampled_nll(model_b, eval_x, chapter.device,
+                                             samples=is_samples, seed=seed)
+    elbo_same = experiments.evaluate_elbo(model_b, eval_x, chapter.device, seed=seed)["neg_elbo"]
+    kl_by_beta[beta] = experiments.kl_per_dimension(model_b, test_x, chapter.device)
+    units = experiments.active_units(kl_by_beta[beta])
+    accuracy = probes.linear_probe(batched(model_b.encode, train_x, chapter.device), train_y,
+                                   batched(model_b.encode, test_x, chapter.device), test_y,
                                    seed=seed)
     chapter.results.add("vae", "nll_is", nll, setting=setting)
+    chapter.results.add("vae", "neg_elbo_eval", elbo_same, setting=setting)  # same images
     chapter.results.add("vae", "active_units", units, setting=setting)
     chapter.results.add("vae", "probe_accuracy", accuracy, setting=setting)
     rows.append({"beta": beta, "neg_elbo (same images)": elbo_same, "nll_is": nll,
@@ -396,7 +410,7 @@ spread = experiments.decode_scaled_sigma(reference, test_x[shown], factors, chap
                                          seed=seed)
 plots.image_grid(spread.flatten(0, 1), len(factors), col_labels=[f"k={k:g}" for k in factors],
                  title="decode(μ + k·σ·ε), one test image per row (β = 1)");
-logvar = latent.encode_all(lambda x: reference.encode(x).logvar, test_x, chapter.device)
+logvar = batched(lambda x: reference.posterior(x).logvar, test_x, chapter.device)
 sigma = torch.exp(0.5 * logvar)
 glue("sigma_median", sigma.median())
 
@@ -414,15 +428,15 @@ glue("sigma_median", sigma.median())
 # its code), with the KL term only, and with both (β = 1).
 
 # %%
-config_2d = vae.vae_config(data, latent_size=2, width=width, hidden=hidden, likelihood=likelihood)
+config_2d = dataclasses.replace(model_config, latent_size=2)
 variants = {"reconstruction only": dict(beta=0.0), "KL only": dict(beta=1.0, recon_weight=0.0),
             "both": dict(beta=1.0)}
-alone = {label: vae.train_vae(data, config_2d, epochs=side_epochs,
-                              name=f"vae2d-{label.split()[0].lower()}", **kw, **train_args)
+alone = {label: families.train_vae(data, config_2d, recipe(side_epochs, **kw),
+                                   name=f"vae2d-{label.split()[0].lower()}", **where)
          for label, kw in variants.items()}
 grid = []
 for label, result in alone.items():
-    grid += [vae.reconstruct(result.model, test_x[shown], chapter.device),
+    grid += [batched(result.model.reconstruct, test_x[shown], chapter.device),
              result.model.sample(len(shown), seed=seed).cpu()]
 plots.image_grid(torch.cat(grid), len(shown),
                  row_labels=[f"{label}\n{kind}" for label in alone
@@ -431,7 +445,7 @@ plots.image_grid(torch.cat(grid), len(shown),
 
 # %%
 for label, result in alone.items():
-    mu = latent.encode_all(lambda x, m=result.model: m.encode(x).mu, test_x, chapter.device)
+    mu = batched(result.model.encode, test_x, chapter.device)
     glue(f"spread_{label.split()[0].lower()}", mu.std(0).mean())
     fig = latent.tsne_map(mu, test_y, data.classes, f"Test μ in the 2-D latent: {label}",
                           max_points=tsne_points, seed=seed)
@@ -478,7 +492,7 @@ plots.image_grid(reference.sample(40, seed=seed + 1).cpu(), 10,
 # %%
 top_dims = torch.argsort(kl_by_beta[1.0], descending=True)[:6].tolist()
 values = torch.linspace(-3, 3, 9)
-z0 = latent.encode_all(lambda x: reference.encode(x).mu, test_x[shown[:1]], chapter.device)[0]
+z0 = batched(reference.encode, test_x[shown[:1]], chapter.device)[0]
 walk = latent.traverse(reference.decode, z0, values, dims=top_dims, relative=True,
                        device=chapter.device)
 plots.image_grid(walk.flatten(0, 1), len(values), row_labels=[f"z[{d}]" for d in top_dims],
@@ -487,7 +501,7 @@ plots.image_grid(walk.flatten(0, 1), len(values), row_labels=[f"z[{d}]" for d in
 
 # %%
 a, b = shown[0], shown[min(1, len(shown) - 1)]
-mu_ab = latent.encode_all(lambda x: reference.encode(x).mu, test_x[[a, b]], chapter.device)
+mu_ab = batched(reference.encode, test_x[[a, b]], chapter.device)
 path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9, device=chapter.device)
 blend = latent.pixel_blend(test_x[a], test_x[b], steps=9)
 plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
@@ -509,9 +523,9 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 # %%
 rows, outputs = [], {}
 for noise_std in noise_levels:
-    result = vae.train_vae(data, model_config, beta=1.0, epochs=side_epochs,
-                           noise_std=noise_std, name=f"vae-denoise{noise_std:g}", **train_args)
-    denoised = vae.denoise(result.model, test_x, noise_std, chapter.device, seed=seed)
+    result = families.train_vae(data, model_config, recipe(side_epochs, noise_std=noise_std),
+                                name=f"vae-denoise{noise_std:g}", **where)
+    denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device, seed=seed)
     setting = f"denoise,sigma={noise_std:g}"
     chapter.results.add("vae", "psnr_in", denoised.psnr_in, setting=setting)
     chapter.results.add("vae", "psnr_out", denoised.psnr_out, setting=setting)
@@ -555,10 +569,11 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 if colour_dataset:
     colour = load_data(colour_dataset, data_root=data_root, image_size=colour_image_size,
                        channels=3, seed=seed)
-    colour_config = vae.vae_config(colour, latent_size=colour_latent_size, width=width,
-                                   hidden=hidden, likelihood="gaussian")
-    colour_vae = vae.train_vae(colour, colour_config, beta=1.0, epochs=colour_epochs,
-                               name="vae-colour", **{**train_args, "batch_size": colour_batch_size})
+    colour_config = families.sized(vae.VAEConfig, colour, latent_size=colour_latent_size,
+                                   width=width, fc_width=fc_width, likelihood="gaussian")
+    colour_recipe = dataclasses.replace(recipe(colour_epochs), batch_size=colour_batch_size)
+    colour_vae = families.train_vae(colour, colour_config, colour_recipe, name="vae-colour",
+                                    **where)
     print(colour, "→", colour_vae.status)
     fig = plots.training_curves({"colour VAE": colour_vae.history}, metrics=("neg_elbo", "recon", "kl"),
                                 title=f"Training the colour VAE on {colour.name} "
@@ -570,7 +585,7 @@ else:
 if colour_dataset:
     picked = torch.randperm(len(colour.test), generator=torch.Generator().manual_seed(seed))[:8]
     originals = colour.test.images[picked]
-    rebuilt = vae.reconstruct(colour_vae.model, originals, chapter.device)
+    rebuilt = batched(colour_vae.model.reconstruct, originals, chapter.device)
     drawn = colour_vae.model.sample(8, seed=seed).cpu()
     fig = plots.image_grid(torch.cat([originals, rebuilt, drawn]), 8, size=1.4,
                            row_labels=["original", "reconstruction", "sample"],
@@ -578,8 +593,7 @@ if colour_dataset:
 
 # %%
 if colour_dataset:
-    mu_pair = latent.encode_all(lambda x: colour_vae.model.encode(x).mu, originals[:2],
-                                chapter.device)
+    mu_pair = batched(colour_vae.model.encode, originals[:2], chapter.device)
     frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1], steps=8,
                                 device=chapter.device)
     fig = plots.image_grid(torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),

@@ -45,20 +45,22 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from latent_notes import classifier, plots
-from latent_notes.cache import alias_name
+from latent_notes import families, latent, plots
+from latent_notes.checks import check_positive, renamed
 from latent_notes.data import load_data
+from latent_notes.families import CodeData, codebook_stats, train_priors, train_vqvae2
+from latent_notes.metrics import predict, reconstruction_scores
+from latent_notes.models.common import batched
+from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
 from latent_notes.notebook import glue, start_chapter
-from latent_notes.pixelcnn import generate, train_prior
 from latent_notes.results import read_results
-from latent_notes.train import check_positive
-from latent_notes.vqvae2 import (VQVAE2, VQVAE2Config, code_maps, codebook_stats, edit_code,
-                                 encode_codes, interpolate_quantized, reconstruct, train_vqvae2)
+from latent_notes.training import TrainConfig
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -71,17 +73,22 @@ results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam learning rate of the VQ-VAE-2
-hidden = 64  # channels of the encoders and decoders
+width = 64  # conv channels of the encoders and decoders
 embed_dim = 32  # length D of a codebook vector
 codebook_size_top = 64  # codes in the top codebook
 codebook_size_bottom = 128  # codes in the bottom codebook
-beta = 0.25  # weight of the commitment loss
+commitment_weight = 0.25  # β, the weight of the commitment loss
 prior_epochs = 15  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied samples)
 samples_per_class = 8  # class-conditional samples shown per class
 judged_per_class = 20  # samples per class that the judge scores, at least samples_per_class
+judge_epochs = 8  # chapter 1's recipe for the judge (its epochs, batch_size and lr): the same
+judge_batch_size = 16  # recipe gives the same cache key, so chapter 1's judge is loaded
+judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
+hidden = None  # the old name of width, still accepted (None: use width)
+beta = None  # the old name of commitment_weight, still accepted (None: use commitment_weight)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
@@ -91,8 +98,13 @@ chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root, epoch
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
                         cache_dir=cache_dir)
 data, dev = chapter.data, chapter.device
-model_options = dict(hidden=hidden, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
-                     codebook_size_bottom=codebook_size_bottom, beta=beta)
+width = renamed("width", width, "hidden", hidden)
+commitment_weight = renamed("commitment_weight", commitment_weight, "beta", beta)
+model_options = dict(width=width, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
+                     codebook_size_bottom=codebook_size_bottom,
+                     commitment_weight=commitment_weight)
+recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
+where = dict(seed=seed, device=dev, cache_dir=chapter.cache_dir)
 print(data, "on", dev)
 
 # %% [markdown]
@@ -145,7 +157,7 @@ print(data, "on", dev)
 # 32-pixel colour image needs no padding. Every intermediate of one pass on four images:
 
 # %%
-probe = VQVAE2(VQVAE2Config(channels=data.channels, image_size=data.image_size, **model_options))
+probe = VQVAE2(families.sized(VQVAE2Config, data, **model_options))
 flow, _ = probe.flow(data.train.images[:4])
 steps = [("X (input)", data.train.images[:4]),
          ("X padded", flow.x_padded), ("Z_bottom = bottom encoder(X)", flow.z_bottom),
@@ -159,7 +171,7 @@ for name, tensor in steps:
 glue("top_grid", probe.config.top_grid)
 glue("bottom_grid", probe.config.bottom_grid)
 glue("padded_size", probe.config.padded_size)
-glue("beta", beta);
+glue("beta", commitment_weight);
 
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
@@ -179,13 +191,11 @@ glue("beta", beta);
 # test images after every epoch.
 
 # %%
-runs = {"with restarts": train_vqvae2(data, epochs=epochs, seed=seed, device=dev,
-                                      cache_dir=chapter.cache_dir, batch_size=batch_size, lr=lr,
-                                      restart=True, alias=alias_name("vqvae2", data.name),
-                                      **model_options),
-        "without restarts": train_vqvae2(data, epochs=epochs, seed=seed, device=dev,
-                                         cache_dir=chapter.cache_dir, batch_size=batch_size, lr=lr,
-                                         restart=False, **model_options)}
+config = families.sized(VQVAE2Config, data, **model_options)
+runs = {"with restarts": train_vqvae2(data, config, recipe, **where,
+                                      alias=families.FAMILIES["vqvae2"].alias(data)),
+        "without restarts": train_vqvae2(data, dataclasses.replace(config, restart=False), recipe,
+                                         **where)}
 for name, run in runs.items():
     print(f"{name}: {run.status} ({run.path.name})")
 vqvae = runs["with restarts"]
@@ -212,8 +222,7 @@ for name, key in (("with restarts", "restart"), ("without restarts", "norestart"
 setting = {"with restarts": "", "without restarts": "no_restart"}
 for name, run in runs.items():
     stats = codebook_stats(run.model, data.test.images, dev)
-    test_mse = float(((reconstruct(run.model, data.test.images, dev) - data.test.images) ** 2)
-                     .mean())
+    test_mse = reconstruction_scores(run.model, data.test.images, dev)["test_mse"]
     chapter.results.add("vqvae2", "test_mse", test_mse, setting=setting[name])
     chapter.results.add("vqvae2", "codebook_usage_top", stats["usage_top"], setting=setting[name])
     chapter.results.add("vqvae2", "codebook_usage_bottom", stats["usage_bottom"],
@@ -244,7 +253,7 @@ pd.DataFrame(final).T[["test_mse", "test_usage_top", "test_usage_bottom", "test_
 
 # %%
 shown = data.test.images[:12]
-recon = reconstruct(model, shown, dev)
+recon = batched(model.reconstruct, shown, dev)
 pairs = torch.stack([shown, recon], 1).flatten(0, 1)
 plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
                  title=f"Test images of {data.name} (left) and their reconstructions (right)");
@@ -257,8 +266,9 @@ plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
 # the top grid is coarser and carries the overall shape.
 
 # %%
-test_codes = encode_codes(model, data.test.images, data.test.labels, dev)
-code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_size_top,
+codes = CodeData.of(vqvae, data, dev)
+test_codes = codes.test
+plots.code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_size_top,
           codebook_size_bottom, captions=[data.classes[i] for i in data.test.labels[:8]],
           title="Test images and their code grids (colour = code index)");
 
@@ -277,10 +287,10 @@ common_top = torch.bincount(test_codes.top.flatten(), minlength=codebook_size_to
     descending=True)[:8]
 common_bottom = torch.bincount(test_codes.bottom.flatten(), minlength=codebook_size_bottom).argsort(
     descending=True)[:8]
-edits_top = edit_code(model, test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
-                      "top", top_position, common_top)
-edits_bottom = edit_code(model, test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
-                         "bottom", bottom_position, common_bottom)
+edits_top = model.edit_code(test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
+                            "top", top_position, common_top)
+edits_bottom = model.edit_code(test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
+                               "bottom", bottom_position, common_bottom)
 plots.image_grid(torch.cat([edits_top, edits_bottom]), 8,
                  captions=[f"top {int(k)}" for k in common_top]
                  + [f"bottom {int(k)}" for k in common_bottom],
@@ -305,8 +315,8 @@ plots.image_grid(torch.cat([edits_top, edits_bottom]), 8,
 # %%
 a_index = int((data.test.labels == data.test.labels[0]).nonzero()[0])
 b_index = int((data.test.labels != data.test.labels[0]).nonzero()[0])
-path = interpolate_quantized(model, data.test.images[a_index].to(dev),
-                             data.test.images[b_index].to(dev), steps=9)
+ends = batched(model.encode, data.test.images[[a_index, b_index]], dev)  # both quantised maps
+path = latent.interpolate(model.decode, ends[0], ends[1], steps=9, device=dev)
 plots.image_grid(path, 9, captions=[f"t={t:.2f}" for t in torch.linspace(0, 1, 9).tolist()],
                  title="Decoding a linear path between the quantised latents of two test images");
 
@@ -336,17 +346,13 @@ plots.image_grid(path, 9, captions=[f"t={t:.2f}" for t in torch.linspace(0, 1, 9
 # log-likelihood in **bits per code**.
 
 # %%
-train_codes = encode_codes(model, data.train.images, data.train.labels, dev)
-prior_options = dict(epochs=prior_epochs, seed=seed, device=dev, cache_dir=chapter.cache_dir,
-                     channels=prior_channels, layers=prior_layers)
-priors = {
-    "top | class": train_prior(vqvae, train_codes, test_codes, "top",
-                               num_classes=len(data.classes), **prior_options,
-                               alias=alias_name("prior-top", data.name)),
-    "bottom | top, class": train_prior(vqvae, train_codes, test_codes, "bottom",
-                                       num_classes=len(data.classes), **prior_options,
-                                       alias=alias_name("prior-bottom", data.name)),
-}
+train_codes = codes.train
+prior_recipe = TrainConfig(epochs=prior_epochs, batch_size=64, lr=1e-3, schedule="onecycle")
+prior_options = dict(channels=prior_channels, layers=prior_layers)
+trained_priors = train_priors(vqvae, data, prior_recipe, codes=codes, aliases=True, **where,
+                              **prior_options)
+priors = {"top | class": trained_priors["top"], "bottom | top, class": trained_priors["bottom"]}
+model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model, temperature)
 for name, prior in priors.items():
     print(f"{name}: {prior.status} ({prior.path.name})")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
@@ -381,11 +387,9 @@ glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))));
 
 # %%
 check_positive(samples_per_class=samples_per_class, judged_per_class=judged_per_class)
-torch.manual_seed(seed)
 n_judged = max(judged_per_class, samples_per_class)
 asked = torch.arange(len(data.classes)).repeat_interleave(n_judged)
-samples = generate(model, priors["top | class"].model, priors["bottom | top, class"].model,
-                   len(asked), asked, temperature=temperature, device=dev)
+samples = model.sample(len(asked), seed=seed, labels=asked).cpu()
 shown_samples = samples.unflatten(0, (len(data.classes), n_judged))[:, :samples_per_class]
 shown_samples = shown_samples.flatten(0, 1)
 plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
@@ -393,13 +397,15 @@ plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
 
 # %% [markdown]
 # Does each row show the class it was asked for? Chapter 1's classifier, the *judge*, answers
-# for every sample (on MNIST-like data; its checkpoint is loaded from the cache, or a small one
-# is trained if chapter 1 has not run).
+# for every sample (on MNIST-like data). It is exactly chapter 1's deep CNN: the same recipe
+# (`judge_epochs`, `judge_batch_size`, `judge_lr`) gives the same checkpoint, loaded from the
+# cache, or trained the same way when chapter 1 has not run.
 
 # %%
 if data.channels == 1 and len(data.classes) == 10:
-    judge = classifier.load_judge(data, dev, chapter.cache_dir)
-    predicted = classifier.predict(judge.model, samples, dev).argmax(1)
+    judge = families.judge(data, families.classifier_recipe(judge_epochs, judge_batch_size,
+                                                            judge_lr), **where)
+    predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
     chapter.results.add("vqvae2", "sample_agreement", agreement)
     glue("agreement_text", f"classifies {agreement:.0%} of the {len(asked)} samples as the class "
@@ -417,13 +423,12 @@ print(chapter.results.frame.query("metric == 'sample_agreement'"))
 # Lowering the temperature trades variety for clean strokes.
 
 # %%
-torch.manual_seed(seed)
 n_free = samples_per_class * 2
 temperatures = [0.7, temperature, 1.3]
 frequencies = torch.bincount(data.train.labels, minlength=len(data.classes)).float()
-free = [generate(model, priors["top | class"].model, priors["bottom | top, class"].model, n_free,
-                 torch.multinomial(frequencies, n_free, replacement=True), temperature=t,
-                 device=dev) for t in temperatures]
+labels = torch.multinomial(frequencies, n_free, replacement=True,
+                           generator=torch.Generator().manual_seed(seed))
+free = [model.sample(n_free, seed=seed, labels=labels, temperature=t).cpu() for t in temperatures]
 plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temperatures],
                  title="Unconditional samples at three temperatures");
 
@@ -439,37 +444,27 @@ plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temper
 colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset, image_size=32,
                    channels=3, seed=seed)
 print(colour)
-colour_vqvae = train_vqvae2(colour, epochs=colour_epochs, seed=seed, device=dev,
-                            cache_dir=chapter.cache_dir, batch_size=batch_size, lr=lr,
-                            **model_options)
+colour_vqvae = train_vqvae2(colour, families.sized(VQVAE2Config, colour, **model_options),
+                            dataclasses.replace(recipe, epochs=colour_epochs), **where)
 colour_shown = colour.test.images[:10]
-colour_recon = reconstruct(colour_vqvae.model, colour_shown, dev)
+colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
 plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
                  row_labels=["input", "recon"],
                  title=f"{colour.name}: test images (top) and VQ-VAE-2 reconstructions (bottom)");
 
 # %%
 colour_stats = codebook_stats(colour_vqvae.model, colour.test.images, dev)
-colour_mse = float(((reconstruct(colour_vqvae.model, colour.test.images, dev)
-                     - colour.test.images) ** 2).mean())
+colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images, dev)["test_mse"]
 chapter.results.add("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
 glue("colour_name", colour.name)
 glue("colour_mse", colour_mse)
 glue("colour_usage_top", colour_stats["usage_top"])
 glue("colour_usage_bottom", colour_stats["usage_bottom"])
-colour_train_codes = encode_codes(colour_vqvae.model, colour.train.images, colour.train.labels, dev)
-colour_test_codes = encode_codes(colour_vqvae.model, colour.test.images, colour.test.labels, dev)
-colour_priors = {
-    "top | class": train_prior(colour_vqvae, colour_train_codes, colour_test_codes, "top",
-                               num_classes=len(colour.classes), **prior_options),
-    "bottom | top, class": train_prior(colour_vqvae, colour_train_codes, colour_test_codes,
-                                       "bottom", num_classes=len(colour.classes), **prior_options),
-}
-torch.manual_seed(seed)
+colour_priors = train_priors(colour_vqvae, colour, prior_recipe, **where, **prior_options)
+colour_vqvae.model.attach_priors(colour_priors["top"].model, colour_priors["bottom"].model,
+                                 temperature)
 colour_asked = torch.arange(len(colour.classes)).repeat_interleave(samples_per_class)
-colour_samples = generate(colour_vqvae.model, colour_priors["top | class"].model,
-                          colour_priors["bottom | top, class"].model, len(colour_asked), colour_asked,
-                          temperature=temperature, device=dev)
+colour_samples = colour_vqvae.model.sample(len(colour_asked), seed=seed, labels=colour_asked).cpu()
 plots.image_grid(colour_samples, samples_per_class, row_labels=colour.classes,
                  title=f"{colour.name}: class-conditional samples (one row per class)");
 

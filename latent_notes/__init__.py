@@ -1,0 +1,28 @@
+"""latent-notes: the package behind the book (every model, loader, training loop, metric, plot).
+
+**One interface for every model family.** The autoencoder (``models.autoencoder``), the VAE
+(``models.vae``) and VQ-VAE-2 (``models.vqvae2``) are ``torch.nn.Module`` s with the same verbs:
+
+- ``encode(x) -> codes``: images (B, C, H, W) in [0, 1] → the tensor (B, D) that probes,
+  traversals and interpolations read (the AE's code; the VAE's posterior mean μ; VQ-VAE-2's
+  two quantised maps, flattened);
+- ``decode(codes) -> images``: the inverse direction, for any codes of that shape (blended,
+  perturbed or drawn);
+- ``reconstruct(x)``: ``decode(encode(x))`` in effect;
+- ``sample(n, *, seed, labels=None)``: n new images from the model's own idea of the codes (the
+  AE: a Gaussian fitted to its training codes; the VAE: its prior N(0, I); VQ-VAE-2: its two
+  PixelCNN priors, given by ``attach_priors``, class-conditional when they were trained so).
+
+What a family can do beyond that stays on the model: ``VAE.posterior(x)`` (μ and log σ²),
+``VQVAE2.quantise(x)`` (code grids), ``decode_code`` and ``edit_code``.
+
+**Training** (``families``): every ``train_*`` takes ``(data, model_config, train_config, *,
+seed, device, cache_dir, alias)`` and loads the model from the checkpoint cache when it was
+trained before. ``families.FAMILIES`` is the registry the comparison chapter loops over.
+
+**Layout**: ``models/`` (blocks, configs, models, losses; the checkpoint key hashes this code
+only), ``training`` (the loop, with per-epoch callbacks), ``families`` (training recipes and the
+registry), ``cache``, ``data``, ``checks``; experiments apart: ``latent`` (traversals,
+interpolation), ``probes`` (what a code is worth to a classifier), ``vae_experiments``,
+``compare``, ``metrics``, ``plots``; ``notebook`` and ``build`` for the book itself.
+"""

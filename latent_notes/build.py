@@ -11,6 +11,8 @@ A chapter whose source, parameters and package code are unchanged since its last
 execution is not executed again. The build report (``_build/reports/build-report.json`` and
 ``.md``) gives per chapter the wall time, the peak memory of the executing processes and what
 each model did (trained or loaded from the checkpoint cache, with training throughput).
+The staged notebooks install the package from the repository URL of ``_config.yml``, and their
+injected-parameters cell shows no path of the building machine (see ``show_parameters``).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,10 +36,20 @@ BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
 REPORTS = BUILD / "reports"
 STAGED_FILES = ("_config.yml", "_toc.yml")
+INSTALL_URL = re.compile(r"git\+https?://[^\s\"']+")
+# papermill injects the build's absolute paths; the book shows these instead (see show_parameters)
+PATH_PARAMETERS = re.compile(r'^(?P<name>results_dir|cache_dir|data_root) = (?P<value>"/[^"\n]*")$',
+                             re.M)
+PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache", "data_root": "this build's data folder"}
 
 
 class BuildError(RuntimeError):
     """The book could not be built; the message says where and what to do."""
+
+
+def repository_url(root: Path = ROOT) -> str:
+    """The repository's URL, kept in one place: ``repository.url`` in _config.yml."""
+    return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 
 
 def toc_chapters(root: Path = ROOT) -> list[str]:
@@ -111,6 +124,10 @@ def convert(chapter: str) -> Path:
     notebook = jupytext.read(ROOT / "book" / f"{chapter}.py")
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
+    install = f"git+{repository_url()}"
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = INSTALL_URL.sub(lambda _: install, cell.source)
     target = STAGE / "book" / f"{chapter}.input.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(notebook, target, fmt="ipynb")
@@ -162,6 +179,29 @@ def execute(chapter: str, params: dict, events: Path) -> dict:
                          f"with the error is {output}; models trained before the error are cached "
                          f"and will not be trained again.")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0] / 2**20, 1)}
+
+
+def show_parameters(source: str) -> str:
+    """The injected-parameters cell without the building machine's paths."""
+    def shown(match) -> str:
+        name, path = match["name"], Path(json.loads(match["value"]))
+        if name == "results_dir":
+            shown_path = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else "results"
+            return f"{name} = {json.dumps(shown_path)}"
+        return f"{name} = None  # {PLACEHOLDERS[name]}"
+    return PATH_PARAMETERS.sub(shown, source)
+
+
+def tidy_parameters(path: Path) -> None:
+    """Rewrite an executed notebook's injected-parameters cell with show_parameters."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if any(show_parameters(c.source) != c.source for c in cells):
+        for cell in cells:
+            cell.source = show_parameters(cell.source)
+        nbformat.write(notebook, path)
 
 
 def read_events(path: Path) -> list[dict]:
@@ -242,7 +282,8 @@ def _build(args) -> int:
     for chapter in selected:
         params = chapter_parameters(chapter, profile, common, per_chapter, args)
         key = hashlib.sha256(json.dumps([params, code_hash, args.profile, (ROOT / "book" /
-                             f"{chapter}.py").read_text()], sort_keys=True).encode()).hexdigest()
+                             f"{chapter}.py").read_text(), repository_url()],
+                             sort_keys=True).encode()).hexdigest()
         stamp = REPORTS / f"{chapter}.key"
         executed = STAGE / "book" / f"{chapter}.ipynb"
         events = REPORTS / f"{chapter}.events.jsonl"
@@ -255,6 +296,9 @@ def _build(args) -> int:
         result = execute(chapter, params, events)
         stamp.write_text(key)
         report["chapters"][chapter] = {"status": "executed", **result, "models": read_events(events)}
+    for chapter in dict.fromkeys(chapters + selected):
+        if (STAGE / "book" / f"{chapter}.ipynb").exists():
+            tidy_parameters(STAGE / "book" / f"{chapter}.ipynb")
     stage_book()
     if not args.no_render:
         report["render_seconds"] = render()

@@ -2,7 +2,8 @@
 
 A checkpoint is keyed by a hash of everything that determines its weights: the model config,
 the training config, the data spec (with a fingerprint of the pixels), the seed, and a hash of
-the source file of the model's code (so a changed model is never loaded from an old file). The config
+the model-defining code in ``latent_notes.models`` (so a changed model is never loaded from an
+old file, and a changed plot never retrains one). The config
 travels inside the checkpoint and the model is rebuilt from it, so no architecture number is
 written twice. Writes are atomic (write a temporary file, then rename), loads use
 ``weights_only=True``, and a corrupt or mismatched file is moved aside and the model retrained.
@@ -27,9 +28,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .train import seed_everything
+from .training import seed_everything
 
 FORMAT_VERSION = 1
+MODELS = "latent_notes.models"
 
 
 class CheckpointError(RuntimeError):
@@ -60,10 +62,30 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _model_modules(module, seen: set) -> list:
+    """``module`` and the ``latent_notes.models`` modules it imports from, recursively."""
+    if module.__name__ in seen:
+        return []
+    seen.add(module.__name__)
+    found = [module]
+    for value in vars(module).values():
+        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.startswith(MODELS) and name != module.__name__:
+            found += _model_modules(importlib.import_module(name), seen)
+    return found
+
+
 def code_version(build) -> str:
-    """A hash of the source file that defines ``build``: editing a model's code retrains it."""
-    source = inspect.getsourcefile(build)
-    return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:8] if source else "none"
+    """A hash of the model-defining code of ``build``: its module and the model modules it
+    imports (blocks, quantiser), nothing else. Editing a model retrains it; editing a plot,
+    a chapter or the training loop's bookkeeping does not."""
+    module = inspect.getmodule(build)
+    if module is None:
+        return "none"
+    h = hashlib.sha256()
+    for m in sorted(_model_modules(module, set()), key=lambda m: m.__name__):
+        h.update(Path(inspect.getsourcefile(m)).read_bytes())
+    return h.hexdigest()[:8]
 
 
 def _builder_name(build) -> str:

@@ -105,6 +105,43 @@ class ImageData:
                 f"{self.channels}x{self.image_size}x{self.image_size}, {len(self.classes)} classes)")
 
 
+def class_index(classes: list[str], name) -> int:
+    """The label of a class given by name ("7", "cat") or, failing that, by its index."""
+    if str(name) in classes:
+        return classes.index(str(name))
+    if str(name).isdigit() and int(name) < len(classes):
+        return int(name)
+    raise DataError(f"{name!r} is neither a class of this data set ({', '.join(classes)}) "
+                    f"nor a class index below {len(classes)}. Pick one of those.")
+
+
+def one_per_class(labels: torch.Tensor, classes: list[str]) -> list[int]:
+    """Index of the first image of each class, in class order: the book's "one per class".
+
+    A class with no image (a small subset) is left out with a warning that names it.
+    """
+    labels = torch.as_tensor(labels)
+    found = {}
+    for i, label in enumerate(labels.tolist()):
+        found.setdefault(label, i)
+    missing = [classes[k] for k in range(len(classes)) if k not in found]
+    if missing:
+        warnings.warn(f"No image of class(es) {', '.join(map(str, missing))} among these "
+                      f"{len(labels)} images: they are left out of the per-class figures. Use "
+                      "more images (a larger subset) to see every class.", stacklevel=2)
+    return [found[k] for k in range(len(classes)) if k in found]
+
+
+def first_of_class(labels: torch.Tensor, classes: list[str], name) -> int:
+    """Index of the first image of the class ``name`` (a class name or index)."""
+    k = class_index(classes, name)
+    hits = (torch.as_tensor(labels) == k).nonzero()
+    if len(hits) == 0:
+        raise DataError(f"There is no image of class {classes[k]!r} among these {len(labels)} "
+                        "images. Choose another class or use more images.")
+    return int(hits[0])
+
+
 def resolve_data_root(data_root=None) -> Path:
     """``data_root`` if given, else the env variable ``LATENT_NOTES_DATA``, else ``./data``."""
     return Path(data_root or os.environ.get("LATENT_NOTES_DATA") or "data").expanduser()

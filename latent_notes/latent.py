@@ -1,8 +1,8 @@
 """Latent-space helpers shared by every model with an encoder and a decoder.
 
-Everything here takes plain callables, ``encode: images -> codes`` and ``decode: codes -> images``
-(tensors in, tensors out), so the same traversal, interpolation, probe and t-SNE map serve the
-autoencoder, the VAE and anything after them. Images are (N, C, H, W) in [0, 1]; codes are
+Everything here takes plain callables, such as a model's ``decode: codes -> images`` (tensors
+in, tensors out), so the same traversal, interpolation and t-SNE map serve every family. What a
+classifier reads from the codes is in ``latent_notes.probes``. Images are (N, C, H, W) in [0, 1]; codes are
 (N, D) unless a model says otherwise.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import seaborn as sns
 import torch
 
-from .train import ParameterError
+from .checks import ParameterError
+from .models.common import batched
 
 
 def _one_thread():
@@ -21,34 +22,6 @@ def _one_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
-
-
-# -- running a model over many images ----------------------------------------------------------
-
-@torch.no_grad()
-def encode_all(encode, images: torch.Tensor, device, batch_size: int = 512) -> torch.Tensor:
-    """(N, C, H, W) → codes (N, ...) on the CPU, encoded in batches on ``device``."""
-    parts = [encode(images[i:i + batch_size].to(device)).detach().cpu()
-             for i in range(0, len(images), batch_size)]
-    return torch.cat(parts)
-
-
-@torch.no_grad()
-def decode_all(decode, codes: torch.Tensor, device, batch_size: int = 512) -> torch.Tensor:
-    """Codes (N, ...) → images (N, C, H, W) on the CPU, decoded in batches on ``device``."""
-    parts = [decode(codes[i:i + batch_size].to(device)).detach().cpu()
-             for i in range(0, len(codes), batch_size)]
-    return torch.cat(parts)
-
-
-def class_index(classes: list[str], name) -> int:
-    """The label of a class given by name ("7", "cat") or, failing that, by its index."""
-    if str(name) in classes:
-        return classes.index(str(name))
-    if str(name).isdigit() and int(name) < len(classes):
-        return int(name)
-    raise ParameterError(f"{name!r} is neither a class of this data set ({', '.join(classes)}) "
-                         f"nor a class index below {len(classes)}. Pick one of those.")
 
 
 # -- walking through the latent space ----------------------------------------------------------
@@ -73,7 +46,7 @@ def traverse(decode, z: torch.Tensor, values, dims=None, relative: bool = True,
     codes = z.repeat(len(dims), len(values), 1)  # (dims, values, D)
     for row, d in enumerate(dims):
         codes[row, :, d] = z[d] + values if relative else values
-    images = decode_all(decode, codes.flatten(0, 1), device)  # (dims * values, C, H, W)
+    images = batched(decode, codes.flatten(0, 1), device)  # (dims * values, C, H, W)
     return images.unflatten(0, (len(dims), len(values)))
 
 
@@ -86,7 +59,14 @@ def interpolate(decode, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 9,
     t = torch.linspace(0, 1, steps).view(-1, *([1] * z_a.dim()))  # (steps, 1, ...)
     codes = (1 - t) * z_a.cpu().unsqueeze(0) + t * z_b.cpu().unsqueeze(0)
     codes[0], codes[-1] = z_a.cpu(), z_b.cpu()  # exact ends, no rounding from the blend
-    return decode_all(decode, codes, device)
+    return batched(decode, codes, device)
+
+
+def perturb_codes(codes: torch.Tensor, scale: float, spread: torch.Tensor, seed: int = 0):
+    """codes + scale · spread · ε, ε ~ N(0, I): noise in units of ``spread`` (D,), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn(codes.shape, generator=generator)
+    return codes + scale * spread * eps
 
 
 def pixel_blend(x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9) -> torch.Tensor:
@@ -104,48 +84,11 @@ def _numpy(x) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def linear_probe(train_codes, train_labels, test_codes, test_labels, max_train: int | None = None,
-                 seed: int = 0) -> float:
-    """Test accuracy of logistic regression on standardised codes (the codes stay frozen)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x, y = _numpy(train_codes), np.asarray(train_labels).ravel()
-    if max_train is not None and max_train < len(x):
-        keep = np.random.default_rng(seed).choice(len(x), max_train, replace=False)
-        x, y = x[keep], y[keep]
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    with _one_thread():
-        probe.fit(x, y)
-        return float(probe.score(_numpy(test_codes), np.asarray(test_labels).ravel()))
-
-
 def nearest_distance(codes, reference) -> float:
     """Mean distance from each code (N, D) to its nearest neighbour in ``reference`` (M, D)."""
     a = torch.as_tensor(_numpy(codes), dtype=torch.float32)
     b = torch.as_tensor(_numpy(reference), dtype=torch.float32)
     return float(torch.cdist(a, b).min(1).values.mean())
-
-
-def fit_gaussian(codes) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and covariance (D, D) of codes (N, D), the maximum-likelihood Gaussian."""
-    z = torch.as_tensor(_numpy(codes), dtype=torch.float64)
-    mean = z.mean(0)
-    centred = z - mean
-    cov = centred.T @ centred / max(len(z) - 1, 1)
-    return mean.float(), cov.float()
-
-
-def sample_gaussian(mean: torch.Tensor, cov: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """n draws (n, D) from N(mean, cov), seeded; a tiny jitter keeps the Cholesky factor real."""
-    generator = torch.Generator().manual_seed(seed)
-    cov = cov.double()
-    eye = torch.eye(len(cov), dtype=torch.float64)
-    jitter = 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * eye
-    factor = torch.linalg.cholesky(cov + jitter)  # cov = L L^T, so mean + L eps ~ N(mean, cov)
-    eps = torch.randn(n, len(mean), generator=generator, dtype=torch.float64)
-    return (mean.double() + eps @ factor.T).float()
 
 
 def pca_baseline(train_images, test_images, n_components: int, seed: int = 0) -> float:

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from .models.common import batched
+
 
 def mse_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the pixels of each image pair: (N, C, H, W) x 2 → (N,)."""
@@ -45,12 +47,25 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
 
 
-@torch.no_grad()
-def classifier_features(model, images: torch.Tensor, device, batch_size: int = 1000) -> np.ndarray:
+def reconstruction_scores(model, images: torch.Tensor, device) -> dict:
+    """The book's one test-MSE: mean per-pixel squared error of ``model.reconstruct`` over all
+    ``images``, and the mean PSNR (dB) of the same reconstructions."""
+    model.eval()
+    recon = batched(model.reconstruct, images, device)
+    return {"test_mse": float((recon.double() - images.double()).pow(2).mean()),
+            "psnr": psnr(recon, images)}
+
+
+def classifier_features(model, images: torch.Tensor, device) -> np.ndarray:
     """Penultimate-layer features (N, F) of a classifier that has a ``features`` method."""
     model.eval()
-    return torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)]).numpy()
+    return batched(model.features, images, device, 1000).numpy()
+
+
+def predict(model, images: torch.Tensor, device) -> np.ndarray:
+    """A classifier's class probabilities (N, classes) for a tensor of images."""
+    model.eval()
+    return batched(lambda x: torch.softmax(model(x), 1), images, device, 1000).numpy()
 
 
 def fid_with(model, images_a: torch.Tensor, images_b: torch.Tensor, device) -> float:

@@ -8,7 +8,8 @@ import torch
 
 from .data import ImageData, load_data
 from .results import Results
-from .train import check_positive, pick_device, seed_everything
+from .checks import check_positive
+from .training import pick_device, seed_everything
 
 
 @dataclass
@@ -46,3 +47,17 @@ def glue(name: str, value, display: bool = False):
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+def download_link(table, filename: str):
+    """A link that downloads ``table`` as a CSV file, with the data inside the page itself: it
+    works in the rendered book, in Jupyter and in Colab, and writes no file anywhere."""
+    import base64
+    import html
+
+    from IPython.display import HTML
+
+    payload = base64.b64encode(table.to_csv(index=False).encode()).decode()
+    name = html.escape(filename)
+    return HTML(f'<a download="{name}" href="data:text/csv;base64,{payload}">'
+                f'Download {name} ({len(table)} rows)</a>')

@@ -89,3 +89,48 @@ def confusion_matrix_plot(true, predicted, classes, title: str = "Confusion matr
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def sweep_plot(table, x: str, columns: dict, *, title: str, ylabel: str, log_y: bool = False):
+    """Lines of ``table[column]`` against ``table[x]`` (log-2 x axis), one per {column: label}."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    for column, label in columns.items():
+        ax.plot(table[x], table[column], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(table[x]), [str(v) for v in table[x]])
+    ax.minorticks_off()
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def code_maps(images, codes_top, codes_bottom, codebook_size_top: int, codebook_size_bottom: int,
+              title: str = "", captions=None):
+    """Each image beside its top and bottom code grids, drawn as coloured index maps."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(1.3 * n + 0.9, 4.3), squeeze=False)
+    rows = [("image", None, None), (f"top codes\n(K={codebook_size_top})", codes_top,
+                                    codebook_size_top),
+            (f"bottom codes\n(K={codebook_size_bottom})", codes_bottom, codebook_size_bottom)]
+    for r, (label, codes, k) in enumerate(rows):
+        for i in range(n):
+            ax = axes[r, i]
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False)
+            if codes is None:
+                ax.imshow(_to_hwc(images[i]), cmap="gray_r", vmin=0, vmax=1)
+                if captions is not None:
+                    ax.set_title(str(captions[i]), fontsize=8)
+            else:
+                ax.imshow(codes[i].cpu().numpy(), cmap="tab20", vmin=0, vmax=k - 1,
+                          interpolation="nearest")
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,9 +1,13 @@
-"""Chapter 3's experiments on a trained VAE: perturbing μ and σ, the 2-D manifold, and plots.
+"""Chapter 3's experiments on a trained VAE: the bound and the likelihood, active units,
+denoising, perturbing μ and σ, the 2-D manifold, and plots.
 
 Each function takes a trained :class:`latent_notes.vae.VAE` and returns image tensors shaped
 for :func:`latent_notes.plots.image_grid` (rows of images, flattened) or a matplotlib figure.
 """
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,23 +15,97 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from .vae import VAE, seeded
+from .checks import ParameterError, check_positive
+from .metrics import psnr
+from .models.common import batched, seeded
+from .models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 
 
-def one_per_class(labels: torch.Tensor, num_classes: int) -> list[int]:
-    """Index of the first image of each class present in ``labels``."""
-    found = {}
-    for i, label in enumerate(labels.tolist()):
-        found.setdefault(label, i)
-    return [found[k] for k in range(num_classes) if k in found]
+# -- evaluation ------------------------------------------------------------------------------
 
+@torch.no_grad()
+def evaluate_elbo(model: VAE, images: torch.Tensor, device, seed: int = 0) -> dict[str, float]:
+    """Test-set means of the reconstruction term, the KL term and -ELBO (β = 1), nats per image."""
+    model.eval()
+    with seeded(seed):  # z is sampled: the same seed gives the same estimate
+        terms = batched(lambda x: torch.stack(elbo_terms(model, model(x), x), 1), images, device)
+    recon, kl = terms.double().mean(0).tolist()
+    return {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; μ, σ²) summed over the last dimension."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+@torch.no_grad()
+def importance_sampled_nll(model: VAE, images: torch.Tensor, device, samples: int = 100,
+                           seed: int = 0) -> float:
+    """-log p(x) estimated with ``samples`` draws from q(z|x) per image (Burda et al. 2016).
+
+    log p(x) ≈ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). For K = 1 this is the
+    ELBO; for K > 1 its expectation is a tighter bound, so the estimate is <= -ELBO on average.
+    """
+    check_positive(samples=samples)
+    model.eval()
+    cfg = model.config
+
+    def log_px(x):  # (B,)
+        mu, logvar = model.posterior(x)  # (B, D)
+        log_weights = []
+        for _ in range(samples):
+            z = model.reparameterise(mu, logvar)
+            log_px_z = -reconstruction_nll(model.decode_logits(z), x, cfg.likelihood,
+                                           cfg.decoder_std)
+            log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_weights.append(log_px_z + log_pz - _log_normal(z, mu, logvar))
+        return torch.logsumexp(torch.stack(log_weights), 0) - math.log(samples)
+
+    with seeded(seed):
+        return -float(batched(log_px, images, device, batch_size=100).double().mean())
+
+
+@torch.no_grad()
+def kl_per_dimension(model: VAE, images: torch.Tensor, device) -> torch.Tensor:
+    """Mean KL(q(z_j|x) || N(0,1)) over the images, per latent dimension j: (D,)."""
+    model.eval()
+    return batched(lambda x: kl_to_standard_normal(*model.posterior(x)), images, device).mean(0)
+
+
+def active_units(kl_per_dim: torch.Tensor, threshold: float = 0.01) -> int:
+    """Latent dimensions whose mean KL exceeds ``threshold`` nats: those the decoder can use.
+
+    A dimension with KL ≈ 0 has q(z_j|x) = N(0, 1) for every x: it carries no information
+    (posterior collapse). Burda et al. 2016 count Var_x(μ_j) > 0.01 instead; both agree closely.
+    """
+    return int((kl_per_dim > threshold).sum())
+
+
+class Denoised(NamedTuple):
+    psnr_in: float  # mean PSNR (dB) of the noisy inputs against the clean images
+    psnr_out: float  # mean PSNR (dB) of the model's outputs against the clean images
+    noisy: torch.Tensor  # (N, C, H, W)
+    output: torch.Tensor  # (N, C, H, W)
+
+
+@torch.no_grad()
+def denoise(model: VAE, images: torch.Tensor, noise_std: float, device, seed: int = 0) -> Denoised:
+    """Add seeded noise to clean images, reconstruct them, and measure both against the clean."""
+    with seeded(seed):
+        noisy = add_pixel_noise(images, noise_std)
+    model.eval()
+    output = batched(model.reconstruct, noisy, device)
+    return Denoised(psnr(noisy, images), psnr(output, images), noisy, output)
+
+
+# -- perturbing the code ---------------------------------------------------------------------
 
 @torch.no_grad()
 def decode_mu_plus_uniform(model: VAE, images: torch.Tensor, scales, device,
                            seed: int = 0) -> torch.Tensor:
     """decode(μ + u), u ~ U(-s, s)^D, per image and scale s: (N, len(scales), C, H, W)."""
     model.eval()
-    mu = model.encode(images.to(device)).mu  # (N, D)
+    mu = model.encode(images.to(device))  # (N, D)
     rows = []
     with seeded(seed):
         for s in scales:
@@ -41,7 +119,7 @@ def decode_scaled_sigma(model: VAE, images: torch.Tensor, factors, device,
                         seed: int = 0) -> torch.Tensor:
     """decode(μ + k·σ·ε), ε ~ N(0, I), per image and factor k: (N, len(factors), C, H, W)."""
     model.eval()
-    mu, logvar = model.encode(images.to(device))
+    mu, logvar = model.posterior(images.to(device))
     sigma = torch.exp(0.5 * logvar)
     rows = []
     with seeded(seed):
@@ -59,7 +137,7 @@ def manifold(model: VAE, device, steps: int = 15, edge: float = 0.03) -> torch.T
     (steps * steps, C, H, W), row by row from the top (z_2 large) to the bottom.
     """
     if model.config.latent_size != 2:
-        raise ValueError(f"manifold needs a 2-D latent, this model has {model.config.latent_size}.")
+        raise ParameterError(f"manifold needs a 2-D latent, this model has {model.config.latent_size}.")
     quantiles = torch.distributions.Normal(0, 1).icdf(torch.linspace(edge, 1 - edge, steps))
     z2, z1 = torch.meshgrid(quantiles.flip(0), quantiles, indexing="ij")  # (steps, steps) each
     z = torch.stack([z1.flatten(), z2.flatten()], 1).to(device)

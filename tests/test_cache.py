@@ -1,12 +1,21 @@
+import importlib
+import inspect
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
-from latent_notes.cache import (CheckpointError, config_key, load_checkpoint, load_or_train,
-                                store_alias)
-from latent_notes.classifier import build_classifier, train_classifier
+from latent_notes import cache
+from latent_notes.cache import (CheckpointError, code_version, config_key, load_checkpoint,
+                                load_or_train, store_alias)
 from latent_notes.data import load_data
+from latent_notes.families import classifier_recipe, sized, train_classifier
+from latent_notes.models.autoencoder import build_autoencoder
+from latent_notes.models.classifier import CNNConfig, build_classifier
+from latent_notes.models.vae import build_vae
+from latent_notes.models.vqvae2 import build_vqvae2
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +24,9 @@ def small_digits():
 
 
 def train_small(data, cache_dir, seed=0, epochs=1):
-    return train_classifier(data, "cnn3x3", epochs=epochs, seed=seed, device=torch.device("cpu"),
-                            batch_size=32, cache_dir=cache_dir)
+    model_config = sized(CNNConfig, data, arch="cnn3x3", num_classes=len(data.classes), width=8)
+    return train_classifier(data, model_config, classifier_recipe(epochs, 32, 5e-3), seed=seed,
+                            device=torch.device("cpu"), cache_dir=cache_dir)
 
 
 def test_config_key_ignores_key_order_and_sees_every_value():
@@ -34,6 +44,7 @@ def test_miss_then_hit_gives_the_same_weights(tmp_path, small_digits, monkeypatc
         assert torch.equal(a, b)
     assert second.history.equals(first.history)
     assert second.config["model"]["arch"] == "cnn3x3"  # the config travels in the checkpoint
+    assert second.model.config == first.model.config
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["status"] for e in logged] == ["trained", "loaded"]
     assert logged[0]["images_per_s"] > 0
@@ -60,6 +71,7 @@ def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits)
     first = train_small(small_digits, tmp_path)
     alias = store_alias(first.path, "judge-test", tmp_path)
     loaded = load_checkpoint(alias)  # no builder given: the checkpoint names its own
+    assert loaded.builder == "latent_notes.models.classifier:build_classifier"
     x = small_digits.test.images[:5]
     assert torch.allclose(loaded.model(x), first.model(x))
 
@@ -93,7 +105,73 @@ def test_failed_training_leaves_no_checkpoint(tmp_path):
         raise KeyboardInterrupt
 
     config = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
-                        "width": 4, "hidden": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
+                        "width": 4, "fc_width": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
     with pytest.raises(KeyboardInterrupt):
         load_or_train("broken", config, build_classifier, broken, device="cpu", cache_dir=tmp_path)
     assert not list(tmp_path.glob("*"))
+
+
+def module_names(build):
+    return {m.__name__ for m in cache._model_modules(inspect.getmodule(build), set())}
+
+
+def test_code_version_covers_the_model_modules_a_builder_imports_and_nothing_else():
+    vqvae2 = module_names(build_vqvae2)
+    assert {"latent_notes.models.vqvae2", "latent_notes.models.quantize"} <= vqvae2
+    assert all(name.startswith("latent_notes.models.") for name in vqvae2)
+    assert "latent_notes.models.autoencoder" not in vqvae2
+    # The VAE module imports TrainConfig from the training loop: that is not model code.
+    vae = module_names(build_vae)
+    assert {"latent_notes.models.vae", "latent_notes.models.common"} <= vae
+    for builder in (build_vqvae2, build_vae, build_autoencoder, build_classifier):
+        names = module_names(builder)
+        assert not names & {"latent_notes.plots", "latent_notes.training", "latent_notes.checks",
+                            "latent_notes.families", "latent_notes.cache"}
+        assert code_version(builder) == code_version(builder)  # stable
+        assert len(code_version(builder)) == 8
+
+
+def edited_source(monkeypatch, tmp_path, module_name):
+    """Let code_version read an edited copy of ``module_name``'s source file."""
+    real = inspect.getsourcefile
+
+    def fake(module):
+        path = real(module)
+        if getattr(module, "__name__", None) == module_name:
+            copy = tmp_path / Path(path).name
+            copy.write_bytes(Path(path).read_bytes() + b"\n# edited\n")
+            return str(copy)
+        return path
+
+    monkeypatch.setattr(cache.inspect, "getsourcefile", fake)
+
+
+@pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantize", True),
+                                              ("latent_notes.models.vqvae2", True),
+                                              ("latent_notes.models.autoencoder", False),
+                                              ("latent_notes.plots", False),
+                                              ("latent_notes.training", False)])
+def test_editing_a_module_changes_the_code_version_of_models_built_from_it(
+        monkeypatch, tmp_path, edited, retrains):
+    importlib.import_module(edited)
+    before = code_version(build_vqvae2)
+    edited_source(monkeypatch, tmp_path, edited)
+    assert (code_version(build_vqvae2) != before) == retrains
+
+
+def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(monkeypatch, tmp_path):
+    config = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
+                        "width": 4, "fc_width": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
+
+    def history(model):  # no training needed to see which file is used
+        return pd.DataFrame({"epoch": [1]})
+
+    first = load_or_train("cnn", config, build_classifier, history, device="cpu",
+                          cache_dir=tmp_path)
+    assert load_or_train("cnn", config, build_classifier, history, device="cpu",
+                         cache_dir=tmp_path).status == "loaded"
+    (tmp_path / "edited").mkdir()
+    edited_source(monkeypatch, tmp_path / "edited", "latent_notes.models.classifier")
+    again = load_or_train("cnn", config, build_classifier, history, device="cpu",
+                          cache_dir=tmp_path)
+    assert again.status == "trained" and again.path != first.path

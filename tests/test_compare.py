@@ -1,21 +1,11 @@
-import numpy as np
 import pytest
 import torch
 
 from latent_notes import compare
-from latent_notes.classifier import CNN, CNNConfig
 from latent_notes.metrics import classifier_features, gaussian_stats
+from latent_notes.models.classifier import CNN, CNNConfig
+from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
 from latent_notes.results import Results
-
-
-def test_knn_probe_separates_separable_codes():
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [10.0, 10.0]])
-    labels = rng.integers(0, 2, 200)
-    codes = centres[labels] + rng.normal(0, 1, (200, 2))
-    assert compare.knn_probe(codes[:150], labels[:150], codes[150:], labels[150:], k=3) == 1.0
-    shuffled = rng.permutation(labels)  # labels unrelated to the codes: near chance
-    assert compare.knn_probe(codes[:150], shuffled[:150], codes[150:], shuffled[150:]) < 0.8
 
 
 def test_sample_scores_are_zero_for_the_reference_itself():
@@ -28,6 +18,18 @@ def test_sample_scores_are_zero_for_the_reference_itself():
     assert same["fid_cnn"] == pytest.approx(0, abs=1e-3)
     assert other["fid_cnn"] > same["fid_cnn"] + 1e-3
     assert 0.1 <= same["sample_confidence"] <= 1.0
+
+
+def test_most_used_codes_are_sorted_by_use():
+    torch.manual_seed(0)
+    model = VQVAE2(VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=8,
+                                codebook_size_bottom=16)).eval()
+    images = torch.rand(20, 1, 28, 28)
+    top = model.quantise(images).codes_top
+    counts = torch.bincount(top.flatten(), minlength=8)
+    used = compare.most_used_codes(model, images, "cpu", 3)
+    assert len(used) == 3
+    assert counts[used].tolist() == sorted(counts.tolist(), reverse=True)[:3]
 
 
 def test_summary_figure_has_a_panel_per_metric(tmp_path):

@@ -4,7 +4,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from latent_notes.data import DataError, load_data, read_idx
+from latent_notes.data import (Batches, DataError, class_index, first_of_class, load_data,
+                               one_per_class, read_idx)
 
 
 def check_images(data, n_train, n_test, channels, size):
@@ -141,3 +142,48 @@ def test_batches_cover_every_image_once_and_reshuffle_reproducibly():
     assert not torch.equal(first, second)  # a new order every epoch
     again = torch.cat([x for x, _ in data.train.loader(16, shuffle=True, seed=3)])
     assert torch.equal(first, again)
+
+
+def test_batches_reject_a_bad_batch_size():
+    with pytest.raises(DataError, match="batch_size"):
+        Batches(torch.zeros(4, 1, 2, 2), torch.zeros(4), 0)
+
+
+def test_class_index_by_name_then_by_index():
+    assert class_index(["0", "1", "2"], "2") == 2
+    assert class_index(["0", "1", "2"], 2) == 2
+    assert class_index(["cat", "dog"], "1") == 1
+    assert class_index(["cat", "dog"], "dog") == 1
+    assert class_index(["3", "1"], "1") == 1  # a class name wins over an index
+    for bad in ("7", "bird", -1):
+        with pytest.raises(DataError, match="cat, dog"):
+            class_index(["cat", "dog"], bad)
+    assert issubclass(DataError, ValueError)
+
+
+def test_one_per_class_is_the_first_image_of_each_class_in_class_order():
+    assert one_per_class(torch.tensor([2, 0, 2, 1, 0]), ["a", "b", "c"]) == [1, 3, 0]
+    assert one_per_class([1, 0], ["a", "b"]) == [1, 0]  # any sequence of labels
+    with pytest.warns(UserWarning, match=r"class\(es\) b, d"):
+        picked = one_per_class(torch.tensor([2, 0, 2]), ["a", "b", "c", "d"])
+    assert picked == [1, 0]  # the missing classes are left out, the others keep their order
+
+
+def test_one_per_class_on_a_data_set():
+    data = load_data("digits", subset=100)
+    picked = one_per_class(data.test.labels, data.classes)
+    assert data.test.labels[picked].tolist() == list(range(10))
+    for k, i in enumerate(picked):
+        assert not (data.test.labels[:i] == k).any()  # the first of its class
+
+
+def test_first_of_class_by_name_or_index():
+    labels = torch.tensor([1, 0, 1, 2])
+    classes = ["cat", "dog", "bird"]
+    assert first_of_class(labels, classes, "dog") == 0
+    assert first_of_class(labels, classes, "2") == 3
+    assert first_of_class(labels, classes, "cat") == 1
+    with pytest.raises(DataError, match="no image of class 'bird'"):
+        first_of_class(labels[:3], classes, "bird")
+    with pytest.raises(DataError, match="neither a class"):
+        first_of_class(labels, classes, "fish")

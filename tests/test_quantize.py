@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from latent_notes.quantize import VectorQuantizerEMA, codebook_usage, perplexity
+from latent_notes.models.quantize import VectorQuantizerEMA, codebook_usage, perplexity
 
 
 def test_shapes_and_codes_in_range():
@@ -12,6 +12,16 @@ def test_shapes_and_codes_in_range():
     assert out.codes.shape == (4, 5, 6) and out.codes.dtype == torch.long
     assert 0 <= out.codes.min() and out.codes.max() < 16
     assert out.commitment.ndim == 0 and out.commitment >= 0
+
+
+@pytest.mark.parametrize("weight", [0.25, 1.0, 0.0])
+def test_commitment_is_the_weighted_distance_to_the_chosen_codes(weight):
+    torch.manual_seed(0)
+    vq = VectorQuantizerEMA(dim=4, codebook_size=10, commitment_weight=weight).eval()
+    z = torch.randn(2, 4, 3, 3)
+    out = vq(z)
+    chosen = vq.embed_code(out.codes)
+    assert torch.allclose(out.commitment, weight * ((z - chosen) ** 2).mean())
 
 
 def test_codes_are_nearest_codebook_vectors():

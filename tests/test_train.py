@@ -1,28 +1,38 @@
 import pytest
 import torch
 
-from latent_notes.classifier import ARCHS, CNN, CNNConfig, train_classifier
-from latent_notes.data import load_data
+from latent_notes import checks, training
+from latent_notes.data import Batches, load_data
+from latent_notes.families import classifier_recipe, sized, train_classifier
+from latent_notes.models.classifier import ARCHS, CNN, CNNConfig
 from latent_notes.notebook import start_chapter
 from latent_notes.results import Results, ResultsError, gather, read_results
-from latent_notes.train import ParameterError, pick_device, seed_everything
+from latent_notes.training import (ParameterError, TrainConfig, fit, pick_device, seed_everything,
+                                   train)
+
+CPU = torch.device("cpu")
+
+
+def classifier(data, arch, **options):
+    return sized(CNNConfig, data, arch=arch, num_classes=len(data.classes), **options)
 
 
 def test_same_seed_same_losses_on_cpu(tmp_path):
     data = load_data("digits", subset=150)
-    runs = [train_classifier(data, "cnn5x5", epochs=2, seed=7, device=torch.device("cpu"),
-                             batch_size=32, cache_dir=tmp_path / str(i)) for i in range(2)]
+    model_config, recipe = classifier(data, "cnn5x5"), classifier_recipe(2, 32, 5e-3)
+    runs = [train_classifier(data, model_config, recipe, seed=7, device=CPU,
+                             cache_dir=tmp_path / str(i)) for i in range(2)]
     columns = ["train_loss", "test_loss", "test_accuracy"]
     assert runs[0].history[columns].equals(runs[1].history[columns])
-    other = train_classifier(data, "cnn5x5", epochs=2, seed=8, device=torch.device("cpu"),
-                             batch_size=32, cache_dir=tmp_path / "other")
+    other = train_classifier(data, model_config, recipe, seed=8, device=CPU,
+                             cache_dir=tmp_path / "other")
     assert not other.history["train_loss"].equals(runs[0].history["train_loss"])
 
 
 def test_training_learns_and_history_has_one_row_per_epoch(tmp_path):
     data = load_data("digits")
-    result = train_classifier(data, "cnn3x3", epochs=3, seed=0, device=torch.device("cpu"),
-                              cache_dir=tmp_path)
+    result = train_classifier(data, classifier(data, "cnn3x3"), classifier_recipe(3, 16, 5e-3),
+                              seed=0, device=CPU, cache_dir=tmp_path)
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3]
     assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "seconds",
@@ -38,6 +48,17 @@ def test_classifier_shapes(arch, channels, size):
     x = torch.rand(4, channels, size, size)
     assert model(x).shape == (4, 10)
     assert model.features(x).ndim == 2
+
+
+@pytest.mark.parametrize("options, named", [(dict(arch="resnet"), "arch"),
+                                            (dict(fc_width=0), "fc_width"),
+                                            (dict(dropout=1.0), "dropout"),
+                                            (dict(arch="cnn_deep", image_size=4), "cnn_deep")])
+def test_classifier_config_rejects_impossible_values(options, named):
+    with pytest.raises(ParameterError, match=named):
+        CNNConfig(**options)
+    model = CNN(CNNConfig(fc_width=24))  # cnn_deep: the hidden layer has fc_width units
+    assert model.features(torch.rand(2, 1, 28, 28)).shape == (2, 24)
 
 
 def test_device_choice():
@@ -62,8 +83,141 @@ def test_bad_chapter_parameters_are_explained(tmp_path, kwargs, word):
 
 
 def test_seed_everything_rejects_non_integers():
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match="seed"):
         seed_everything(1.5)
+    with pytest.raises(ParameterError, match="seed"):
+        seed_everything(-1)
+    seed_everything(3)
+    first = torch.rand(3)
+    seed_everything(3)
+    assert torch.equal(first, torch.rand(3))
+
+
+def test_parameter_error_is_one_class_everywhere():
+    assert training.ParameterError is checks.ParameterError
+    assert issubclass(ParameterError, ValueError)
+    with pytest.raises(ParameterError, match="epochs must be a positive integer"):
+        checks.check_positive(epochs=0)
+
+
+# -- the loop: fit and train ------------------------------------------------------------------
+
+def toy_problem(n=64, seed=0):
+    """A linear regression y = x·w: a model, its loss (with a second logged term), batches."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+
+    def loss_fn(model, x, y):
+        error = model(x).squeeze(1) - y
+        return {"loss": error.pow(2).mean(), "mae": error.abs().mean()}
+
+    torch.manual_seed(seed)
+    return torch.nn.Linear(3, 1), loss_fn, Batches(x, y, 16, shuffle=True, seed=seed), Batches(x, y, 32)
+
+
+def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
+    model, loss_fn, batches, test_batches = toy_problem()
+    calls = []
+
+    def probe(epoch, seen):
+        calls.append((epoch, seen))
+        return {"probe": 10 * epoch, "weight_norm": float(seen.weight.norm())}
+
+    def silent(epoch, seen):  # a callback may return nothing
+        calls.append((epoch, "silent"))
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    history = fit(model, loss_fn, batches, test_batches, epochs=3, optimizer=optimizer, device=CPU,
+                  callbacks=[probe, silent])
+    assert calls == [(1, model), (1, "silent"), (2, model), (2, "silent"), (3, model),
+                     (3, "silent")]
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert list(history["probe"]) == [10, 20, 30]
+    assert history["weight_norm"].iloc[-1] == pytest.approx(float(model.weight.norm()))
+    assert {"train_loss", "train_mae", "test_loss", "test_mae", "seconds",
+            "images_per_s"} <= set(history.columns)
+    assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]  # it learns
+    assert history["test_loss"].iloc[-1] == pytest.approx(
+        training.evaluate(model, loss_fn, test_batches, CPU)["loss"])
+
+
+@pytest.mark.parametrize("per_batch, expected", [(False, [1.0, 0.5, 0.25]),
+                                                 (True, [0.5 ** 4, 0.5 ** 8, 0.5 ** 12])])
+def test_fit_steps_the_scheduler_per_epoch_or_per_batch(per_batch, expected):
+    model, loss_fn, batches, _ = toy_problem()  # 64 images in batches of 16: 4 steps an epoch
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    lrs = lambda epoch, model: {"lr": optimizer.param_groups[0]["lr"]}  # noqa: E731
+    history = fit(model, loss_fn, batches, epochs=3, optimizer=optimizer, device=CPU,
+                  scheduler=scheduler, step_per_batch=per_batch, callbacks=[lrs])
+    assert history["lr"].tolist() == pytest.approx(expected)
+    assert not any(column.startswith("test_") for column in history)  # no test batches given
+
+
+@pytest.mark.parametrize("config, lrs", [
+    (TrainConfig(epochs=3, batch_size=16, lr=0.1), [0.1, 0.1, 0.1]),
+    (TrainConfig(epochs=3, batch_size=16, lr=0.1, schedule="step", lr_drop_at=2),
+     [0.1, 0.1, 0.01]),
+])
+def test_train_uses_adam_and_the_schedule_of_its_config(monkeypatch, config, lrs):
+    made = []
+
+    class RecordedAdam(torch.optim.Adam):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordedAdam)
+    model, loss_fn, batches, test_batches = toy_problem()
+    history = train(model, loss_fn, batches, test_batches, config, device=CPU,
+                    callbacks=[lambda epoch, m: {"lr": made[0].param_groups[0]["lr"]}])
+    assert len(made) == 1 and list(history["epoch"]) == [1, 2, 3]
+    assert history["lr"].tolist() == pytest.approx(lrs)  # the rate each epoch ran with
+
+
+def test_onecycle_schedule_warms_up_then_anneals_per_batch():
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.1, schedule="onecycle", warmup=0.25)
+    optimizer = torch.optim.Adam(torch.nn.Linear(3, 1).parameters(), lr=config.lr)
+    scheduler, per_batch = training.make_schedule(optimizer, config, steps_per_epoch=4)
+    assert per_batch
+    lrs = []
+    for _ in range(8):  # 2 epochs of 4 batches: the whole cycle
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = lrs.index(max(lrs))
+    assert 0 < peak < 4 and max(lrs) == pytest.approx(0.1)  # rises in the first quarter
+    assert lrs[0] < 0.1 / 10 and lrs[-1] < 0.1 / 10  # starts low, anneals to (almost) zero
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+
+
+@pytest.mark.parametrize("options, named", [
+    (dict(epochs=0), "epochs"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(epochs=2.5), "epochs"),
+    (dict(lr=-1), "lr"),
+    (dict(lr=0), "lr"),
+    (dict(schedule="cosine"), "schedule"),
+    (dict(warmup=1.5), "warmup"),
+    (dict(schedule="onecycle", warmup=0.0), "warmup"),
+    (dict(lr_drop_at=2), "lr_drop_at"),  # a drop needs schedule="step"
+    (dict(schedule="step"), "lr_drop_at"),  # ... and schedule="step" needs a drop
+    (dict(schedule="step", lr_drop_at=0), "lr_drop_at"),
+])
+def test_train_config_rejects_impossible_values_naming_the_parameter(options, named):
+    with pytest.raises(ParameterError, match=rf"^{named}\b") as error:
+        TrainConfig(**options)
+    assert isinstance(error.value, ValueError)
+
+
+def test_train_config_accepts_the_schedules():
+    assert TrainConfig().schedule == "constant"
+    assert TrainConfig(schedule="onecycle", warmup=0.15).warmup == 0.15
+    assert TrainConfig(epochs=4, schedule="step", lr_drop_at=3).lr_drop_at == 3
+    recipe = classifier_recipe(5, 32, 1e-3)
+    assert (recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule) == (5, 32, 1e-3,
+                                                                              "onecycle")
 
 
 def test_results_are_tidy_saved_at_once_and_replaced_per_dataset(tmp_path):

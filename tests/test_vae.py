@@ -9,14 +9,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from latent_notes import vae
+from latent_notes import families
+from latent_notes import vae_experiments as experiments
+from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
-from latent_notes.train import ParameterError
+from latent_notes.metrics import psnr
+from latent_notes.models import vae
+from latent_notes.models.common import seeded
+from latent_notes.models.vae import VAEConfig, VAETrainConfig
+from latent_notes.training import TrainConfig
+
+CPU = torch.device("cpu")
 
 
 def tiny(**kwargs) -> vae.VAE:
     torch.manual_seed(0)
-    return vae.VAE(vae.VAEConfig(**{"latent_size": 4, "width": 4, "hidden": 16, **kwargs}))
+    return vae.VAE(VAEConfig(**{"latent_size": 4, "width": 4, "fc_width": 16, **kwargs}))
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +36,10 @@ def digits():
 def test_shapes_and_ranges(channels, image_size):
     model = tiny(channels=channels, image_size=image_size)
     x = torch.rand(5, channels, image_size, image_size)
-    mu, logvar = model.encode(x)
+    mu, logvar = model.posterior(x)
     assert mu.shape == logvar.shape == (5, 4)
+    assert torch.equal(model.encode(x), mu)  # the code a probe reads is the posterior mean
+    assert torch.allclose(model.reconstruct(x), model.decode(mu))  # deterministic: decode(μ)
     out = model(x)
     assert out.recon.shape == out.logits.shape == x.shape
     assert out.z.shape == (5, 4)
@@ -37,13 +47,20 @@ def test_shapes_and_ranges(channels, image_size):
     samples = model.sample(3, seed=1)
     assert samples.shape == (3, channels, image_size, image_size)
     assert torch.equal(samples, model.sample(3, seed=1))
+    assert not torch.equal(samples, model.sample(3, seed=2))
+    # labels are accepted (the shared interface) and ignored: the prior has no classes
+    assert torch.equal(samples, model.sample(3, seed=1, labels=torch.tensor([0, 1, 2])))
 
 
-def test_bad_parameters_raise_clear_errors():
-    with pytest.raises(ParameterError, match="likelihood"):
-        tiny(likelihood="poisson")
-    with pytest.raises(ParameterError, match="image_size"):
-        tiny(image_size=27)
+@pytest.mark.parametrize("config,named", [(dict(likelihood="poisson"), "likelihood"),
+                                          (dict(image_size=27), "image_size"),
+                                          (dict(fc_width=0), "fc_width"),
+                                          (dict(latent_size=-1), "latent_size"),
+                                          (dict(decoder_std=0.0), "decoder_std"),
+                                          (dict(channels=2), "channels")])
+def test_bad_parameters_raise_clear_errors(config, named):
+    with pytest.raises(ParameterError, match=named):
+        tiny(**config)
 
 
 def test_kl_matches_monte_carlo_estimate():
@@ -51,8 +68,8 @@ def test_kl_matches_monte_carlo_estimate():
     mu, logvar = torch.randn(3, 5), torch.randn(3, 5)
     closed = vae.kl_to_standard_normal(mu, logvar).sum(1)  # (3,)
     z = mu + (0.5 * logvar).exp() * torch.randn(200_000, 3, 5)  # (S, 3, 5) draws from q
-    log_q = vae._log_normal(z, mu, logvar)
-    log_p = vae._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+    log_q = experiments._log_normal(z, mu, logvar)
+    log_p = experiments._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
     monte_carlo = (log_q - log_p).mean(0)
     assert torch.allclose(closed, monte_carlo, rtol=0.02, atol=0.02)
     assert torch.all(vae.kl_to_standard_normal(torch.zeros(4), torch.zeros(4)) == 0)
@@ -98,67 +115,149 @@ def test_beta_zero_is_a_plain_autoencoder_loss():
         model.to_logvar.weight.zero_()
         model.to_logvar.bias.fill_(-40.0)
     loss = vae.vae_loss(model, x, beta=0.0)["loss"]
-    ae = F.binary_cross_entropy(model.decode(model.encode(x).mu), x, reduction="sum") / len(x)
+    ae = F.binary_cross_entropy(model.decode(model.encode(x)), x, reduction="sum") / len(x)
     assert torch.allclose(loss, ae, rtol=1e-4)
 
 
-def test_recon_only_and_kl_only_weights():
+def test_recon_only_weights_give_the_reconstruction_term():
     model = tiny()
     x = torch.rand(4, 1, 28, 28)
     torch.manual_seed(0)
-    kl_only = vae.vae_loss(model, x, recon_weight=0.0)
-    assert torch.equal(kl_only["loss"], kl_only["kl"])
+    terms = vae.vae_loss(model, x, recon_weight=1.0, beta=0.0)
+    assert terms["kl"] > 0  # there is a KL term to leave out
+    assert torch.equal(terms["loss"], terms["recon"])
+    # The training config passes its weights to the loss: the same number through it.
+    torch.manual_seed(0)
+    through_config = VAETrainConfig(beta=0.0, recon_weight=1.0).loss(model, x, None)
+    assert torch.equal(through_config["loss"], terms["recon"])
+
+
+def test_kl_only_weights_give_beta_times_the_kl_term():
+    model = tiny()
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(0)
+    terms = vae.vae_loss(model, x, recon_weight=0.0, beta=2.5)
+    assert terms["recon"] > 0  # there is a reconstruction term to leave out
+    assert torch.allclose(terms["loss"], 2.5 * terms["kl"])
+    assert torch.allclose(terms["neg_elbo"], terms["recon"] + terms["kl"])  # the bound unweighted
+    torch.manual_seed(0)
+    through_config = VAETrainConfig(beta=2.5, recon_weight=0.0).loss(model, x, None)
+    assert torch.allclose(through_config["loss"], 2.5 * terms["kl"])
+
+
+def test_denoising_loss_sees_noisy_inputs_and_clean_targets():
+    model = tiny()
+    model.reparameterise = lambda mu, logvar: mu  # deterministic: only the pixel noise is random
+    x = torch.rand(4, 1, 28, 28)
+    config = VAETrainConfig(noise_std=0.3)
+    with seeded(5):
+        terms = config.loss(model, x, None)
+    with seeded(5):
+        noisy = vae.add_pixel_noise(x, 0.3)
+    out = model(noisy)  # the encoder sees the noisy copy ...
+    expected = F.binary_cross_entropy(out.recon, x, reduction="sum") / len(x)  # ... scored on x
+    assert torch.allclose(terms["recon"], expected, rtol=1e-4)
+    assert not torch.allclose(terms["recon"], vae.vae_loss(model, x)["recon"], rtol=1e-4)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and not torch.equal(noisy, x)
+
+
+@pytest.mark.parametrize("options,named", [(dict(beta=-1.0), "beta"),
+                                           (dict(recon_weight=-0.5), "recon_weight"),
+                                           (dict(noise_std=-0.1), "noise_std"),
+                                           (dict(epochs=0), "epochs")])
+def test_vae_train_config_rejects_negative_weights(options, named):
+    with pytest.raises(ParameterError, match=named):
+        VAETrainConfig(**options)
 
 
 def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
-    trained = vae.train_vae(digits, vae.vae_config(digits, latent_size=4, width=4, hidden=32),
-                            epochs=2, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    model_config = families.sized(VAEConfig, digits, latent_size=4, width=4, fc_width=32)
+    trained = families.train_vae(digits, model_config, VAETrainConfig(epochs=2), seed=0,
+                                 device=CPU, cache_dir=tmp_path)
     images = digits.test.images[:40]
-    elbo = np.mean([vae.evaluate_elbo(trained.model, images, "cpu", seed=s)["neg_elbo"]
+    elbo = np.mean([experiments.evaluate_elbo(trained.model, images, "cpu", seed=s)["neg_elbo"]
                     for s in range(10)])
-    nll = vae.importance_sampled_nll(trained.model, images, "cpu", samples=50)
+    nll = experiments.importance_sampled_nll(trained.model, images, "cpu", samples=50)
     assert nll <= elbo
-    # One sample is the ELBO itself (same draws, same number).
-    one = vae.importance_sampled_nll(trained.model, images, "cpu", samples=1, seed=3)
-    assert one == pytest.approx(vae.evaluate_elbo(trained.model, images, "cpu", seed=3,
-                                                  batch_size=100)["neg_elbo"], rel=1e-4)
+    # One sample is a one-draw estimate of -ELBO: the same reconstruction term for the same
+    # draw (same seed), and the KL term estimated by log q(z|x) - log p(z) at that draw.
+    one = experiments.importance_sampled_nll(trained.model, images, "cpu", samples=1, seed=3)
+    model, cfg = trained.model, trained.model.config
+    with torch.no_grad(), seeded(3):
+        mu, logvar = model.posterior(images)
+        z = model.reparameterise(mu, logvar)
+        recon = vae.reconstruction_nll(model.decode_logits(z), images, cfg.likelihood,
+                                       cfg.decoder_std)
+        kl_draw = (experiments._log_normal(z, mu, logvar)
+                   - experiments._log_normal(z, torch.zeros_like(z), torch.zeros_like(z)))
+    assert one == pytest.approx(float((recon + kl_draw).double().mean()), rel=1e-4)
+    assert float(recon.double().mean()) == pytest.approx(
+        experiments.evaluate_elbo(model, images, "cpu", seed=3)["recon"], rel=1e-4)
 
 
 def test_training_is_cached_and_reproducible(digits, tmp_path):
-    config = vae.vae_config(digits, latent_size=3, width=4, hidden=16)
-    kwargs = dict(epochs=1, seed=0, device=torch.device("cpu"), beta=0.5, lr_drop_at=1)
-    first = vae.train_vae(digits, config, cache_dir=tmp_path / "a", **kwargs)
-    again = vae.train_vae(digits, config, cache_dir=tmp_path / "b", **kwargs)
-    loaded = vae.train_vae(digits, config, cache_dir=tmp_path / "a", **kwargs)
+    config = families.sized(VAEConfig, digits, latent_size=3, width=4, fc_width=16)
+    recipe = VAETrainConfig(epochs=2, beta=0.5, schedule="step", lr_drop_at=1)
+    kwargs = dict(seed=0, device=CPU)
+    first = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "a", **kwargs)
+    again = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "b", **kwargs)
+    loaded = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "a", **kwargs)
     assert first.status == again.status == "trained" and loaded.status == "loaded"
     assert np.allclose(first.history["test_loss"], again.history["test_loss"])
     assert loaded.model.config == config
+    assert loaded.config["train"]["beta"] == 0.5  # the loss weights are part of the key
     assert set(first.history) >= {"train_loss", "test_neg_elbo", "test_recon", "test_kl"}
+    # β weighs the KL term of the training loss: loss = recon + 0.5 kl, the bound is recon + kl.
+    h = first.history
+    assert np.allclose(h["test_loss"], h["test_recon"] + 0.5 * h["test_kl"], rtol=1e-5)
+    other = families.train_vae(digits, config, VAETrainConfig(epochs=2, beta=1.0, schedule="step",
+                                                              lr_drop_at=1),
+                               cache_dir=tmp_path / "a", **kwargs)
+    assert other.status == "trained" and other.path != first.path
     with pytest.raises(ParameterError, match="lr_drop_at"):
-        vae.train_vae(digits, config, cache_dir=tmp_path, epochs=1, seed=0, device="cpu",
-                      lr_drop_at=0)
+        VAETrainConfig(epochs=1, schedule="step", lr_drop_at=0)
+    with pytest.raises(ParameterError, match="VAETrainConfig"):
+        families.train_vae(digits, config, TrainConfig(epochs=1), cache_dir=tmp_path,
+                           **kwargs)
+
+
+def test_sized_reads_the_data_and_rejects_unknown_options(digits):
+    config = families.sized(VAEConfig, digits, latent_size=5, fc_width=64)
+    assert (config.channels, config.image_size, config.latent_size, config.fc_width) == (1, 28, 5, 64)
+    with pytest.raises(ParameterError, match="hidden"):
+        families.sized(VAEConfig, digits, hidden=64)  # the old name of fc_width
 
 
 def test_active_units_count_informative_dimensions():
-    model = tiny(latent_size=6, width=8, hidden=64)
+    model = tiny(latent_size=6, width=8, fc_width=64)
     with torch.no_grad():  # posterior = prior for every image: nothing is encoded
         for head in (model.to_mu, model.to_logvar):
             head.weight.zero_()
             head.bias.zero_()
         model.to_mu.weight[:2].normal_(0, 10.0)  # ... except in the first two dimensions
-    kl = vae.kl_per_dimension(model, torch.rand(20, 1, 28, 28), "cpu")
+    kl = experiments.kl_per_dimension(model, torch.rand(20, 1, 28, 28), "cpu")
     assert kl.shape == (6,)
-    assert vae.active_units(kl) == 2
+    assert torch.all(kl[2:] == 0) and torch.all(kl[:2] > 0.01)
+    assert experiments.active_units(kl) == 2
 
 
 def test_psnr_and_denoising():
     clean = torch.full((2, 1, 8, 8), 0.5)
-    assert abs(vae.psnr(clean + 0.1, clean) - 20.0) < 1e-4
+    assert abs(psnr(clean + 0.1, clean) - 20.0) < 1e-4
     model = tiny(image_size=16)
-    result = vae.denoise(model, torch.rand(10, 1, 16, 16), 0.3, "cpu")
+    images = torch.rand(10, 1, 16, 16)
+    result = experiments.denoise(model, images, 0.3, "cpu")
+    assert isinstance(result, experiments.Denoised)
     assert result.noisy.shape == result.output.shape == (10, 1, 16, 16)
     assert 0 < result.psnr_in < 30 and math.isfinite(result.psnr_out)
     assert result.noisy.min() >= 0 and result.noisy.max() <= 1
+    # the numbers are those of the images it returns, and the output is the reconstruction
+    assert result.psnr_in == pytest.approx(psnr(result.noisy, images))
+    assert result.psnr_out == pytest.approx(psnr(result.output, images))
+    with torch.no_grad():
+        assert torch.allclose(result.output, model.reconstruct(result.noisy), atol=1e-6)
+    again = experiments.denoise(model, images, 0.3, "cpu")
+    assert torch.equal(again.noisy, result.noisy)  # seeded
 
 
 def test_folder_of_rgb_images_of_two_sizes(tmp_path):
@@ -171,32 +270,35 @@ def test_folder_of_rgb_images_of_two_sizes(tmp_path):
     data = load_data(f"folder:{tmp_path / 'images'}", image_size=32)
     assert data.classes == ["cars", "vans"]
     assert data.train.images.shape[1:] == (3, 32, 32) and len(data.train) + len(data.test) == 8
-    config = vae.vae_config(data, latent_size=4, width=4, hidden=16, likelihood="gaussian")
-    trained = vae.train_vae(data, config, epochs=1, seed=0, device=torch.device("cpu"),
-                            batch_size=4, cache_dir=tmp_path / "cache")
+    config = families.sized(VAEConfig, data, latent_size=4, width=4, fc_width=16,
+                            likelihood="gaussian")
+    trained = families.train_vae(data, config, VAETrainConfig(epochs=1, batch_size=4), seed=0,
+                                 device=CPU, cache_dir=tmp_path / "cache")
     assert trained.model.config.channels == 3 and trained.model.config.image_size == 32
     assert trained.model.sample(2).shape == (2, 3, 32, 32)
     assert np.isfinite(trained.history["test_neg_elbo"]).all()
 
 
 def test_mu_and_sigma_experiments():
-    from latent_notes import vae_experiments as experiments
-
     model = tiny()
     x = torch.rand(3, 1, 28, 28)
-    mean_image = model.decode(model.encode(x).mu)
+    with torch.no_grad():
+        mean_image = model.decode(model.encode(x))
     pushed = experiments.decode_mu_plus_uniform(model, x, [0.0, 1.0], "cpu")
     assert pushed.shape == (3, 2, 1, 28, 28)
     assert torch.allclose(pushed[:, 0], mean_image, atol=1e-6)  # s = 0 decodes μ itself
+    assert not torch.allclose(pushed[:, 1], mean_image, atol=1e-3)  # s = 1 moves it
     spread = experiments.decode_scaled_sigma(model, x, [0.0, 10.0], "cpu")
     assert torch.allclose(spread[:, 0], mean_image, atol=1e-6)  # k = 0 decodes μ itself
-    assert experiments.one_per_class(torch.tensor([2, 0, 2, 1]), 3) == [1, 3, 0]
+    assert not torch.allclose(spread[:, 1], mean_image, atol=1e-3)
 
 
 def test_manifold_grid_of_a_2d_latent():
-    from latent_notes import vae_experiments as experiments
-
-    grid = experiments.manifold(tiny(latent_size=2), "cpu", steps=5)
+    model = tiny(latent_size=2)
+    grid = experiments.manifold(model, "cpu", steps=5)
     assert grid.shape == (25, 1, 28, 28)
-    with pytest.raises(ValueError, match="2-D"):
+    # the centre of an odd grid is the prior's median, z = (0, 0)
+    with torch.no_grad():
+        assert torch.allclose(grid[12], model.decode(torch.zeros(1, 2))[0], atol=1e-6)
+    with pytest.raises(ParameterError, match="2-D"):
         experiments.manifold(tiny(latent_size=3), "cpu")

@@ -11,16 +11,14 @@ optional condition: a class label and/or a map (for the bottom prior, the top co
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cache import Trained, load_or_train
-from .data import Batches
-from .train import ParameterError, check_positive, fit
+from ..checks import ParameterError, check_config, number, positive
 
 LEVELS = ("top", "bottom")
 
@@ -116,13 +114,22 @@ class GatedLayer(nn.Module):
 
 @dataclass(frozen=True)
 class PixelCNNConfig:
-    codebook_size: int  # K, the values a position can take
-    grid_size: int  # G, the side of the code grid
-    channels: int = 64  # width of both stacks
-    layers: int = 5  # gated layers (the receptive field grows by one row/column per layer)
-    kernel_size: int = 3  # odd
-    num_classes: int = 0  # 0: no class conditioning
-    cond_codebook_size: int = 0  # 0: no conditioning map; else the codes of the map (top codes)
+    codebook_size: int = positive(64)  # K, the values a position can take
+    grid_size: int = positive(4)  # G, the side of the code grid
+    channels: int = positive(64)  # width of both stacks
+    layers: int = positive(5)  # gated layers (the receptive field grows by one row/column each)
+    kernel_size: int = positive(3)  # odd, at least 3
+    num_classes: int = number(0, 0)  # 0: no class conditioning
+    cond_codebook_size: int = number(0, 0)  # 0: no conditioning map; else the map's codebook size
+
+    def __post_init__(self):
+        check_config(self)
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
+            raise ParameterError(f"kernel_size must be odd and at least 3, got {self.kernel_size!r}.")
+        for name in ("num_classes", "cond_codebook_size"):
+            if not isinstance(getattr(self, name), int):
+                raise ParameterError(f"{name} must be a whole number >= 0, got "
+                                     f"{getattr(self, name)!r}.")
 
 
 class PixelCNN(nn.Module):
@@ -204,60 +211,3 @@ def prior_loss(model: PixelCNN, x, y) -> dict:
     logits = model(codes, y if model.config.num_classes else None, cond)
     bits = F.cross_entropy(logits, codes) / math.log(2)
     return {"loss": bits, "bits_per_code": bits}
-
-
-# -- training and the whole generative pipeline ---------------------------------------------
-
-def train_prior(vqvae: Trained, train_codes, test_codes, level: str, *, epochs: int, seed: int,
-                device, cache_dir=None, num_classes: int = 0, channels: int = 64,
-                layers: int = 5, kernel_size: int = 3, batch_size: int = 64,
-                lr: float = 1e-3, alias: str | None = None) -> Trained:
-    """Train (or load) the prior of one level on the codes of ``vqvae`` (``Codes`` tuples)."""
-    if level not in LEVELS:
-        raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
-    check_positive(epochs=epochs, channels=channels, layers=layers, batch_size=batch_size)
-    if kernel_size < 3 or kernel_size % 2 == 0:
-        raise ParameterError(f"kernel_size must be odd and at least 3, got {kernel_size!r}.")
-    vq = vqvae.model.config
-    model_config = PixelCNNConfig(
-        codebook_size=vq.codebook_size_top if level == "top" else vq.codebook_size_bottom,
-        grid_size=vq.top_grid if level == "top" else vq.bottom_grid,
-        channels=channels, layers=layers, kernel_size=kernel_size, num_classes=num_classes,
-        cond_codebook_size=vq.codebook_size_top if level == "bottom" else 0)
-    config = {"model": asdict(model_config),
-              "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "adam",
-                        "schedule": "onecycle"},
-              "data": {"codes_of": vqvae.path.stem, "level": level, "n_train": len(train_codes.top)},
-              "seed": seed}
-    x_train = prior_inputs(train_codes.top, train_codes.bottom, level)
-    x_test = prior_inputs(test_codes.top, test_codes.bottom, level)
-
-    def train(model):
-        batches = Batches(x_train, train_codes.labels, batch_size, shuffle=True, seed=seed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr,
-                                                       total_steps=epochs * len(batches))
-        return fit(model, prior_loss, batches, Batches(x_test, test_codes.labels, 500),
-                   epochs=epochs, optimizer=optimizer, batch_scheduler=schedule, device=device,
-                   name=f"prior-{level}")
-
-    name = f"prior-{level}" + ("-class" if num_classes else "")
-    return load_or_train(name, config, build_pixelcnn, train, device=device, cache_dir=cache_dir,
-                         alias=alias)
-
-
-@torch.no_grad()
-def generate(vqvae, top_prior: PixelCNN, bottom_prior: PixelCNN, n: int, labels=None,
-             temperature: float = 1.0, device="cpu") -> torch.Tensor:
-    """Ancestral sampling: top ~ p(top | label), bottom ~ p(bottom | top, label), then decode.
-
-    A prior built without classes ignores the labels.
-    """
-    labels = labels.to(device) if labels is not None else None
-    label_for = lambda prior: labels if prior.config.num_classes else None  # noqa: E731
-    top = top_prior.sample(n, label_for(top_prior), temperature=temperature, device=device)
-    factor = bottom_prior.config.grid_size // top_prior.config.grid_size
-    bottom = bottom_prior.sample(n, label_for(bottom_prior), cond=upsample_codes(top, factor),
-                                 temperature=temperature, device=device)
-    vqvae.eval()
-    return vqvae.decode_code(top, bottom).cpu()

@@ -1,9 +1,11 @@
-"""One plain training loop for every model of the book, plus seeding and device choice.
+"""One plain training loop for every model of the book, its config, seeding and device choice.
 
 A model's loss function has the signature ``loss_fn(model, x, y) -> dict`` with a scalar tensor
 under ``"loss"`` (what is minimised) and any other scalar terms worth logging (``"recon"``,
 ``"kl"``, ``"accuracy"``, ...). :func:`fit` averages every term over each epoch, on the training
-and on the test batches, and returns the history as a table, one row per epoch.
+and on the test batches, calls the per-epoch callbacks, and returns the history as a table, one
+row per epoch. :func:`train` adds what every family shares: Adam and the learning-rate schedule
+named in a :class:`TrainConfig`.
 """
 from __future__ import annotations
 
@@ -11,17 +13,21 @@ import os
 import random
 import time
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .checks import ParameterError, check_config, check_positive, choice, number, positive
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULES = ("constant", "onecycle", "step")
 
-
-class ParameterError(ValueError):
-    """A chapter parameter has a value the code cannot use; the message says which and why."""
+__all__ = ["ParameterError", "TrainConfig", "fit", "train", "evaluate", "seed_everything",
+           "pick_device", "check_positive"]
 
 
 def seed_everything(seed: int) -> None:
@@ -50,15 +56,29 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def check_positive(**values) -> None:
-    """Raise a clear ParameterError unless each value is a positive integer."""
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
-
-
 def progress_enabled() -> bool:
     return os.environ.get("LATENT_NOTES_PROGRESS", "1") != "0"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: Adam with a learning-rate schedule (the same for every family)."""
+
+    epochs: int = positive(10)  # passes over the training images
+    batch_size: int = positive(64)  # images per gradient step
+    lr: float = number(1e-3, 0.0, 1.0, low_open=True)  # (peak) learning rate of Adam
+    schedule: str = choice("constant", SCHEDULES)  # constant | onecycle (per step) | step (÷10)
+    warmup: float = number(0.3, 0.0, 1.0, low_open=True, high_open=True)  # onecycle: rising part
+    lr_drop_at: int | None = None  # step: the epoch after which the learning rate drops tenfold
+
+    def __post_init__(self):
+        check_config(self)
+        if (self.schedule == "step") != (self.lr_drop_at is not None):
+            raise ParameterError(f"lr_drop_at goes with schedule='step' (the epoch after which the "
+                                 f"learning rate drops tenfold); got schedule={self.schedule!r}, "
+                                 f"lr_drop_at={self.lr_drop_at!r}.")
+        if self.lr_drop_at is not None:
+            check_positive(lr_drop_at=self.lr_drop_at)
 
 
 @torch.no_grad()
@@ -75,12 +95,18 @@ def evaluate(model, loss_fn, batches, device) -> dict[str, float]:
     return {key: total / max(count, 1) for key, total in sums.items()}
 
 
-def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimizer,
-        device, scheduler=None, batch_scheduler=None, name: str = "model") -> pd.DataFrame:
+Callback = Callable[[int, torch.nn.Module], "dict | None"]
+
+
+def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimizer, device,
+        scheduler=None, step_per_batch: bool = False, callbacks: Iterable[Callback] = (),
+        name: str = "model") -> pd.DataFrame:
     """Train for ``epochs`` passes; return one row per epoch with train_/test_ terms and speed.
 
-    ``scheduler`` steps once per epoch, ``batch_scheduler`` once per batch. Columns: ``epoch``,
-    ``train_<term>``, ``test_<term>``, ``seconds`` (the training pass) and ``images_per_s``.
+    ``scheduler`` steps once per batch when ``step_per_batch``, else once per epoch. After each
+    epoch every ``callback(epoch, model)`` runs; a dict it returns joins that epoch's row.
+    Columns: ``epoch``, ``train_<term>``, ``test_<term>``, ``seconds`` (the training pass),
+    ``images_per_s`` and the callbacks' own.
     """
     check_positive(epochs=epochs)
     model.to(device)
@@ -96,8 +122,8 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
-            if batch_scheduler is not None:
-                batch_scheduler.step()
+            if scheduler is not None and step_per_batch:
+                scheduler.step()
             n = len(x)
             for key, value in terms.items():
                 sums[key] += float(value.detach()) * n
@@ -112,9 +138,34 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
             row.update({f"test_{k}": v for k, v in evaluate(model, loss_fn, test_batches,
                                                              device).items()})
         row.update(seconds=seconds, images_per_s=count / seconds)
+        for callback in callbacks:
+            row.update(callback(epoch, model) or {})
         rows.append(row)
-        if scheduler is not None:
+        if scheduler is not None and not step_per_batch:
             scheduler.step()
     bar.close()
     model.eval()
     return pd.DataFrame(rows)
+
+
+def make_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The scheduler a TrainConfig names and whether it steps per batch: (scheduler, per_batch)."""
+    if config.schedule == "onecycle":
+        # One-cycle (Smith & Topin 2019): warm up to lr, then anneal to ~0; stepped every batch.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, pct_start=config.warmup,
+            total_steps=config.epochs * steps_per_epoch), True
+    if config.schedule == "step":
+        # Step-down: lr until epoch lr_drop_at, then lr / 10 (stepped once per epoch).
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.lr_drop_at], gamma=0.1), False
+    return None, False
+
+
+def train(model, loss_fn, train_batches, test_batches, config: TrainConfig, *, device,
+          callbacks: Iterable[Callback] = (), name: str = "model") -> pd.DataFrame:
+    """Adam with the schedule of ``config``, through :func:`fit`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler, per_batch = make_schedule(optimizer, config, len(train_batches))
+    return fit(model, loss_fn, train_batches, test_batches, epochs=config.epochs,
+               optimizer=optimizer, device=device, scheduler=scheduler, step_per_batch=per_batch,
+               callbacks=callbacks, name=name)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 class Quantized(NamedTuple):
     quantized: torch.Tensor  # (B, D, H, W) the chosen codebook vectors (straight-through)
     codes: torch.Tensor  # (B, H, W) long, the indices into the codebook
-    commitment: torch.Tensor  # scalar, beta * ||z - sg(e)||^2
+    commitment: torch.Tensor  # scalar, β ||z - sg(e)||², β = commitment_weight
 
 
 def codebook_usage(codes: torch.Tensor, codebook_size: int) -> float:
@@ -36,11 +36,12 @@ def perplexity(codes: torch.Tensor, codebook_size: int) -> float:
 class VectorQuantizerEMA(nn.Module):
     """Nearest-neighbour quantisation of (B, D, H, W) maps against a codebook of (K, D) vectors."""
 
-    def __init__(self, dim: int, codebook_size: int, beta: float = 0.25, decay: float = 0.99,
-                 eps: float = 1e-5, restart: bool = True, restart_threshold: float = 1.0):
+    def __init__(self, dim: int, codebook_size: int, commitment_weight: float = 0.25,
+                 decay: float = 0.99, eps: float = 1e-5, restart: bool = True,
+                 restart_threshold: float = 1.0):
         super().__init__()
         self.dim, self.codebook_size = dim, codebook_size
-        self.beta, self.decay, self.eps = beta, decay, eps
+        self.commitment_weight, self.decay, self.eps = commitment_weight, decay, eps
         self.restart, self.restart_threshold = restart, restart_threshold
         embed = torch.randn(codebook_size, dim)
         # Buffers, not parameters: no optimiser touches them, only the EMA below.
@@ -67,7 +68,7 @@ class VectorQuantizerEMA(nn.Module):
             self._update(flat.detach(), codes)
         # Commitment loss (van den Oord et al. 2017, eq. 3, third term): keeps the encoder
         # close to the codes it picked. The codebook term is replaced by the EMA update.
-        commitment = self.beta * F.mse_loss(z, quantized.detach())
+        commitment = self.commitment_weight * F.mse_loss(z, quantized.detach())
         # Straight-through estimator: the forward pass uses the code, the backward pass copies
         # the decoder's gradient to the encoder output unchanged (d quantized / d z = I).
         quantized = z + (quantized - z).detach()

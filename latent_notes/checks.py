@@ -1,0 +1,109 @@
+"""Parameter checks shared by configs, training and chapters: one clear error per bad value."""
+from __future__ import annotations
+
+
+class ParameterError(ValueError):
+    """A chapter parameter has a value the code cannot use; the message says which and why."""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_positive(**values) -> None:
+    """Raise a clear ParameterError unless each value is a positive integer."""
+    for name, value in values.items():
+        if not _is_int(value) or value < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """Raise unless ``value`` is a real number in the interval [low, high] (or open ends)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if ok:
+        ok = (value > low if low_open else value >= low)
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        interval = (("(" if low_open else "[") + f"{low:g}, "
+                    + ("∞)" if high is None else f"{high:g}" + (")" if high_open else "]")))
+        raise ParameterError(f"{name} must be a number in {interval}, got {value!r}.")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, "
+                             f"got {value!r}.")
+
+
+def check_config(config) -> None:
+    """Check a config dataclass from its fields' metadata: ``positive``, ``range``, ``choices``.
+
+    A field declared ``field(default=..., metadata={"positive": True})`` must be a positive
+    integer; ``{"range": (low, high, low_open, high_open)}`` a number in that interval;
+    ``{"choices": (...)}`` one of the values.
+    """
+    from dataclasses import fields
+
+    for f in fields(config):
+        value, meta = getattr(config, f.name), f.metadata
+        if meta.get("positive"):
+            check_positive(**{f.name: value})
+        if "range" in meta:
+            low, high, low_open, high_open = meta["range"]
+            check_number(f.name, value, low=low, high=high, low_open=low_open,
+                         high_open=high_open)
+        if "choices" in meta:
+            check_choice(f.name, value, meta["choices"])
+
+
+def renamed(new_name: str, new_value, old_name: str, old_value):
+    """A chapter parameter's value, accepting its old name (for existing papermill commands)."""
+    if old_value is None:
+        return new_value
+    import warnings
+
+    warnings.warn(f"The parameter {old_name!r} is now called {new_name!r}; using "
+                  f"{new_name}={old_value!r}. Rename it in your command.", stacklevel=2)
+    return old_value
+
+
+# -- config fields that know their valid values (read by check_config) ------------------------
+
+def positive(default: int):
+    """A dataclass field holding a positive integer."""
+    from dataclasses import field
+
+    return field(default=default, metadata={"positive": True})
+
+
+def number(default: float, low: float = 0.0, high: float | None = None, *, low_open=False,
+           high_open=False):
+    """A dataclass field holding a number in [low, high] (open ends on request)."""
+    from dataclasses import field
+
+    return field(default=default, metadata={"range": (low, high, low_open, high_open)})
+
+
+def choice(default, choices):
+    """A dataclass field holding one of ``choices``."""
+    from dataclasses import field
+
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
+def check_latent_sizes(latent_sizes, **needed) -> list[int]:
+    """The sweep as sorted distinct positive integers; every ``needed`` size must be in it."""
+    sizes = list(latent_sizes) if isinstance(latent_sizes, (list, tuple)) else [latent_sizes]
+    if not sizes or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in sizes):
+        raise ParameterError(f"latent_sizes must be a list of positive integers such as "
+                             f"[2, 8, 16, 32], got {latent_sizes!r}.")
+    sizes = sorted(set(sizes))
+    for name, size in needed.items():
+        if size not in sizes:
+            raise ParameterError(f"{name}={size!r} must be one of latent_sizes {sizes}: the "
+                                 f"experiments reuse the models of the sweep. Add it to "
+                                 f"latent_sizes or choose one of them.")
+    return sizes

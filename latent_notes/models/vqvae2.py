@@ -1,0 +1,307 @@
+"""VQ-VAE-2: a two-level hierarchy of discrete latent grids (Razavi et al. 2019).
+
+The data flow, for a 28x28 digit (padded to 32x32) or a 32x32 colour image, with the default
+downsampling (bottom grid = image / 4, top grid = bottom / 2):
+
+    X (B, C, 32, 32) → bottom encoder → Z_bottom (B, width, 8, 8)
+    Z_bottom → top encoder → Z_top (B, width, 4, 4) → top codebook → E_top (B, D, 4, 4)
+    E_top → top decoder → dec_top (B, D, 8, 8)
+    [Z_bottom, dec_top] → bottom codebook → E_bottom (B, D, 8, 8)
+    [E_bottom, upsampled E_top] → decoder → X_rec (B, C, 32, 32), cropped back to 28x28
+
+Grid sizes: the two encoders halve the image three times, so the image side must be a multiple
+of 8. Sides that are not (MNIST's 28) are zero-padded symmetrically up to the next multiple of 8
+(28 → 32: two black pixels on each side, which is MNIST's background anyway) and the
+reconstruction is cropped back; the loss only sees the original pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..checks import ParameterError, check_config, choice, number, positive
+from .quantize import VectorQuantizerEMA
+
+
+# -- blocks ---------------------------------------------------------------------------------
+
+class ResBlock(nn.Module):
+    """x + conv1x1(relu(conv3x3(relu(x)))), the residual block of van den Oord et al. 2017."""
+
+    def __init__(self, channels: int, res_channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, res_channels, 3, padding=1),
+                                  nn.ReLU(), nn.Conv2d(res_channels, channels, 1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def encoder(c_in: int, width: int, res_blocks: int, res_channels: int, halvings: int):
+    """Strided 4x4 convolutions, each halving the side, then a 3x3 conv and residual blocks."""
+    layers, c = [], c_in
+    for i in range(halvings):
+        c_out = width // 2 if i < halvings - 1 else width
+        layers += [nn.Conv2d(c, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        c = c_out
+    layers += [nn.Conv2d(c, width, 3, padding=1)]
+    layers += [ResBlock(width, res_channels) for _ in range(res_blocks)]
+    return nn.Sequential(*layers, nn.ReLU())
+
+
+def decoder(c_in: int, c_out: int, width: int, res_blocks: int, res_channels: int, doublings: int):
+    """A 3x3 conv and residual blocks, then transposed 4x4 convolutions, each doubling the side."""
+    layers = [nn.Conv2d(c_in, width, 3, padding=1)]
+    layers += [ResBlock(width, res_channels) for _ in range(res_blocks)]
+    layers += [nn.ReLU()]
+    c = width
+    for i in range(doublings):
+        last = i == doublings - 1
+        layers += [nn.ConvTranspose2d(c, c_out if last else width // 2, 4, stride=2, padding=1)]
+        layers += [] if last else [nn.ReLU()]
+        c = width // 2
+    return nn.Sequential(*layers)
+
+
+# -- config ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VQVAE2Config:
+    channels: int = choice(1, (1, 3))  # 1 for grayscale, 3 for RGB
+    image_size: int = positive(28)  # padded up to a multiple of 2 ** (both levels' halvings)
+    width: int = positive(64)  # conv channels of the encoders and decoders (even)
+    res_blocks: int = number(1, 0)  # residual blocks per encoder/decoder
+    res_channels: int = positive(32)  # channels inside a residual block
+    embed_dim: int = positive(32)  # D, the length of a codebook vector
+    codebook_size_top: int = positive(64)  # K_top, codes in the top codebook
+    codebook_size_bottom: int = positive(128)  # K_bottom, codes in the bottom codebook
+    commitment_weight: float = number(0.25, 0.0)  # β of the commitment loss
+    decay: float = number(0.99, 0.0, 1.0, low_open=True, high_open=True)  # EMA decay, in (0, 1)
+    restart: bool = True  # restart codes that fall out of use
+    restart_threshold: float = number(1.0, 0.0)  # ... when their mean count per batch drops below
+
+    # The downsampling of each level, written once: the bottom encoder halves the image twice
+    # (S → S/4), the top encoder once more (S/4 → S/8).
+    BOTTOM_HALVINGS = 2
+    TOP_HALVINGS = 1
+
+    def __post_init__(self):
+        check_config(self)
+        if self.width < 2 or self.width % 2:
+            raise ParameterError(f"width must be an even number of channels >= 2 (the encoders use "
+                                 f"width / 2 in between), got {self.width}.")
+        if not isinstance(self.res_blocks, int) or isinstance(self.res_blocks, bool):
+            raise ParameterError(f"res_blocks must be a whole number >= 0, got {self.res_blocks!r}.")
+
+    @property
+    def padded_size(self) -> int:
+        multiple = 2 ** (self.BOTTOM_HALVINGS + self.TOP_HALVINGS)
+        return -(-self.image_size // multiple) * multiple
+
+    @property
+    def bottom_grid(self) -> int:
+        return self.padded_size // 2 ** self.BOTTOM_HALVINGS
+
+    @property
+    def top_grid(self) -> int:
+        return self.bottom_grid // 2 ** self.TOP_HALVINGS
+
+    @property
+    def code_length(self) -> int:
+        """Numbers in ``encode``'s flat code: both quantised maps, D · (G_top² + G_bottom²)."""
+        return self.embed_dim * (self.top_grid ** 2 + self.bottom_grid ** 2)
+
+
+# -- the model ------------------------------------------------------------------------------
+
+class Flow(NamedTuple):
+    """Every intermediate of one pass, in the order the data flows (for printing shapes)."""
+
+    x_padded: torch.Tensor  # (B, C, S, S), S = padded_size
+    z_bottom: torch.Tensor  # (B, width, S/4, S/4)
+    z_top: torch.Tensor  # (B, width, S/8, S/8)
+    e_top: torch.Tensor  # (B, D, S/8, S/8) quantised top
+    dec_top: torch.Tensor  # (B, D, S/4, S/4) top decoded to the bottom grid
+    e_bottom: torch.Tensor  # (B, D, S/4, S/4) quantised bottom
+    e_top_up: torch.Tensor  # (B, D, S/4, S/4) E_top upsampled for the decoder
+    x_rec: torch.Tensor  # (B, C, image_size, image_size) the reconstruction
+
+
+class Quantised(NamedTuple):
+    quant_top: torch.Tensor  # (B, D, S/8, S/8)
+    quant_bottom: torch.Tensor  # (B, D, S/4, S/4)
+    codes_top: torch.Tensor  # (B, S/8, S/8) long
+    codes_bottom: torch.Tensor  # (B, S/4, S/4) long
+    commitment: torch.Tensor  # scalar, both levels
+
+
+class VQVAE2Output(NamedTuple):
+    recon: torch.Tensor  # (B, C, H, W) in [0, 1]
+    codes_top: torch.Tensor
+    codes_bottom: torch.Tensor
+    commitment: torch.Tensor
+
+
+class VQVAE2(nn.Module):
+    """Two encoders, two EMA codebooks, a top decoder and an image decoder.
+
+    The verbs of every family: ``encode`` (both quantised maps, flattened: the vector a probe
+    reads), ``decode``, ``reconstruct`` and ``sample`` (through the PixelCNN priors given to
+    ``attach_priors``). Beyond them: ``quantise`` (maps and code grids), ``decode_code`` (code
+    grids → images) and ``edit_code``.
+    """
+
+    def __init__(self, config: VQVAE2Config):
+        super().__init__()
+        self.config = cfg = config
+        w, d, r, rc = cfg.width, cfg.embed_dim, cfg.res_blocks, cfg.res_channels
+        up = 2 ** cfg.TOP_HALVINGS  # the top grid's cells per bottom-grid side
+
+        def quantiser(k):
+            return VectorQuantizerEMA(d, k, cfg.commitment_weight, cfg.decay, restart=cfg.restart,
+                                      restart_threshold=cfg.restart_threshold)
+
+        self.encoder_bottom = encoder(cfg.channels, w, r, rc, halvings=cfg.BOTTOM_HALVINGS)
+        self.encoder_top = encoder(w, w, r, rc, halvings=cfg.TOP_HALVINGS)
+        self.to_code_top = nn.Conv2d(w, d, 1)
+        self.quantize_top = quantiser(cfg.codebook_size_top)
+        self.decoder_top = decoder(d, d, w, r, rc, doublings=cfg.TOP_HALVINGS)
+        self.to_code_bottom = nn.Conv2d(w + d, d, 1)
+        self.quantize_bottom = quantiser(cfg.codebook_size_bottom)
+        self.upsample_top = nn.ConvTranspose2d(d, d, 2 * up, stride=up, padding=up // 2)
+        self.decoder = decoder(2 * d, cfg.channels, w, r, rc, doublings=cfg.BOTTOM_HALVINGS)
+        self._priors = None  # (top, bottom, temperature), set by attach_priors; not saved
+
+    @property
+    def pad(self) -> int:
+        return (self.config.padded_size - self.config.image_size) // 2
+
+    def flow(self, x: torch.Tensor) -> tuple[Flow, Quantised]:
+        """The whole pass, keeping every intermediate."""
+        x_padded = F.pad(x, [self.pad] * 4)
+        z_bottom = self.encoder_bottom(x_padded)
+        z_top = self.encoder_top(z_bottom)
+        top = self.quantize_top(self.to_code_top(z_top))
+        dec_top = self.decoder_top(top.quantized)
+        # The bottom code sees the bottom features and what the top level already explains.
+        bottom = self.quantize_bottom(self.to_code_bottom(torch.cat([z_bottom, dec_top], 1)))
+        e_top_up = self.upsample_top(top.quantized)
+        x_rec = self._decode(bottom.quantized, e_top_up)
+        quantised = Quantised(top.quantized, bottom.quantized, top.codes, bottom.codes,
+                              top.commitment + bottom.commitment)
+        return Flow(x_padded, z_bottom, z_top, top.quantized, dec_top, bottom.quantized,
+                    e_top_up, x_rec), quantised
+
+    def _decode(self, quant_bottom, e_top_up):
+        out = self.decoder(torch.cat([quant_bottom, e_top_up], 1))
+        # Clamp to [0, 1] on the way forward, pass the gradient unchanged on the way back (a
+        # sigmoid here can saturate on MNIST's black background and stop all learning).
+        out = out + (out.clamp(0, 1) - out).detach()
+        p = self.pad
+        return out[..., p:out.shape[-2] - p, p:out.shape[-1] - p]  # crop the padding away
+
+    def forward(self, x: torch.Tensor) -> VQVAE2Output:
+        flow, q = self.flow(x)
+        return VQVAE2Output(flow.x_rec, q.codes_top, q.codes_bottom, q.commitment)
+
+    def quantise(self, x: torch.Tensor) -> Quantised:
+        """Images (B, C, H, W) → quantised maps and code grids of both levels."""
+        return self.flow(x)[1]
+
+    # -- the verbs every family has ----------------------------------------------------------
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images → (B, code_length): the top then the bottom quantised map, flattened."""
+        q = self.quantise(x)
+        return torch.cat([q.quant_top.flatten(1), q.quant_bottom.flatten(1)], 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Flat codes (B, code_length), quantised or blended, → images (B, C, H, W)."""
+        cfg = self.config
+        split = cfg.embed_dim * cfg.top_grid ** 2
+        top = codes[:, :split].unflatten(1, (cfg.embed_dim, cfg.top_grid, cfg.top_grid))
+        bottom = codes[:, split:].unflatten(1, (cfg.embed_dim, cfg.bottom_grid, cfg.bottom_grid))
+        return self.decode_maps(top, bottom)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x).recon
+
+    def attach_priors(self, top_prior, bottom_prior, temperature: float = 1.0) -> "VQVAE2":
+        """Give the model its two PixelCNN priors, so that ``sample`` works like the others'."""
+        if not temperature > 0:
+            raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
+        self._priors = (top_prior, bottom_prior, temperature)
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int = 0, labels=None, temperature=None) -> torch.Tensor:
+        """Ancestral sampling: top ~ p(top | label), bottom ~ p(bottom | top, label), decode.
+
+        Class-conditional priors take ``labels`` (n,); when none are given, uniform ones are
+        drawn with ``seed``. Priors built without classes ignore the labels. ``temperature``
+        overrides the one given to ``attach_priors``.
+        """
+        from .common import draw_labels, seeded
+        from .pixelcnn import upsample_codes
+
+        if self._priors is None:
+            raise ParameterError("This VQ-VAE-2 has no priors to sample from: call "
+                                 "model.attach_priors(top_prior, bottom_prior) first (chapter 4 "
+                                 "trains them; latent_notes.families.load_vqvae2 attaches them).")
+        top_prior, bottom_prior, attached = self._priors
+        temperature = attached if temperature is None else temperature
+        num_classes = top_prior.config.num_classes or bottom_prior.config.num_classes
+        if labels is None and num_classes:
+            labels = draw_labels(n, num_classes, seed)
+        device = self.quantize_top.embed.device
+        labels = labels.to(device) if labels is not None else None
+        label_for = lambda prior: labels if prior.config.num_classes else None  # noqa: E731
+        with seeded(seed):
+            top = top_prior.sample(n, label_for(top_prior), temperature=temperature, device=device)
+            factor = bottom_prior.config.grid_size // top_prior.config.grid_size
+            bottom = bottom_prior.sample(n, label_for(bottom_prior),
+                                         cond=upsample_codes(top, factor),
+                                         temperature=temperature, device=device)
+        self.eval()
+        return self.decode_code(top, bottom)
+
+    # -- what only a discrete, spatial code can do ---------------------------------------------
+
+    def decode_maps(self, quant_top: torch.Tensor, quant_bottom: torch.Tensor) -> torch.Tensor:
+        """Quantised (or interpolated) maps of both levels → images (B, C, H, W)."""
+        return self._decode(quant_bottom, self.upsample_top(quant_top))
+
+    def decode_code(self, codes_top: torch.Tensor, codes_bottom: torch.Tensor) -> torch.Tensor:
+        """Code grids (B, S/8, S/8) and (B, S/4, S/4) → images (B, C, H, W)."""
+        return self.decode_maps(self.quantize_top.embed_code(codes_top),
+                                self.quantize_bottom.embed_code(codes_bottom))
+
+    @torch.no_grad()
+    def edit_code(self, codes_top, codes_bottom, level: str, position, new_codes) -> torch.Tensor:
+        """Decode one image's code grids once per value in ``new_codes`` put at ``position``
+        (row, column) of the ``level`` grid: (len(new_codes), C, H, W) on the CPU."""
+        if level not in ("top", "bottom"):
+            raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
+        n = len(new_codes)
+        top, bottom = codes_top.expand(n, -1, -1).clone(), codes_bottom.expand(n, -1, -1).clone()
+        edited = top if level == "top" else bottom
+        edited[:, position[0], position[1]] = torch.as_tensor(new_codes, device=edited.device)
+        self.eval()
+        return self.decode_code(top, bottom).cpu()
+
+
+def build_vqvae2(config: dict) -> VQVAE2:
+    return VQVAE2(VQVAE2Config(**config["model"]))
+
+
+# -- the loss -------------------------------------------------------------------------------
+
+def vqvae2_loss(model: VQVAE2, x, y) -> dict:
+    """Reconstruction MSE + commitment (the codebooks learn by EMA, outside the gradient)."""
+    out = model(x)
+    mse = F.mse_loss(out.recon, x)
+    return {"loss": mse + out.commitment, "mse": mse, "commitment": out.commitment}

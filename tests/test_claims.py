@@ -1,0 +1,110 @@
+"""What the chapters claim, checked on the quick build's results tables and glued sentences.
+
+Each test reads a chapter's results CSV (and, where the text adapts to the numbers, the
+sentence the run glued into the page) and fails when a model is worse than the chapter says.
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from latent_notes.results import read_results
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.book
+DATASET = "digits"  # the quick profile
+
+
+def rows(chapter: str, **match):
+    path = ROOT / "results" / f"{chapter}.csv"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make book` (or `make test`, which builds it).")
+    table = read_results(path)
+    table = table[table.dataset == DATASET]
+    for column, value in match.items():
+        table = table[table[column] == value]
+    return table
+
+
+def value(chapter: str, **match) -> float:
+    found = rows(chapter, **match)
+    assert len(found) == 1, f"expected one row for {match} in {chapter}, found {len(found)}"
+    return float(found.value.iloc[0])
+
+
+def glued(chapter: str) -> dict:
+    """The values a chapter's run glued into its text: {name: plain-text value}."""
+    notebook = nbformat.read(ROOT / "_build" / "src" / "book" / f"{chapter}.ipynb", as_version=4)
+    found = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                found[name] = output["data"].get("text/plain", "").strip("'\"")
+    return found
+
+
+def test_chapter_1_accuracy_above_its_floor():
+    accuracy = rows("01_cnn_warmup", metric="test_accuracy")
+    assert set(accuracy.model) == {"cnn5x5", "cnn3x3", "cnn_deep"}
+    assert accuracy.value.min() >= 0.90  # 8x8 digits, 8 epochs: every CNN reads them
+    assert value("01_cnn_warmup", model="cnn_deep", metric="test_accuracy") >= 0.93
+
+
+def test_chapter_2_autoencoder_beats_pca_at_the_smallest_codes_and_says_so():
+    ae = rows("02_autoencoder", model="ae", metric="test_mse").set_index("setting").value
+    pca = rows("02_autoencoder", model="ae", metric="pca_test_mse").set_index("setting").value
+    smallest = min(ae.index, key=lambda s: int(s.split("=")[1]))
+    assert ae[smallest] < pca[smallest], "a non-linear code should beat PCA at the smallest size"
+    assert (ae < pca).any()
+    text = glued("02_autoencoder")
+    size = text["traversal_latent_size"]
+    assert text["ae_vs_pca"] == ("below" if ae[f"latent={size}"] < pca[f"latent={size}"]
+                                 else "above")
+
+
+def test_chapter_2_probe_sentence_matches_its_numbers():
+    probes = rows("02_autoencoder", model="ae", metric="probe_accuracy").value
+    pixels = value("02_autoencoder", model="pixels", metric="probe_accuracy")
+    assert probes.max() > 0.5  # far above chance (10 %)
+    assert glued("02_autoencoder")["probe_vs_pixels"] == ("above" if probes.max() > pixels
+                                                         else "below")
+
+
+def test_chapter_3_importance_sampled_nll_is_below_the_negative_elbo():
+    nll = rows("03_vae", metric="nll_is").set_index("setting").value
+    elbo = rows("03_vae", metric="neg_elbo_eval").set_index("setting").value
+    assert len(nll) >= 2 and (nll < elbo).all(), "IS-NLL must be a tighter bound than -ELBO"
+    assert glued("03_vae")["ref_nll_word"] == "below"
+
+
+def test_chapter_3_beta_trades_rate_for_distortion():
+    kl = rows("03_vae", metric="kl").set_index("setting").value
+    recon = rows("03_vae", metric="recon").set_index("setting").value
+    beta = lambda s: float(s.split(",")[0].split("=")[1])  # noqa: E731
+    low, high = min(kl.index, key=beta), max(kl.index, key=beta)
+    assert kl[high] < kl[low] and recon[high] > recon[low]
+
+
+def test_chapter_4_restarts_keep_more_codes_in_use():
+    for level in ("top", "bottom"):
+        with_restarts = value("04_vqvae2", metric=f"codebook_usage_{level}", setting="")
+        without = value("04_vqvae2", metric=f"codebook_usage_{level}", setting="no_restart")
+        assert with_restarts >= without, level
+    assert (value("04_vqvae2", metric="codebook_usage_bottom", setting="")
+            > value("04_vqvae2", metric="codebook_usage_bottom", setting="no_restart"))
+    assert value("04_vqvae2", metric="codebook_usage_top", setting="") >= 0.9
+
+
+def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match():
+    fid = {m: value("05_comparison", model=m, metric="fid_cnn", setting="")
+           for m in ("ae", "vae", "vqvae2")}
+    floor = value("05_comparison", model="test images", metric="fid_cnn", setting="floor")
+    assert all(f > floor for f in fid.values()), (fid, floor)
+    text = glued("05_comparison")
+    order = sorted(fid, key=fid.get)
+    assert (text["fid_verdict"] == "This run agrees.") == (order == ["vqvae2", "vae", "ae"])
+    assert " < ".join(order) in text["fid_verdict"] or text["fid_verdict"] == "This run agrees."
+    mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
+           for m in ("ae", "vae", "vqvae2")}
+    assert text["best_recon"] == min(mse, key=mse.get)

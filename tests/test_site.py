@@ -1,0 +1,130 @@
+"""The built book as a reader sees it: every page in headless Chromium, and what it loads."""
+import functools
+import http.server
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from latent_notes import build
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("book/*.html"))
+TEX_DELIMITERS = ["\\(", "\\)", "\\[", "\\]", "$$"]
+pytestmark = pytest.mark.book
+
+# Resolves once MathJax has typeset the page (at once on a page without maths).
+WAIT_FOR_MATHJAX = """
+const done = arguments[arguments.length - 1];
+if (!document.querySelector('script[src*="mathjax"]')) { done(true); return; }
+(function wait() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => done(true), () => done(false));
+  } else { setTimeout(wait, 50); }
+})();
+"""
+# Loads every image (scrolled into view, lazy loading off); returns those that did not load.
+LOAD_IMAGES = """
+const done = arguments[arguments.length - 1];
+const images = Array.from(document.images);
+for (const image of images) { image.loading = "eager"; image.scrollIntoView(); }
+Promise.all(images.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })))
+  .then(() => done(images.filter(i => !(i.naturalWidth > 0)).map(i => i.src)));
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built_book():
+    if not (HTML / "index.html").exists():
+        pytest.fail("The book is not built: run `make book` (or `make test`, which builds it).")
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The built book served on 127.0.0.1 for the length of these tests; yields its base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Quiet, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Selenium and Debian's chromedriver."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
+                                    "(it is in requirements.txt: `make test` installs it)")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not chromium or not Path(driver_path).exists():
+        pytest.skip("Chromium or chromedriver is missing: `apt-get install chromium "
+                    "chromium-driver` (Debian) to run the browser checks of the book")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,1600"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_in_a_browser(page, site, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(site + page)  # index.html redirects to the first page: wait for that one
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return document.readyState == 'complete' && !!document.body"
+        " && !document.querySelector('meta[http-equiv=refresh i]')"))
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX), "MathJax failed to typeset the page"
+    text = browser.execute_script("return document.body.innerText")
+    raw = [d for d in TEX_DELIMITERS if d in text]
+    assert not raw, f"raw TeX delimiters {raw} in the rendered text: maths was not typeset"
+    assert browser.execute_async_script(LOAD_IMAGES) == [], "images that did not load"
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".concat(Array.from(document.querySelectorAll('script[src]'), e => e.src))")
+    remote = [r for r in resources if not r.startswith((site, "data:", "blob:"))]
+    assert not remote, f"the page loads from the network: {remote}"
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, f"errors in the browser console: {severe}"
+    if Path(page).stem in build.toc_chapters():
+        colab = browser.find_elements("css selector", "a[href*='colab.research.google.com']")
+        assert colab, "no Open in Colab link on the chapter page"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / f"{Path(page).stem}.png"))
+
+
+def test_pages_load_mathjax_from_the_book_itself():
+    pages_with_maths = [p for p in PAGES if "mathjax" in (HTML / p).read_text()]
+    assert pages_with_maths, "no page loads MathJax"
+    for page in pages_with_maths:
+        sources = [s.split("?")[0] for s in
+                   re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', (HTML / page).read_text())]
+        local = [s.split("/")[-3:] == ["_static", "mathjax", "tex-chtml.js"]
+                 and (HTML / page).parent.joinpath(s).exists() for s in sources]
+        assert sources and all(local), f"{page} loads MathJax from {sources}"
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_parameters_cell_shows_no_path_of_the_building_machine(chapter):
+    notebook = nbformat.read(ROOT / "_build" / "src" / "book" / f"{chapter}.ipynb", as_version=4)
+    injected = [c.source for c in notebook.cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and not re.search(r'= "/', injected[0]), injected
+    page = (HTML / "book" / f"{chapter}.html").read_text()
+    assert str(ROOT) not in page, f"the page shows the building machine's path {ROOT}"
