@@ -1,20 +1,42 @@
-# The everyday commands; see README.md.
-PYTHON ?= python
+# The everyday commands; see README.md. Every target runs inside .venv, which the first one
+# creates (and refreshes when requirements.txt or pyproject.toml change).
+PYTHON ?= python3
 PROFILE ?= quick
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The book shows `cache_dir = None`; nbval re-executes it with this cache, so it trains nothing.
+export LATENT_NOTES_CACHE ?= $(CURDIR)/.cache/checkpoints
 
-.PHONY: book test unit notebooks sync clean
+.PHONY: book test unit sync publish clean
 
-book:  ## execute the chapters with $(PROFILE) and render the book into _build/html
-	$(PYTHON) -m latent_notes.build --profile $(PROFILE)
+book: $(STAMP)  ## execute the chapters with $(PROFILE) and render the book into _build/html
+	$(PY) -m latent_notes.build --profile $(PROFILE)
 
 test: book  ## the whole suite: unit tests, book checks, and nbval over the executed chapters
-	$(PYTHON) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider
+	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider
 
-unit:  ## the fast tier only
-	$(PYTHON) -m pytest tests -m "not book"
+unit: $(STAMP)  ## the fast tier only
+	$(PY) -m pytest tests -m "not book"
 
-sync:  ## regenerate the committed book/*.ipynb (for Colab and papermill) from book/*.py
-	$(PYTHON) -m jupytext --sync book/[0-9]*.py
+sync: $(STAMP)  ## regenerate the committed book/*.ipynb (for Colab and papermill) from book/*.py
+	$(PY) -m jupytext --sync book/[0-9]*.py
+
+publish: $(STAMP)  ## the standard book (MNIST from $$LATENT_NOTES_DATA) and its weights
+	$(PY) -m latent_notes.build --profile standard $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(PY) -m latent_notes.weights export --profile standard _build/weights/
 
 clean:
 	rm -rf _build
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3,10))' \
+	  2>/dev/null || { echo "make: setting up .venv needs Python 3.10 or newer with \
+	its venv module, and '$(PYTHON)' is not that (missing, too old, or without venv). Install one \
+	(Debian/Ubuntu: apt-get install python3 python3-venv; Fedora: dnf install python3; macOS: \
+	brew install python3), or name it: make book PYTHON=/path/to/python3.12." >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -r requirements.txt -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3
+	touch $@

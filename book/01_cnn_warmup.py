@@ -58,13 +58,14 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/01_cnn_warmup.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 batch_size = 16  # images per gradient step
 lr = 5e-3  # peak learning rate of the one-cycle schedule
 
 # %%
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, weights=weights)
 data = chapter.data
 print(data, "on", chapter.device)
 

@@ -63,6 +63,7 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/02_autoencoder.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_sizes = [2, 8, 16, 32]  # code sizes of the sweep, one autoencoder each
 width = 32  # channels after the encoder's first halving (doubled at each further halving)
 batch_size = 64  # images per gradient step
@@ -85,7 +86,7 @@ tsne_points = 500  # test codes on the t-SNE map
 # %%
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, weights=weights)
 data = chapter.data
 sizes = check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
                               **({"noise_latent": noise_latent} if noise_latent else {}))

@@ -66,6 +66,7 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # dimensions of the latent code z
 width = 16  # channels of the first convolution (then twice and four times as many)
 fc_width = 256  # the fully connected layer between feature maps and (μ, log σ²)
@@ -90,7 +91,7 @@ colour_batch_size = 16  # images per gradient step for the colour VAE
 # %%
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, weights=weights)
 data = chapter.data
 if not betas or any(not isinstance(b, (int, float)) or b < 0 for b in betas):
     raise ParameterError(f"betas must be a non-empty list of numbers >= 0, got {betas!r}.")
@@ -157,9 +158,10 @@ print(model_config)
 print(model)
 
 # %% [markdown]
-# The model has {glue:text}`n_params:,` parameters. Its verbs are `encode` (image → μ, log σ²),
-# `reparameterise` (μ, log σ² → a code), `decode` (code → image) and `sample` (codes from the
-# prior → images).
+# The model has {glue:text}`n_params:,` parameters. Its verbs are `posterior` (image → μ,
+# log σ²), `reparameterise` (μ, log σ² → a code), `decode` (code → image) and `sample` (codes
+# from the prior → images), plus the ones every family of the book shares: `encode` (image →
+# μ, the code a probe reads) and `reconstruct` (decode(μ)).
 #
 # ### The reparameterisation trick
 #

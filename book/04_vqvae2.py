@@ -71,6 +71,7 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam learning rate of the VQ-VAE-2
 width = 64  # conv channels of the encoders and decoders
@@ -96,7 +97,7 @@ colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epoch
 # %%
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, weights=weights)
 data, dev = chapter.data, chapter.device
 width = renamed("width", width, "hidden", hidden)
 commitment_weight = renamed("commitment_weight", commitment_weight, "beta", beta)

@@ -41,7 +41,7 @@ except ImportError:
 import pandas as pd
 import torch
 
-from latent_notes import compare, families, latent, plots, probes
+from latent_notes import compare, efficiency, families, latent, plots
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.families import FAMILIES
 from latent_notes.metrics import (classifier_features, gaussian_stats, predict,
@@ -59,6 +59,7 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # code size of the AE and the VAE compared (chapters 2 and 3 train it)
 n_samples = 300  # generated images per model for the sample scores
 temperature = 1.0  # sampling temperature of VQ-VAE-2's priors
@@ -75,7 +76,7 @@ judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is traine
 # %%
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, weights=weights)
 data, dev = chapter.data, chapter.device
 results = Results("05_comparison", data.name, results_dir, label="comparison")
 test_x, test_y = data.test.images, data.test.labels
@@ -229,17 +230,17 @@ pd.Series(plausibility, name="mean judge confidence, inner frames").round(3)
 # %%
 train_x, train_y = data.train.images, data.train.labels
 inputs = {"pixels": (train_x.flatten(1), test_x.flatten(1)),
-          "pca": probes.pca_codes(train_x, test_x, latent_size, seed=seed)}
+          "pca": efficiency.pca_codes(train_x, test_x, latent_size, seed=seed)}
 inputs.update({name: (batched(m.encode, train_x, dev), batched(m.encode, test_x, dev))
                for name, m in models.items()})
 smallest_class = int(torch.bincount(train_y).min())
 counts = [k for k in labels_per_class if k is None or k <= smallest_class]
 if len(counts) < len(labels_per_class):
     print(f"labels per class above {smallest_class} (the smallest class here) are left out")
-curve = probes.label_efficiency(inputs, train_y, test_y, labels_per_class=counts,
-                                repeats=label_repeats, spread_at=[k for k in spread_at
-                                                                  if k in counts],
-                                spread_neighbors=spread_neighbours, seed=seed)
+curve = efficiency.label_efficiency(
+    inputs, train_y, test_y, labels_per_class=counts, repeats=label_repeats,
+    spread_at=[k for k in spread_at if k in counts], spread_neighbors=spread_neighbours,
+    seed=seed)
 for row in curve.itertuples():
     results.add(row.model, row.metric, row.value, setting=row.setting)
 curve_table = curve.pivot_table(index=["model"], columns=["setting", "metric"], values="value")
@@ -248,24 +249,24 @@ pd.DataFrame({name: {(setting, metric): curve_table.loc[name, (setting, metric)]
               for name in inputs}).T.round(4)
 
 # %%
-probes.label_efficiency_plot(curve, f"Test accuracy against labelled images per class "
-                                    f"({data.name}; bands: ±1 standard deviation over draws)");
+efficiency.label_efficiency_plot(curve, f"Test accuracy against labelled images per "
+                                 f"class ({data.name}; bands: ±1 std over draws)");
 
 # %%
 few = 10 if 10 in counts else counts[0]
 glue("few", few)
 glue("n_draws", label_repeats)
-best_few = probes.best_by_input(curve, few)
+best_few = efficiency.best_by_input(curve, few)
 for name, value in best_few.items():
     glue(f"few_{name}", value)
-glue("few_verdict", probes.verdict(curve, few))
-glue("all_verdict", probes.verdict(curve, None))
-meet = probes.curves_meet(curve)
+glue("few_verdict", efficiency.verdict(curve, few))
+glue("all_verdict", efficiency.verdict(curve, None))
+meet = efficiency.curves_meet(curve)
 glue("meet_text", "the pixel inputs never catch up with the best code within 1 point"
      if meet is None else
      f"from {meet.removeprefix('labels=')} labels per class on, the best pixel input is within "
      "1 point of the best code (or above it)")
-best_all = probes.best_by_input(curve, None)
+best_all = efficiency.best_by_input(curve, None)
 for name, value in best_all.items():
     glue(f"all_{name}", value)
 if spread_at and few in spread_at:
@@ -275,8 +276,8 @@ if spread_at and few in spread_at:
     base_best = spread[["pixels", "pca"]].idxmax()
     glue("spread_text",
          f"label spreading over the {spread_neighbours}-neighbour graph reaches "
-         f"{spread[code_best]:.1%} on {probes.NAMES[code_best]}'s codes, against "
-         f"{spread[base_best]:.1%} on {probes.NAMES[base_best]} "
+         f"{spread[code_best]:.1%} on {efficiency.NAMES[code_best]}'s codes, against "
+         f"{spread[base_best]:.1%} on {efficiency.NAMES[base_best]} "
          f"({'above' if spread[code_best] > spread[base_best] else 'not above'} the pixel "
          f"inputs; supervised, the same {few} labels per class gave at best "
          f"{best_few.drop(['pixels', 'pca']).max():.1%})")

@@ -32,7 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
-BUILD = ROOT / "_build"
+BUILD = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or ROOT / "_build")  # tests use another
 STAGE = BUILD / "src"
 REPORTS = BUILD / "reports"
 STAGED_FILES = ("_config.yml", "_toc.yml")
@@ -40,6 +40,8 @@ INSTALL_URL = re.compile(r"git\+https?://[^\s\"']+")
 # papermill injects the build's absolute paths; the book shows these instead (see show_parameters)
 PATH_PARAMETERS = re.compile(r'^(?P<name>results_dir|cache_dir|data_root) = (?P<value>"/[^"\n]*")$',
                              re.M)
+DATA_NAMES = {"digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
+              "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "folder": "an image folder"}
 PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache", "data_root": "this build's data folder"}
 
 
@@ -210,13 +212,42 @@ def read_events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def stage_book() -> None:
-    """Copy the book's static files next to the executed notebooks."""
+def record_edition(chapter: str, profile: str, params: dict) -> None:
+    """Remember with what a chapter's page was executed: the intro page states it."""
+    data = str(params.get("dataset", "digits"))
+    edition = {"profile": profile, "dataset": data.split(":")[0] if ":" in data else data,
+               "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    (REPORTS / f"{chapter}.edition.json").write_text(json.dumps(edition))
+
+
+def edition_text(chapters: list[str]) -> str:
+    """The intro page's "This edition" section, from what each chapter was executed with."""
+    rows = []
+    for chapter in chapters:
+        path = REPORTS / f"{chapter}.edition.json"
+        if path.exists():
+            e = json.loads(path.read_text())
+            data = DATA_NAMES.get(e["dataset"], e["dataset"])
+            rows.append(f"| {chapter} | {e['profile']} | {data} | {e['executed']} |")
+    if not rows:
+        return ""
+    profiles = sorted({row.split(" | ")[1] for row in rows})
+    return ("\n## This edition\n\n"
+            f"These pages were executed with the **{' and '.join(profiles)}** profile "
+            "(`profiles/*.yml`); every number on them was computed by that run:\n\n"
+            "| chapter | profile | data | executed |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+def stage_book(chapters: list[str]) -> None:
+    """Copy the book's static files next to the executed notebooks; the intro page says which
+    profile and data each chapter was executed with, and when."""
     for name in STAGED_FILES:
         shutil.copy2(ROOT / name, STAGE / name)
     for path in (ROOT / "book").iterdir():
         if path.suffix not in {".py", ".ipynb"} and path.is_file():
             shutil.copy2(path, STAGE / "book" / path.name)
+    intro = STAGE / "book" / "intro.md"
+    intro.write_text(intro.read_text() + edition_text(chapters))
 
 
 def render() -> float:
@@ -295,11 +326,12 @@ def _build(args) -> int:
         stamp.unlink(missing_ok=True)
         result = execute(chapter, params, events)
         stamp.write_text(key)
+        record_edition(chapter, args.profile, params)
         report["chapters"][chapter] = {"status": "executed", **result, "models": read_events(events)}
     for chapter in dict.fromkeys(chapters + selected):
         if (STAGE / "book" / f"{chapter}.ipynb").exists():
             tidy_parameters(STAGE / "book" / f"{chapter}.ipynb")
-    stage_book()
+    stage_book(chapters)
     if not args.no_render:
         report["render_seconds"] = render()
     report["total_seconds"] = round(time.perf_counter() - start, 1)
@@ -307,6 +339,20 @@ def _build(args) -> int:
     if not args.no_render:
         print(f"The book: {ROOT / '_build' / 'html' / 'index.html'}")
     return 0
+
+
+def _scripts_once(app, pagename, templatename, context, doctree) -> None:
+    scripts = context.get("script_files") or []
+    unique = {(getattr(s, "filename", s) or "", str(getattr(s, "attributes", ""))): s
+              for s in scripts}
+    scripts[:] = unique.values()
+
+
+def setup(app) -> dict:
+    """Sphinx extension (in _config.yml): a page loads each script once (Jupyter Book 1.x adds
+    sphinx-thebe's and sphinx-togglebutton's inline scripts twice: a console error)."""
+    app.connect("html-page-context", _scripts_once)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class Trained:
 
     model: torch.nn.Module
     history: pd.DataFrame
-    status: str  # "trained", "loaded", or "retrained" (the cached file was corrupt)
+    status: str  # "trained", "loaded", "downloaded" or "retrained" (the cached file was corrupt)
     path: Path
     config: dict
     name: str = ""
@@ -149,25 +149,37 @@ def _log_event(**event) -> None:
             f.write(json.dumps(event) + "\n")
 
 
+def _load_cached(path: Path, key: str, device, build) -> Trained:
+    """The checkpoint at ``path``, checked to hold the config its name says."""
+    result = load_checkpoint(path, device, build)
+    if config_key(result.config) != key:
+        raise CheckpointError(f"{path} holds a different config than its name says")
+    return result
+
+
 def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=None,
                   alias: str | None = None) -> Trained:
-    """Load the checkpoint for ``config`` or build, train and save it.
+    """Load the checkpoint for ``config``, else fetch it from the weights source, else build,
+    train and save it.
 
     ``build(config) -> model`` must read every architecture number from ``config``.
     ``train(model) -> history`` trains in place and returns the per-epoch table.
     The seed is ``config["seed"]``: seeding happens before the model is built.
     ``alias`` also stores a copy under a stable name (``<alias>.pt``) for later chapters.
     """
+    from . import weights
+
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     key = config_key(config)
     path = cache / f"{name}-{key}-{code_version(build)}.pt"
     status = "trained"
-    if path.exists():
+    found = "loaded" if path.exists() else "downloaded" if weights.fetch(path.name, path) else None
+    if found:
         try:
-            result = load_checkpoint(path, device, build)
-            if config_key(result.config) != key:
-                raise CheckpointError(f"{path} holds a different config than its name says")
-            _log_event(name=name, key=key, status="loaded", seconds=0.0, images_per_s=None)
+            result = _load_cached(path, key, device, build)
+            result.status = found
+            _log_event(name=name, key=key, status=found, seconds=0.0, images_per_s=None,
+                       file=path.name, aliases=[alias] if alias else [])
             if alias:
                 store_alias(path, alias, cache)
             return result
@@ -184,7 +196,8 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
     seconds = time.perf_counter() - start
     save_checkpoint(path, model, config, build, history, name)
     speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
-    _log_event(name=name, key=key, status=status, seconds=round(seconds, 2), images_per_s=speed)
+    _log_event(name=name, key=key, status=status, seconds=round(seconds, 2), images_per_s=speed,
+               file=path.name, aliases=[alias] if alias else [])
     if alias:
         store_alias(path, alias, cache)
     model.eval()
@@ -203,9 +216,16 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
     Its ``path`` is the original cache entry when that still exists, so that models keyed on
     it (a prior trained on its codes) are found again.
     """
+    from . import weights
+
     path = Path(cache_dir or default_cache_dir()) / f"{alias}.pt"
+    downloaded = False
     if not path.exists():
-        return None
+        fetched = weights.fetch(f"{alias}.pt", path, alias=alias)
+        if not fetched:
+            return None
+        store_alias(path.parent / fetched, alias, path.parent)
+        downloaded = True
     try:
         found = load_checkpoint(path, device)
     except CheckpointError as err:
@@ -217,8 +237,10 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
                               f"{code_version(_import_builder(found.builder))}.pt")
     if original.exists():
         found.path = original
-    _log_event(name=found.name, key=config_key(found.config), status=f"loaded as {alias}",
-               seconds=0.0, images_per_s=None)
+    _log_event(name=found.name, key=config_key(found.config),
+               status=f"{'downloaded' if downloaded else 'loaded'} as {alias}", seconds=0.0,
+               images_per_s=None, file=found.path.name if original.exists() else None,
+               aliases=[alias])
     return found
 
 

@@ -91,17 +91,23 @@ def nearest_distance(codes, reference) -> float:
     return float(torch.cdist(a, b).min(1).values.mean())
 
 
-def pca_baseline(train_images, test_images, n_components: int, seed: int = 0) -> float:
-    """Mean per-pixel MSE of test images rebuilt from their first ``n_components`` PCA scores."""
+def fit_pca(train_images, n_components: int, seed: int = 0):
+    """scikit-learn's PCA with ``n_components`` fitted on the training images (N, ...)."""
     from sklearn.decomposition import PCA
 
-    train, test = _numpy(train_images), _numpy(test_images)
+    train = _numpy(train_images)
     if not 1 <= n_components <= min(train.shape):
         raise ParameterError(f"PCA with {n_components} components needs at least that many "
                              f"training images and pixels; got {train.shape[0]} images of "
                              f"{train.shape[1]} pixels. Use fewer components or more images.")
     with _one_thread():
-        pca = PCA(n_components=n_components, random_state=seed).fit(train)
+        return PCA(n_components=n_components, random_state=seed).fit(train)
+
+
+def pca_baseline(train_images, test_images, n_components: int, seed: int = 0) -> float:
+    """Mean per-pixel MSE of test images rebuilt from their first ``n_components`` PCA scores."""
+    pca, test = fit_pca(train_images, n_components, seed), _numpy(test_images)
+    with _one_thread():
         rebuilt = pca.inverse_transform(pca.transform(test))
     return float(np.mean((rebuilt - test) ** 2))
 

@@ -25,10 +25,15 @@ class Chapter:
 
 
 def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
-                  device: str, results_dir, cache_dir=None, image_size=None,
+                  device: str, results_dir, cache_dir=None, weights=None, image_size=None,
                   channels=None) -> Chapter:
-    """Validate the shared parameters, seed everything and load the data set."""
+    """Validate the shared parameters, choose the weights source, seed, load the data set."""
+    from . import weights as weights_source
+
     check_positive(epochs=epochs)
+    source = weights_source.configure(weights)
+    if source:
+        print(f"trained models missing from the cache are fetched from {source}")
     seed_everything(seed)
     chosen = pick_device(device)
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,

@@ -1,7 +1,7 @@
 """Chapter 3's experiments on a trained VAE: the bound and the likelihood, active units,
 denoising, perturbing μ and σ, the 2-D manifold, and plots.
 
-Each function takes a trained :class:`latent_notes.vae.VAE` and returns image tensors shaped
+Each function takes a trained :class:`latent_notes.models.vae.VAE` and returns image tensors shaped
 for :func:`latent_notes.plots.image_grid` (rows of images, flattened) or a matplotlib figure.
 """
 from __future__ import annotations
@@ -43,8 +43,9 @@ def importance_sampled_nll(model: VAE, images: torch.Tensor, device, samples: in
                            seed: int = 0) -> float:
     """-log p(x) estimated with ``samples`` draws from q(z|x) per image (Burda et al. 2016).
 
-    log p(x) ≈ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). For K = 1 this is the
-    ELBO; for K > 1 its expectation is a tighter bound, so the estimate is <= -ELBO on average.
+    log p(x) ≈ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). For K = 1 its
+    expectation is the ELBO; for K > 1 it is a tighter bound, so the estimate is <= -ELBO on
+    average.
     """
     check_positive(samples=samples)
     model.eval()

@@ -15,27 +15,35 @@ def write_idx(path, array: np.ndarray) -> None:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
+def write_mnist(root, rng, train: int = 50, test: int = 20) -> None:
+    """A tiny MNIST in torchvision's layout under ``root``: random 28x28 images, labels 0-9."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", train), ("t10k", test)):
+        write_idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+
+
+def write_cifar(root, rng, per_batch: int = 8, test: int = 6) -> None:
+    """A tiny CIFAR-10 in its python-pickle batches under ``root``: 5 training batches + test."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
+        batch = {"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+                 "labels": list(rng.integers(0, 10, n))}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+
+
 @pytest.fixture
 def mnist_root(tmp_path):
     """A tiny MNIST in torchvision's layout: 50 train and 20 test images of 28x28."""
-    rng = np.random.default_rng(0)
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, n in (("train", 50), ("t10k", 20)):
-        write_idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        write_idx(raw / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    write_mnist(tmp_path, np.random.default_rng(0))
     return tmp_path
 
 
 @pytest.fixture
 def cifar_root(tmp_path):
     """A tiny CIFAR-10 in its python-pickle batches: 5 x 8 train and 6 test images."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    for name, n in [(f"data_batch_{i}", 8) for i in range(1, 6)] + [("test_batch", 6)]:
-        batch = {"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
-                 "labels": list(rng.integers(0, 10, n))}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
+    write_cifar(tmp_path, np.random.default_rng(0))
     return tmp_path

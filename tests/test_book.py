@@ -66,3 +66,12 @@ def test_rebuild_with_nothing_changed_executes_and_trains_nothing():
     report = json.loads((ROOT / "_build" / "reports" / "build-report.json").read_text())
     assert {c["status"] for c in report["chapters"].values()} == {"unchanged"}
     assert set(report["chapters"]) == set(build.toc_chapters())
+
+
+def test_intro_page_states_the_edition_it_was_built_with():
+    page = (HTML / "book" / "intro.html").read_text()
+    assert "This edition" in page, "the intro page does not say what it was built with"
+    for chapter in build.toc_chapters():
+        edition = json.loads((ROOT / "_build" / "reports" / f"{chapter}.edition.json").read_text())
+        assert edition["profile"] == "quick" and edition["dataset"] == "digits"
+        assert re.search(rf"{chapter}</td>\s*<td[^>]*>quick</td>", page), chapter

@@ -108,3 +108,37 @@ def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match()
     mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
            for m in ("ae", "vae", "vqvae2")}
     assert text["best_recon"] == min(mse, key=mse.get)
+
+
+def test_chapter_5_label_efficiency_rows_and_its_sentences_match_the_numbers():
+    inputs = ("pixels", "pca", "ae", "vae", "vqvae2")
+    curve = rows("05_comparison")
+    curve = curve[curve.setting.str.startswith("labels=")]
+    settings = set(curve.setting)
+    assert {"labels=1", "labels=10", "labels=all"} <= settings, settings
+    for setting in settings:
+        for metric in ("probe_accuracy", "knn_accuracy"):
+            found = curve[(curve.setting == setting) & (curve.metric == metric)]
+            assert sorted(found.model) == sorted(inputs), (setting, metric)
+            assert found.value.between(0.1, 1.0).all(), found  # above chance on ten classes
+            std = curve[(curve.setting == setting) & (curve.metric == f"{metric}_std")]
+            assert sorted(std.model) == sorted(inputs) and (std.value >= 0).all()
+    spread = curve[(curve.setting == "labels=10") & (curve.metric == "spread_accuracy")]
+    assert sorted(spread.model) == sorted(inputs)
+    # more labels never hurt the best input much: the curve rises from 1 to all labels
+    best = {s: curve[(curve.setting == s) & curve.metric.isin(["probe_accuracy", "knn_accuracy"])]
+            .groupby("model").value.max() for s in settings}
+    assert (best["labels=all"] >= best["labels=1"] - 0.02).all(), best
+    text = glued("05_comparison")
+    for setting, name in (("labels=10", "few_verdict"), ("labels=all", "all_verdict")):
+        codes, bases = best[setting][["ae", "vae", "vqvae2"]], best[setting][["pixels", "pca"]]
+        sentence = text[name]
+        assert f"{100 * codes.max():.1f}% against {100 * bases.max():.1f}%" in sentence, sentence
+        lead = round(100 * (codes.max() - bases.max()), 1)
+        assert ("leads" in sentence) == (lead > 0) and ("trails" in sentence) == (lead < 0)
+        owner = {"ae": "the AE", "vae": "the VAE", "vqvae2": "VQ-VAE-2"}[codes.idxmax()]
+        assert owner in sentence, sentence
+    spread_code = spread[spread.model.isin(["ae", "vae", "vqvae2"])].value.max()
+    spread_base = spread[spread.model.isin(["pixels", "pca"])].value.max()
+    assert f"reaches {spread_code:.1%}" in text["spread_text"]
+    assert ("not above" in text["spread_text"]) == (spread_code <= spread_base)

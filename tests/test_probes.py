@@ -10,7 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 matplotlib.use("Agg")
 
-from latent_notes import probes  # noqa: E402
+from latent_notes import efficiency, probes  # noqa: E402
 from latent_notes.checks import ParameterError  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def test_fit_probe_keeps_the_setting_with_the_best_cv_accuracy(digits, kind):
     probe = probes.fit_probe(kind, x, y, seed=1)
     key, values = (("C", probes.LOGISTIC_C) if kind == "logistic"
                    else ("n_neighbors", probes.KNN_NEIGHBOURS))
-    folds = StratifiedKFold(5, shuffle=True, random_state=1)
+    folds = StratifiedKFold(probes.CV_FOLDS, shuffle=True, random_state=1)
     scores = {}
     for standardise in (True, False):
         for value in values:
@@ -87,7 +87,8 @@ def test_fit_probe_keeps_the_setting_with_the_best_cv_accuracy(digits, kind):
             scores[standardise, value] = cross_val_score(pipe, x, y, cv=folds).mean()
     assert set(probe.params) == {"standardise", key}
     assert probe.cv_accuracy == pytest.approx(max(scores.values()))
-    assert scores[probe.params["standardise"], probe.params[key]] == pytest.approx(max(scores.values()))
+    chosen = scores[probe.params["standardise"], probe.params[key]]
+    assert chosen == pytest.approx(max(scores.values()))
 
 
 def _scaled_blobs(informative_scale, noise_scale, noise_dims, n=300, seed=0):
@@ -143,22 +144,28 @@ def test_label_spreading_beats_supervised_probes_with_one_label_per_class():
 
 
 def test_spreading_graph_is_symmetric_without_self_loops():
-    x = np.random.default_rng(0).normal(size=(200, 70)).astype(np.float32)  # > 50 dims: PCA
-    graph = probes._SpreadGraph(x[:150], x[150:], 5, standardise=False, transductive=True, seed=0)
-    assert graph.points.shape == (200, probes.SPREAD_GRAPH_DIMS)
+    x = np.random.default_rng(0).normal(size=(200, 70)).astype(np.float32)
+    graph = probes._SpreadGraph(x[:150], x[150:], n_neighbors=5, standardise=False,
+                                transductive=True, graph_dims=50, seed=0)
+    assert graph.points.shape == (200, 50)  # wider codes: their first 50 principal components
     assert (graph.graph != graph.graph.T).nnz == 0 and graph.graph.diagonal().sum() == 0
     assert (graph.graph.sum(1) >= 5).all()
+    as_is = probes._SpreadGraph(x[:150], x[150:], n_neighbors=5, standardise=False,
+                                transductive=False, graph_dims=None, seed=0)
+    assert as_is.points.shape == (150, 70)
 
 
 # -- the label-efficiency table ----------------------------------------------------------------
 
 def test_label_efficiency_rows_and_paired_draws(digits):
     x, y, x_test, y_test = digits
-    noise = np.random.default_rng(0).normal(size=x.shape), np.random.default_rng(1).normal(size=x_test.shape)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=x.shape), rng.normal(size=x_test.shape)
     inputs = {"pixels": (x, x_test), "copy": (torch.tensor(x), x_test.copy()), "noise": noise}
-    table = probes.label_efficiency(inputs, y, y_test, labels_per_class=(1, 3, None), repeats=2,
+    table = efficiency.label_efficiency(inputs, y, y_test, labels_per_class=(1, 3, None), repeats=2,
                                     repeats_large=1, large_from=100, spread_at=(3,), progress=False)
-    assert list(table.columns) == ["model", "setting", "metric", "value", "labels_per_class", "draws"]
+    assert list(table.columns) == ["model", "setting", "metric", "value", "labels_per_class",
+                                   "draws"]
     assert not table.duplicated(["model", "setting", "metric"]).any()
     supervised = {"probe_accuracy", "probe_accuracy_std", "knn_accuracy", "knn_accuracy_std"}
     for model in inputs:
@@ -168,7 +175,8 @@ def test_label_efficiency_rows_and_paired_draws(digits):
             assert set(rows.metric) == supervised | spread
             assert set(rows.draws) == {1 if setting == "labels=all" else 2}
     everything = table[table.setting == "labels=all"].set_index(["model", "metric"])["value"]
-    assert everything["pixels", "probe_accuracy"] > 0.9 and everything["noise", "knn_accuracy"] < 0.3
+    assert everything["pixels", "probe_accuracy"] > 0.9
+    assert everything["noise", "knn_accuracy"] < 0.3
     assert everything["pixels", "probe_accuracy_std"] == 0.0
     assert set(table[table.setting == "labels=all"].labels_per_class) == {60.0}
     # paired: the same labelled draws for every input, so equal inputs score exactly alike
@@ -181,21 +189,21 @@ def test_label_efficiency_rows_and_paired_draws(digits):
     assert three.value["probe_accuracy"] == pytest.approx(np.mean(scores))
     assert three.value["probe_accuracy_std"] == pytest.approx(np.std(scores, ddof=1))
     with pytest.raises(ParameterError):
-        probes.label_efficiency(inputs, y, y_test, labels_per_class=(1,), spread_at=(10,))
+        efficiency.label_efficiency(inputs, y, y_test, labels_per_class=(1,), spread_at=(10,))
     with pytest.raises(probes.TooFewLabelsError):
-        probes.label_efficiency(inputs, y, y_test, labels_per_class=(1, 1000), spread_at=(),
+        efficiency.label_efficiency(inputs, y, y_test, labels_per_class=(1, 1000), spread_at=(),
                                 progress=False)
 
 
 def test_pca_codes_fit_on_the_training_images():
     rng = np.random.default_rng(0)
     train, test = rng.normal(size=(100, 1, 4, 4)), rng.normal(size=(30, 1, 4, 4))
-    scores, test_scores = probes.pca_codes(torch.tensor(train), test, 3)
+    scores, test_scores = efficiency.pca_codes(torch.tensor(train), test, 3)
     assert scores.shape == (100, 3) and test_scores.shape == (30, 3)
     assert np.allclose(scores.mean(0), 0, atol=1e-5)  # centred by the training mean
     assert scores.var(0)[0] >= scores.var(0)[1] >= scores.var(0)[2]
     with pytest.raises(ParameterError):
-        probes.pca_codes(train, test, 17)
+        efficiency.pca_codes(train, test, 17)
 
 
 # -- reading the table: hand-made numbers test the wording -------------------------------------
@@ -206,7 +214,7 @@ def _table(accuracies: dict) -> pd.DataFrame:
     for (model, k), (probe, knn) in accuracies.items():
         for metric, value in (("probe_accuracy", probe), ("knn_accuracy", knn),
                               ("probe_accuracy_std", 0.01), ("knn_accuracy_std", 0.0)):
-            rows.append({"model": model, "setting": probes.setting_name(k), "metric": metric,
+            rows.append({"model": model, "setting": efficiency.setting_name(k), "metric": metric,
                          "value": value, "labels_per_class": 6000 if k is None else k, "draws": 1})
     return pd.DataFrame(rows)
 
@@ -216,28 +224,29 @@ def test_best_by_input_and_verdict_wording():
                     ("ae", 10): (0.80, 0.853), ("vae", 10): (0.84, 0.81),
                     ("pixels", None): (0.92, 0.97), ("pca", None): (0.90, 0.975),
                     ("ae", None): (0.95, 0.96), ("vae", None): (0.975, 0.95)})
-    best = probes.best_by_input(table, 10)
+    best = efficiency.best_by_input(table, 10)
     assert best.to_dict() == pytest.approx({"pixels": 0.70, "pca": 0.75, "ae": 0.853, "vae": 0.84})
-    assert probes.verdict(table, "labels=10") == (
+    assert efficiency.verdict(table, "labels=10") == (
         "the AE's code leads the best pixel input (PCA) by 10.3 points (85.3% against 75.0%)")
-    assert probes.verdict(table, None).startswith(
+    assert efficiency.verdict(table, None).startswith(
         "the VAE's code ties with the best pixel input (PCA)")
-    assert probes.verdict(table, None, codes=("ae",)) == (
+    assert efficiency.verdict(table, None, codes=("ae",)) == (
         "no code beats the pixels: the best code, the AE's, trails the best pixel input (PCA) "
         "by 1.5 points (96.0% against 97.5%)")
     with pytest.raises(ParameterError):
-        probes.verdict(table, 10, codes=("vqvae2",))
+        efficiency.verdict(table, 10, codes=("vqvae2",))
 
 
 def test_curves_meet_from_the_first_setting_where_baselines_stay_within_a_point():
     gaps = {1: 0.2, 10: 0.005, 100: 0.05, 1000: 0.008, None: -0.01}  # code minus baseline
     table = _table({**{("ae", k): (0.5, 0.5 + g) for k, g in gaps.items()},
                     **{("pca", k): (0.5, 0.5) for k in gaps}})
-    assert probes.curves_meet(table) == "labels=1000"  # 10 is within a point, but 100 is not
+    assert efficiency.curves_meet(table) == "labels=1000"  # 10 is within a point, but 100 is not
     never = _table({("ae", k): (0.9, 0.9) for k in gaps} | {("pca", k): (0.5, 0.5) for k in gaps})
-    assert probes.curves_meet(never) is None
-    always = _table({("ae", k): (0.5, 0.5) for k in gaps} | {("pixels", k): (0.6, 0.6) for k in gaps})
-    assert probes.curves_meet(always) == "labels=1"
+    assert efficiency.curves_meet(never) is None
+    always = _table({("ae", k): (0.5, 0.5) for k in gaps}
+                    | {("pixels", k): (0.6, 0.6) for k in gaps})
+    assert efficiency.curves_meet(always) == "labels=1"
 
 
 def test_label_efficiency_plot_draws_a_line_and_band_per_input():
@@ -246,9 +255,12 @@ def test_label_efficiency_plot_draws_a_line_and_band_per_input():
     table = pd.concat([table, pd.DataFrame([
         {"model": "ae", "setting": "labels=10", "metric": m, "value": v, "labels_per_class": 10,
          "draws": 5} for m, v in (("spread_accuracy", 0.9), ("spread_accuracy_std", 0.02))])])
-    fig = probes.label_efficiency_plot(table, "test")
+    fig = efficiency.label_efficiency_plot(table, "test")
     left, right = fig.axes[:2]
     assert len(left.lines) == 2 and len(left.collections) == 2  # a line and a band per input
     assert [t.get_text() for t in left.get_xticklabels()] == ["1", "10", "100", "all"]
-    assert left.get_xscale() == "log" and right.get_legend() is not None
+    assert left.get_xticks()[-1] == 6000  # "all" at the mean class size
+    assert left.get_xscale() == "log" and len(right.get_legend().texts) == 3
     assert fig._suptitle.get_text() == "test"
+    bare = efficiency.label_efficiency_plot(table.drop(columns="labels_per_class"), "no sizes")
+    assert bare.axes[0].get_xticks()[-1] == 1000  # one decade past the largest count

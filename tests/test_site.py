@@ -18,15 +18,21 @@ PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glo
 TEX_DELIMITERS = ["\\(", "\\)", "\\[", "\\]", "$$"]
 pytestmark = pytest.mark.book
 
-# Resolves once MathJax has typeset the page (at once on a page without maths).
+# True once MathJax has typeset the page (at once on a page without maths); false after 10 s.
 WAIT_FOR_MATHJAX = """
-const done = arguments[arguments.length - 1];
+const done = arguments[arguments.length - 1], start = Date.now();
 if (!document.querySelector('script[src*="mathjax"]')) { done(true); return; }
 (function wait() {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     MathJax.startup.promise.then(() => done(true), () => done(false));
-  } else { setTimeout(wait, 50); }
+  } else if (Date.now() - start > 10000) { done(false); } else { setTimeout(wait, 50); }
 })();
+"""
+# The longest line of every code cell that scrolls sideways in the content column.
+WIDE_CODE = """
+return Array.from(document.querySelectorAll('.cell_input pre'))
+  .filter(p => p.scrollWidth > p.clientWidth + 1)
+  .map(p => p.textContent.split('\\n').reduce((a, l) => l.length > a.length ? l : a, ''));
 """
 # Loads every image (scrolled into view, lazy loading off); returns those that did not load.
 LOAD_IMAGES = """
@@ -86,11 +92,12 @@ def browser():
 def test_page_in_a_browser(page, site, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.get_log("browser")  # drop what earlier pages logged
     browser.get(site + page)  # index.html redirects to the first page: wait for that one
     WebDriverWait(browser, 30).until(lambda b: b.execute_script(
         "return document.readyState == 'complete' && !!document.body"
         " && !document.querySelector('meta[http-equiv=refresh i]')"))
-    assert browser.execute_async_script(WAIT_FOR_MATHJAX), "MathJax failed to typeset the page"
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX), "MathJax did not load or typeset the page"
     text = browser.execute_script("return document.body.innerText")
     raw = [d for d in TEX_DELIMITERS if d in text]
     assert not raw, f"raw TeX delimiters {raw} in the rendered text: maths was not typeset"
@@ -105,6 +112,10 @@ def test_page_in_a_browser(page, site, browser):
     if Path(page).stem in build.toc_chapters():
         colab = browser.find_elements("css selector", "a[href*='colab.research.google.com']")
         assert colab, "no Open in Colab link on the chapter page"
+        wide = browser.execute_script(WIDE_CODE)
+        assert not wide, f"code lines wider than the content column (they scroll): {wide}"
+        browser.execute_script("(document.querySelector('mjx-container[display]')"
+                               " || document.body).scrollIntoView({block: 'center'})")
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SHOTS / f"{Path(page).stem}.png"))
 

@@ -19,7 +19,7 @@ def classifier(data, arch, **options):
 
 def test_same_seed_same_losses_on_cpu(tmp_path):
     data = load_data("digits", subset=150)
-    model_config, recipe = classifier(data, "cnn5x5"), classifier_recipe(2, 32, 5e-3)
+    model_config, recipe = classifier(data, "cnn5x5", width=8), classifier_recipe(2, 32, 5e-3)
     runs = [train_classifier(data, model_config, recipe, seed=7, device=CPU,
                              cache_dir=tmp_path / str(i)) for i in range(2)]
     columns = ["train_loss", "test_loss", "test_accuracy"]
@@ -31,8 +31,9 @@ def test_same_seed_same_losses_on_cpu(tmp_path):
 
 def test_training_learns_and_history_has_one_row_per_epoch(tmp_path):
     data = load_data("digits")
-    result = train_classifier(data, classifier(data, "cnn3x3"), classifier_recipe(3, 16, 5e-3),
-                              seed=0, device=CPU, cache_dir=tmp_path)
+    result = train_classifier(data, classifier(data, "cnn3x3", width=8),
+                              classifier_recipe(3, 32, 5e-3), seed=0, device=CPU,
+                              cache_dir=tmp_path)
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3]
     assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "seconds",
@@ -122,7 +123,7 @@ def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
 
     def probe(epoch, seen):
         calls.append((epoch, seen))
-        return {"probe": 10 * epoch, "weight_norm": float(seen.weight.norm())}
+        return {"probe": 10 * epoch, "weight_norm": float(seen.weight.detach().norm())}
 
     def silent(epoch, seen):  # a callback may return nothing
         calls.append((epoch, "silent"))
@@ -134,7 +135,7 @@ def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
                      (3, "silent")]
     assert list(history["epoch"]) == [1, 2, 3]
     assert list(history["probe"]) == [10, 20, 30]
-    assert history["weight_norm"].iloc[-1] == pytest.approx(float(model.weight.norm()))
+    assert history["weight_norm"].iloc[-1] == pytest.approx(float(model.weight.detach().norm()))
     assert {"train_loss", "train_mae", "test_loss", "test_mae", "seconds",
             "images_per_s"} <= set(history.columns)
     assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]  # it learns

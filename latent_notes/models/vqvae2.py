@@ -250,8 +250,10 @@ class VQVAE2(nn.Module):
 
         if self._priors is None:
             raise ParameterError("This VQ-VAE-2 has no priors to sample from: call "
-                                 "model.attach_priors(top_prior, bottom_prior) first (chapter 4 "
-                                 "trains them; latent_notes.families.load_vqvae2 attaches them).")
+                                 "model.attach_priors(top_prior, bottom_prior) first "
+                                 "(latent_notes.families.train_priors trains them, and "
+                                 "families.load_family('vqvae2', ...) returns the model with "
+                                 "them attached).")
         top_prior, bottom_prior, attached = self._priors
         temperature = attached if temperature is None else temperature
         num_classes = top_prior.config.num_classes or bottom_prior.config.num_classes

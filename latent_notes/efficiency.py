@@ -1,0 +1,230 @@
+"""What a code is worth in labels: the label-efficiency experiment of chapter 5 (issue 12).
+
+For several inputs (pixels, PCA, each model's codes) and from 1 label per class to all labels,
+the book's one probe protocol (``latent_notes.probes``) is run on the same class-balanced draws
+for every input, as in Kingma et al. 2014 ("Semi-supervised learning with deep generative
+models", table 1: MNIST with 100-3000 labels). The table it returns is read by ``verdict`` and
+``curves_meet`` (the chapter's sentences) and drawn by ``label_efficiency_plot``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .checks import ParameterError
+from .latent import fit_pca
+from .probes import (SPREAD_ALPHA, SPREAD_GRAPH_DIMS, SPREAD_STEPS, _as_labels, _check_pair,
+                     CV_MAX, _one_thread, _SpreadGraph, as_codes, fit_probe, probe_indices)
+from .training import progress_enabled
+
+
+def pca_codes(train_images, test_images, n_components: int, seed: int = 0):
+    """PCA scores of the pixels (fitted on the training images): (train (N, n), test (M, n))."""
+    pca = fit_pca(train_images, n_components, seed)
+    with _one_thread():
+        return (pca.transform(as_codes(train_images)).astype(np.float32),
+                pca.transform(as_codes(test_images)).astype(np.float32))
+
+
+# -- the label-efficiency experiment -----------------------------------------------------------
+
+def setting_name(per_class: int | None) -> str:
+    """The table's setting for a number of labels per class: "labels=10", "labels=all"."""
+    return "labels=all" if per_class is None else f"labels={int(per_class)}"
+
+
+def _per_class(setting: str) -> float:
+    value = str(setting).removeprefix("labels=")
+    return np.inf if value == "all" else float(value)
+
+
+def label_efficiency(inputs: dict, train_labels, test_labels, *,
+                     labels_per_class=(1, 10, 100, 1000, None), repeats: int = 5,
+                     repeats_large: int = 1, large_from: int = 1000, spread_at=(10,),
+                     spread_neighbors: int = 10, cv_max: int = CV_MAX, seed: int = 0,
+                     progress: bool = True) -> pd.DataFrame:
+    """Probe accuracy against labels per class for every input {name: (train_codes,
+    test_codes)}: the tidy table (model, setting, metric, value, labels_per_class, draws).
+
+    Each labels-per-class value gets ``repeats`` class-balanced draws (draw r uses seed + r;
+    ``repeats_large`` from ``large_from`` on and for "all"), the same draws for every input, so
+    inputs are compared on the same labelled images. Logistic and k-NN probes use fit_probe's
+    CV (``cv_max``: its subsample size); values in ``spread_at`` also get transductive label
+    spreading with label_spreading's defaults. ``*_std`` rows hold the sample standard
+    deviation over the draws (ddof=1; 0.0 for a single draw).
+    """
+    from tqdm.auto import tqdm
+
+    y, y_test = _as_labels(train_labels), _as_labels(test_labels)
+    if not inputs:
+        raise ParameterError("label_efficiency needs at least one input {name: (train, test)}.")
+    for name, (train, test) in inputs.items():
+        _check_pair(train, y, f"label_efficiency: {name}'s training codes")
+        _check_pair(test, y_test, f"label_efficiency: {name}'s test codes")
+    if set(spread_at) - set(labels_per_class):
+        raise ParameterError(f"label_efficiency: spread_at={tuple(spread_at)} must be among "
+                             f"labels_per_class={tuple(labels_per_class)}.")
+    # every draw first (a too-small class fails here, before minutes of fitting)
+    draws = {}
+    for k in labels_per_class:
+        n = repeats_large if k is None or k >= large_from else repeats
+        draws[k] = [probe_indices(y, per_class=k, seed=seed + r) for r in range(n)]
+    values = {}  # (name, setting, metric) → one accuracy per draw
+    bar = tqdm(total=len(inputs) * sum(map(len, draws.values())), desc="label efficiency",
+               unit="fit", disable=not (progress and progress_enabled()))
+    for name, (train, test) in inputs.items():
+        _score_input(name, as_codes(train), as_codes(test), y, y_test, draws, values, bar,
+                     spread_at=spread_at, spread_neighbors=spread_neighbors, cv_max=cv_max,
+                     seed=seed)
+    bar.close()
+    return _tidy(values, mean_class_size=len(y) / len(np.unique(y)))
+
+
+def _score_input(name, train, test, y, y_test, draws, values, bar, *, spread_at,
+                 spread_neighbors, cv_max, seed):
+    """Every draw's probes (and label spreading) on one input, appended to ``values``."""
+    graph = None
+    for k, picks in draws.items():
+        for r, idx in enumerate(picks):
+            bar.set_postfix_str(f"{name}, {setting_name(k)}, draw {r}")
+            row = (name, setting_name(k))
+            for kind, metric in (("logistic", "probe_accuracy"), ("knn", "knn_accuracy")):
+                probe = fit_probe(kind, train[idx], y[idx], seed=seed + r, cv_max=cv_max)
+                values.setdefault(row + (metric,), []).append(probe.score(test, y_test))
+            if k in spread_at:
+                if graph is None:  # built once per input, reused by every draw
+                    graph = _SpreadGraph(train, test, n_neighbors=spread_neighbors,
+                                         standardise=False, transductive=True,
+                                         graph_dims=SPREAD_GRAPH_DIMS, seed=seed)
+                partial = np.full(len(y), -1, dtype=np.int64)
+                partial[idx] = y[idx]
+                accuracy = graph.accuracy(partial, y_test, alpha=SPREAD_ALPHA,
+                                          max_iter=SPREAD_STEPS)
+                values.setdefault(row + ("spread_accuracy",), []).append(accuracy)
+            bar.update()
+
+
+def _tidy(values: dict, mean_class_size: float) -> pd.DataFrame:
+    """{(model, setting, metric): per-draw accuracies} → mean and sample-std rows."""
+    rows = []
+    for (name, setting, metric), scores in values.items():
+        per_class = _per_class(setting)
+        std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
+        for m, v in ((metric, float(np.mean(scores))), (f"{metric}_std", std)):
+            rows.append({"model": name, "setting": setting, "metric": m, "value": v,
+                         "labels_per_class": mean_class_size if np.isinf(per_class) else per_class,
+                         "draws": len(scores)})
+    return pd.DataFrame(rows)
+
+
+# -- reading the table -------------------------------------------------------------------------
+
+NAMES = {"pixels": "the raw pixels", "pca": "PCA", "ae": "the AE", "vae": "the VAE",
+         "vqvae2": "VQ-VAE-2"}
+
+
+def best_by_input(table: pd.DataFrame, setting) -> pd.Series:
+    """Each input's best accuracy (max of the logistic and k-NN probes) at ``setting``
+    ("labels=10", or 10 / None)."""
+    setting = setting if isinstance(setting, str) else setting_name(setting)
+    rows = table[(table["setting"] == setting)
+                 & table["metric"].isin(["probe_accuracy", "knn_accuracy"])]
+    return rows.groupby("model")["value"].max()
+
+
+def _best_of(best: pd.Series, names) -> tuple[str, float] | None:
+    present = [n for n in names if n in best.index]
+    if not present:
+        return None
+    name = max(present, key=lambda n: best[n])
+    return name, float(best[name])
+
+
+def verdict(table: pd.DataFrame, setting, codes=("ae", "vae", "vqvae2"),
+            baselines=("pixels", "pca")) -> str:
+    """One sentence for the chapter: the best code against the best pixel input, in points."""
+    best = best_by_input(table, setting)
+    code, base = _best_of(best, codes), _best_of(best, baselines)
+    if code is None or base is None:
+        raise ParameterError(f"verdict: the table has no accuracy of {codes} or of {baselines} "
+                             f"at {setting!r}; it has {sorted(best.index)}.")
+    (c, c_acc), (b, b_acc) = code, base
+    points = round(100 * (c_acc - b_acc), 1)
+    owner = NAMES.get(c, c)
+    baseline = f"the best pixel input ({NAMES.get(b, b)})"
+    scores = f"({100 * c_acc:.1f}% against {100 * b_acc:.1f}%)"
+    if points > 0:
+        return f"{owner}'s code leads {baseline} by {points:.1f} points {scores}"
+    if points == 0:
+        return f"{owner}'s code ties with {baseline} {scores}"
+    return (f"no code beats the pixels: the best code, {owner}'s, trails {baseline} by "
+            f"{-points:.1f} points {scores}")
+
+
+def curves_meet(table: pd.DataFrame, codes=("ae", "vae", "vqvae2"), baselines=("pixels", "pca"),
+                tolerance: float = 0.01) -> str | None:
+    """The smallest setting from which on (at it and every larger one) the best baseline is
+    within ``tolerance`` (1 point) of the best code or above it; None if never."""
+    settings = sorted(table["setting"].unique(), key=_per_class)
+    met = None
+    for setting in settings:
+        best = best_by_input(table, setting)
+        code, base = _best_of(best, codes), _best_of(best, baselines)
+        if code is None or base is None:
+            continue
+        if base[1] >= code[1] - tolerance:
+            met = met or setting
+        else:
+            met = None
+    return met
+
+
+def label_efficiency_plot(table: pd.DataFrame, title: str):
+    """Accuracy against labels per class (log x; "all" at the mean class size), one line per
+    input with a ±1 std band: logistic probe on the left, k-NN (and label spreading, ◆) right."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    table = table.copy()
+    if "labels_per_class" not in table:  # a hand-made table: "all" one decade past the rest
+        x = table["setting"].map(_per_class)
+        table["labels_per_class"] = x.replace(np.inf, 10 * x[np.isfinite(x)].max())
+    models = list(dict.fromkeys(table["model"]))
+    colors = dict(zip(models, plt.get_cmap("tab10").colors))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    panels = ((axes[0], "probe_accuracy", "logistic-regression probe"),
+              (axes[1], "knn_accuracy", "k-NN probe"), (axes[1], "spread_accuracy", None))
+    for ax, metric, panel_title in panels:
+        for model in models:
+            rows = table[(table["model"] == model) & (table["metric"] == metric)]
+            if rows.empty:
+                continue
+            rows = rows.sort_values("labels_per_class")
+            stds = table[(table["model"] == model) & (table["metric"] == f"{metric}_std")]
+            std = stds.set_index("setting")["value"].reindex(rows["setting"]).fillna(0).to_numpy()
+            x, mean = rows["labels_per_class"].to_numpy(), rows["value"].to_numpy()
+            style = dict(color=colors[model])
+            if metric == "spread_accuracy":
+                ax.errorbar(x, mean, yerr=std, fmt="D", markersize=7, capsize=3, **style)
+                continue
+            ax.plot(x, mean, "o-", label=NAMES.get(model, model), **style)
+            ax.fill_between(x, mean - std, mean + std, alpha=0.2, **style)
+        if panel_title:
+            ax.set_title(panel_title)
+    ticks = table.drop_duplicates("setting").sort_values("labels_per_class")
+    labels = ["all" if s == "labels=all" else s.removeprefix("labels=") for s in ticks["setting"]]
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xticks(ticks["labels_per_class"], labels)
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training images per class")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    handles, names = axes[0].get_legend_handles_labels()
+    if (table["metric"] == "spread_accuracy").any():
+        handles.append(Line2D([], [], marker="D", color="grey", linestyle=""))
+        names.append("label spreading (k-NN graph)")
+    axes[1].legend(handles, names, loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,207 @@
+"""Trained models for readers: export, serve on 127.0.0.1, fetch verified, fall back to training."""
+import contextlib
+import functools
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from latent_notes import families, weights
+from latent_notes.cache import load_alias, load_or_train
+from latent_notes.checks import ParameterError
+from latent_notes.data import load_data
+from latent_notes.models.autoencoder import AEConfig
+from latent_notes.training import TrainConfig
+
+ALIAS = "ae-digits-latent3"
+
+
+@pytest.fixture(autouse=True)
+def fresh_source(monkeypatch):
+    """Each test starts with no weights source and no memory of earlier manifests."""
+    monkeypatch.delenv("LATENT_NOTES_WEIGHTS", raising=False)
+    monkeypatch.setattr(weights, "_state", {"source": None, "configured": False,
+                                            "manifests": {}, "dead": set()})
+    monkeypatch.setenv("LATENT_NOTES_PROGRESS", "0")
+
+
+def train_tiny(data, cache_dir, **extra):
+    return families.train_autoencoder(
+        data, families.sized(AEConfig, data, latent_size=3, width=4),
+        TrainConfig(epochs=1, batch_size=64), seed=0, device=torch.device("cpu"),
+        cache_dir=cache_dir, **extra)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny 'build': one autoencoder trained with its events logged, then exported."""
+    root = tmp_path_factory.mktemp("build")
+    data = load_data("digits", subset=100)
+    reports = root / "reports"
+    reports.mkdir()
+    (reports / "build-report.json").write_text(json.dumps({"profile": "tiny", "chapters": {}}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LATENT_NOTES_EVENTS", str(reports / "02_autoencoder.events.jsonl"))
+        trained = train_tiny(data, root / "cache", alias=ALIAS)
+    manifest = weights.export("tiny", root / "export", root / "cache", reports)
+    return root / "export", manifest, trained, data
+
+
+@contextlib.contextmanager
+def serve(folder):
+    """``folder`` served over HTTP on 127.0.0.1 (a free port), stopped afterwards."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def server(exported):
+    with serve(exported[0]) as url:
+        yield url
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def no_training(model):
+    raise AssertionError("the model was trained although the weights source has it")
+
+
+def test_export_writes_every_checkpoint_with_its_manifest(exported):
+    folder, manifest, trained, _ = exported
+    (entry,) = manifest["models"]
+    assert entry["file"] == trained.path.name and (folder / entry["file"]).exists()
+    assert entry["bytes"] == trained.path.stat().st_size
+    assert entry["sha256"] == weights.sha256_of(trained.path)
+    assert entry["aliases"] == [ALIAS]
+    assert entry["config"]["model"]["latent_size"] == 3
+    assert entry["headline"]["metric"] == "test_loss" and entry["headline"]["value"] > 0
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+
+
+def test_export_refuses_a_build_of_another_profile(exported, tmp_path):
+    reports = exported[0].parent / "reports"
+    with pytest.raises(weights.WeightsError, match="'tiny' profile, not 'standard'"):
+        weights.export("standard", tmp_path / "out", exported[0].parent / "cache", reports)
+
+
+def load_again(trained, data, cache_dir, train=no_training):
+    """load_or_train with the trained model's exact config, in another cache."""
+    from latent_notes.models.autoencoder import build_autoencoder
+
+    return load_or_train(trained.name, trained.config, build_autoencoder, train,
+                         device=torch.device("cpu"), cache_dir=cache_dir)
+
+
+@pytest.mark.parametrize("via", ["http", "folder"])
+def test_an_empty_cache_downloads_verifies_and_trains_nothing(exported, server, tmp_path, via):
+    folder, _, trained, data = exported
+    weights.configure(server if via == "http" else str(folder))
+    result = load_again(trained, data, tmp_path)
+    assert result.status == "downloaded"
+    x = data.test.images[:8]
+    assert torch.allclose(result.model(x).recon, trained.model(x).recon, atol=1e-6)
+    assert (tmp_path / trained.path.name).exists()  # now in the cache: next time it is loaded
+    assert load_again(trained, data, tmp_path).status == "loaded"
+
+
+def test_a_model_found_by_its_alias(exported, server, tmp_path):
+    _, _, trained, data = exported
+    weights.configure(server)
+    found = load_alias(ALIAS, torch.device("cpu"), tmp_path)
+    assert found is not None and found.name == trained.name
+    assert (tmp_path / f"{ALIAS}.pt").exists() and (tmp_path / trained.path.name).exists()
+
+
+@pytest.mark.parametrize("via", ["http", "folder"])
+def test_a_tampered_file_is_rejected_by_its_hash_and_the_model_trained(exported, tmp_path, via):
+    folder, _, trained, data = exported
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for path in folder.iterdir():
+        tampered.joinpath(path.name).write_bytes(path.read_bytes())
+    blob = bytearray((tampered / trained.path.name).read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (tampered / trained.path.name).write_bytes(bytes(blob))
+    calls = []
+    with serve(tampered) as url, pytest.warns(UserWarning, match="rejected.*trained here"):
+        weights.configure(url if via == "http" else str(tampered))
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda model: calls.append(1) or trained.history)
+    assert calls == [1] and result.status == "trained"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [trained.path.name]  # no debris
+
+
+def test_a_server_that_is_down_costs_one_warning_and_a_training_run(exported, tmp_path):
+    _, _, trained, data = exported
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    weights.configure(f"http://127.0.0.1:{port}")
+    with pytest.warns(UserWarning, match="could not be read.*trained here"):
+        result = load_again(trained, data, tmp_path, train=lambda model: trained.history)
+    assert result.status == "trained"
+    assert weights.fetch("other.pt", tmp_path / "other.pt") is None  # no second try, no warning
+
+
+def test_a_broken_manifest_is_named_and_training_goes_on(exported, tmp_path):
+    _, _, trained, data = exported
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "manifest.json").write_text('{"models": [{"file": "x.pt"}]}')
+    weights.configure(str(tmp_path / "source"))
+    with pytest.warns(UserWarning, match="manifest.json is not a weights manifest"):
+        result = load_again(trained, data, tmp_path / "cache", train=lambda m: trained.history)
+    assert result.status == "trained"
+
+
+@pytest.mark.parametrize("value", ["ftp://example.org/w", "/no/such/folder", "on"])
+def test_a_bad_weights_value_names_the_three_forms(value):
+    with pytest.raises(ParameterError, match='"auto".*"off".*URL'):
+        weights.configure(value)
+
+
+def test_off_and_the_environment(monkeypatch, tmp_path):
+    assert weights.configure("off") is None
+    monkeypatch.setenv("LATENT_NOTES_WEIGHTS", str(tmp_path))
+    assert weights.configure(None) == str(tmp_path.resolve())
+    assert weights.configure("auto").endswith("/releases/latest/download")
+
+
+@pytest.mark.book
+def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
+    """Export the quick build's models, serve them on 127.0.0.1, and run chapters 2 to 5 with
+    an empty cache: every model of the build report must say 'downloaded'."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "weights"
+    subprocess.run([sys.executable, "-m", "latent_notes.weights", "export", "--profile", "quick",
+                    str(out)], cwd=root, check=True, capture_output=True)
+    env = {**os.environ, "LATENT_NOTES_BUILD_DIR": str(tmp_path / "build"),
+           "LATENT_NOTES_PROGRESS": "0"}
+    with serve(out) as url:
+        run = subprocess.run([sys.executable, "-m", "latent_notes.build", "--chapters", "02", "03",
+                              "04", "05", "--no-render", "--cache-dir", str(tmp_path / "cache"),
+                              "--results-dir", str(tmp_path / "results"), "-p", f"weights={url}"],
+                             cwd=root, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "build" / "reports" / "build-report.json").read_text())
+    statuses = {(c, m["name"]): m["status"] for c, ch in report["chapters"].items()
+                for m in ch["models"]}
+    assert len(statuses) >= 10 and set(report["chapters"]) == {
+        "02_autoencoder", "03_vae", "04_vqvae2", "05_comparison"}
+    assert all(s.startswith("downloaded") for s in statuses.values()), statuses
