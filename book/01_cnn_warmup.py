@@ -57,15 +57,15 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/01_cnn_warmup.csv
-cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 batch_size = 16  # images per gradient step
 lr = 5e-3  # peak learning rate of the one-cycle schedule
 
 # %%
-chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root, epochs=epochs,
-                        subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir, weights=weights)
+chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
+                        epochs=epochs, subset=subset, seed=seed, device=device,
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
 data = chapter.data
 print(data, "on", chapter.device)
 
@@ -84,7 +84,8 @@ print("images:", tuple(data.train.images.shape), data.train.images.dtype,
       f"values in [{data.train.images.min():.1f}, {data.train.images.max():.1f}]")
 print("labels:", tuple(data.train.labels.shape), data.train.labels.dtype)
 plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
-                 title=f"The first 40 training images of {data.name}, with their labels");
+                 title=f"The first 40 training images of {data.name}, "
+                       "with their labels");
 
 # %%
 counts = pd.DataFrame({
@@ -128,7 +129,8 @@ counts.T
 # %%
 archs = list(classifier.ARCHS)
 for arch in archs:
-    config = families.sized(classifier.CNNConfig, data, arch=arch, num_classes=len(data.classes))
+    config = families.sized(classifier.CNNConfig, data, arch=arch,
+                            num_classes=len(data.classes))
     model = classifier.CNN(config)
     glue(f"params_{arch}", count_parameters(model))
     print(f"{arch}: {count_parameters(model):,} parameters")
@@ -197,13 +199,15 @@ for arch, result in trained.items():
     glue(f"acc_{arch}", accuracy)
     glue(f"sec_{arch}", seconds)
     rows.append({"network": arch, "parameters": count_parameters(result.model),
-                 "seconds per epoch": round(seconds, 2), "test loss": round(final["test_loss"], 4),
+                 "seconds per epoch": round(seconds, 2),
+                 "test loss": round(final["test_loss"], 4),
                  "test accuracy": round(accuracy, 4)})
 summary = pd.DataFrame(rows).set_index("network")
 best = summary["test accuracy"].idxmax()
 glue("best_arch", best)
 glue("best_acc", summary.loc[best, "test accuracy"])
-glue("best_errors", int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
+glue("best_errors",
+     int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
 summary
 
 # %% [markdown]
@@ -224,7 +228,8 @@ probabilities = predict(best_model, data.test.images, chapter.device)
 predicted = probabilities.argmax(1)
 true = data.test.labels.numpy()
 plots.confusion_matrix_plot(true, predicted, data.classes,
-                            title=f"{best} on the {len(true)} test images of {data.name}");
+                            title=f"{best} on the {len(true)} test images "
+                                  f"of {data.name}");
 
 # %%
 wrong = (predicted != true).nonzero()[0]

@@ -62,42 +62,44 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/02_autoencoder.csv
-cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_sizes = [2, 8, 16, 32]  # code sizes of the sweep, one autoencoder each
-width = 32  # channels after the encoder's first halving (doubled at each further halving)
+width = 32  # channels after the encoder's first halving (doubled at each next halving)
 batch_size = 64  # images per gradient step
 lr = 2e-3  # peak learning rate of the one-cycle schedule
-traversal_latent = 16  # the model (code size) of the traversal, interpolation, sampling, t-SNE
+traversal_latent = 16  # model (code size) for traversal, interpolation, sampling, t-SNE
 traversal_class = "2"  # class (name or index) of the test image whose code we traverse
 traversal_range = 1.0  # each coordinate moves from -range to +range ...
 traversal_step = 0.25  # ... in steps of this size
-traversal_units = "std"  # std: steps in standard deviations of each coordinate | code: raw units
+traversal_units = "std"  # std: steps in std devs of each coordinate | code: raw units
 traversal_dims = 16  # coordinates shown in the traversal (the first ones)
-interpolation_from = "2"  # class (name or index) of the first image of the interpolation
+interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
 interpolation_steps = 9  # frames, both ends included
-noise_latent = None  # the model of the noise experiment (None: the largest of latent_sizes)
-noise_scales = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]  # noise in standard deviations of each coordinate
+noise_latent = None  # model of the noise experiment (None: largest of latent_sizes)
+noise_scales = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]  # noise in std devs of each coordinate
 n_samples = 16  # random codes decoded per distribution
-probe_train = 1000  # training codes for the linear probes (None: all training images)
+probe_train = 2000  # training codes for the linear probes (None: all)
 tsne_points = 500  # test codes on the t-SNE map
 
 # %%
-chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root, epochs=epochs,
-                        subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir, weights=weights)
+chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
+                        epochs=epochs, subset=subset, seed=seed, device=device,
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
 data = chapter.data
 sizes = check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
-                              **({"noise_latent": noise_latent} if noise_latent else {}))
+                           **({"noise_latent": noise_latent} if noise_latent else {}))
 noise_latent = noise_latent or sizes[-1]
-if traversal_units not in ("std", "code") or not traversal_step > 0 or not traversal_range > 0:
-    raise ParameterError(f"The traversal needs traversal_units 'std' or 'code' and positive "
-                         f"traversal_range and traversal_step; got {traversal_units!r}, "
-                         f"{traversal_range!r} and {traversal_step!r}.")
+if (traversal_units not in ("std", "code") or not traversal_step > 0
+        or not traversal_range > 0):
+    raise ParameterError(f"The traversal needs traversal_units 'std' or 'code' and "
+                         f"positive traversal_range and traversal_step; got "
+                         f"{traversal_units!r}, {traversal_range!r} and "
+                         f"{traversal_step!r}.")
 if not noise_scales or min(noise_scales) < 0:
-    raise ParameterError(f"noise_scales must be a list of scales >= 0 such as [0, 0.5, 1], "
-                         f"got {noise_scales!r}.")
+    raise ParameterError(f"noise_scales must be a list of scales >= 0 such as "
+                         f"[0, 0.5, 1], got {noise_scales!r}.")
 print(data, "on", chapter.device)
 print("latent sizes:", sizes)
 
@@ -165,14 +167,14 @@ recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="onec
 trained = {}
 for size in sizes:
     trained[size] = families.train_autoencoder(
-        data, families.sized(AEConfig, data, latent_size=size, width=width), recipe, seed=seed,
-        device=chapter.device, cache_dir=chapter.cache_dir,
+        data, families.sized(AEConfig, data, latent_size=size, width=width), recipe,
+        seed=seed, device=chapter.device, cache_dir=chapter.cache_dir,
         alias=families.FAMILIES["ae"].alias(data, size))
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
 
 # %%
-plots.training_curves({f"latent {d}": r.history for d, r in trained.items()}, metrics=("loss",),
-                      log_y=True,
+plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
+                      metrics=("loss",), log_y=True,
                       title=f"Reconstruction MSE per pixel on {data.name} "
                             "(dashed: train, solid: test)");
 
@@ -199,11 +201,16 @@ for size, result in trained.items():
     scores = reconstruction_scores(result.model, data.test.images, chapter.device)
     mse = chapter.results.add("ae", "test_mse", scores["test_mse"], setting=setting)
     pca = chapter.results.add("ae", "pca_test_mse",
-                              latent.pca_baseline(data.train.images, data.test.images, size,
-                                                  seed=seed), setting=setting)
-    rows.append({"latent_size": size, "autoencoder": mse, "PCA": pca, "ratio AE / PCA": mse / pca})
+                              latent.pca_baseline(data.train.images, data.test.images,
+                                                  size, seed=seed),
+                              setting=setting)
+    rows.append({"latent_size": size, "autoencoder": mse, "PCA": pca,
+                 "ratio AE / PCA": mse / pca})
 sweep = pd.DataFrame(rows).set_index("latent_size")
 wins = int((sweep["autoencoder"] < sweep["PCA"]).sum())
+sweep.round(5)
+
+# %% tags=["remove-input"]
 glue("ae_mse", sweep.loc[traversal_latent, "autoencoder"])
 glue("pca_mse", sweep.loc[traversal_latent, "PCA"])
 glue("ae_vs_pca", "below" if sweep.loc[traversal_latent, "autoencoder"]
@@ -216,7 +223,6 @@ glue("smallest_size", sizes[0])
 glue("largest_size", sizes[-1])
 glue("advantage_trend", "grows" if sweep["ratio AE / PCA"].iloc[-1]
      < sweep["ratio AE / PCA"].iloc[0] else "shrinks")
-sweep.round(5)
 
 # %%
 plots.sweep_plot(sweep.reset_index(), "latent_size",
@@ -249,7 +255,8 @@ plots.sweep_plot(sweep.reset_index(), "latent_size",
 # %%
 picks = one_per_class(data.test.labels, data.classes)[:10]
 originals = data.test.images[picks]
-rebuilt = [batched(r.model.reconstruct, originals, chapter.device) for r in trained.values()]
+rebuilt = [batched(r.model.reconstruct, originals, chapter.device)
+           for r in trained.values()]
 plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
                  row_labels=["original"] + [f"latent {d}" for d in sizes],
                  col_labels=[data.classes[data.test.labels[i]] for i in picks],
@@ -273,7 +280,7 @@ plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
 
 # %%
 noise_model = trained[noise_latent].model
-# Codes of (up to probe_train) training images for every model, encoded once and reused below.
+# Codes of (up to probe_train) training images per model, encoded once, reused below.
 probe_idx = probes.probe_indices(data.train.labels, max_train=probe_train, seed=seed)
 n_probe = len(probe_idx)
 train_codes = {d: batched(r.model.encode, data.train.images[probe_idx], chapter.device)
@@ -283,20 +290,25 @@ clean = batched(noise_model.encode, originals, chapter.device)  # (10, D)
 all_test = batched(noise_model.encode, data.test.images, chapter.device)
 noise_rows, grids = [], []
 for scale in noise_scales:
-    decoded = batched(noise_model.decode, latent.perturb_codes(all_test, scale, spread, seed),
+    decoded = batched(noise_model.decode,
+                      latent.perturb_codes(all_test, scale, spread, seed),
                       chapter.device)
     noise_rows.append({"noise scale": scale,
                        "test MSE": float(((decoded - data.test.images) ** 2).mean())})
-    grids.append(batched(noise_model.decode, latent.perturb_codes(clean, scale, spread, seed),
+    grids.append(batched(noise_model.decode,
+                         latent.perturb_codes(clean, scale, spread, seed),
                          chapter.device))
 noise_table = pd.DataFrame(noise_rows).set_index("noise scale")
+plots.image_grid(torch.cat(grids), len(picks),
+                 row_labels=[f"s = {s}" for s in noise_scales],
+                 title=f"Decoding noisy codes (latent {noise_latent}), noise in "
+                       "standard deviations per coordinate");
+
+# %% tags=["remove-input"]
 glue("noise_latent_size", noise_latent)
 glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
 glue("noise_mse_max", noise_table["test MSE"].iloc[-1])
 glue("noise_scale_max", noise_scales[-1])
-plots.image_grid(torch.cat(grids), len(picks), row_labels=[f"s = {s}" for s in noise_scales],
-                 title=f"Decoding noisy codes (latent {noise_latent}), noise in standard "
-                       "deviations per coordinate");
 
 # %%
 noise_table.round(5)
@@ -327,15 +339,17 @@ steps = int(round(2 * traversal_range / traversal_step)) + 1
 values = torch.linspace(-traversal_range, traversal_range, steps)
 dims = range(min(traversal_dims, len(z)))
 if traversal_units == "std":  # walk in standardised coordinates u = (z - mean) / sd
-    decode = lambda u: model.decode(mean.to(u.device) + sd.to(u.device) * u)  # noqa: E731
+    decode = lambda u: model.decode(  # noqa: E731
+        mean.to(u.device) + sd.to(u.device) * u)
     grid = latent.traverse(decode, (z - mean) / sd, values, dims, device=chapter.device)
 else:
     grid = latent.traverse(model.decode, z, values, dims, device=chapter.device)
 plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
                  row_labels=[f"$z_{{{d + 1}}}$" for d in dims],
                  col_labels=[f"{v:+.2f}" for v in values.tolist()],
-                 title=f"Traversal of a test '{data.classes[data.test.labels[which]]}' "
-                       f"(latent {traversal_latent}, offsets in {traversal_units} units)");
+                 title=f"Traversal of a test "
+                       f"'{data.classes[data.test.labels[which]]}' (latent "
+                       f"{traversal_latent}, offsets in {traversal_units} units)");
 
 # %% [markdown]
 # Each row changes one number of the code. Within a standard deviation or so the changes are
@@ -360,9 +374,11 @@ in_pixels = latent.pixel_blend(data.test.images[first], data.test.images[last],
                                interpolation_steps)
 t = torch.linspace(0, 1, interpolation_steps)
 plots.image_grid(torch.cat([in_latent, in_pixels]), interpolation_steps,
-                 row_labels=["latent", "pixels"], col_labels=[f"t={v:.2f}" for v in t.tolist()],
+                 row_labels=["latent", "pixels"],
+                 col_labels=[f"t={v:.2f}" for v in t.tolist()],
                  title=f"From a '{data.classes[data.test.labels[first]]}' to a "
-                       f"'{data.classes[data.test.labels[last]]}' (latent {traversal_latent})");
+                       f"'{data.classes[data.test.labels[last]]}' "
+                       f"(latent {traversal_latent})");
 
 # %% [markdown]
 # The pixel blend is a double exposure: one digit fades out while the other fades in, and the
@@ -378,8 +394,10 @@ plots.image_grid(torch.cat([in_latent, in_pixels]), interpolation_steps,
 # $\mathcal{N}(\mu, \Sigma)$ fitted to the training codes (mean and covariance).
 
 # %%
-standard = torch.randn(n_samples, traversal_latent, generator=torch.Generator().manual_seed(seed))
-fitted = sample_gaussian(model.prior_mean, model.prior_cov, n_samples, seed=seed)  # = model.sample
+standard = torch.randn(n_samples, traversal_latent,
+                       generator=torch.Generator().manual_seed(seed))
+fitted = sample_gaussian(model.prior_mean, model.prior_cov, n_samples,
+                         seed=seed)  # = model.sample
 plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
                             batched(model.decode, fitted, chapter.device)]),
                  n_samples, size=0.8, row_labels=["N(0, I)", "fitted"],
@@ -389,15 +407,18 @@ plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
 test_codes16 = batched(model.encode, data.test.images, chapter.device)
 distances = pd.Series({name: latent.nearest_distance(codes, codes16) for name, codes in
                        {"test images' codes": test_codes16[:n_samples * 4],
-                        "N(0, I) samples": standard, "fitted Gaussian samples": fitted}.items()},
+                        "N(0, I) samples": standard,
+                        "fitted Gaussian samples": fitted}.items()},
                       name="mean distance to the nearest training code")
+distances.to_frame().round(3)
+
+# %% tags=["remove-input"]
 glue("code_sd_min", float(sd.min()))
 glue("code_sd_max", float(sd.max()))
 glue("code_mean_abs", float(mean.abs().mean()))
 glue("dist_test", distances.iloc[0])
 glue("dist_standard", distances.iloc[1])
 glue("dist_fitted", distances.iloc[2])
-distances.to_frame().round(3)
 
 # %% [markdown]
 # Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$, and they do not: the
@@ -422,8 +443,8 @@ distances.to_frame().round(3)
 probe_rows = []
 for size in sizes:
     test_codes = batched(trained[size].model.encode, data.test.images, chapter.device)
-    accuracy = probes.linear_probe(train_codes[size], data.train.labels[probe_idx], test_codes,
-                                   data.test.labels, seed=seed)
+    accuracy = probes.linear_probe(train_codes[size], data.train.labels[probe_idx],
+                                   test_codes, data.test.labels, seed=seed)
     chapter.results.add("ae", "probe_accuracy", accuracy, setting=f"latent={size}")
     probe_rows.append({"latent_size": size, "probe accuracy": accuracy})
 pixel_accuracy = chapter.results.add(
@@ -432,18 +453,20 @@ pixel_accuracy = chapter.results.add(
                         data.test.images, data.test.labels, seed=seed))
 probe_table = pd.DataFrame(probe_rows)
 best = probe_table.loc[probe_table["probe accuracy"].idxmax()]
+largest = probe_table.iloc[-1]
+probe_table.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
+
+# %% tags=["remove-input"]
 glue("probe_n", n_probe)
 glue("probe_best_size", int(best["latent_size"]))
 glue("probe_best", best["probe accuracy"])
 glue("probe_pixels", pixel_accuracy)
 glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
-largest = probe_table.iloc[-1]
 glue("probe_trend",
      "The probe improves all the way to the largest code."
      if int(best["latent_size"]) == int(largest["latent_size"]) else
      f"Past code size {int(best['latent_size'])} the probe does not improve "
      f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
-probe_table.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
 
 # %%
 plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
@@ -470,7 +493,8 @@ plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
 # Colours are the labels, which the autoencoder never saw.
 
 # %%
-latent.tsne_map(test_codes16, data.test.labels, data.classes, max_points=tsne_points, seed=seed,
+latent.tsne_map(test_codes16, data.test.labels, data.classes,
+                max_points=tsne_points, seed=seed,
                 title=f"t-SNE of {min(tsne_points, len(data.test))} test codes "
                       f"(latent {traversal_latent})");
 

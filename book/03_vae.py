@@ -65,24 +65,24 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
-cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # dimensions of the latent code z
 width = 16  # channels of the first convolution (then twice and four times as many)
 fc_width = 256  # the fully connected layer between feature maps and (μ, log σ²)
 hidden = None  # the old name of fc_width, still accepted (None: use fc_width)
-likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (squared error)
+likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (MSE)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam's learning rate
 lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: constant)
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
 side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
-noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs are trained on
+noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 20  # importance samples per image for the likelihood estimate
 eval_images = 300  # test images for the importance-sampled likelihood (None: all)
 probe_train = 2000  # training codes for the linear probe (None: all)
 tsne_points = 1000  # points in each t-SNE map
-colour_dataset = "photos"  # photos | cifar10 | folder:PATH (None: skip the colour section)
+colour_dataset = "photos"  # photos | cifar10 | folder:PATH (None: skip colour section)
 colour_image_size = 64  # side of the colour images (64 or 128)
 colour_latent_size = 32  # latent dimensions of the colour VAE
 colour_epochs = 10  # passes over the colour training images
@@ -90,14 +90,15 @@ colour_batch_size = 16  # images per gradient step for the colour VAE
 
 # %%
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
-                        subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir, weights=weights)
+                        subset=subset, seed=seed, device=device,
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
 data = chapter.data
 if not betas or any(not isinstance(b, (int, float)) or b < 0 for b in betas):
-    raise ParameterError(f"betas must be a non-empty list of numbers >= 0, got {betas!r}.")
+    raise ParameterError(f"betas must be a non-empty list of numbers >= 0, "
+                         f"got {betas!r}.")
 if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
-    raise ParameterError(f"noise_levels must be a non-empty list of noise standard deviations "
-                         f"in (0, 1], got {noise_levels!r}.")
+    raise ParameterError(f"noise_levels must be a non-empty list of noise standard "
+                         f"deviations in (0, 1], got {noise_levels!r}.")
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
 fc_width = renamed("fc_width", fc_width, "hidden", hidden)
 model_config = families.sized(vae.VAEConfig, data, latent_size=latent_size, width=width,
@@ -105,7 +106,7 @@ model_config = families.sized(vae.VAEConfig, data, latent_size=latent_size, widt
 
 
 def recipe(epochs, **loss_weights):
-    """This chapter's way of training a VAE: Adam, optionally one tenfold drop of the rate."""
+    """This chapter's way of training a VAE: Adam, optionally one tenfold rate drop."""
     return vae.VAETrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                               schedule="step" if lr_drop_at else "constant",
                               lr_drop_at=lr_drop_at, **loss_weights)
@@ -223,8 +224,9 @@ print(inspect.getsource(vae.vae_loss))
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
 sweep = {beta: families.train_vae(
-             data, model_config, recipe(epochs, beta=beta), name=f"vae-beta{beta:g}", **where,
-             alias=families.FAMILIES["vae"].alias(data, latent_size) if beta == 1 else None)
+             data, model_config, recipe(epochs, beta=beta), name=f"vae-beta{beta:g}",
+             **where, alias=(families.FAMILIES["vae"].alias(data, latent_size)
+                             if beta == 1 else None))
          for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")
@@ -256,17 +258,20 @@ for beta, result in sweep.items():
         chapter.results.add("vae", metric, terms[metric], setting=setting)
     rows.append({"beta": beta, **terms})
 sweep_table = pd.DataFrame(rows)
-experiments.rate_distortion_plot(sweep_table, f"Rate–distortion on the {data.name} test set");
+experiments.rate_distortion_plot(sweep_table,
+                                 f"Rate–distortion on the {data.name} test set");
 
 # %%
 lowest, highest = sweep_table.iloc[0], sweep_table.iloc[-1]
+sweep_table.round(2).set_index("beta")
+
+# %% tags=["remove-input"]
 glue("beta_low", lowest["beta"])
 glue("beta_high", highest["beta"])
 glue("kl_low_beta", lowest["kl"])
 glue("kl_high_beta", highest["kl"])
 glue("recon_low_beta", lowest["recon"])
 glue("recon_high_beta", highest["recon"])
-sweep_table.round(2).set_index("beta")
 
 # %% [markdown]
 # From β = {glue:text}`beta_low:g` to β = {glue:text}`beta_high:g` the rate goes from
@@ -288,9 +293,12 @@ plots.image_grid(torch.cat([test_x[shown][None], per_beta]).flatten(0, 1), len(s
                  title="Test images and their reconstructions decode(μ) per β");
 
 # %%
-samples = torch.stack([r.model.sample(len(shown), seed=seed).cpu() for r in sweep.values()])
-plots.image_grid(samples.flatten(0, 1), len(shown), row_labels=[f"β={b:g}" for b in sweep],
-                 title="Samples: decode(z) with z ~ N(0, I), the same z in every column");
+samples = torch.stack([r.model.sample(len(shown), seed=seed).cpu()
+                       for r in sweep.values()])
+plots.image_grid(samples.flatten(0, 1), len(shown),
+                 row_labels=[f"β={b:g}" for b in sweep],
+                 title="Samples: decode(z) with z ~ N(0, I), "
+                       "the same z in every column");
 
 # %% [markdown]
 # With a small β the reconstructions are sharp but the prior samples are often not digits:
@@ -338,14 +346,15 @@ for beta, result in sweep.items():
     setting = f"beta={beta:g},latent={latent_size}"
     nll = experiments.importance_sampled_nll(model_b, eval_x, chapter.device,
                                              samples=is_samples, seed=seed)
-    elbo_same = experiments.evaluate_elbo(model_b, eval_x, chapter.device, seed=seed)["neg_elbo"]
+    elbo_same = experiments.evaluate_elbo(model_b, eval_x, chapter.device,
+                                          seed=seed)["neg_elbo"]
     kl_by_beta[beta] = experiments.kl_per_dimension(model_b, test_x, chapter.device)
     units = experiments.active_units(kl_by_beta[beta])
-    accuracy = probes.linear_probe(batched(model_b.encode, train_x, chapter.device), train_y,
-                                   batched(model_b.encode, test_x, chapter.device), test_y,
-                                   seed=seed)
+    accuracy = probes.linear_probe(
+        batched(model_b.encode, train_x, chapter.device), train_y,
+        batched(model_b.encode, test_x, chapter.device), test_y, seed=seed)
     chapter.results.add("vae", "nll_is", nll, setting=setting)
-    chapter.results.add("vae", "neg_elbo_eval", elbo_same, setting=setting)  # same images
+    chapter.results.add("vae", "neg_elbo_eval", elbo_same, setting=setting)  # on eval_x
     chapter.results.add("vae", "active_units", units, setting=setting)
     chapter.results.add("vae", "probe_accuracy", accuracy, setting=setting)
     rows.append({"beta": beta, "neg_elbo (same images)": elbo_same, "nll_is": nll,
@@ -357,24 +366,25 @@ evaluation.round(3)
 experiments.kl_per_dimension_plot({b: k.numpy() for b, k in kl_by_beta.items()}, 0.01,
                                   "KL per latent dimension on the test set");
 
-# %%
+# %% tags=["remove-input"]
 ref = evaluation.loc[1.0]
+units_high = int(evaluation["active_units"].iloc[-1])
 glue("ref_neg_elbo", sweep_table.set_index("beta").loc[1.0, "neg_elbo"])
 glue("ref_elbo_eval", ref["neg_elbo (same images)"])
 glue("ref_nll", ref["nll_is"])
 glue("ref_gap", ref["neg_elbo (same images)"] - ref["nll_is"])
-glue("ref_nll_word", "below" if ref["nll_is"] < ref["neg_elbo (same images)"] else "not below")
+glue("ref_nll_word",
+     "below" if ref["nll_is"] < ref["neg_elbo (same images)"] else "not below")
 glue("ref_units", int(ref["active_units"]))
 glue("ref_probe", ref["probe_accuracy"])
 glue("latent_size", latent_size)
-units_high = int(evaluation["active_units"].iloc[-1])
 glue("units_sentence",
-     f"only {units_high} dimensions stay active: a heavier KL price makes the model switch "
-     "dimensions off entirely rather than use all of them a little"
+     f"only {units_high} dimensions stay active: a heavier KL price makes the model "
+     "switch dimensions off entirely rather than use all of them a little"
      if units_high < ref["active_units"] else
-     f"{units_high} dimensions are still active in this run: the heavier KL price has shrunk "
-     "the information in every dimension (the plot above) without yet switching any of them "
-     "off; with longer training a β-VAE tends to prune whole dimensions")
+     f"{units_high} dimensions are still active in this run: the heavier KL price has "
+     "shrunk the information in every dimension (the plot above) without yet switching "
+     "any of them off; with longer training a β-VAE tends to prune whole dimensions")
 
 # %% [markdown]
 # At β = 1 the negative ELBO on the whole test set is {glue:text}`ref_neg_elbo:.1f` nats per
@@ -393,7 +403,8 @@ glue("units_sentence",
 
 # %%
 scales = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]
-pushed = experiments.decode_mu_plus_uniform(reference, test_x[shown], scales, chapter.device,
+pushed = experiments.decode_mu_plus_uniform(reference, test_x[shown], scales,
+                                            chapter.device,
                                             seed=seed)  # (classes, scales, C, H, W)
 plots.image_grid(pushed.flatten(0, 1), len(scales),
                  col_labels=[f"s={s:g}" for s in scales],
@@ -408,9 +419,10 @@ plots.image_grid(pushed.flatten(0, 1), len(scales),
 
 # %%
 factors = [0.1, 1.0, 10.0, 100.0]
-spread = experiments.decode_scaled_sigma(reference, test_x[shown], factors, chapter.device,
-                                         seed=seed)
-plots.image_grid(spread.flatten(0, 1), len(factors), col_labels=[f"k={k:g}" for k in factors],
+spread = experiments.decode_scaled_sigma(reference, test_x[shown], factors,
+                                         chapter.device, seed=seed)
+plots.image_grid(spread.flatten(0, 1), len(factors),
+                 col_labels=[f"k={k:g}" for k in factors],
                  title="decode(μ + k·σ·ε), one test image per row (β = 1)");
 logvar = batched(lambda x: reference.posterior(x).logvar, test_x, chapter.device)
 sigma = torch.exp(0.5 * logvar)
@@ -431,7 +443,8 @@ glue("sigma_median", sigma.median())
 
 # %%
 config_2d = dataclasses.replace(model_config, latent_size=2)
-variants = {"reconstruction only": dict(beta=0.0), "KL only": dict(beta=1.0, recon_weight=0.0),
+variants = {"reconstruction only": dict(beta=0.0),
+            "KL only": dict(beta=1.0, recon_weight=0.0),
             "both": dict(beta=1.0)}
 alone = {label: families.train_vae(data, config_2d, recipe(side_epochs, **kw),
                                    name=f"vae2d-{label.split()[0].lower()}", **where)
@@ -449,7 +462,8 @@ plots.image_grid(torch.cat(grid), len(shown),
 for label, result in alone.items():
     mu = batched(result.model.encode, test_x, chapter.device)
     glue(f"spread_{label.split()[0].lower()}", mu.std(0).mean())
-    fig = latent.tsne_map(mu, test_y, data.classes, f"Test μ in the 2-D latent: {label}",
+    fig = latent.tsne_map(mu, test_y, data.classes,
+                          f"Test μ in the 2-D latent: {label}",
                           max_points=tsne_points, seed=seed)
 
 # %% [markdown]
@@ -472,9 +486,9 @@ for label, result in alone.items():
 
 # %%
 steps = 15
-plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps=steps), steps,
-                 size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
-                                 "z from the 3% to the 97% prior quantile");
+plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps=steps),
+                 steps, size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
+                                        "z from the 3% to the 97% prior quantile");
 
 # %% [markdown]
 # Neighbouring cells morph smoothly into each other and every cell looks like some digit:
@@ -497,17 +511,21 @@ values = torch.linspace(-3, 3, 9)
 z0 = batched(reference.encode, test_x[shown[:1]], chapter.device)[0]
 walk = latent.traverse(reference.decode, z0, values, dims=top_dims, relative=True,
                        device=chapter.device)
-plots.image_grid(walk.flatten(0, 1), len(values), row_labels=[f"z[{d}]" for d in top_dims],
+plots.image_grid(walk.flatten(0, 1), len(values),
+                 row_labels=[f"z[{d}]" for d in top_dims],
                  col_labels=[f"{v:+.1f}" for v in values.tolist()],
-                 title="Traversal: μ with one dimension shifted (the six with the largest KL)");
+                 title="Traversal: μ with one dimension shifted "
+                       "(the six with the largest KL)");
 
 # %%
 a, b = shown[0], shown[min(1, len(shown) - 1)]
 mu_ab = batched(reference.encode, test_x[[a, b]], chapter.device)
-path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9, device=chapter.device)
+path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9,
+                          device=chapter.device)
 blend = latent.pixel_blend(test_x[a], test_x[b], steps=9)
 plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
-                 title="Interpolation between two test images: in the latent space and in pixels");
+                 title="Interpolation between two test images: in the latent space "
+                       "and in pixels");
 
 # %% [markdown]
 # The pixel blend fades one digit out while the other fades in; the latent path passes
@@ -525,14 +543,17 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 # %%
 rows, outputs = [], {}
 for noise_std in noise_levels:
-    result = families.train_vae(data, model_config, recipe(side_epochs, noise_std=noise_std),
+    result = families.train_vae(data, model_config,
+                                recipe(side_epochs, noise_std=noise_std),
                                 name=f"vae-denoise{noise_std:g}", **where)
-    denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device, seed=seed)
+    denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device,
+                                   seed=seed)
     setting = f"denoise,sigma={noise_std:g}"
     chapter.results.add("vae", "psnr_in", denoised.psnr_in, setting=setting)
     chapter.results.add("vae", "psnr_out", denoised.psnr_out, setting=setting)
     rows.append({"noise_std": noise_std, "psnr_in": denoised.psnr_in,
-                 "psnr_out": denoised.psnr_out, "gain": denoised.psnr_out - denoised.psnr_in})
+                 "psnr_out": denoised.psnr_out,
+                 "gain": denoised.psnr_out - denoised.psnr_in})
     outputs[noise_std] = denoised
 psnr_table = pd.DataFrame(rows)
 experiments.psnr_plot(psnr_table, f"Denoising {data.name} test images");
@@ -540,16 +561,18 @@ experiments.psnr_plot(psnr_table, f"Denoising {data.name} test images");
 # %%
 middle = noise_levels[len(noise_levels) // 2]
 mid = outputs[middle]
-plots.image_grid(torch.cat([test_x[shown], mid.noisy[shown], mid.output[shown]]), len(shown),
-                 row_labels=["clean", f"noisy σ={middle:g}", "denoised"],
+plots.image_grid(torch.cat([test_x[shown], mid.noisy[shown], mid.output[shown]]),
+                 len(shown), row_labels=["clean", f"noisy σ={middle:g}", "denoised"],
                  title=f"Denoising at noise level σ = {middle:g}");
 mid_row = psnr_table.set_index("noise_std").loc[middle]
+psnr_table.round(2).set_index("noise_std")
+
+# %% tags=["remove-input"]
 glue("noise_mid", middle)
 glue("psnr_in_mid", mid_row["psnr_in"])
 glue("psnr_out_mid", mid_row["psnr_out"])
 glue("psnr_gain_mid", abs(mid_row["gain"]))
 glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
-psnr_table.round(2).set_index("noise_std")
 
 # %% [markdown]
 # At σ = {glue:text}`noise_mid:g` the noisy inputs have a PSNR of
@@ -569,15 +592,18 @@ psnr_table.round(2).set_index("noise_std")
 # %%
 glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 if colour_dataset:
-    colour = load_data(colour_dataset, data_root=data_root, image_size=colour_image_size,
-                       channels=3, seed=seed)
-    colour_config = families.sized(vae.VAEConfig, colour, latent_size=colour_latent_size,
-                                   width=width, fc_width=fc_width, likelihood="gaussian")
-    colour_recipe = dataclasses.replace(recipe(colour_epochs), batch_size=colour_batch_size)
-    colour_vae = families.train_vae(colour, colour_config, colour_recipe, name="vae-colour",
-                                    **where)
+    colour = load_data(colour_dataset, data_root=data_root,
+                       image_size=colour_image_size, channels=3, seed=seed)
+    colour_config = families.sized(vae.VAEConfig, colour,
+                                   latent_size=colour_latent_size, width=width,
+                                   fc_width=fc_width, likelihood="gaussian")
+    colour_recipe = dataclasses.replace(recipe(colour_epochs),
+                                        batch_size=colour_batch_size)
+    colour_vae = families.train_vae(colour, colour_config, colour_recipe,
+                                    name="vae-colour", **where)
     print(colour, "→", colour_vae.status)
-    fig = plots.training_curves({"colour VAE": colour_vae.history}, metrics=("neg_elbo", "recon", "kl"),
+    fig = plots.training_curves({"colour VAE": colour_vae.history},
+                                metrics=("neg_elbo", "recon", "kl"),
                                 title=f"Training the colour VAE on {colour.name} "
                                       "(nats per image up to a constant)")
 else:
@@ -585,7 +611,8 @@ else:
 
 # %%
 if colour_dataset:
-    picked = torch.randperm(len(colour.test), generator=torch.Generator().manual_seed(seed))[:8]
+    picked = torch.randperm(len(colour.test),
+                            generator=torch.Generator().manual_seed(seed))[:8]
     originals = colour.test.images[picked]
     rebuilt = batched(colour_vae.model.reconstruct, originals, chapter.device)
     drawn = colour_vae.model.sample(8, seed=seed).cpu()
@@ -596,11 +623,12 @@ if colour_dataset:
 # %%
 if colour_dataset:
     mu_pair = batched(colour_vae.model.encode, originals[:2], chapter.device)
-    frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1], steps=8,
-                                device=chapter.device)
-    fig = plots.image_grid(torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
-                           8, size=1.4, row_labels=["latent", "pixels"],
-                           title="Interpolating between two colour test images")
+    frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1],
+                                steps=8, device=chapter.device)
+    fig = plots.image_grid(
+        torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
+        8, size=1.4, row_labels=["latent", "pixels"],
+        title="Interpolating between two colour test images")
 
 # %% [markdown]
 # With few images and few epochs, colour reconstructions are blurred: a Gaussian decoder

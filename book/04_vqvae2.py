@@ -70,7 +70,7 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
-cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam learning rate of the VQ-VAE-2
@@ -82,26 +82,27 @@ commitment_weight = 0.25  # β, the weight of the commitment loss
 prior_epochs = 15  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
-temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied samples)
+temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied)
 samples_per_class = 8  # class-conditional samples shown per class
-judged_per_class = 20  # samples per class that the judge scores, at least samples_per_class
-judge_epochs = 8  # chapter 1's recipe for the judge (its epochs, batch_size and lr): the same
-judge_batch_size = 16  # recipe gives the same cache key, so chapter 1's judge is loaded
+judged_per_class = 20  # samples per class the judge scores, at least samples_per_class
+judge_epochs = 8  # chapter 1's judge recipe (epochs, batch_size, lr): the same recipe
+judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 hidden = None  # the old name of width, still accepted (None: use width)
-beta = None  # the old name of commitment_weight, still accepted (None: use commitment_weight)
+beta = None  # old name of commitment_weight, still works (None: use commitment_weight)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
 
 # %%
-chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root, epochs=epochs,
-                        subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir, weights=weights)
+chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
+                        epochs=epochs, subset=subset, seed=seed, device=device,
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
 data, dev = chapter.data, chapter.device
 width = renamed("width", width, "hidden", hidden)
 commitment_weight = renamed("commitment_weight", commitment_weight, "beta", beta)
-model_options = dict(width=width, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
+model_options = dict(width=width, embed_dim=embed_dim,
+                     codebook_size_top=codebook_size_top,
                      codebook_size_bottom=codebook_size_bottom,
                      commitment_weight=commitment_weight)
 recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
@@ -163,12 +164,15 @@ flow, _ = probe.flow(data.train.images[:4])
 steps = [("X (input)", data.train.images[:4]),
          ("X padded", flow.x_padded), ("Z_bottom = bottom encoder(X)", flow.z_bottom),
          ("Z_top = top encoder(Z_bottom)", flow.z_top),
-         ("E_top = quantise_top(Z_top)", flow.e_top), ("dec_top = top decoder(E_top)", flow.dec_top),
+         ("E_top = quantise_top(Z_top)", flow.e_top),
+         ("dec_top = top decoder(E_top)", flow.dec_top),
          ("E_bottom = quantise_bottom([Z_bottom, dec_top])", flow.e_bottom),
-         ("E_top upsampled", flow.e_top_up), ("X_rec = decoder([E_bottom, E_top upsampled])",
-                                              flow.x_rec)]
+         ("E_top upsampled", flow.e_top_up),
+         ("X_rec = decoder([E_bottom, E_top upsampled])", flow.x_rec)]
 for name, tensor in steps:
     print(f"{name:<50} {tuple(tensor.shape)}")
+
+# %% tags=["remove-input"]
 glue("top_grid", probe.config.top_grid)
 glue("bottom_grid", probe.config.bottom_grid)
 glue("padded_size", probe.config.padded_size)
@@ -195,8 +199,8 @@ glue("beta", commitment_weight);
 config = families.sized(VQVAE2Config, data, **model_options)
 runs = {"with restarts": train_vqvae2(data, config, recipe, **where,
                                       alias=families.FAMILIES["vqvae2"].alias(data)),
-        "without restarts": train_vqvae2(data, dataclasses.replace(config, restart=False), recipe,
-                                         **where)}
+        "without restarts": train_vqvae2(
+            data, dataclasses.replace(config, restart=False), recipe, **where)}
 for name, run in runs.items():
     print(f"{name}: {run.status} ({run.path.name})")
 vqvae = runs["with restarts"]
@@ -204,37 +208,41 @@ model = vqvae.model
 vqvae.history.round(4)
 
 # %%
-plots.training_curves({n: r.history for n, r in runs.items()}, metrics=("mse", "commitment"),
+plots.training_curves({n: r.history for n, r in runs.items()},
+                      metrics=("mse", "commitment"),
                       title="Reconstruction MSE and commitment loss per epoch "
                             "(dashed: train, solid: test)", log_y=True);
 
 # %%
 plots.training_curves({n: r.history for n, r in runs.items()},
-                      metrics=("usage_top", "usage_bottom", "perplexity_top", "perplexity_bottom"),
-                      title="Codebook usage (fraction of codes used) and perplexity on the test "
-                            "images, per epoch");
+                      metrics=("usage_top", "usage_bottom", "perplexity_top",
+                               "perplexity_bottom"),
+                      title="Codebook usage (fraction of codes used) and perplexity on "
+                            "the test images, per epoch");
 
 # %%
 final = {name: run.history.iloc[-1] for name, run in runs.items()}
 for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
-    for column in ("test_mse", "test_usage_top", "test_usage_bottom", "test_perplexity_top",
-                   "test_perplexity_bottom"):
+    for column in ("test_mse", "test_usage_top", "test_usage_bottom",
+                   "test_perplexity_top", "test_perplexity_bottom"):
         glue(f"{key}_{column[5:]}", final[name][column])
 setting = {"with restarts": "", "without restarts": "no_restart"}
 for name, run in runs.items():
     stats = codebook_stats(run.model, data.test.images, dev)
     test_mse = reconstruction_scores(run.model, data.test.images, dev)["test_mse"]
     chapter.results.add("vqvae2", "test_mse", test_mse, setting=setting[name])
-    chapter.results.add("vqvae2", "codebook_usage_top", stats["usage_top"], setting=setting[name])
+    chapter.results.add("vqvae2", "codebook_usage_top", stats["usage_top"],
+                        setting=setting[name])
     chapter.results.add("vqvae2", "codebook_usage_bottom", stats["usage_bottom"],
                         setting=setting[name])
-    chapter.results.add("vqvae2", "perplexity_top", stats["perplexity_top"], setting=setting[name])
+    chapter.results.add("vqvae2", "perplexity_top", stats["perplexity_top"],
+                        setting=setting[name])
     chapter.results.add("vqvae2", "perplexity_bottom", stats["perplexity_bottom"],
                         setting=setting[name])
 glue("restart_effect", "lower" if final["with restarts"]["test_mse"]
      < final["without restarts"]["test_mse"] else "not lower")
-pd.DataFrame(final).T[["test_mse", "test_usage_top", "test_usage_bottom", "test_perplexity_top",
-                       "test_perplexity_bottom"]].round(4)
+pd.DataFrame(final).T[["test_mse", "test_usage_top", "test_usage_bottom",
+                       "test_perplexity_top", "test_perplexity_bottom"]].round(4)
 
 # %% [markdown]
 # With restarts the model ends at a test MSE of {glue:text}`restart_mse:.4f` and uses
@@ -257,7 +265,8 @@ shown = data.test.images[:12]
 recon = batched(model.reconstruct, shown, dev)
 pairs = torch.stack([shown, recon], 1).flatten(0, 1)
 plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
-                 title=f"Test images of {data.name} (left) and their reconstructions (right)");
+                 title=f"Test images of {data.name} (left) and their reconstructions "
+                       "(right)");
 
 # %% [markdown]
 # ## What the codes look like
@@ -270,8 +279,9 @@ plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
 codes = CodeData.of(vqvae, data, dev)
 test_codes = codes.test
 plots.code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_size_top,
-          codebook_size_bottom, captions=[data.classes[i] for i in data.test.labels[:8]],
-          title="Test images and their code grids (colour = code index)");
+                codebook_size_bottom,
+                captions=[data.classes[i] for i in data.test.labels[:8]],
+                title="Test images and their code grids (colour = code index)");
 
 # %% [markdown]
 # ## What a single code controls
@@ -284,13 +294,16 @@ plots.code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_s
 # %%
 index = 0
 top_position, bottom_position = (1, 1), (3, 3)
-common_top = torch.bincount(test_codes.top.flatten(), minlength=codebook_size_top).argsort(
-    descending=True)[:8]
-common_bottom = torch.bincount(test_codes.bottom.flatten(), minlength=codebook_size_bottom).argsort(
-    descending=True)[:8]
-edits_top = model.edit_code(test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
+common_top = (torch.bincount(test_codes.top.flatten(), minlength=codebook_size_top)
+              .argsort(descending=True)[:8])
+common_bottom = (torch.bincount(test_codes.bottom.flatten(),
+                                minlength=codebook_size_bottom)
+                 .argsort(descending=True)[:8])
+edits_top = model.edit_code(test_codes.top[index].to(dev),
+                            test_codes.bottom[index].to(dev),
                             "top", top_position, common_top)
-edits_bottom = model.edit_code(test_codes.top[index].to(dev), test_codes.bottom[index].to(dev),
+edits_bottom = model.edit_code(test_codes.top[index].to(dev),
+                               test_codes.bottom[index].to(dev),
                                "bottom", bottom_position, common_bottom)
 plots.image_grid(torch.cat([edits_top, edits_bottom]), 8,
                  captions=[f"top {int(k)}" for k in common_top]
@@ -316,10 +329,12 @@ plots.image_grid(torch.cat([edits_top, edits_bottom]), 8,
 # %%
 a_index = int((data.test.labels == data.test.labels[0]).nonzero()[0])
 b_index = int((data.test.labels != data.test.labels[0]).nonzero()[0])
-ends = batched(model.encode, data.test.images[[a_index, b_index]], dev)  # both quantised maps
+ends = batched(model.encode, data.test.images[[a_index, b_index]], dev)  # both VQ maps
 path = latent.interpolate(model.decode, ends[0], ends[1], steps=9, device=dev)
-plots.image_grid(path, 9, captions=[f"t={t:.2f}" for t in torch.linspace(0, 1, 9).tolist()],
-                 title="Decoding a linear path between the quantised latents of two test images");
+plots.image_grid(path, 9,
+                 captions=[f"t={t:.2f}" for t in torch.linspace(0, 1, 9).tolist()],
+                 title="Decoding a linear path between the quantised latents of two "
+                       "test images");
 
 # %% [markdown]
 # The in-between images tend to cross-fade rather than morph: the code grids are
@@ -348,21 +363,26 @@ plots.image_grid(path, 9, captions=[f"t={t:.2f}" for t in torch.linspace(0, 1, 9
 
 # %%
 train_codes = codes.train
-prior_recipe = TrainConfig(epochs=prior_epochs, batch_size=64, lr=1e-3, schedule="onecycle")
+prior_recipe = TrainConfig(epochs=prior_epochs, batch_size=64, lr=1e-3,
+                           schedule="onecycle")
 prior_options = dict(channels=prior_channels, layers=prior_layers)
-trained_priors = train_priors(vqvae, data, prior_recipe, codes=codes, aliases=True, **where,
-                              **prior_options)
-priors = {"top | class": trained_priors["top"], "bottom | top, class": trained_priors["bottom"]}
-model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model, temperature)
+trained_priors = train_priors(vqvae, data, prior_recipe, codes=codes, aliases=True,
+                              **where, **prior_options)
+priors = {"top | class": trained_priors["top"],
+          "bottom | top, class": trained_priors["bottom"]}
+model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
+                    temperature)
 for name, prior in priors.items():
     print(f"{name}: {prior.status} ({prior.path.name})")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
 
 # %%
-plots.training_curves({n: p.history for n, p in priors.items()}, metrics=("bits_per_code",),
-                      title="PixelCNN priors: bits per code (dashed: train, solid: test)");
+plots.training_curves({n: p.history for n, p in priors.items()},
+                      metrics=("bits_per_code",),
+                      title="PixelCNN priors: bits per code "
+                            "(dashed: train, solid: test)");
 
-# %%
+# %% tags=["remove-input"]
 bits = {name: p.history["test_bits_per_code"].iloc[-1] for name, p in priors.items()}
 chapter.results.add("vqvae2", "prior_nll_top", bits["top | class"])
 chapter.results.add("vqvae2", "prior_nll_bottom", bits["bottom | top, class"])
@@ -391,10 +411,12 @@ check_positive(samples_per_class=samples_per_class, judged_per_class=judged_per_
 n_judged = max(judged_per_class, samples_per_class)
 asked = torch.arange(len(data.classes)).repeat_interleave(n_judged)
 samples = model.sample(len(asked), seed=seed, labels=asked).cpu()
-shown_samples = samples.unflatten(0, (len(data.classes), n_judged))[:, :samples_per_class]
+shown_samples = samples.unflatten(
+    0, (len(data.classes), n_judged))[:, :samples_per_class]
 shown_samples = shown_samples.flatten(0, 1)
 plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
-                 title=f"Class-conditional samples (one row per class, T = {temperature})");
+                 title=f"Class-conditional samples (one row per class, "
+                       f"T = {temperature})");
 
 # %% [markdown]
 # Does each row show the class it was asked for? Chapter 1's classifier, the *judge*, answers
@@ -404,15 +426,17 @@ plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
 
 # %%
 if data.channels == 1 and len(data.classes) == 10:
-    judge = families.judge(data, families.classifier_recipe(judge_epochs, judge_batch_size,
-                                                            judge_lr), **where)
+    judge = families.judge(data, families.classifier_recipe(judge_epochs,
+                                                            judge_batch_size, judge_lr),
+                           **where)
     predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
     chapter.results.add("vqvae2", "sample_agreement", agreement)
-    glue("agreement_text", f"classifies {agreement:.0%} of the {len(asked)} samples as the class "
-                           "they were asked for")
+    glue("agreement_text", f"classifies {agreement:.0%} of the {len(asked)} samples as "
+                           "the class they were asked for")
 else:
-    glue("agreement_text", "is only asked on MNIST-like data, so the agreement is not measured here")
+    glue("agreement_text", "is only asked on MNIST-like data, so the agreement is not "
+                           "measured here")
 print(chapter.results.frame.query("metric == 'sample_agreement'"))
 
 # %% [markdown]
@@ -429,7 +453,8 @@ temperatures = [0.7, temperature, 1.3]
 frequencies = torch.bincount(data.train.labels, minlength=len(data.classes)).float()
 labels = torch.multinomial(frequencies, n_free, replacement=True,
                            generator=torch.Generator().manual_seed(seed))
-free = [model.sample(n_free, seed=seed, labels=labels, temperature=t).cpu() for t in temperatures]
+free = [model.sample(n_free, seed=seed, labels=labels, temperature=t).cpu()
+        for t in temperatures]
 plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temperatures],
                  title="Unconditional samples at three temperatures");
 
@@ -442,32 +467,39 @@ plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temper
 # so no padding is needed.
 
 # %%
-colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset, image_size=32,
-                   channels=3, seed=seed)
+colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset,
+                   image_size=32, channels=3, seed=seed)
 print(colour)
-colour_vqvae = train_vqvae2(colour, families.sized(VQVAE2Config, colour, **model_options),
+colour_vqvae = train_vqvae2(colour,
+                            families.sized(VQVAE2Config, colour, **model_options),
                             dataclasses.replace(recipe, epochs=colour_epochs), **where)
 colour_shown = colour.test.images[:10]
 colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
 plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
                  row_labels=["input", "recon"],
-                 title=f"{colour.name}: test images (top) and VQ-VAE-2 reconstructions (bottom)");
+                 title=f"{colour.name}: test images (top) and VQ-VAE-2 reconstructions "
+                       "(bottom)");
 
 # %%
 colour_stats = codebook_stats(colour_vqvae.model, colour.test.images, dev)
-colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images, dev)["test_mse"]
+colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images,
+                                   dev)["test_mse"]
 chapter.results.add("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
+colour_priors = train_priors(colour_vqvae, colour, prior_recipe, **where,
+                             **prior_options)
+colour_vqvae.model.attach_priors(colour_priors["top"].model,
+                                 colour_priors["bottom"].model, temperature)
+colour_asked = torch.arange(len(colour.classes)).repeat_interleave(samples_per_class)
+colour_samples = colour_vqvae.model.sample(len(colour_asked), seed=seed,
+                                           labels=colour_asked).cpu()
+plots.image_grid(colour_samples, samples_per_class, row_labels=colour.classes,
+                 title=f"{colour.name}: class-conditional samples (one row per class)");
+
+# %% tags=["remove-input"]
 glue("colour_name", colour.name)
 glue("colour_mse", colour_mse)
 glue("colour_usage_top", colour_stats["usage_top"])
 glue("colour_usage_bottom", colour_stats["usage_bottom"])
-colour_priors = train_priors(colour_vqvae, colour, prior_recipe, **where, **prior_options)
-colour_vqvae.model.attach_priors(colour_priors["top"].model, colour_priors["bottom"].model,
-                                 temperature)
-colour_asked = torch.arange(len(colour.classes)).repeat_interleave(samples_per_class)
-colour_samples = colour_vqvae.model.sample(len(colour_asked), seed=seed, labels=colour_asked).cpu()
-plots.image_grid(colour_samples, samples_per_class, row_labels=colour.classes,
-                 title=f"{colour.name}: class-conditional samples (one row per class)");
 
 # %% [markdown]
 # On {glue:text}`colour_name` the colour model reaches a test MSE of
@@ -490,18 +522,22 @@ ae = pd.DataFrame()
 if ae_path.exists():
     ae = read_results(ae_path).query("dataset == @data.name and model == 'ae' "
                                      "and metric == 'test_mse'")
-vq_mse = chapter.results.frame.query("metric == 'test_mse' and setting == ''")["value"].iloc[0]
+vq_mse = chapter.results.frame.query("metric == 'test_mse' "
+                                     "and setting == ''")["value"].iloc[0]
 glue("vq_mse", vq_mse)
 if len(ae):
-    ae = ae.assign(latent=ae["setting"].str.replace("latent=", "").astype(int)).sort_values("latent")
-    best_ae = ae[ae["latent"] == 64].iloc[0] if (ae["latent"] == 64).any() else ae.iloc[-1]
-    glue("ae_text", f"the autoencoder with a latent vector of {int(best_ae['latent'])} numbers "
-                    f"reached {best_ae['value']:.4f}, so the two code grids are "
+    ae = (ae.assign(latent=ae["setting"].str.replace("latent=", "").astype(int))
+          .sort_values("latent"))
+    best_ae = (ae[ae["latent"] == 64].iloc[0] if (ae["latent"] == 64).any()
+               else ae.iloc[-1])
+    glue("ae_text", f"the autoencoder with a latent vector of "
+                    f"{int(best_ae['latent'])} numbers reached {best_ae['value']:.4f}, "
+                    f"so the two code grids are "
                     f"{'better' if vq_mse < best_ae['value'] else 'not better'}")
     display_table = ae[["latent", "value"]].rename(columns={"value": "ae test_mse"})
 else:
-    glue("ae_text", "chapter 2 has not been run on this data set, so there is nothing to compare "
-                    "with yet")
+    glue("ae_text", "chapter 2 has not been run on this data set, so there is nothing "
+                    "to compare with yet")
     display_table = pd.DataFrame()
 display_table
 

@@ -41,7 +41,7 @@ except ImportError:
 import pandas as pd
 import torch
 
-from latent_notes import compare, efficiency, families, latent, plots
+from latent_notes import compare, efficiency, families, latent, plots, probes
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.families import FAMILIES
 from latent_notes.metrics import (classifier_features, gaussian_stats, predict,
@@ -53,30 +53,30 @@ from latent_notes.results import Results, gather
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 10  # passes over the training images, for any model the cache does not hold yet
+epochs = 10  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
-cache_dir = None  # trained checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # code size of the AE and the VAE compared (chapters 2 and 3 train it)
 n_samples = 300  # generated images per model for the sample scores
 temperature = 1.0  # sampling temperature of VQ-VAE-2's priors
-labels_per_class = [1, 10, 100, 1000, None]  # labelled images per class (None: all labels)
-label_repeats = 5  # labelled sets drawn per value up to 100 per class (larger: one draw)
-spread_at = [10]  # labels per class at which label spreading also uses the unlabelled images
-spread_neighbours = 10  # k of the k-nearest-neighbour graph that label spreading runs on
-interpolation_from = "2"  # class (name or index) of the first image of the interpolation
+labels_per_class = [1, 10, 100, 1000, None]  # labelled images per class (None: all)
+label_repeats = 5  # labelled draws up to 100 per class (more labels: one draw)
+spread_at = [10]  # labels per class where label spreading also uses unlabelled images
+spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading runs on
+interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
-judge_epochs = 8  # chapter 1's recipe for the judge (its epochs, batch_size and lr): the same
-judge_batch_size = 16  # recipe gives the same cache key, so chapter 1's judge is loaded
-judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
+judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
+judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
+judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
 
 # %%
-chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root, epochs=epochs,
-                        subset=subset, seed=seed, device=device, results_dir=results_dir,
-                        cache_dir=cache_dir, weights=weights)
+chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
+                        epochs=epochs, subset=subset, seed=seed, device=device,
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
 data, dev = chapter.data, chapter.device
 results = Results("05_comparison", data.name, results_dir, label="comparison")
 test_x, test_y = data.test.images, data.test.labels
@@ -95,11 +95,12 @@ print(data, "on", dev)
 where = dict(seed=seed, device=dev, cache_dir=chapter.cache_dir)
 models, origin = {}, []
 for name in FAMILIES:
-    models[name], found = families.load_family(name, data, latent_size=latent_size,
-                                               epochs=epochs, temperature=temperature, **where)
+    models[name], found = families.load_family(
+        name, data, latent_size=latent_size, epochs=epochs, temperature=temperature,
+        **where)
     origin += found
-judge = families.judge(data, families.classifier_recipe(judge_epochs, judge_batch_size, judge_lr),
-                       **where).model
+recipe = families.classifier_recipe(judge_epochs, judge_batch_size, judge_lr)
+judge = families.judge(data, recipe, **where).model
 pd.DataFrame(origin)
 
 # %% [markdown]
@@ -140,12 +141,13 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # region of the image, while the VAE blurs most, because its KL term pays for every bit of
 # information in its code. {glue:text}`recon_verdict`
 
-# %%
+# %% tags=["remove-input"]
 order = list(recon_table["test_mse"].sort_values().index)
 expected = ["vqvae2", "ae", "vae"]
+gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
 glue("recon_verdict", "This run agrees." if order == expected else
-     f"This run orders them differently ({' < '.join(order)} in MSE), so here the usual "
-     "expectation does not hold; short training (the quick profile) is the first suspect.");
+     f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
+     f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.");
 
 # %% [markdown]
 # ## 2. What does one latent unit control?
@@ -158,20 +160,22 @@ glue("recon_verdict", "This run agrees." if order == expected else
 x0 = test_x[shown[0]]
 steps = torch.linspace(-2, 2, 7)
 for name, model in models.items():
-    if hasattr(model, "edit_code"):  # a grid of discrete codes: swap one code for another
+    if hasattr(model, "edit_code"):  # a grid of discrete codes: swap one code
         with torch.no_grad():
             q = model.quantise(x0[None].to(dev))
         centre = (q.codes_top.shape[1] // 2, q.codes_top.shape[2] // 2)
         images = model.edit_code(q.codes_top[0], q.codes_bottom[0], "top", centre,
                                  compare.most_used_codes(model, test_x, dev, 7))
         what = "the top code at the centre replaced by each of the 7 most used codes"
-    else:  # a vector: move one coordinate by −2 … +2 of its spread over the test set
+    else:  # a vector: move one coordinate by −2 … +2 of its spread on the test set
         spread = batched(model.encode, test_x, dev).std(0)  # (D,)
         z0 = batched(model.encode, x0[None], dev)[0]
-        images = torch.cat([latent.traverse(model.decode, z0, steps * spread[d], dims=[d],
-                                            device=dev)[0] for d in range(4)])
+        images = torch.cat([latent.traverse(model.decode, z0, steps * spread[d],
+                                            dims=[d], device=dev)[0]
+                            for d in range(4)])
         what = "coordinates 1-4 (rows) moved by −2σ … +2σ (columns)"
-    plots.image_grid(images, 7, title=f"{name}: one latent unit changed: {what}", size=0.9)
+    plots.image_grid(images, 7, title=f"{name}: one latent unit changed: {what}",
+                     size=0.9)
 
 # %% [markdown]
 # A coordinate of the AE moves the whole image in ways that need not be meaningful, and often
@@ -221,7 +225,8 @@ pd.Series(plausibility, name="mean judge confidence, inner frames").round(3)
 #
 # - **logistic regression** (a linear probe) and **$k$-nearest neighbours**;
 # - each with a fair protocol: whether to standardise the inputs, the regularisation $C$ or
-#   the $k$ are chosen by cross-validation **on the labelled images only**, never on the test
+#   the $k$ are chosen by {glue:text}`cv_folds`-fold cross-validation **on the labelled
+#   images only** (on {glue:text}`cv_max` of them when there are more), never on the test
 #   set, separately for every input;
 # - inputs: the raw pixels, PCA of the pixels with as many components as the AE's code, and
 #   each model's code (the AE's code, the VAE's posterior mean μ, VQ-VAE-2's two quantised
@@ -236,53 +241,32 @@ inputs.update({name: (batched(m.encode, train_x, dev), batched(m.encode, test_x,
 smallest_class = int(torch.bincount(train_y).min())
 counts = [k for k in labels_per_class if k is None or k <= smallest_class]
 if len(counts) < len(labels_per_class):
-    print(f"labels per class above {smallest_class} (the smallest class here) are left out")
+    print(f"labels per class above {smallest_class} (the smallest class) are left out")
 curve = efficiency.label_efficiency(
     inputs, train_y, test_y, labels_per_class=counts, repeats=label_repeats,
     spread_at=[k for k in spread_at if k in counts], spread_neighbors=spread_neighbours,
     seed=seed)
 for row in curve.itertuples():
     results.add(row.model, row.metric, row.value, setting=row.setting)
-curve_table = curve.pivot_table(index=["model"], columns=["setting", "metric"], values="value")
-pd.DataFrame({name: {(setting, metric): curve_table.loc[name, (setting, metric)]
-                     for setting, metric in curve_table.columns if not metric.endswith("_std")}
-              for name in inputs}).T.round(4)
+efficiency.curve_table(curve).round(4)
 
 # %%
-efficiency.label_efficiency_plot(curve, f"Test accuracy against labelled images per "
-                                 f"class ({data.name}; bands: ±1 std over draws)");
+efficiency.label_efficiency_plot(
+    curve, f"Test accuracy against labelled images per class ({data.name}; "
+           "bands: ±1 std over draws)");
 
-# %%
+# %% tags=["remove-input"]
 few = 10 if 10 in counts else counts[0]
 glue("few", few)
 glue("n_draws", label_repeats)
-best_few = efficiency.best_by_input(curve, few)
-for name, value in best_few.items():
-    glue(f"few_{name}", value)
+glue("cv_folds", probes.CV_FOLDS)
+glue("cv_max", f"{probes.CV_MAX:,}")
 glue("few_verdict", efficiency.verdict(curve, few))
 glue("all_verdict", efficiency.verdict(curve, None))
-meet = efficiency.curves_meet(curve)
-glue("meet_text", "the pixel inputs never catch up with the best code within 1 point"
-     if meet is None else
-     f"from {meet.removeprefix('labels=')} labels per class on, the best pixel input is within "
-     "1 point of the best code (or above it)")
-best_all = efficiency.best_by_input(curve, None)
-for name, value in best_all.items():
+glue("meet_text", efficiency.meet_sentence(curve))
+for name, value in efficiency.best_by_input(curve, None).items():
     glue(f"all_{name}", value)
-if spread_at and few in spread_at:
-    spread = curve[(curve.metric == "spread_accuracy") & (curve.setting == f"labels={few}")
-                   ].set_index("model")["value"]
-    code_best = spread.drop(["pixels", "pca"]).idxmax()
-    base_best = spread[["pixels", "pca"]].idxmax()
-    glue("spread_text",
-         f"label spreading over the {spread_neighbours}-neighbour graph reaches "
-         f"{spread[code_best]:.1%} on {efficiency.NAMES[code_best]}'s codes, against "
-         f"{spread[base_best]:.1%} on {efficiency.NAMES[base_best]} "
-         f"({'above' if spread[code_best] > spread[base_best] else 'not above'} the pixel "
-         f"inputs; supervised, the same {few} labels per class gave at best "
-         f"{best_few.drop(['pixels', 'pca']).max():.1%})")
-else:
-    glue("spread_text", "label spreading was not run (spread_at is empty)")
+glue("spread_text", efficiency.spread_sentence(curve, few, spread_neighbours))
 
 # %% [markdown]
 # **Reading the curve.** With {glue:text}`few` labelled images per class (mean of
@@ -325,19 +309,22 @@ else:
 # Chapter 1's classifier judges them twice: the **Fréchet distance** between its penultimate
 # features of the samples and of the test images (the FID of Heusel et al., 2017, with our
 # classifier in place of Inception; lower is better), and its mean top-class **confidence**.
-# As a floor, the same distance between the two halves of the test set.
+# The reference is a random half of the test set; as a floor, `n_samples` real test images
+# from the other half are scored the same way, so the floor has the samples' size and
+# reference. (MNIST's test set is not shuffled: its first and second halves were written by
+# different people, so a first-half/second-half split would raise the floor.)
 
 # %%
 generator = torch.Generator().manual_seed(seed)
 labels = torch.randint(len(data.classes), (n_samples,), generator=generator)
 samples = {name: model.sample(n_samples, seed=seed, labels=labels).cpu()
            for name, model in models.items()}
-samples["ae N(0,I)"] = batched(models["ae"].decode, torch.randn(n_samples, latent_size,
-                                                                generator=generator), dev)
-reference = gaussian_stats(classifier_features(judge, test_x, dev))
-half = len(test_x) // 2
-floor = compare.sample_scores(judge, test_x[:half], gaussian_stats(
-    classifier_features(judge, test_x[half:], dev)), dev)
+standard = torch.randn(n_samples, latent_size, generator=generator)
+samples["ae N(0,I)"] = batched(models["ae"].decode, standard, dev)
+split = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(seed))
+held_out, rest = split[:len(split) // 2], split[len(split) // 2:]
+reference = gaussian_stats(classifier_features(judge, test_x[rest], dev))
+floor = compare.sample_scores(judge, test_x[held_out[:n_samples]], reference, dev)
 rows = [{"samples": "test images (floor)", **floor}]
 for name, images in samples.items():
     scores = compare.sample_scores(judge, images, reference, dev)
@@ -348,7 +335,8 @@ for name, images in samples.items():
     else:
         results.add("ae", "fid_cnn", scores["fid_cnn"], setting="prior=N(0,I)")
     rows.append({"samples": name, **scores})
-glue("fid_floor", results.add("test images", "fid_cnn", floor["fid_cnn"], setting="floor"))
+glue("fid_floor", results.add("test images", "fid_cnn", floor["fid_cnn"],
+                              setting="floor"))
 sample_table = pd.DataFrame(rows).set_index("samples")
 sample_table.round(3)
 
@@ -363,12 +351,12 @@ for name, images in samples.items():
 # {glue:text}`sample_confidence_vae:.2f` and {glue:text}`sample_confidence_vqvae2:.2f`.
 # The usual ranking is VQ-VAE-2 best, then the VAE, then the AE. {glue:text}`fid_verdict`
 
-# %%
+# %% tags=["remove-input"]
 fid_order = [m for m in sample_table.loc[list(models), "fid_cnn"].sort_values().index]
 glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] else
-     f"This run ranks them {' < '.join(fid_order)} (lower is better), against the usual "
-     "expectation. On the quick profile the PixelCNN priors are tiny and trained for a few "
-     "epochs, and they are what VQ-VAE-2's samples depend on.");
+     f"This run ranks them {' < '.join(fid_order)} (lower is better), against the "
+     "usual expectation. On the quick profile the PixelCNN priors are tiny and trained "
+     "for a few epochs, and they are what VQ-VAE-2's samples depend on.");
 
 # %% [markdown]
 # ## 6. The book's results table
@@ -383,7 +371,8 @@ everything = gather(results_dir, chapters, strict=False)
 everything.to_csv(f"{results_dir}/all_results.csv", index=False)
 glue("n_results", len(everything))
 everything[everything.dataset == data.name].pivot_table(
-    index=["chapter", "model", "setting"], columns="metric", values="value").round(4).fillna("")
+    index=["chapter", "model", "setting"], columns="metric", values="value"
+).round(4).fillna("")
 
 # %% [markdown]
 # The whole table ({glue:text}`n_results` numbers, every data set this results folder has

@@ -23,6 +23,7 @@ trained before. ``families.FAMILIES`` is the registry the comparison chapter loo
 **Layout**: ``models/`` (blocks, configs, models, losses; the checkpoint key hashes this code
 only), ``training`` (the loop, with per-epoch callbacks), ``families`` (training recipes and the
 registry), ``cache``, ``data``, ``checks``; experiments apart: ``latent`` (traversals,
-interpolation), ``probes`` (what a code is worth to a classifier), ``vae_experiments``,
-``compare``, ``metrics``, ``plots``; ``notebook`` and ``build`` for the book itself.
+interpolation), ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency
+curve), ``vae_experiments``, ``compare``, ``metrics``, ``plots``; ``notebook``, ``build`` and
+``weights`` (export and verified download of trained models) for the book itself.
 """

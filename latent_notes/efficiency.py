@@ -121,6 +121,8 @@ def _tidy(values: dict, mean_class_size: float) -> pd.DataFrame:
 
 NAMES = {"pixels": "the raw pixels", "pca": "PCA", "ae": "the AE", "vae": "the VAE",
          "vqvae2": "VQ-VAE-2"}
+LEGEND = {"pixels": "raw pixels", "pca": "PCA of the pixels", "ae": "AE code",
+          "vae": "VAE code (μ)", "vqvae2": "VQ-VAE-2 code (both maps)"}
 
 
 def best_by_input(table: pd.DataFrame, setting) -> pd.Series:
@@ -179,6 +181,42 @@ def curves_meet(table: pd.DataFrame, codes=("ae", "vae", "vqvae2"), baselines=("
     return met
 
 
+def meet_sentence(table: pd.DataFrame) -> str:
+    """Where the curves meet, for the chapter (see curves_meet)."""
+    meet = curves_meet(table)
+    if meet is None:
+        return "the pixel inputs never catch up with the best code within 1 point"
+    return (f"from {meet.removeprefix('labels=')} labels per class on, the best pixel input is "
+            "within 1 point of the best code (or above it)")
+
+
+def spread_sentence(table: pd.DataFrame, setting, neighbours: int,
+                    codes=("ae", "vae", "vqvae2"), baselines=("pixels", "pca")) -> str:
+    """Label spreading's best code against its best pixel input at ``setting``, beside the best
+    supervised code with the same labels."""
+    setting = setting if isinstance(setting, str) else setting_name(setting)
+    spread = table[(table["metric"] == "spread_accuracy") & (table["setting"] == setting)]
+    best = spread.groupby("model")["value"].max()
+    code, base = _best_of(best, codes), _best_of(best, baselines)
+    if code is None or base is None:
+        return f"label spreading was not run at {setting} (see the parameter spread_at)"
+    supervised = _best_of(best_by_input(table, setting), codes)
+    above = "above" if code[1] > base[1] else "not above"
+    return (f"label spreading over the {neighbours}-neighbour graph reaches {code[1]:.1%} on "
+            f"{NAMES.get(code[0], code[0])}'s codes, against {base[1]:.1%} on "
+            f"{NAMES.get(base[0], base[0])} ({above} the pixel inputs; supervised, the same "
+            f"{setting.removeprefix('labels=')} labels per class gave at best "
+            f"{supervised[1]:.1%} on a code)")
+
+
+def curve_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The curve's means as a table: one row per input, one column per (setting, metric)."""
+    means = table[~table["metric"].str.endswith("_std")]
+    wide = means.pivot_table(index="model", columns=["setting", "metric"], values="value")
+    columns = sorted(wide.columns, key=lambda c: (_per_class(c[0]), c[1]))
+    return wide[columns].reindex(list(dict.fromkeys(table["model"])))
+
+
 def label_efficiency_plot(table: pd.DataFrame, title: str):
     """Accuracy against labels per class (log x; "all" at the mean class size), one line per
     input with a ±1 std band: logistic probe on the left, k-NN (and label spreading, ◆) right."""
@@ -207,7 +245,7 @@ def label_efficiency_plot(table: pd.DataFrame, title: str):
             if metric == "spread_accuracy":
                 ax.errorbar(x, mean, yerr=std, fmt="D", markersize=7, capsize=3, **style)
                 continue
-            ax.plot(x, mean, "o-", label=NAMES.get(model, model), **style)
+            ax.plot(x, mean, "o-", label=LEGEND.get(model, model), **style)
             ax.fill_between(x, mean - std, mean + std, alpha=0.2, **style)
         if panel_title:
             ax.set_title(panel_title)

@@ -3,6 +3,7 @@
 Each test reads a chapter's results CSV (and, where the text adapts to the numbers, the
 sentence the run glued into the page) and fails when a model is worse than the chapter says.
 """
+import ast
 from pathlib import Path
 
 import nbformat
@@ -40,7 +41,9 @@ def glued(chapter: str) -> dict:
         for output in cell.get("outputs", []):
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                found[name] = output["data"].get("text/plain", "").strip("'\"")
+                data = output["data"]  # myst-nb stores glue(..., display=False) under a prefix
+                text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
+                found[name] = ast.literal_eval(text) if text and text[0] in "'\"" else text
     return found
 
 
@@ -93,7 +96,10 @@ def test_chapter_4_restarts_keep_more_codes_in_use():
         assert with_restarts >= without, level
     assert (value("04_vqvae2", metric="codebook_usage_bottom", setting="")
             > value("04_vqvae2", metric="codebook_usage_bottom", setting="no_restart"))
-    assert value("04_vqvae2", metric="codebook_usage_top", setting="") >= 0.9
+    for level in ("top", "bottom"):  # restarts revive a codebook, not one code or two
+        with_restarts = value("04_vqvae2", metric=f"codebook_usage_{level}", setting="")
+        without = value("04_vqvae2", metric=f"codebook_usage_{level}", setting="no_restart")
+        assert with_restarts >= 3 * without and with_restarts >= 0.25, (level, with_restarts)
 
 
 def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match():
@@ -142,3 +148,16 @@ def test_chapter_5_label_efficiency_rows_and_its_sentences_match_the_numbers():
     spread_base = spread[spread.model.isin(["pixels", "pca"])].value.max()
     assert f"reaches {spread_code:.1%}" in text["spread_text"]
     assert ("not above" in text["spread_text"]) == (spread_code <= spread_base)
+
+
+def test_one_probe_protocol_chapters_2_and_3_agree_with_chapter_5s_full_label_end():
+    """Chapters 2, 3 and 5 probe with the same function and draws: with every label (the quick
+    profile probes all of the digits' training codes), the numbers are the same."""
+    end = {m: value("05_comparison", model=m, metric="probe_accuracy", setting="labels=all")
+           for m in ("ae", "vae", "pixels")}
+    assert value("02_autoencoder", model="ae", metric="probe_accuracy",
+                 setting="latent=16") == pytest.approx(end["ae"], abs=1e-9)
+    assert value("02_autoencoder", model="pixels", metric="probe_accuracy",
+                 setting="") == pytest.approx(end["pixels"], abs=1e-9)
+    assert value("03_vae", model="vae", metric="probe_accuracy",
+                 setting="beta=1,latent=16") == pytest.approx(end["vae"], abs=1e-9)

@@ -264,3 +264,21 @@ def test_label_efficiency_plot_draws_a_line_and_band_per_input():
     assert fig._suptitle.get_text() == "test"
     bare = efficiency.label_efficiency_plot(table.drop(columns="labels_per_class"), "no sizes")
     assert bare.axes[0].get_xticks()[-1] == 1000  # one decade past the largest count
+
+
+def test_sentences_and_table_of_the_curve():
+    table = _table({("pixels", 10): (0.60, 0.70), ("ae", 10): (0.80, 0.85),
+                    ("pixels", None): (0.92, 0.97), ("ae", None): (0.95, 0.96)})
+    assert efficiency.meet_sentence(table).startswith("from all labels per class on")
+    assert "not run at labels=10" in efficiency.spread_sentence(table, 10, 10)
+    spread = pd.DataFrame([{"model": m, "setting": "labels=10", "metric": "spread_accuracy",
+                            "value": v} for m, v in (("pixels", 0.95), ("ae", 0.90))])
+    sentence = efficiency.spread_sentence(pd.concat([table, spread]), 10, 7)
+    assert sentence == ("label spreading over the 7-neighbour graph reaches 90.0% on the AE's "
+                        "codes, against 95.0% on the raw pixels (not above the pixel inputs; "
+                        "supervised, the same 10 labels per class gave at best 85.0% on a code)")
+    wide = efficiency.curve_table(table)
+    assert list(wide.index) == ["pixels", "ae"]
+    assert list(wide.columns) == [("labels=10", "knn_accuracy"), ("labels=10", "probe_accuracy"),
+                                  ("labels=all", "knn_accuracy"), ("labels=all", "probe_accuracy")]
+    assert wide.loc["ae", ("labels=all", "probe_accuracy")] == 0.95

@@ -183,6 +183,13 @@ def test_off_and_the_environment(monkeypatch, tmp_path):
     assert weights.configure("auto").endswith("/releases/latest/download")
 
 
+# Lighter evaluations than the quick book's (fewer samples, draws and points): what the models
+# are is unchanged, so their cache keys are the quick build's.
+LIGHT = ["02.tsne_points=100", "03.tsne_points=100", "03.is_samples=2", "03.eval_images=50",
+         "04.samples_per_class=2", "04.judged_per_class=2", "05.n_samples=40",
+         "05.label_repeats=1", "05.labels_per_class=[10]"]
+
+
 @pytest.mark.book
 def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
     """Export the quick build's models, serve them on 127.0.0.1, and run chapters 2 to 5 with
@@ -196,7 +203,8 @@ def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
     with serve(out) as url:
         run = subprocess.run([sys.executable, "-m", "latent_notes.build", "--chapters", "02", "03",
                               "04", "05", "--no-render", "--cache-dir", str(tmp_path / "cache"),
-                              "--results-dir", str(tmp_path / "results"), "-p", f"weights={url}"],
+                              "--results-dir", str(tmp_path / "results"), "-p", f"weights={url}",
+                              *[arg for p in LIGHT for arg in ("-p", p)]],
                              cwd=root, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads((tmp_path / "build" / "reports" / "build-report.json").read_text())
