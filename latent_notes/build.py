@@ -215,7 +215,7 @@ def read_events(path: Path) -> list[dict]:
 def record_edition(chapter: str, profile: str, params: dict) -> None:
     """Remember with what a chapter's page was executed: the intro page states it."""
     data = str(params.get("dataset", "digits"))
-    edition = {"profile": profile, "dataset": data.split(":")[0] if ":" in data else data,
+    edition = {"profile": profile, "dataset": data.split(":")[0],  # folder:PATH → folder
                "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (REPORTS / f"{chapter}.edition.json").write_text(json.dumps(edition))
 

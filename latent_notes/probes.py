@@ -23,6 +23,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .checks import ParameterError
+from .latent import _one_thread  # scikit-learn single-threaded beside torch
 
 LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strength tried by the logistic probe
 KNN_NEIGHBOURS = (1, 3, 5, 10)  # k tried by the k-NN probe (capped by the smallest class)
@@ -33,13 +34,6 @@ SPREAD_ALPHA, SPREAD_STEPS = 0.99, 100  # label spreading's α and number of ste
 
 class TooFewLabelsError(ParameterError):
     """A class has fewer labelled images than a probe asks for."""
-
-
-def _one_thread():
-    """Run scikit-learn single-threaded: its OpenMP/BLAS pools fight torch's (see latent.py)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
 
 
 def as_codes(x) -> np.ndarray:
