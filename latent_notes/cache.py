@@ -3,22 +3,39 @@
 A checkpoint is keyed by a hash of everything that determines its weights: the model config,
 the training config, the data spec (with a fingerprint of the pixels), the seed, and a hash of
 the model-defining code in ``latent_notes.models`` (so a changed model is never loaded from an
-old file, and a changed plot never retrains one). The config
-travels inside the checkpoint and the model is rebuilt from it, so no architecture number is
-written twice. Writes are atomic (write a temporary file, then rename), loads use
-``weights_only=True``, and a corrupt or mismatched file is moved aside and the model retrained.
+old file, and a changed plot never retrains one). The config travels inside the checkpoint and
+the model is rebuilt from it, so no architecture number is written twice.
+
+Nothing read from a file is trusted:
+
+- a checkpoint names its builder by a short name that is looked up in :data:`BUILDERS`, the
+  package's own table; nothing is ever imported or called by a name read from a file;
+- loads use ``weights_only=True``; a corrupt, mismatched or unknown file is moved aside and the
+  model trained again;
+- file names are plain and of bounded length (long names are shortened with a hash).
+
+Nothing computed is lost: the folder is checked to be writable *before* a model is trained; a
+run writes its training state after every epoch and a killed run resumes from it; a save that
+fails after training (a full disk) keeps the model in memory with one warning; writes are
+atomic (a temporary file, then a rename) and temporary files of dead processes are removed; a
+lock per entry lets two builds share a cache (the second waits, then loads). A read-only cache
+that holds the model is only read.
 
 Every train or load is appended as one JSON line to ``$LATENT_NOTES_EVENTS`` when that is set:
 the book's build report reads it to say what was trained and how fast.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
+import filecmp
 import hashlib
 import importlib
 import inspect
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -27,15 +44,30 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from filelock import FileLock, Timeout
 
-from .training import seed_everything
+from .models.autoencoder import build_autoencoder
+from .models.classifier import build_classifier
+from .models.pixelcnn import build_pixelcnn
+from .models.vae import build_vae
+from .models.vqvae2 import build_vqvae2
+from .training import TrainingState, seed_everything
 
 FORMAT_VERSION = 1
 MODELS = "latent_notes.models"
+# The only functions a checkpoint can be rebuilt with, by the short name stored in the file.
+BUILDERS = {"classifier": build_classifier, "autoencoder": build_autoencoder, "vae": build_vae,
+            "vqvae2": build_vqvae2, "pixelcnn": build_pixelcnn}
+MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is unreadable or does not hold what it should."""
+
+
+class CacheError(RuntimeError):
+    """The checkpoint cache folder cannot be used; the message names it and the way out."""
 
 
 @dataclass
@@ -88,16 +120,40 @@ def code_version(build) -> str:
     return h.hexdigest()[:8]
 
 
-def _builder_name(build) -> str:
-    return f"{build.__module__}:{build.__qualname__}"
+def builder_name(build) -> str:
+    """The short name :data:`BUILDERS` knows ``build`` by (what a checkpoint stores)."""
+    for name, known in BUILDERS.items():
+        if known is build:
+            return name
+    raise ValueError(f"{build!r} is not in latent_notes.cache.BUILDERS; a model the cache "
+                     "stores must be rebuilt by one of the package's builders: add it there.")
 
 
-def _import_builder(name: str):
-    module, _, attr = name.partition(":")
-    obj = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+def rebuild(name, config):
+    """The model a checkpoint describes, built by the package's builder called ``name``.
+
+    Only names of :data:`BUILDERS` are accepted (and, for files written before short names,
+    the exact ``module:function`` spelling of one of them); anything else is refused unread.
+    """
+    legacy = {f"{b.__module__}:{b.__qualname__}": b for b in BUILDERS.values()}
+    build = BUILDERS.get(name) if isinstance(name, str) else None
+    build = build or (legacy.get(name) if isinstance(name, str) else None)
+    if build is None:
+        raise CheckpointError(f"it names the builder {str(name)[:80]!r}, which is not one of "
+                              f"the package's ({', '.join(BUILDERS)}); nothing was called")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError("its config has no model section")
+    return build, build(config)
+
+
+def bounded(stem: str) -> str:
+    """A file-name stem of at most MAX_NAME_BYTES ASCII bytes: a long or non-ASCII stem keeps
+    a readable ASCII head and ends in a hash of the whole (distinct stems stay distinct)."""
+    if stem.isascii() and len(stem) <= MAX_NAME_BYTES and PLAIN_NAME.fullmatch(stem):
+        return stem
+    head = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in stem)
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:16]
+    return f"{head.lstrip('.')[:MAX_NAME_BYTES - 17]}-{digest}"
 
 
 def _plain(history: pd.DataFrame) -> dict:
@@ -111,35 +167,47 @@ def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFram
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format_version": FORMAT_VERSION, "name": name, "key": config_key(config),
-        "config": json.loads(json.dumps(config, default=str)), "builder": _builder_name(build),
+        "config": json.loads(json.dumps(config, default=str)), "builder": builder_name(build),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": _plain(history), "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "torch_version": str(torch.__version__),
     }
+    _atomic(path, lambda tmp: torch.save(payload, tmp))
+
+
+def _atomic(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
-    """Rebuild the model from the config stored in the checkpoint and load its weights."""
+    """Rebuild the model from the config stored in the checkpoint and load its weights.
+
+    The builder is the one :data:`BUILDERS` holds under the name the file stores; with
+    ``build`` given, the file must name that builder.
+    """
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
             raise CheckpointError("not a latent-notes checkpoint of this format")
-        build = build or _import_builder(payload["builder"])
-        model = build(payload["config"])
+        stored, model = rebuild(payload.get("builder"), payload.get("config"))
+        if build is not None and stored is not build:
+            raise CheckpointError(f"it was made by {payload['builder']!r}, not by "
+                                  f"{builder_name(build)!r}")
         model.load_state_dict(payload["state_dict"])
     except Exception as err:
         raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
                               "Delete it (or let load_or_train move it aside) and train again.") from err
     model.to(device).eval()
     return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"],
-                   payload.get("name", ""), payload["builder"])
+                   payload.get("name", ""), builder_name(stored))
 
 
 def _log_event(**event) -> None:
@@ -147,6 +215,11 @@ def _log_event(**event) -> None:
     if target:
         with open(target, "a") as f:
             f.write(json.dumps(event) + "\n")
+
+
+def entry_path(cache: Path, name: str, config: dict, build) -> Path:
+    """The cache file of a model: its name, config key and code version, bounded in length."""
+    return Path(cache) / f"{bounded(f'{name}-{config_key(config)}-{code_version(build)}')}.pt"
 
 
 def _load_cached(path: Path, key: str, device, build) -> Trained:
@@ -157,57 +230,171 @@ def _load_cached(path: Path, key: str, device, build) -> Trained:
     return result
 
 
+# -- the folder: writable before training, no stale files, one writer per entry -------------
+
+_checked: set = set()  # folders found writable (and swept) in this process
+
+
+def require_writable(cache: Path) -> None:
+    """Create ``cache`` and write a file there, or raise CacheError *before* any training."""
+    cache = Path(cache)
+    if cache in _checked:
+        return
+    probe = cache / f".probe.{os.getpid()}.tmp"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise CacheError(
+            f"The checkpoint cache {cache} cannot be used ({type(err).__name__}: "
+            f"{err.strerror or err}), so a model trained now could not be kept and nothing was "
+            f"trained. Make that folder writable (and its parents, which must be folders), or "
+            f"point the book at another one: set the environment variable LATENT_NOTES_CACHE "
+            f"(or the build's --cache-dir, or a chapter's cache_dir parameter).") from None
+    remove_stale(cache)
+    _checked.add(cache)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours
+        return True
+    return True
+
+
+def remove_stale(cache: Path) -> list[Path]:
+    """Delete the temporary files (``.NAME.PID.tmp``) of processes that no longer run."""
+    removed = []
+    for path in Path(cache).glob(".*.tmp"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def entry_lock(path: Path):
+    """Hold the lock of one cache entry: a second build on the same cache waits, then loads
+    what the first saved. A folder where no lock can be made (read-only) is only read."""
+    try:  # the lock files live in <cache>/.locks (empty files, as the Hugging Face cache does)
+        (path.parent / ".locks").mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / ".locks" / f"{path.stem}.lock"))
+        lock.acquire(timeout=2)
+    except Timeout:
+        print(f"waiting for another process that holds {path.name} ...", flush=True)
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _quarantine(path: Path, name: str, err: Exception) -> None:
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    try:
+        os.replace(path, aside)
+        where = f"was moved to {aside}"
+    except OSError:
+        where = "could not be moved aside (the cache is read-only) and is ignored"
+    warnings.warn(f"Cached checkpoint for {name!r} was unusable and {where}; training again. "
+                  f"({err})", stacklevel=3)
+
+
+# -- load or train ----------------------------------------------------------------------------
+
 def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=None,
                   alias: str | None = None) -> Trained:
     """Load the checkpoint for ``config``, else fetch it from the weights source, else build,
     train and save it.
 
-    ``build(config) -> model`` must read every architecture number from ``config``.
-    ``train(model) -> history`` trains in place and returns the per-epoch table.
-    The seed is ``config["seed"]``: seeding happens before the model is built.
-    ``alias`` also stores a copy under a stable name (``<alias>.pt``) for later chapters.
+    ``build(config) -> model`` must be one of :data:`BUILDERS` and read every architecture
+    number from ``config``. ``train(model, state) -> history`` trains in place, passing the
+    :class:`~latent_notes.training.TrainingState` on to ``fit`` so that a killed run resumes,
+    and returns the per-epoch table. The seed is ``config["seed"]``: seeding happens before the
+    model is built. ``alias`` also stores a copy under a stable name for later chapters.
     """
     from . import weights
 
+    builder_name(build)  # refuse an unregistered builder before anything is trained
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     key = config_key(config)
-    path = cache / f"{name}-{key}-{code_version(build)}.pt"
-    status = "trained"
-    found = "loaded" if path.exists() else "downloaded" if weights.fetch(path.name, path) else None
-    if found:
-        try:
-            result = _load_cached(path, key, device, build)
-            result.status = found
-            _log_event(name=name, key=key, status=found, seconds=0.0, images_per_s=None,
-                       file=path.name, aliases=[alias] if alias else [])
-            if alias:
-                store_alias(path, alias, cache)
-            return result
-        except CheckpointError as err:
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            os.replace(path, aside)
-            warnings.warn(f"Cached checkpoint for {name!r} was unusable and was moved to {aside}; "
-                          f"training again. ({err})", stacklevel=2)
-            status = "retrained"
+    path = entry_path(cache, name, config, build)
+    with entry_lock(path):
+        status = "trained"
+        if path.exists():
+            try:
+                return _found(_load_cached(path, key, device, build), "loaded", alias, cache)
+            except CheckpointError as err:
+                _quarantine(path, name, err)
+                status = "retrained"
+        require_writable(cache)
+        if weights.fetch(path.name, path):
+            try:
+                return _found(_load_cached(path, key, device, build), "downloaded", alias, cache)
+            except CheckpointError as err:
+                _quarantine(path, name, err)
+        return _train_and_save(name, config, build, train, device, path, status, alias)
+
+
+def _found(result: Trained, status: str, alias, cache: Path) -> Trained:
+    result.status = status
+    _log_event(name=result.name, key=config_key(result.config), status=status, seconds=0.0,
+               images_per_s=None, file=result.path.name, aliases=[alias] if alias else [])
+    if alias:
+        store_alias(result.path, alias, cache)
+    return result
+
+
+def _train_and_save(name, config, build, train, device, path: Path, status, alias) -> Trained:
     seed_everything(int(config.get("seed", 0)))
     model = build(config).to(device)
+    state = TrainingState(path.with_name(f"{path.stem}.state.pt"), config_key(config))
     start = time.perf_counter()
-    history = train(model)
+    history = train(model, state)
     seconds = time.perf_counter() - start
-    save_checkpoint(path, model, config, build, history, name)
+    saved = _save_or_keep(path, model, config, build, history, name)
+    if saved:
+        state.remove()
     speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
-    _log_event(name=name, key=key, status=status, seconds=round(seconds, 2), images_per_s=speed,
-               file=path.name, aliases=[alias] if alias else [])
-    if alias:
-        store_alias(path, alias, cache)
+    _log_event(name=name, key=config_key(config), status=status if saved else f"{status}, not saved",
+               seconds=round(seconds, 2), images_per_s=speed, file=path.name if saved else None,
+               aliases=[alias] if alias and saved else [], resumed_from=state.resumed_from,
+               state_seconds=round(state.seconds, 3))
+    if alias and saved:
+        store_alias(path, alias, path.parent)
     model.eval()
     return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)), name,
-                   _builder_name(build))
+                   builder_name(build))
+
+
+def _save_or_keep(path: Path, model, config, build, history, name) -> bool:
+    """Save the trained model; when the disk refuses (full, read-only), keep it in memory."""
+    try:
+        save_checkpoint(path, model, config, build, history, name)
+        return True
+    except OSError as err:
+        full = " (the disk is full)" if err.errno == errno.ENOSPC else ""
+        warnings.warn(f"The trained model {name!r} could not be saved to {path}{full}: "
+                      f"{type(err).__name__}: {err.strerror or err}. It stays in memory for the "
+                      f"rest of this chapter and will be trained again next time; free space, or "
+                      f"set LATENT_NOTES_CACHE to another folder.", stacklevel=3)
+        return False
 
 
 def alias_name(*parts) -> str:
-    """A file-safe stable cache name, e.g. alias_name("vae", "folder:/x", "latent16")."""
-    return "-".join("".join(ch if ch.isalnum() or ch == "." else "_" for ch in str(p)) for p in parts)
+    """A file-safe stable cache name, e.g. alias_name("vae", "folder:/x", "latent16"): ASCII,
+    and of bounded length however long or non-ASCII a folder's path is."""
+    return bounded("-".join("".join(ch if ch.isascii() and (ch.isalnum() or ch == ".") else "_"
+                                    for ch in str(p)) for p in parts))
 
 
 def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None:
@@ -218,13 +405,18 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
     """
     from . import weights
 
-    path = Path(cache_dir or default_cache_dir()) / f"{alias}.pt"
+    cache = Path(cache_dir or default_cache_dir())
+    path = cache / f"{bounded(alias)}.pt"
     downloaded = False
     if not path.exists():
-        fetched = weights.fetch(f"{alias}.pt", path, alias=alias)
+        try:
+            require_writable(cache)
+        except CacheError:
+            return None  # nothing to load, nowhere to download to: the caller trains (and says why)
+        fetched = weights.fetch(path.name, path, alias=alias)
         if not fetched:
             return None
-        store_alias(path.parent / fetched, alias, path.parent)
+        store_alias(cache / fetched, alias, cache)
         downloaded = True
     try:
         found = load_checkpoint(path, device)
@@ -233,13 +425,13 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
         return None
     if check is not None and not check(found.config):
         return None
-    original = path.parent / (f"{found.name}-{config_key(found.config)}-"
-                              f"{code_version(_import_builder(found.builder))}.pt")
-    if original.exists():
+    original = entry_path(cache, found.name, found.config, BUILDERS[found.builder]) \
+        if PLAIN_NAME.fullmatch(str(found.name)) else None
+    if original is not None and original.exists():
         found.path = original
     _log_event(name=found.name, key=config_key(found.config),
                status=f"{'downloaded' if downloaded else 'loaded'} as {alias}", seconds=0.0,
-               images_per_s=None, file=found.path.name if original.exists() else None,
+               images_per_s=None, file=found.path.name if found.path != path else None,
                aliases=[alias])
     return found
 
@@ -249,11 +441,21 @@ def same_data(data_spec: dict):
     return lambda config: config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
 
 
-def store_alias(path: Path, alias: str, cache_dir=None) -> Path:
-    """Copy a checkpoint to ``<cache>/<alias>.pt`` (atomically): a stable name for later use."""
+def store_alias(path: Path, alias: str, cache_dir=None) -> Path | None:
+    """Copy a checkpoint to ``<cache>/<alias>.pt`` (atomically): a stable name for later use.
+
+    An identical copy is left alone (a read-only cache is never written on a hit); a copy that
+    fails costs one warning, never the model. Returns the alias file, or None if not written.
+    """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache / f"{alias}.pt"
-    tmp = cache / f".{alias}.{os.getpid()}.tmp"
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    target = cache / f"{bounded(alias)}.pt"
+    if target.exists() and filecmp.cmp(path, target, shallow=False):
+        return target
+    try:
+        _atomic(target, lambda tmp: shutil.copyfile(path, tmp))
+    except OSError as err:
+        warnings.warn(f"Could not store {Path(path).name} under the name {alias!r} in {cache} "
+                      f"({err.strerror or err}); later chapters will look for it by its key.",
+                      stacklevel=3)
+        return None
     return target

@@ -1,6 +1,8 @@
 """Parameter checks shared by configs, training and chapters: one clear error per bad value."""
 from __future__ import annotations
 
+import math
+
 
 class ParameterError(ValueError):
     """A chapter parameter has a value the code cannot use; the message says which and why."""
@@ -20,7 +22,8 @@ def check_positive(**values) -> None:
 def check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Raise unless ``value`` is a real number in the interval [low, high] (or open ends)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    # finite only: an infinite weight or threshold trains a model into NaN, never a useful one
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low)
         if high is not None:
@@ -28,7 +31,7 @@ def check_number(name: str, value, *, low: float = 0.0, high: float | None = Non
     if not ok:
         interval = (("(" if low_open else "[") + f"{low:g}, "
                     + ("∞)" if high is None else f"{high:g}" + (")" if high_open else "]")))
-        raise ParameterError(f"{name} must be a number in {interval}, got {value!r}.")
+        raise ParameterError(f"{name} must be a finite number in {interval}, got {value!r}.")
 
 
 def check_choice(name: str, value, choices) -> None:

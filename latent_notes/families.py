@@ -57,10 +57,10 @@ def _batches(data: ImageData, config: TrainConfig, seed: int):
 def train_autoencoder(data: ImageData, model_config: AEConfig, train_config: TrainConfig, *,
                       seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
     """An autoencoder trained on the MSE; its sampling Gaussian is fitted to its training codes."""
-    def run(model):
+    def run(model, state):
         history = train(model, reconstruction_loss, _batches(data, train_config, seed),
                         data.test.loader(1000), train_config, device=device,
-                        name=f"ae latent={model_config.latent_size}")
+                        name=f"ae latent={model_config.latent_size}", state=state)
         model.fit_prior(batched(model.encode, data.train.images, device, 512))
         return history
 
@@ -77,9 +77,9 @@ def train_vae(data: ImageData, model_config: VAEConfig, train_config: VAETrainCo
         raise ParameterError("train_vae needs a VAETrainConfig (a TrainConfig with the loss "
                              f"weights beta, recon_weight, noise_std), got {train_config!r}.")
 
-    def run(model):
+    def run(model, state):
         return train(model, train_config.loss, _batches(data, train_config, seed),
-                     data.test.loader(500), train_config, device=device, name=name)
+                     data.test.loader(500), train_config, device=device, name=name, state=state)
 
     return load_or_train(name, _config(model_config, train_config, data.spec, seed), build_vae,
                          run, device=device, cache_dir=cache_dir, alias=alias)
@@ -88,9 +88,10 @@ def train_vae(data: ImageData, model_config: VAEConfig, train_config: VAETrainCo
 def train_classifier(data: ImageData, model_config: CNNConfig, train_config: TrainConfig, *,
                      seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
     """A CNN classifier trained on the cross-entropy."""
-    def run(model):
+    def run(model, state):
         return train(model, classification_loss, _batches(data, train_config, seed),
-                     data.test.loader(1000), train_config, device=device, name=model_config.arch)
+                     data.test.loader(1000), train_config, device=device, name=model_config.arch,
+                     state=state)
 
     return load_or_train(model_config.arch, _config(model_config, train_config, data.spec, seed),
                          build_classifier, run, device=device, cache_dir=cache_dir, alias=alias)
@@ -162,10 +163,10 @@ def train_vqvae2(data: ImageData, model_config: VQVAE2Config, train_config: Trai
         stats = codebook_stats(model, data.test.images, device)
         return {f"test_{key}": value for key, value in stats.items()}
 
-    def run(model):
+    def run(model, state):
         return train(model, vqvae2_loss, _batches(data, train_config, seed),
                      data.test.loader(500), train_config, device=device, callbacks=[monitor],
-                     name="vqvae2")
+                     name="vqvae2", state=state)
 
     name = "vqvae2" if model_config.restart else "vqvae2-norestart"
     return load_or_train(name, _config(model_config, train_config, data.spec, seed), build_vqvae2,
@@ -204,11 +205,11 @@ def train_prior(codes: CodeData, model_config: PixelCNNConfig, train_config: Tra
     x_test = prior_inputs(codes.test.top, codes.test.bottom, level)
     spec = {"codes_of": codes.source, "level": level, "n_train": len(codes.train.top)}
 
-    def run(model):
+    def run(model, state):
         batches = Batches(x_train, codes.train.labels, train_config.batch_size, shuffle=True,
                           seed=seed)
         return train(model, prior_loss, batches, Batches(x_test, codes.test.labels, 500),
-                     train_config, device=device, name=f"prior-{level}")
+                     train_config, device=device, name=f"prior-{level}", state=state)
 
     name = f"prior-{level}" + ("-class" if model_config.num_classes else "")
     return load_or_train(name, _config(model_config, train_config, spec, seed), build_pixelcnn,

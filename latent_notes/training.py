@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections import defaultdict
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -81,43 +82,191 @@ class TrainConfig:
             check_positive(lr_drop_at=self.lr_drop_at)
 
 
+def _accumulator_dtype(device: torch.device) -> torch.dtype:
+    """Sums of loss terms: float64 where the device has it (the CPU), else float32 (MPS)."""
+    return torch.float64 if device.type in ("cpu", "cuda") else torch.float32
+
+
 @torch.no_grad()
 def evaluate(model, loss_fn, batches, device) -> dict[str, float]:
     """Mean of every loss term over all batches (weighted by batch size), in eval mode."""
+    device = as_device(device)
     model.eval()
-    sums, count = defaultdict(float), 0
+    sums, count, dtype = {}, 0, _accumulator_dtype(device)
     for x, y in batches:
         terms = loss_fn(model, x.to(device), y.to(device))
         n = len(x)
-        for key, value in terms.items():
-            sums[key] += float(value) * n
+        for key, value in terms.items():  # summed on the device, read once at the end
+            sums[key] = sums.get(key, 0.0) + value.detach().to(dtype) * n
         count += n
-    return {key: total / max(count, 1) for key, total in sums.items()}
+    return {key: float(total) / max(count, 1) for key, total in sums.items()}
 
 
 Callback = Callable[[int, torch.nn.Module], "dict | None"]
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number: the run is stopped and nothing is cached."""
+
+
+def as_device(device) -> torch.device:
+    """A device given as a string ('cpu', 'cuda:0') or a torch.device, as a torch.device."""
+    return device if isinstance(device, torch.device) else torch.device(device)
+
+
+def synchronize(device) -> None:
+    """Wait for the device's queued work, so that a timing covers it (no-op on the CPU)."""
+    device = as_device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+# -- resumable training: a state written after every epoch ----------------------------------
+
+def _rng_states() -> dict:
+    """Every random stream training draws from (Python, NumPy, torch on each device)."""
+    numpy_state = np.random.get_state()
+    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
+              "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()),
+                        *map(float, numpy_state[2:])]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        states["mps"] = torch.mps.get_rng_state()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in states["python"]))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy(), int(pos), int(has_gauss), cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if "mps" in states and getattr(torch.backends, "mps", None) is not None \
+            and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(states["mps"])
+
+
+class TrainingState:
+    """Where a run keeps its state after every epoch, so that a killed run resumes.
+
+    The state (model, optimizer, schedule, every random stream, the loader's shuffling stream,
+    the history so far) is written atomically to ``path`` after each epoch. :func:`fit` resumes
+    from it: the final model is identical to an uninterrupted run's (same seed, same machine).
+    ``key`` ties the state to one configuration; a state of another, or an unreadable one, is
+    ignored with a warning. A write that fails (a full disk) costs one warning, never the run.
+    """
+
+    def __init__(self, path, key: str):
+        self.path, self.key = Path(path), key
+        self.resumed_from: int | None = None  # the epoch a run resumed after, if it did
+        self.seconds = 0.0  # time spent writing states
+        self._failed = False
+
+    def load(self, epochs: int) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            if state.get("key") != self.key or not 1 <= int(state["epoch"]) <= epochs:
+                raise ValueError(f"it belongs to another run (key {state.get('key')!r}, "
+                                 f"epoch {state.get('epoch')!r})")
+        except Exception as err:
+            warnings.warn(f"Ignoring the training state {self.path.name} ({type(err).__name__}: "
+                          f"{err}); training from the first epoch.", stacklevel=3)
+            self.remove()
+            return None
+        self.resumed_from = int(state["epoch"])
+        return state
+
+    def save(self, state: dict) -> None:
+        if self._failed:
+            return
+        start = time.perf_counter()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            torch.save({"key": self.key, **state}, tmp)
+            os.replace(tmp, self.path)
+        except OSError as err:
+            self._failed = True
+            warnings.warn(f"Could not write the training state {self.path} ({err}); training "
+                          "goes on, but a killed run would start again from the first epoch.",
+                          stacklevel=3)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.seconds += time.perf_counter() - start
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _restore(saved: dict, model, optimizer, scheduler, train_batches) -> list[dict]:
+    """Put a saved training state back in place; return the history rows so far."""
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    if getattr(train_batches, "generator", None) is not None:
+        train_batches.generator.set_state(saved["loader"])
+    _set_rng_states(saved["rng"])
+    return list(saved["history"])
+
+
+def _snapshot(epoch: int, rows: list, model, optimizer, scheduler, train_batches) -> dict:
+    generator = getattr(train_batches, "generator", None)
+    return {"epoch": epoch, "history": rows, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "loader": generator.get_state() if generator is not None else None,
+            "rng": _rng_states()}
+
+
+def _diverged(name: str, epoch: int, epochs: int, value: float, optimizer) -> TrainingDiverged:
+    lr = optimizer.param_groups[0].get("max_lr") or optimizer.param_groups[0].get("initial_lr") \
+        or optimizer.param_groups[0]["lr"]
+    return TrainingDiverged(
+        f"Training {name} diverged: its mean training loss in epoch {epoch} of {epochs} was "
+        f"{value}, not a finite number, so the run was stopped and nothing was cached. Lower the "
+        f"learning rate (lr, {lr:g} here) first; then the loss weights that multiply a term "
+        f"(beta or recon_weight of a VAE, commitment_weight of VQ-VAE-2) or the input noise "
+        f"(noise_std); a one-cycle schedule (schedule='onecycle') also starts gently.")
+
+
 def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimizer, device,
         scheduler=None, step_per_batch: bool = False, callbacks: Iterable[Callback] = (),
-        name: str = "model") -> pd.DataFrame:
+        name: str = "model", state: TrainingState | None = None) -> pd.DataFrame:
     """Train for ``epochs`` passes; return one row per epoch with train_/test_ terms and speed.
 
     ``scheduler`` steps once per batch when ``step_per_batch``, else once per epoch. After each
     epoch every ``callback(epoch, model)`` runs; a dict it returns joins that epoch's row.
     Columns: ``epoch``, ``train_<term>``, ``test_<term>``, ``seconds`` (the training pass),
-    ``images_per_s`` and the callbacks' own.
+    ``images_per_s`` and the callbacks' own. With a ``state``, each epoch ends by writing it
+    and a run resumes after the last epoch written. The loss terms are summed on the device
+    and read once per epoch; a loss that is not finite stops training (TrainingDiverged).
     """
     check_positive(epochs=epochs)
+    device = as_device(device)
     model.to(device)
-    rows = []
-    bar = tqdm(total=epochs * len(train_batches), desc=f"training {name}", unit="batch",
-               mininterval=5.0, disable=not progress_enabled(), leave=True)
-    for epoch in range(1, epochs + 1):
+    saved = state.load(epochs) if state is not None else None
+    rows = _restore(saved, model, optimizer, scheduler, train_batches) if saved else []
+    first = len(rows) + 1
+    bar = tqdm(total=epochs * len(train_batches), initial=(first - 1) * len(train_batches),
+               desc=f"training {name}", unit="batch", mininterval=5.0,
+               disable=not progress_enabled(), leave=True)
+    if saved:
+        bar.write(f"training {name}: resumed after epoch {first - 1} of {epochs}")
+    for epoch in range(first, epochs + 1):
         model.train()
-        sums, count, start = defaultdict(float), 0, time.perf_counter()
+        sums, count, start = {}, 0, time.perf_counter()
+        dtype = _accumulator_dtype(device)
         for x, y in train_batches:
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             terms = loss_fn(model, x, y)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -125,15 +274,20 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
             if scheduler is not None and step_per_batch:
                 scheduler.step()
             n = len(x)
-            for key, value in terms.items():
-                sums[key] += float(value.detach()) * n
+            for key, value in terms.items():  # on the device: no host sync per step
+                sums[key] = sums.get(key, 0.0) + value.detach().to(dtype) * n
             count += n
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{sums['loss'] / count:.4g}", refresh=False)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         seconds = time.perf_counter() - start
-        row = {"epoch": epoch, **{f"train_{k}": v / count for k, v in sums.items()}}
+        means = {key: float(total) / count for key, total in sums.items()}  # one read per epoch
+        if not np.isfinite(means["loss"]):
+            bar.close()
+            if state is not None:
+                state.remove()
+            raise _diverged(name, epoch, epochs, means["loss"], optimizer)
+        bar.set_postfix(epoch=epoch, loss=f"{means['loss']:.4g}")
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}}
         if test_batches is not None:
             row.update({f"test_{k}": v for k, v in evaluate(model, loss_fn, test_batches,
                                                              device).items()})
@@ -143,6 +297,8 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
         rows.append(row)
         if scheduler is not None and not step_per_batch:
             scheduler.step()
+        if state is not None and epoch < epochs:
+            state.save(_snapshot(epoch, rows, model, optimizer, scheduler, train_batches))
     bar.close()
     model.eval()
     return pd.DataFrame(rows)
@@ -162,10 +318,11 @@ def make_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
 
 
 def train(model, loss_fn, train_batches, test_batches, config: TrainConfig, *, device,
-          callbacks: Iterable[Callback] = (), name: str = "model") -> pd.DataFrame:
+          callbacks: Iterable[Callback] = (), name: str = "model",
+          state: TrainingState | None = None) -> pd.DataFrame:
     """Adam with the schedule of ``config``, through :func:`fit`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler, per_batch = make_schedule(optimizer, config, len(train_batches))
     return fit(model, loss_fn, train_batches, test_batches, epochs=config.epochs,
                optimizer=optimizer, device=device, scheduler=scheduler, step_per_batch=per_batch,
-               callbacks=callbacks, name=name)
+               callbacks=callbacks, name=name, state=state)

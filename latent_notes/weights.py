@@ -14,24 +14,40 @@ model, wrong hash, truncated file, a broken manifest) costs one warning line and
 trained as if there were no source. The source is the chapters' ``weights`` parameter or
 ``$LATENT_NOTES_WEIGHTS``: ``"auto"`` (the published release of the repository named in
 ``_config.yml``; the default in Colab), ``"off"``, a URL or a folder.
+
+A manifest is data from elsewhere, checked field by field when read (:func:`validate_manifest`):
+file names are plain names that stay inside the cache, every file has its sha256 and size, and a
+download stops at the size the manifest gives. Remote sources are ``https://`` (plain
+``http://`` only on this machine's loopback address, for tests), and a redirect may neither
+change the scheme nor leave https.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import hashlib
+import ipaddress
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import warnings
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from .checks import ParameterError
 
 MANIFEST = "manifest.json"
-FIELDS = ("file", "name", "key", "bytes", "sha256", "aliases", "config", "headline")
+# every field of a manifest entry and the JSON type it must have
+FIELDS = {"file": str, "name": str, "key": str, "bytes": int, "sha256": str, "aliases": list,
+          "config": dict, "headline": dict}
+PLAIN_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")  # no separator, no leading dot
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_MODEL_BYTES = 2 * 2**30  # no checkpoint of the book comes near this
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_REDIRECTS = 5
 HEADLINES = ("test_accuracy", "test_neg_elbo", "test_mse", "test_bits_per_code", "test_loss")
 _state = {"source": None, "configured": False, "manifests": {}, "dead": set()}
 
@@ -77,13 +93,14 @@ def resolve(weights) -> str | None:
     if text == "auto":
         return release_url()
     if text.startswith(("http://", "https://")):
+        check_url(text)
         return text.rstrip("/")
     if Path(text).expanduser().is_dir():
         return str(Path(text).expanduser().resolve())
     raise ParameterError(
         f"weights={weights!r} is not a weights source. Use one of three forms: \"auto\" (the "
         f"trained models published with the book's latest release), \"off\" (train everything "
-        f"here), or a URL (http:// or https://) or an existing folder holding an export made by "
+        f"here), or an https:// URL or an existing folder holding an export made by "
         f"`python -m latent_notes.weights export` (with its {MANIFEST}).")
 
 
@@ -101,44 +118,147 @@ def current_source() -> str | None:
 
 # -- fetching ----------------------------------------------------------------------------------
 
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, scheme: str | None = None) -> None:
+    """Raise WeightsError unless ``url`` is https (or http on loopback) with the given scheme."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+        if scheme is None or parts.scheme == scheme:
+            return
+        raise WeightsError(f"a redirect to {url} changes the scheme from {scheme}; refused.")
+    raise WeightsError(f"{url} is not an https:// address (plain http:// is accepted only on this "
+                       "machine's loopback address, for tests): trained models are code-free "
+                       "data, but only over a connection that cannot be tampered with.")
+
+
 def _progress() -> bool:
     return os.environ.get("LATENT_NOTES_PROGRESS", "1") != "0"
 
 
-def _retrieve(source: str, file: str, folder: Path, sha256: str | None) -> Path:
-    """``source/file`` as a local file in ``folder``: downloaded by pooch (checked against
-    ``sha256`` when given) or copied from a folder source and checked here."""
+def _capped_downloader(limit: int):
+    """A pooch downloader that follows at most MAX_REDIRECTS redirects, each checked by
+    :func:`check_url` against the first address's scheme, and stops past ``limit`` bytes."""
+    def download(url, output_file, pooch_obj=None, check_only=False):
+        import requests
+        from tqdm.auto import tqdm
+
+        scheme = urlsplit(url).scheme
+        with requests.Session() as session:
+            for _ in range(MAX_REDIRECTS + 1):
+                check_url(url, scheme)
+                response = session.get(url, stream=True, timeout=30, allow_redirects=False)
+                if not response.is_redirect:
+                    break
+                url = urljoin(url, response.headers["location"])
+                response.close()
+            else:
+                raise WeightsError(f"more than {MAX_REDIRECTS} redirects; refused.")
+            with response:
+                response.raise_for_status()
+                announced = int(response.headers.get("content-length") or 0)
+                if announced > limit:
+                    raise WeightsError(f"{url} announces {announced} bytes, more than the "
+                                       f"{limit} its manifest allows; not downloaded.")
+                got = 0
+                with open(output_file, "wb") as f, tqdm(
+                        total=announced or None, unit="B", unit_scale=True,
+                        desc=Path(urlsplit(url).path).name, disable=not _progress()) as bar:
+                    for chunk in response.iter_content(1 << 16):
+                        got += len(chunk)
+                        if got > limit:
+                            raise WeightsError(f"{url} sent more than the {limit} bytes its "
+                                               "manifest gives; the download was stopped.")
+                        f.write(chunk)
+                        bar.update(len(chunk))
+    return download
+
+
+def _retrieve(source: str, file: str, folder: Path, sha256: str | None, size: int) -> Path:
+    """``source/file`` as a local file in ``folder``, at most ``size`` bytes: downloaded by
+    pooch (checked against ``sha256`` when given) or copied from a folder source and checked."""
+    if not PLAIN_FILE.fullmatch(file):
+        raise WeightsError(f"{file!r} is not a plain file name")
     if source.startswith(("http://", "https://")):
         import pooch
 
-        downloader = pooch.HTTPDownloader(progressbar=_progress(), timeout=30)
         return Path(pooch.retrieve(f"{source}/{file}", known_hash=sha256 and f"sha256:{sha256}",
-                                   fname=file, path=folder, downloader=downloader))
-    target = folder / file
-    shutil.copyfile(Path(source) / file, target)
+                                   fname=file, path=folder, downloader=_capped_downloader(size),
+                                   progressbar=False))
+    origin, target = Path(source) / file, folder / file
+    if not origin.is_file() or origin.stat().st_size > size:
+        raise WeightsError(f"{origin} is missing, not a file, or larger than {size} bytes")
+    shutil.copyfile(origin, target)
     if sha256 and sha256_of(target) != sha256:
         target.unlink()
-        raise WeightsError(f"{Path(source) / file} does not match the sha256 in its manifest")
+        raise WeightsError(f"{origin} does not match the sha256 in its manifest")
     return target
 
 
+def validate_manifest(data, where: str) -> dict[str, dict]:
+    """A manifest's entries as {file: entry}, every field checked, or one WeightsError that
+    names the manifest, the entry and the field."""
+    def bad(message: str):
+        raise WeightsError(f"{where} is not a valid weights manifest: {message}. Export it again "
+                           "with `python -m latent_notes.weights export`, or use another source.")
+
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        bad('it must be a JSON object with a list of models under "models"')
+    entries, aliases = {}, set()
+    for number, entry in enumerate(data["models"], 1):
+        label = f"model {number}"
+        if not isinstance(entry, dict):
+            bad(f"{label} is not an object")
+        for field, kind in FIELDS.items():
+            value = entry.get(field)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                bad(f"{label} has no {field} of type {kind.__name__} (found {value!r:.60})")
+        label = f"model {number} ({entry['file']!r:.60})"
+        if not PLAIN_FILE.fullmatch(entry["file"]) or not entry["file"].endswith(".pt"):
+            bad(f"{label}: file must be a plain name ending in .pt (letters, digits, '.', '_', "
+                "'-'; no folder, no leading dot)")
+        if not SHA256.fullmatch(entry["sha256"]):
+            bad(f"{label}: sha256 must be 64 lower-case hex digits")
+        if not 0 < entry["bytes"] <= MAX_MODEL_BYTES:
+            bad(f"{label}: bytes must be a positive size of at most {MAX_MODEL_BYTES}")
+        for alias in entry["aliases"]:
+            if not isinstance(alias, str) or not PLAIN_FILE.fullmatch(f"{alias}.pt"):
+                bad(f"{label}: alias {alias!r:.60} is not a plain name")
+            if alias in aliases:
+                bad(f"{label}: alias {alias!r} is listed twice")
+            aliases.add(alias)
+        if entry["file"] in entries:
+            bad(f"{label}: the file is listed twice")
+        entries[entry["file"]] = entry
+    return entries
+
+
 def manifest(source: str) -> dict:
-    """The source's manifest as {file: entry}, read once per process."""
+    """The source's manifest as {file: entry}, validated, read once per process."""
     if source not in _state["manifests"]:
         with tempfile.TemporaryDirectory() as folder:
-            path = _retrieve(source, MANIFEST, Path(folder), None)
+            path = _retrieve(source, MANIFEST, Path(folder), None, MAX_MANIFEST_BYTES)
             try:
-                entries = json.loads(path.read_text())["models"]
-                for entry in entries:
-                    missing = [f for f in FIELDS if f not in entry]
-                    if missing:
-                        raise KeyError(f"an entry lacks {', '.join(missing)}")
-            except (ValueError, KeyError, TypeError) as err:
-                raise WeightsError(f"{source}/{MANIFEST} is not a weights manifest ({err}); "
-                                   "export it again with `python -m latent_notes.weights export`"
-                                   ) from None
-        _state["manifests"][source] = {entry["file"]: entry for entry in entries}
+                data = json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as err:
+                raise WeightsError(f"{source}/{MANIFEST} is not JSON ({err})") from None
+        _state["manifests"][source] = validate_manifest(data, f"{source}/{MANIFEST}")
     return _state["manifests"][source]
+
+
+def _download_folder(parent: Path) -> Path:
+    """A fresh private folder for downloads, named so that the cache sweeps it if we die."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f".download.{os.urandom(4).hex()}.{os.getpid()}.tmp"
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 def _warn(message: str) -> None:
@@ -146,7 +266,8 @@ def _warn(message: str) -> None:
 
 
 def fetch(file: str, target: Path, alias: str | None = None) -> str | None:
-    """Put the source's checkpoint ``file`` (or the one stored under ``alias``) at ``target``.
+    """Put the source's checkpoint ``file`` (or the one stored under ``alias``) in ``target``'s
+    folder (the cache), as ``target`` or, for an alias, under the manifest's file name.
 
     Returns the file name fetched, or None (no source, not there, or a failure: warned).
     """
@@ -166,19 +287,25 @@ def fetch(file: str, target: Path, alias: str | None = None) -> str | None:
                                        if alias and alias in e["aliases"]), None)
     if entry is None:
         return None
-    target = Path(target)
-    if alias:
-        target = target.parent / entry["file"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as folder:
-        try:
-            path = _retrieve(source, entry["file"], Path(folder), entry["sha256"])
-            load_checkpoint(path)  # loads with weights_only=True, or raises
-        except (Exception, CheckpointError) as err:
-            _warn(f"The trained model {entry['file']} from {source} was rejected "
-                  f"({type(err).__name__}: {err}); it will be trained here.")
-            return None
+    cache = Path(target).parent.resolve()
+    target = cache / entry["file"] if alias else Path(target).resolve()
+    if target.parent != cache:  # validated names cannot get here; the check stays anyway
+        raise WeightsError(f"{target} lies outside the cache {cache}; refused.")
+    folder = None
+    try:
+        folder = _download_folder(cache)
+        path = _retrieve(source, entry["file"], folder, entry["sha256"], entry["bytes"])
+        if path.stat().st_size != entry["bytes"]:
+            raise WeightsError(f"{path.stat().st_size} bytes, the manifest says {entry['bytes']}")
+        load_checkpoint(path)  # loads with weights_only=True through the builder table, or raises
         os.replace(path, target)  # atomic: the cache never holds half a file
+    except (Exception, CheckpointError) as err:
+        _warn(f"The trained model {entry['file']} from {source} was rejected "
+              f"({type(err).__name__}: {err}); it will be trained here.")
+        return None
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     return entry["file"]
 
 
