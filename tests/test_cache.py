@@ -1,6 +1,10 @@
+import errno
 import importlib
 import inspect
 import json
+import os
+import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -175,3 +179,256 @@ def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(monkeypatch, tmp_
     again = load_or_train("cnn", config, build_classifier, history, device="cpu",
                           cache_dir=tmp_path)
     assert again.status == "trained" and again.path != first.path
+
+
+# -- what a file, a full disk or a kill can do: nothing is run, nothing trained is lost ----------
+
+TINY = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
+                  "width": 4, "fc_width": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
+
+
+def untrained(model, state):  # no training needed to see which file is used
+    return pd.DataFrame({"epoch": [1]})
+
+
+@pytest.mark.parametrize("builder, config", [
+    ("builtins:exec", "open({marker!r}, 'w')"),
+    ("subprocess:run", ["touch", "{marker}"]),
+    ("latent_notes.models.classifier:torch.os.system", "touch {marker}")])
+def test_a_cached_checkpoint_cannot_choose_the_function_that_rebuilds_it(tmp_path, builder,
+                                                                          config):
+    marker = tmp_path / "pwned"
+    config = ([part.format(marker=marker) for part in config] if isinstance(config, list)
+              else config.format(marker=str(marker)))
+    path = cache.entry_path(tmp_path, "cnn", TINY, build_classifier)
+    torch.save({"format_version": 1, "name": "cnn", "key": config_key(TINY), "config": config,
+                "builder": builder, "state_dict": {}, "history": {}}, path)
+    with pytest.raises(CheckpointError, match="not one of the package's"):
+        load_checkpoint(path)  # no builder given: the file's name is looked up, never imported
+    calls = []
+    with pytest.warns(UserWarning, match="moved to"):
+        again = load_or_train("cnn", TINY, build_classifier,
+                              lambda m, s: calls.append(1) or untrained(m, s), device="cpu",
+                              cache_dir=tmp_path)
+    assert not marker.exists() and calls == [1] and again.status == "retrained"
+    assert list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_an_unregistered_builder_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="not in latent_notes.cache.BUILDERS"):
+        load_or_train("cnn", TINY, lambda config: build_classifier(config), untrained,
+                      device="cpu", cache_dir=tmp_path)
+
+
+def test_a_cache_that_cannot_be_created_is_named_before_any_training(tmp_path):
+    (tmp_path / "file").write_text("a regular file, not a folder")
+    calls = []
+    with pytest.raises(cache.CacheError, match="file/cache cannot be used.*LATENT_NOTES_CACHE"):
+        load_or_train("cnn", TINY, build_classifier, lambda m, s: calls.append(1),
+                      device="cpu", cache_dir=tmp_path / "file" / "cache")
+    assert calls == []
+
+
+def test_a_full_disk_keeps_the_trained_model_in_memory(tmp_path, small_digits, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache.torch, "save", no_space)
+    with pytest.warns(UserWarning, match="could not be saved.*disk is full.*stays in memory"):
+        trained = train_small(small_digits, tmp_path)
+    assert trained.status == "trained" and trained.history["epoch"].tolist() == [1]
+    x = small_digits.test.images[:4]
+    assert trained.model(x).shape == (4, 10)  # the chapter goes on with it
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_a_read_only_cache_that_holds_the_model_is_only_read(tmp_path, small_digits,
+                                                             monkeypatch):
+    """As root, chmod stops no write: every way of writing is made to fail instead."""
+    first = train_small(small_digits, tmp_path)
+    store_alias(first.path, "judge-digits", tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    for target, name in [(cache.os, "replace"), (cache.shutil, "copyfile"), (cache.torch, "save"),
+                         (cache.FileLock, "acquire"), (Path, "write_bytes"),
+                         (Path, "mkdir"), (Path, "unlink")]:
+        monkeypatch.setattr(target, name, refuse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a warning
+        again = cache.load_or_train(first.name, first.config, build_classifier, untrained,
+                                    device="cpu", cache_dir=tmp_path, alias="judge-digits")
+        by_alias = cache.load_alias("judge-digits", "cpu", tmp_path)
+    assert again.status == "loaded" and by_alias is not None
+
+
+@pytest.mark.parametrize("folder", ["/content/drive/MyDrive/" + "photos of my cats/" * 12,
+                                    "/home/读者/" + "图片" * 48])
+def test_long_and_non_ascii_folder_names_make_bounded_file_names(tmp_path, folder):
+    alias = cache.alias_name("vae", f"folder:{folder}", "latent16")
+    assert alias.isascii() and len(alias) <= cache.MAX_NAME_BYTES
+    assert alias != cache.alias_name("vae", f"folder:{folder}x", "latent16")
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"x")
+    assert store_alias(path, alias, tmp_path).read_bytes() == b"x"  # no "File name too long"
+    entry = cache.entry_path(tmp_path, alias, TINY, build_classifier)
+    assert len(entry.name.encode()) <= cache.MAX_NAME_BYTES + 3
+
+
+def test_temporary_files_of_dead_processes_are_swept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        stale = tmp_path / f".cnn-abc.pt.{dead}.tmp"
+        stale_folder = tmp_path / f".download.ab12.{dead}.tmp"
+        busy = tmp_path / f".cnn-abc.pt.{alive.pid}.tmp"
+        stale.write_bytes(b"half")
+        stale_folder.mkdir()
+        busy.write_bytes(b"being written")
+        cache.require_writable(tmp_path)
+        assert not stale.exists() and not stale_folder.exists() and busy.exists()
+    finally:
+        alive.kill()
+
+
+def test_a_state_is_written_after_each_epoch_and_removed_once_saved(tmp_path, small_digits,
+                                                                   monkeypatch):
+    written = []
+    real = cache.TrainingState.save
+    monkeypatch.setattr(cache.TrainingState, "save",
+                        lambda self, state: written.append(state["epoch"]) or real(self, state))
+    trained = train_small(small_digits, tmp_path, epochs=3)
+    assert written == [1, 2]  # the last epoch's state would be the saved model itself
+    assert not list(tmp_path.glob("*.state.pt")) and trained.path.exists()
+
+
+def test_a_non_finite_loss_stops_training_and_caches_nothing(tmp_path, small_digits):
+    from latent_notes.models.classifier import classification_loss
+    from latent_notes.training import TrainingDiverged, train
+
+    def exploding(model, x, y):
+        terms = classification_loss(model, x, y)
+        return {**terms, "loss": terms["loss"] * float("inf")}
+
+    def run(model, state):
+        return train(model, exploding, small_digits.train.loader(32, shuffle=True),
+                     None, classifier_recipe(2, 32, 5e-3), device="cpu", name="cnn",
+                     state=state)
+
+    with pytest.raises(TrainingDiverged, match="cnn diverged.*epoch 1 of 2.*Lower the learning"):
+        load_or_train("cnn", TINY, build_classifier, run, device="cpu", cache_dir=tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.name != ".locks"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(beta=float("inf")),
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(
+        recon_weight=float("inf")),
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(
+        noise_std=float("inf")),
+    lambda: __import__("latent_notes.models.vqvae2", fromlist=["x"]).VQVAE2Config(
+        commitment_weight=float("inf")),
+    lambda: __import__("latent_notes.models.vqvae2", fromlist=["x"]).VQVAE2Config(
+        restart_threshold=float("inf"))])
+def test_configs_refuse_infinite_weights_and_thresholds(make):
+    from latent_notes.checks import ParameterError
+
+    with pytest.raises(ParameterError, match="finite number"):
+        make()
+
+
+RUN = '''
+import json, os, sys, time
+import torch
+from latent_notes.cache import load_or_train
+from latent_notes.data import load_data
+from latent_notes.families import classifier_recipe, sized
+from latent_notes.models.classifier import CNNConfig, build_classifier, classification_loss
+from latent_notes.training import train
+
+cache_dir, out, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+torch.set_num_threads(1)
+data = load_data("digits", subset=200)
+model_config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=8)
+recipe = classifier_recipe(3, 32, 5e-3)
+
+calls = [0]
+
+def slow_loss(model, x, y):
+    calls[0] += 1
+    time.sleep(pause)
+    return classification_loss(model, x, y)
+
+def run(model, state):
+    return train(model, slow_loss, data.train.loader(32, shuffle=True, seed=0), None, recipe,
+                 device="cpu", name="cnn", state=state)
+
+config = {"model": model_config.__dict__, "train": recipe.__dict__, "data": data.spec, "seed": 0}
+result = load_or_train("cnn", config, build_classifier, run, device="cpu", cache_dir=cache_dir)
+torch.save(result.model.state_dict(), out)
+print(json.dumps({"status": result.status, "batches": calls[0]}))
+'''
+
+
+def run_script(tmp_path, cache_dir, out, pause=0.0, wait=True):
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(RUN)
+    env = {**os.environ, "LATENT_NOTES_PROGRESS": "0",
+           "LATENT_NOTES_EVENTS": str(tmp_path / f"{Path(out).stem}.events")}
+    process = subprocess.Popen([sys.executable, str(script), str(cache_dir), str(out), str(pause)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:
+        return process
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_a_run_killed_at_epoch_2_of_3_resumes_to_the_same_weights(tmp_path):
+    import signal
+
+    whole = run_script(tmp_path, tmp_path / "whole", tmp_path / "whole.pt")
+    killed = run_script(tmp_path, tmp_path / "cache", tmp_path / "killed.pt", pause=0.05,
+                        wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline and killed.poll() is None:
+        states = list((tmp_path / "cache").glob("*.state.pt"))
+        if states and torch.load(states[0], weights_only=True)["epoch"] == 2:
+            killed.send_signal(signal.SIGKILL)  # in epoch 3: the state of epoch 2 is on disk
+            break
+        time.sleep(0.02)
+    assert killed.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not list((tmp_path / "cache").glob("*.pt")) or all(
+        p.name.endswith(".state.pt") for p in (tmp_path / "cache").glob("*.pt"))
+    resumed = run_script(tmp_path, tmp_path / "cache", tmp_path / "resumed.pt")
+    assert whole["status"] == resumed["status"] == "trained"
+    assert resumed["batches"] * 3 == whole["batches"] == 21  # only epoch 3 was trained again
+    a, b = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "resumed.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    event = json.loads((tmp_path / "resumed.events").read_text().splitlines()[-1])
+    assert event["resumed_from"] == 2
+    assert not list((tmp_path / "cache").glob("*.state.pt"))  # removed once the model is saved
+    assert not list((tmp_path / "cache").glob(".*.tmp"))  # the killed run's temporaries swept
+
+
+def test_two_builds_on_one_cache_with_a_corrupt_file(tmp_path):
+    """The first quarantines and trains; the second waits for it, then loads what it saved."""
+    run_script(tmp_path, tmp_path / "cache", tmp_path / "first.pt")
+    (path,) = (tmp_path / "cache").glob("cnn-*.pt")
+    path.write_bytes(path.read_bytes()[:300])
+    runs = [run_script(tmp_path, tmp_path / "cache", tmp_path / f"{i}.pt", pause=0.02, wait=False)
+            for i in range(2)]
+    statuses = []
+    for process in runs:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-2000:]
+        statuses.append(json.loads(stdout.strip().splitlines()[-1])["status"])
+    assert sorted(statuses) == ["loaded", "retrained"]

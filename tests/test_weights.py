@@ -220,3 +220,167 @@ def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
         first.setdefault(event["file"], event["status"])
     assert all(status.startswith("downloaded") for status in first.values()), first
     assert all(e["status"].startswith(("downloaded", "loaded")) for e in events), events
+
+
+# -- a weights source is data from elsewhere: every way it can lie ------------------------------
+
+def hostile_source(tmp_path, exported, **changes):
+    """A copy of the export whose manifest entry has ``changes`` (a key set to ... is dropped)."""
+    folder, manifest, _, _ = exported
+    source = tmp_path / "hostile"
+    source.mkdir()
+    for path in folder.iterdir():
+        source.joinpath(path.name).write_bytes(path.read_bytes())
+    entry = {**manifest["models"][0], **changes}
+    entry = {k: v for k, v in entry.items() if v is not ...}
+    (source / "manifest.json").write_text(json.dumps({**manifest, "models": [entry]}))
+    return source
+
+
+@pytest.mark.parametrize("via", ["http", "folder"])
+@pytest.mark.parametrize("file", ["../../victim.pt", "ABSOLUTE", ".hidden.pt", "sub/x.pt"])
+def test_a_manifest_file_name_cannot_write_outside_the_cache(exported, tmp_path, via, file):
+    _, _, trained, data = exported
+    cache = tmp_path / "a" / "b" / "cache"
+    victims = [tmp_path / "a" / "victim.pt", tmp_path / "absolute-victim.pt"]
+    victims[0].parent.mkdir()
+    for victim in victims:
+        victim.write_text("precious")
+    file = str(victims[1]) if file == "ABSOLUTE" else file
+    source = hostile_source(tmp_path, exported, file=file)
+    with serve(source) as url, pytest.warns(UserWarning, match="file must be a plain name"):
+        weights.configure(url if via == "http" else str(source))
+        result = load_again(trained, data, cache, train=lambda model, state: trained.history)
+    assert result.status == "trained"
+    assert all(victim.read_text() == "precious" for victim in victims)
+    assert not (tmp_path / "a" / "b" / "sub").exists()
+
+
+@pytest.mark.parametrize("changes, complaint", [
+    ({"sha256": None}, "no sha256"), ({"sha256": ""}, "sha256 must be 64"),
+    ({"sha256": ...}, "no sha256"), ({"file": 7}, "no file of type str"),
+    ({"bytes": "12"}, "no bytes of type int"), ({"bytes": 0}, "bytes must be a positive"),
+    ({"bytes": True}, "no bytes of type int"), ({"aliases": ["../../x"]}, "not a plain name"),
+    ({"config": "exec"}, "no config of type dict")])
+def test_a_manifest_is_checked_field_by_field(exported, tmp_path, changes, complaint):
+    _, _, trained, data = exported
+    weights.configure(str(hostile_source(tmp_path, exported, **changes)))
+    with pytest.warns(UserWarning, match=f"model 1.*{complaint}"):
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda model, state: trained.history)
+    assert result.status == "trained"
+
+
+def test_a_file_or_alias_listed_twice_is_refused(exported):
+    entry = exported[1]["models"][0]
+    for twice in ([entry, entry], [entry, {**entry, "file": "other.pt"}]):
+        with pytest.raises(weights.WeightsError, match="listed twice"):
+            weights.validate_manifest({"models": twice}, "m.json")
+
+
+class EndlessHandler(QuietHandler):
+    """Serves the manifest honestly, then every model file as an endless stream of bytes."""
+
+    sent = [0]
+
+    def do_GET(self):
+        if self.path.endswith("manifest.json"):
+            return super().do_GET()
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(4096):  # bounded: 256 MB at most, stopped by the client far earlier
+                self.wfile.write(b"\0" * 65536)
+                self.sent[0] += 65536
+        except OSError:
+            pass
+
+
+def test_a_download_stops_at_the_size_the_manifest_gives(exported, tmp_path):
+    folder, manifest, trained, data = exported
+    handler = functools.partial(EndlessHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        weights.configure(f"http://127.0.0.1:{httpd.server_address[1]}")
+        with pytest.warns(UserWarning, match="sent more than the .* bytes"):
+            result = load_again(trained, data, tmp_path / "cache",
+                                train=lambda model, state: trained.history)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.status == "trained"
+    assert EndlessHandler.sent[0] < manifest["models"][0]["bytes"] + 64 * 2**20
+    files = [p.name for p in (tmp_path / "cache").iterdir() if p.name != ".locks"]
+    assert files == [trained.path.name]  # the model trained here; nothing of the download
+
+
+class RedirectHandler(QuietHandler):
+    target = ""
+
+    def do_GET(self):
+        if self.path.endswith("manifest.json"):
+            return super().do_GET()
+        self.send_response(302)
+        self.send_header("Location", self.target + self.path)
+        self.end_headers()
+
+
+@pytest.mark.parametrize("target", ["https://127.0.0.1:9", "http://example.org",
+                                    "ftp://127.0.0.1"])
+def test_a_redirect_may_not_change_scheme_or_leave_loopback(exported, tmp_path, target):
+    folder, _, trained, data = exported
+    handler = functools.partial(type("H", (RedirectHandler,), {"target": target}),
+                                directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        weights.configure(f"http://127.0.0.1:{httpd.server_address[1]}")
+        with pytest.warns(UserWarning, match="changes the scheme|not an https"):
+            result = load_again(trained, data, tmp_path / "cache",
+                                train=lambda model, state: trained.history)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.status == "trained"
+
+
+def test_plain_http_is_refused_off_loopback():
+    for url in ("http://example.org/w", "http://10.0.0.1/w", "ftp://example.org/w"):
+        with pytest.raises(weights.WeightsError, match="not an https"):
+            weights.check_url(url)
+    for url in ("https://example.org/w", "http://127.0.0.1:8000", "http://localhost/w",
+                "http://[::1]:80/w"):
+        weights.check_url(url)
+
+
+def harmful_checkpoint(path: Path, builder: str, marker: Path) -> None:
+    """A well-formed checkpoint whose builder, if imported and called, would run a command."""
+    config = {"exec": f"open({str(marker)!r}, 'w')", "subprocess": ["touch", str(marker)],
+              "system": f"touch {marker}"}[builder.split(":")[0].split(".")[0]
+                                           .replace("builtins", "exec")
+                                           .replace("latent_notes", "system")]
+    torch.save({"format_version": 1, "name": "x", "key": "0", "config": config,
+                "builder": builder, "state_dict": {}, "history": {}}, path)
+
+
+HARMFUL = ["builtins:exec", "subprocess:run", "latent_notes.models.classifier:torch.os.system"]
+
+
+@pytest.mark.parametrize("builder", HARMFUL)
+def test_a_downloaded_checkpoint_cannot_choose_the_function_that_rebuilds_it(
+        exported, tmp_path, builder):
+    """The sha256 comes from the same manifest, so it does not help: the builder table does."""
+    _, _, trained, data = exported
+    marker = tmp_path / "pwned"
+    source = hostile_source(tmp_path, exported)
+    harmful_checkpoint(source / trained.path.name, builder, marker)
+    blob = source / trained.path.name
+    source_manifest = json.loads((source / "manifest.json").read_text())
+    source_manifest["models"][0].update(sha256=weights.sha256_of(blob), bytes=blob.stat().st_size)
+    (source / "manifest.json").write_text(json.dumps(source_manifest))
+    with serve(source) as url, pytest.warns(UserWarning, match="not one of the package's"):
+        weights.configure(url)
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda model, state: trained.history)
+    assert result.status == "trained" and not marker.exists()
