@@ -17,6 +17,7 @@ injected-parameters cell shows no path of the building machine (see ``show_param
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -37,12 +38,15 @@ STAGE = BUILD / "src"
 REPORTS = BUILD / "reports"
 STAGED_FILES = ("_config.yml", "_toc.yml")
 INSTALL_URL = re.compile(r"git\+https?://[^\s\"']+")
-# papermill injects the build's absolute paths; the book shows these instead (see show_parameters)
-PATH_PARAMETERS = re.compile(r'^(?P<name>results_dir|cache_dir|data_root) = (?P<value>"/[^"\n]*")$',
-                             re.M)
+# papermill's injected lines (``name = value``, strings in double quotes) and the strings in them
+INJECTED_LINE = re.compile(r"^(?P<name>\w+) = (?P<value>.*)$", re.M)
+STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+# a path of the building machine: POSIX, home, Windows drive or share, alone or after folder:
+MACHINE_PATH = re.compile(r"^(folder:|file://)?(/|~|[A-Za-z]:[\\/]|\\\\)")
 DATA_NAMES = {"digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
               "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "folder": "an image folder"}
-PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache", "data_root": "this build's data folder"}
+PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache",
+                "data_root": "this build's data folder", "weights": "this build's weights source"}
 
 
 class BuildError(RuntimeError):
@@ -72,20 +76,71 @@ def load_profile(name: str) -> dict:
 
 
 def parse_overrides(items: list[str], chapters: list[str]) -> tuple[dict, dict]:
-    """``key=value`` for every chapter, ``CHAPTER.key=value`` for one (CHAPTER may be '01')."""
+    """``key=value`` for every chapter, ``CHAPTER.key=value`` for one (CHAPTER may be '01').
+
+    Values follow papermill's ``-p`` (:func:`parse_value`); paths are made absolute here
+    (:func:`absolute_paths`).
+    """
     common, per_chapter = {}, {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise BuildError(f"-p {item!r} is not KEY=VALUE (e.g. -p epochs=3 or -p 01.epochs=3).")
-        value = yaml.safe_load(raw) if raw else None
         if "." in key:
             prefix, key = key.split(".", 1)
             chapter = _match_chapter(prefix, chapters)
-            per_chapter.setdefault(chapter, {})[key] = value
+            per_chapter.setdefault(chapter, {})[key] = absolute_paths(key, parse_value(item, raw))
         else:
-            common[key] = value
+            common[key] = absolute_paths(key, parse_value(item, raw))
     return common, per_chapter
+
+
+def parse_value(item: str, raw: str):
+    """papermill's ``-p`` rules: True, False, None, an int, a float, else the text itself; a
+    list or a dict (text starting with ``[`` or ``{``) as a Python literal."""
+    if raw == "":
+        raise BuildError(f"-p {item!r} has no value. Write one after '=', e.g. -p {item}None "
+                         "for None.")
+    if raw[0] in "[{":
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError) as err:
+            value = err
+        if not isinstance(value, (list, dict)):
+            reason = " ".join(str(value).split())
+            raise BuildError(f"-p {item!r}: a value starting with {raw[0]!r} is read as a Python "
+                             f"list or dict, and this one is neither ({reason}). Write it as in "
+                             "Python, e.g. -p sizes=[8,16] or -p \"names={'a': 1}\" (quoted for "
+                             "the shell).")
+        return value
+    constants = {"True": True, "False": False, "None": None}
+    if raw in constants:
+        return constants[raw]
+    for number in (int, float):  # int("010") is 10, float("1e-3") is 0.001
+        try:
+            return number(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def absolute_paths(key: str, value):
+    """Paths typed on the command line, made absolute against the directory the command runs in
+    (papermill executes in _build/src/book): ``data_root``, any ``folder:PATH`` (``dataset``,
+    ``colour_dataset``) and a ``weights`` folder."""
+    if not isinstance(value, str):
+        return value
+    if key == "data_root":
+        return _absolute(value)
+    if value.startswith("folder:") and value != "folder:":
+        return "folder:" + _absolute(value[len("folder:"):])
+    if key == "weights" and value.strip() not in ("off", "auto") and "://" not in value:
+        return _absolute(value)
+    return value
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def all_chapters(root: Path = ROOT) -> list[str]:
@@ -184,14 +239,28 @@ def execute(chapter: str, params: dict, events: Path) -> dict:
 
 
 def show_parameters(source: str) -> str:
-    """The injected-parameters cell without the building machine's paths."""
-    def shown(match) -> str:
-        name, path = match["name"], Path(json.loads(match["value"]))
+    """The injected-parameters cell without the building machine's paths, whatever the parameter:
+    ``results_dir`` relative to the repository, the other known ones a placeholder that keeps
+    their meaning, any other path string ``"<a path of the building machine>"``."""
+    def shown(line) -> str:
+        name, value = line["name"], line["value"]
+        text = ast.literal_eval(value) if STRING.fullmatch(value) else ""
+        if not MACHINE_PATH.match(text):
+            return line[0]
         if name == "results_dir":
-            shown_path = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else "results"
-            return f"{name} = {json.dumps(shown_path)}"
-        return f"{name} = None  # {PLACEHOLDERS[name]}"
-    return PATH_PARAMETERS.sub(shown, source)
+            path = Path(text)
+            inside = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else "results"
+            return f"{name} = {json.dumps(inside)}"
+        if name in PLACEHOLDERS:
+            return f"{name} = None  # {PLACEHOLDERS[name]}"
+        if text.startswith("folder:"):
+            return f'{name} = "folder:<your image folder>"'
+        return line[0]
+
+    def hidden(string) -> str:  # what is left: paths in lists, dicts, other parameters
+        path = MACHINE_PATH.match(ast.literal_eval(string[0]))
+        return '"<a path of the building machine>"' if path else string[0]
+    return STRING.sub(hidden, INJECTED_LINE.sub(shown, source))
 
 
 def tidy_parameters(path: Path) -> None:

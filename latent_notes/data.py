@@ -11,7 +11,8 @@ Names understood by :func:`load_data`:
 - ``mnist``, ``fashion-mnist``: the IDX archives in torchvision's layout under ``data_root``;
 - ``cifar10``: the python-pickle batches in torchvision's layout under ``data_root``;
 - ``photos``: colour patches cut from scikit-learn's two bundled sample photos (offline);
-- ``folder:PATH``: any folder of images; class sub-folders give the labels.
+- ``folder:PATH``: any folder of images; class sub-folders give the labels, and a folder holding
+  ``train/<class>`` and ``test/<class>`` gives its own split (see :func:`_folder`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ MNIST_LIKE = {
 }
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
+SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # Synology thumbnails, macOS archive leftovers
+SHOWN_SKIPS = 5  # skipped files a warning names
+PROGRESS_FROM = 1000  # a folder with more files to read shows a progress bar
 
 
 class DataError(ValueError):
@@ -150,7 +154,10 @@ def resolve_data_root(data_root=None) -> Path:
 def load_data(dataset: str = "digits", data_root=None, subset: int | None = None,
               image_size: int | None = None, channels: int | None = None, seed: int = 0,
               test_fraction: float = 0.2) -> ImageData:
-    """Load a data set by name; ``subset`` caps the training images (a seeded random choice)."""
+    """Load a data set by name; ``subset`` caps the training images (a seeded random choice).
+
+    For a folder the choice is made among its training files, before any is decoded.
+    """
     if not isinstance(dataset, str):
         raise DataError(f"dataset must be a string such as 'digits', got {dataset!r}.")
     if subset is not None and (not isinstance(subset, int) or subset < 1):
@@ -173,7 +180,7 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
         train, test, classes = _photos(image_size or 64, test_fraction)
     elif name.startswith("folder:"):
         train, test, classes = _folder(name[len("folder:"):], image_size or 64,
-                                       channels or 3, test_fraction)
+                                       channels or 3, test_fraction, subset, seed)
     else:
         raise DataError(
             f"Unknown dataset {dataset!r}. Use one of {', '.join(DATASETS)} "
@@ -319,12 +326,33 @@ def _cifar10(root: Path):
     return _from_uint8(images, labels), _from_uint8(*test), CIFAR10_CLASSES
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, numbers, text, numpy arrays) and
+    nothing else: a pickle may name any function to call, and reading a file must run no code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype")} | {
+        (f"numpy.{core}.{module}", name) for core in ("core", "_core")
+        for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                             ("numeric", "_frombuffer"))}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(f"{self.path} asks to call {module}.{name}, which no CIFAR-10 batch "
+                            "holds: it was not read, since a pickle can run any code. Delete "
+                            f"the folder {self.path.parent} and download CIFAR-10 again.")
+        return super().find_class(module, name)
+
+
 def _cifar_batch(path: Path):
     try:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+            unpickler = _BatchUnpickler(f, encoding="latin1")
+            unpickler.path = path
+            batch = unpickler.load()
         data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch["labels"])
+    except DataError:
+        raise
     except Exception as err:
         raise DataError(f"{path} is not a readable CIFAR-10 batch ({err}). Delete the folder "
                         f"{path.parent} and download CIFAR-10 again.") from None
@@ -350,40 +378,163 @@ def _photos(image_size: int, test_fraction: float, patch: int = 96, stride: int 
     return size((x_train, y_train)), size((x_test, y_test)), names
 
 
-def _folder(path: str, image_size: int, channels: int, test_fraction: float):
-    from PIL import Image, UnidentifiedImageError
+def _folder(path: str, image_size: int, channels: int, test_fraction: float,
+            subset: int | None = None, seed: int = 0):
+    """Images under ``path``, labelled by their class sub-folder, split into train and test.
+
+    Hidden entries (``.name``, ``@eaDir``, ``__MACOSX``) are ignored at any depth. A folder that
+    holds ``train/`` and ``test/`` gives its own split (see :func:`_folder_split`). ``subset``
+    draws the training files (seeded) before anything is decoded. Empty, unreadable and
+    oversized files are skipped with one warning.
+    """
+    from tqdm.auto import tqdm
+
+    from .training import progress_enabled
 
     root = Path(path).expanduser()
     if not path or not root.is_dir():
         raise DataError(f"folder:{path} is not a folder. Give an existing folder of images, e.g. "
                         "dataset='folder:/home/me/cars' (sub-folders, if any, name the classes).")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    classes = sorted({p.parent.relative_to(root).parts[0] for p in files if p.parent != root})
-    images, labels, skipped = [], [], []
-    for p in files:
-        if p.parent == root and classes:
-            skipped.append(p)  # loose files beside class folders have no label
-            continue
-        try:
-            with Image.open(p) as im:
-                im = im.convert("L" if channels == 1 else "RGB")
-                images.append(np.asarray(_center_square(im).resize((image_size, image_size),
-                                                                   Image.BICUBIC)))
-        except (UnidentifiedImageError, OSError, ValueError):
-            skipped.append(p)
-            continue
-        labels.append(classes.index(p.relative_to(root).parts[0]) if classes else 0)
+    files = _visible_files(root)
+    skipped = []  # (file, why)
+    train, test, classes = _folder_split(path, root, files, skipped, test_fraction)
+    # subset: a seeded random order of the training files, decoded until `subset` are read
+    order = range(len(train))
+    if subset is not None and subset < len(train):
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
+    wanted = min(subset or len(train), len(train))
+    total = wanted + len(test)
+    with tqdm(total=total, desc=f"reading {root.name}", unit="image", mininterval=2.0,
+              disable=not progress_enabled() or total <= PROGRESS_FROM) as bar:
+        train_images, train_labels = _read_files(train, order, wanted, image_size, channels,
+                                                 skipped, bar)
+        test_images, test_labels = _read_files(test, range(len(test)), len(test), image_size,
+                                               channels, skipped, bar)
     if skipped:
-        warnings.warn(f"folder:{path}: skipped {len(skipped)} of {len(files)} files that are not "
-                      f"readable images or have no class folder (e.g. {skipped[0].name}).",
-                      stacklevel=3)
-    if len(images) < 2:
+        _warn_skipped(path, root, skipped, len(files))
+    if len(train_images) + len(test_images) < 2:
+        raise _too_few(path, len(train_images) + len(test_images), files)
+    for part, images, items in (("training", train_images, train), ("test", test_images, test)):
+        if not images:
+            raise DataError(f"folder:{path}: none of the {len(items)} files of its {part} set is "
+                            "a readable image (the warning above names the skipped ones). Add "
+                            "readable images to it or remove the broken ones.")
+    return (_from_uint8(np.stack(train_images), train_labels),
+            _from_uint8(np.stack(test_images), test_labels), classes or [root.name])
+
+
+def _folder_split(path: str, root: Path, files: list[Path], skipped: list, test_fraction: float):
+    """(train, test, classes), with train and test lists of (file, label).
+
+    ``train/`` and ``test/`` side by side are the split, and the classes are the sub-folders of
+    both; a folder with only one of them is refused; any other folder is split by :func:`_split`.
+    """
+    given = {name for name in ("train", "test") if (root / name).is_dir()}
+    if given == {"train", "test"}:
+        named = {part: [(p, _class_of(p, root / part)) for p in files
+                        if p.is_relative_to(root / part)] for part in ("train", "test")}
+        skipped += [(p, "outside train/ and test/") for p in files
+                    if not p.is_relative_to(root / "train") and not p.is_relative_to(root / "test")]
+        classes = sorted({c for items in named.values() for _, c in items if c})
+        return (_labelled(named["train"], classes, skipped),
+                _labelled(named["test"], classes, skipped), classes)
+    if given:
+        (there,), (missing,) = given, {"train", "test"} - given
         raise DataError(
-            f"folder:{path} holds {len(images)} readable images (of {len(files)} files); at least 2 "
-            f"are needed. Put image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it, directly or "
-            "in one sub-folder per class.")
-    x_train, x_test, y_train, y_test = _split(np.stack(images), np.array(labels), test_fraction)
-    return _from_uint8(x_train, y_train), _from_uint8(x_test, y_test), classes or [root.name]
+            f"folder:{path} has a {there}/ folder but no {missing}/ folder. A folder holding both "
+            f"train/<class> and test/<class> is used as its own split; any other folder is split "
+            f"here, with one sub-folder per class. Add {missing}/, or rename {there}/ if it is a "
+            f"class.")
+    classes = sorted({c for c in (_class_of(p, root) for p in files) if c})
+    found = _labelled([(p, _class_of(p, root)) for p in files], classes, skipped)
+    if len(found) < 2:  # too few to split: _folder says so once it knows how many are readable
+        return found, [], classes
+    train_at, test_at, _, _ = _split(np.arange(len(found)), np.array([k for _, k in found]),
+                                     test_fraction)
+    return [found[i] for i in train_at], [found[i] for i in test_at], classes
+
+
+def _read_files(items: list, order, wanted: int, image_size: int, channels: int, skipped: list,
+                bar) -> tuple[list, list]:
+    """Decode ``items`` (file, label) in ``order`` until ``wanted`` are read: (images, labels),
+    in the items' own order. Files that cannot be read join ``skipped`` with the reason."""
+    chosen = []
+    for i in order:
+        if len(chosen) == wanted:
+            break
+        image, why = _read_image(items[i][0], image_size, channels)
+        bar.update(1)
+        if why:
+            skipped.append((items[i][0], why))
+        else:
+            chosen.append((i, image))
+    chosen.sort(key=lambda pair: pair[0])
+    return [image for _, image in chosen], [items[i][1] for i, _ in chosen]
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in SKIPPED_FOLDERS
+
+
+def _visible_files(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, without hidden entries at any depth."""
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not _hidden(d)]  # not walked into
+        found += [Path(folder, n) for n in names if not _hidden(n)]
+    return sorted(p for p in found if p.is_file())
+
+
+def _class_of(file: Path, base: Path) -> str | None:
+    """The class sub-folder of ``file`` under ``base``; None for a file directly in ``base``."""
+    parts = file.relative_to(base).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _labelled(named: list, classes: list[str], skipped: list) -> list[tuple[Path, int]]:
+    """(file, class name) → (file, label); files beside class folders have no label."""
+    index = {name: k for k, name in enumerate(classes)}
+    labelled = []
+    for p, name in named:
+        if classes and name is None:
+            skipped.append((p, "not in a class folder"))
+        else:
+            labelled.append((p, index[name] if classes else 0))
+    return labelled
+
+
+def _read_image(p: Path, image_size: int, channels: int):
+    """One file as a centre-cropped, resized uint8 array: (array, None) or (None, why not)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if p.stat().st_size == 0:
+            return None, "empty file"
+        with warnings.catch_warnings():
+            # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that: both are a skip
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im = _center_square(im.convert("L" if channels == 1 else "RGB"))
+                return np.asarray(im.resize((image_size, image_size), Image.BICUBIC)), None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None, f"more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,}"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error):
+        return None, "not a readable image"
+
+
+def _warn_skipped(path: str, root: Path, skipped: list, total: int) -> None:
+    shown = ", ".join(f"{p.relative_to(root).as_posix()} ({why})"
+                      for p, why in skipped[:SHOWN_SKIPS])
+    more = f", and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
+    warnings.warn(f"folder:{path}: skipped {len(skipped)} of {total} files: {shown}{more}. "
+                  "They are left out of the data set.", stacklevel=4)
+
+
+def _too_few(path: str, readable: int, files: list) -> DataError:
+    return DataError(
+        f"folder:{path} holds {readable} readable images (of {len(files)} files); at least 2 are "
+        f"needed. Put image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it, directly or in "
+        "one sub-folder per class.")
 
 
 def _center_square(im):

@@ -40,21 +40,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an explicit choice is checked to exist."""
-    if device not in DEVICES and not str(device).startswith("cuda:"):
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; an explicit choice (a name or a torch.device) is
+    checked to exist."""
+    name = str(device) if isinstance(device, torch.device) else device
+    index = name[5:] if isinstance(name, str) and name.startswith("cuda:") else None
+    if name not in DEVICES and not (index and index.isascii() and index.isdigit()):
         raise ParameterError(f"device must be one of {', '.join(DEVICES)} (or 'cuda:N'), "
                              f"got {device!r}.")
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if device == "auto":
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} was asked for but torch sees no CUDA GPU here. "
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device={name!r} was asked for but torch sees no CUDA GPU here. "
                              "Use device='auto' to fall back to the CPU.")
-    if device == "mps" and not has_mps:
+    if index is not None and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        there = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+        raise ParameterError(f"device={name!r} was asked for but torch sees {count} CUDA GPU(s) "
+                             f"here ({there}). Use one of those, or device='cuda' for the first.")
+    if name == "mps" and not has_mps:
         raise ParameterError("device='mps' was asked for but this torch has no Apple-GPU support. "
                              "Use device='auto' to fall back to the CPU.")
-    return torch.device(device)
+    return torch.device(name)
 
 
 def progress_enabled() -> bool:

@@ -71,3 +71,67 @@ def test_chapter_parameters_cell_and_colab_install(chapter):
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert f"git+{url}" in code[0].source, "the first cell installs the package from the repo"
 
+
+
+@pytest.mark.parametrize("text, value", [
+    ("off", "off"), ("1e-3", 0.001), ("010", 10), ("1:30", "1:30"), ("True", True),
+    ("False", False), ("None", None), ("-2", -2), ("inf", float("inf")), ("yes", "yes"),
+    ("[8, 16]", [8, 16]), ("{'a': 1}", {"a": 1}), ("folder", "folder")])
+def test_command_line_values_follow_papermill(text, value):
+    common, _ = build.parse_overrides([f"x={text}"], CHAPTERS)
+    assert common["x"] == value and type(common["x"]) is type(value)
+    # and they reach the chapter unchanged through papermill's parameters file
+    assert yaml.safe_load(yaml.safe_dump(common)) == common
+
+
+@pytest.mark.parametrize("text", ["[8, 16", "{1, 2}", "[os.system('x')]", ""])
+def test_command_line_values_that_do_not_parse_are_refused(text):
+    with pytest.raises(build.BuildError, match="list or dict|has no value"):
+        build.parse_overrides([f"sizes={text}"], CHAPTERS)
+
+
+def test_command_line_paths_are_relative_to_where_the_command_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "export").mkdir()
+    common, per_chapter = build.parse_overrides(
+        ["dataset=folder:imgs", "weights=export", "data_root=data", "01.dataset=folder:../x",
+         "03.colour_dataset=folder:cars"], CHAPTERS)
+    assert common == {"dataset": f"folder:{tmp_path / 'imgs'}", "weights": str(tmp_path / "export"),
+                      "data_root": str(tmp_path / "data")}
+    assert per_chapter == {"01_cnn_warmup": {"dataset": f"folder:{tmp_path.parent / 'x'}"},
+                           "03_vae": {"colour_dataset": f"folder:{tmp_path / 'cars'}"}}
+    for kept in ("weights=off", "weights=auto", "weights=https://example.org/w", "dataset=mnist"):
+        assert build.parse_overrides([kept], CHAPTERS)[0] == dict([kept.split("=", 1)])
+
+
+def test_the_published_parameters_show_no_path_of_the_building_machine(tmp_path, monkeypatch):
+    import argparse
+
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "export").mkdir()
+    common, per_chapter = build.parse_overrides(
+        ["dataset=folder:imgs", "weights=export", "judges=['/srv/a', 'mnist']", "epochs=2"],
+        CHAPTERS)
+    args = argparse.Namespace(results_dir=str(tmp_path / "results"),
+                              cache_dir=str(tmp_path / "cache"), data_root="C:\\Users\\me\\data")
+    params = build.chapter_parameters(CHAPTERS[0], {"all": {}, "chapters": {}}, common,
+                                      per_chapter, args)
+    params["data_root"] = "C:\\Users\\me\\data"  # a Windows build
+    source = load_notebook_node(str(ROOT / "book" / f"{CHAPTERS[0]}.ipynb"))
+    notebook = parameterize_notebook(source, params, kernel_name="python3", language="python")
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    build.tidy_parameters(path)
+    cell, = [c.source for c in nbformat.read(path, 4).cells
+             if "injected-parameters" in c.metadata.get("tags", [])]
+    assert str(tmp_path) not in cell and "/srv" not in cell and "Users" not in cell, cell
+    assert 'dataset = "folder:<your image folder>"' in cell
+    assert "weights = None  # this build's weights source" in cell
+    assert "data_root = None  # this build's data folder" in cell
+    assert 'results_dir = "results"' in cell and "cache_dir = None" in cell
+    assert 'judges = ["<a path of the building machine>", "mnist"]' in cell
+    assert "epochs = 2" in cell

@@ -1,9 +1,15 @@
+import os
+import pickle
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
 
+from latent_notes import data as data_module
 from latent_notes.data import (Batches, DataError, class_index, first_of_class, load_data,
                                one_per_class, read_idx)
 
@@ -187,3 +193,117 @@ def test_first_of_class_by_name_or_index():
         first_of_class(labels[:3], classes, "bird")
     with pytest.raises(DataError, match="neither a class"):
         first_of_class(labels, classes, "fish")
+
+
+def bomb_png(path, width, height):
+    """A real 1x1 PNG whose header claims width x height pixels (CRC fixed, so Pillow opens it)."""
+    Image.new("L", (1, 1)).save(path)
+    raw = bytearray(path.read_bytes())
+    # 8-byte signature, then IHDR: length (4), b"IHDR", width, height, 5 more bytes, CRC
+    raw[16:24] = struct.pack(">II", width, height)
+    raw[29:33] = struct.pack(">I", zlib.crc32(raw[12:29]))
+    path.write_bytes(bytes(raw))
+
+
+def skip_warning(record):
+    messages = [str(w.message) for w in record if "skipped" in str(w.message)]
+    assert len(messages) == 1, "one warning names every skipped file"
+    return messages[0]
+
+
+def test_oversized_empty_and_broken_images_are_skipped_with_one_warning(tmp_path):
+    make_folder(tmp_path)
+    bomb_png(tmp_path / "cats" / "bomb.png", 30000, 30000)  # Pillow raises past 2x its limit
+    bomb_png(tmp_path / "dogs" / "big.png", 10000, 10000)  # Pillow only warns past its limit
+    (tmp_path / "dogs" / "empty.png").write_bytes(b"")
+    (tmp_path / "cats" / "broken.jpg").write_bytes(b"not really a jpeg")
+    with pytest.warns(UserWarning) as record:
+        data = load_data(f"folder:{tmp_path}", image_size=16)
+    message = skip_warning(record)
+    assert "skipped 4 of 14 files" in message
+    assert "cats/bomb.png (more pixels than Pillow's limit" in message
+    assert "dogs/big.png (more pixels than Pillow's limit" in message
+    assert "dogs/empty.png (empty file)" in message and "cats/broken.jpg (not a readable" in message
+    assert len(data.train) + len(data.test) == 10
+
+
+def test_hidden_entries_are_skipped_at_any_depth(tmp_path):
+    make_folder(tmp_path)
+    for hidden in (".ipynb_checkpoints", "@eaDir", "__MACOSX", "cats/.ipynb_checkpoints",
+                   "dogs/@eaDir/thumbs"):
+        (tmp_path / hidden).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / hidden / "0.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "cats" / ".hidden.png")
+    data = load_data(f"folder:{tmp_path}", image_size=16)
+    assert data.classes == ["cats", "dogs"]
+    assert len(data.train) + len(data.test) == 10
+
+
+def write_split(root, counts):
+    """root/<part>/<class>/i.png, with counts {(part, class): n}."""
+    rng = np.random.default_rng(0)
+    for (part, label), n in counts.items():
+        (root / part / label).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / part / label / f"{i}.png")
+
+
+def test_train_and_test_folders_are_the_split(tmp_path):
+    write_split(tmp_path, {("train", "cats"): 4, ("train", "dogs"): 3, ("test", "cats"): 2,
+                           ("test", "birds"): 1})
+    data = load_data(f"folder:{tmp_path}", image_size=8)
+    assert data.classes == ["birds", "cats", "dogs"]  # the union, sorted
+    assert len(data.train) == 7 and len(data.test) == 3
+    assert sorted(data.train.labels.tolist()) == [1, 1, 1, 1, 2, 2, 2]
+    assert sorted(data.test.labels.tolist()) == [0, 1, 1]
+
+
+def test_a_train_folder_without_a_test_folder_is_refused(tmp_path):
+    write_split(tmp_path, {("train", "cats"): 4, ("train", "dogs"): 3})
+    with pytest.raises(DataError, match="has a train/ folder but no test/ folder"):
+        load_data(f"folder:{tmp_path}")
+
+
+def test_subset_of_a_folder_is_drawn_before_decoding(tmp_path, monkeypatch):
+    make_folder(tmp_path)  # 10 images: 8 train, 2 test
+    reads = []
+    real = data_module._read_image
+    monkeypatch.setattr(data_module, "_read_image", lambda p, *a: reads.append(p) or real(p, *a))
+    full = load_data(f"folder:{tmp_path}", image_size=8)
+    reads.clear()
+    a = load_data(f"folder:{tmp_path}", image_size=8, subset=3, seed=1)
+    assert len(reads) == 3 + 2 and len(a.train) == 3  # only the drawn files and the test files
+    assert torch.equal(a.test.images, full.test.images)  # the split does not depend on subset
+    assert all((full.train.images == x).all((1, 2, 3)).any() for x in a.train.images)
+    b = load_data(f"folder:{tmp_path}", image_size=8, subset=3, seed=1)
+    c = load_data(f"folder:{tmp_path}", image_size=8, subset=3, seed=2)
+    assert torch.equal(a.train.images, b.train.images)
+    assert not torch.equal(a.train.images, c.train.images)
+
+
+def test_reading_a_large_folder_shows_progress_unless_turned_off(tmp_path, monkeypatch, capsys):
+    make_folder(tmp_path)
+    monkeypatch.setattr(data_module, "PROGRESS_FROM", 5)
+    load_data(f"folder:{tmp_path}", image_size=8)
+    assert "reading" in capsys.readouterr().err
+    monkeypatch.setenv("LATENT_NOTES_PROGRESS", "0")
+    load_data(f"folder:{tmp_path}", image_size=8)
+    assert "reading" not in capsys.readouterr().err
+
+
+class RunsACommand:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(cifar_root, tmp_path):
+    marker = tmp_path / "MARKER"
+    with open(cifar_root / "cifar-10-batches-py" / "data_batch_3", "wb") as f:
+        pickle.dump({"data": RunsACommand(f"touch {marker}"), "labels": [0]}, f)
+    with pytest.raises(DataError, match="data_batch_3 asks to call .*system.*not read"):
+        load_data("cifar10", data_root=cifar_root)
+    assert not marker.exists()

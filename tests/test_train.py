@@ -246,3 +246,23 @@ def test_gather_names_missing_chapters(tmp_path):
     assert list(partial["chapter"]) == ["01_x"]
     Results("05_z", "digits", tmp_path, label="comparison").add("ae", "psnr", 20.0)
     assert read_results(tmp_path / "05_z.csv")["chapter"].tolist() == ["comparison"]
+
+
+def test_a_gpu_this_machine_does_not_have_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ParameterError, match=r"'cuda:7'.*sees 1 CUDA GPU\(s\) here \(cuda:0\)"):
+        pick_device("cuda:7")
+    with pytest.raises(ParameterError, match="'cuda:1'"):
+        pick_device(torch.device("cuda", 1))
+    assert pick_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ParameterError, match="device must be one of"):
+        pick_device("cuda:x")
+
+
+def test_a_torch_device_is_accepted_as_well_as_a_name():
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")
+    assert isinstance(pick_device(torch.device("cpu")), torch.device)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA GPU"):
+            pick_device(torch.device("cuda"))
