@@ -48,6 +48,7 @@ from latent_notes.metrics import predict
 from latent_notes.models import classifier
 from latent_notes.models.common import count_parameters
 from latent_notes.notebook import glue, start_chapter
+from latent_notes.training import describe_machine
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -56,6 +57,7 @@ epochs = 8  # passes over the training images, per network
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
 results_dir = "results"  # this chapter writes <results_dir>/01_cnn_warmup.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -65,7 +67,8 @@ lr = 5e-3  # peak learning rate of the one-cycle schedule
 # %%
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
-                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights,
+                        deterministic=deterministic)
 data = chapter.data
 print(data, "on", chapter.device)
 
@@ -208,6 +211,7 @@ glue("best_arch", best)
 glue("best_acc", summary.loc[best, "test accuracy"])
 glue("best_errors",
      int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
+glue("trained_on", describe_machine(trained[best].trained_on))  # a cached model's timings
 summary
 
 # %% [markdown]
@@ -215,7 +219,9 @@ summary
 # {glue:text}`best_acc:.2%` ({glue:text}`best_errors` of {glue:text}`n_test` test images
 # wrong). cnn5x5 reached {glue:text}`acc_cnn5x5:.2%`, cnn3x3 {glue:text}`acc_cnn3x3:.2%` and
 # cnn_deep {glue:text}`acc_cnn_deep:.2%`; an epoch took {glue:text}`sec_cnn5x5:.1f` s,
-# {glue:text}`sec_cnn3x3:.1f` s and {glue:text}`sec_cnn_deep:.1f` s on this machine.
+# {glue:text}`sec_cnn3x3:.1f` s and {glue:text}`sec_cnn_deep:.1f` s on the machine that
+# trained them, {glue:text}`trained_on` (a model loaded from the cache or downloaded keeps the
+# timings of the machine that trained it).
 #
 # ## Where does the best network go wrong?
 #

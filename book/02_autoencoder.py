@@ -61,6 +61,7 @@ epochs = 10  # passes over the training images, per autoencoder
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
 results_dir = "results"  # this chapter writes <results_dir>/02_autoencoder.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -86,7 +87,8 @@ tsne_points = 500  # test codes on the t-SNE map
 # %%
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
-                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights,
+                        deterministic=deterministic)
 data = chapter.data
 sizes = check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
                            **({"noise_latent": noise_latent} if noise_latent else {}))

@@ -64,6 +64,7 @@ epochs = 12  # passes over the training images, per model of the β sweep
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
 results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -91,7 +92,8 @@ colour_batch_size = 16  # images per gradient step for the colour VAE
 # %%
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device,
-                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights,
+                        deterministic=deterministic)
 data = chapter.data
 if not betas or any(not isinstance(b, (int, float)) or b < 0 for b in betas):
     raise ParameterError(f"betas must be a non-empty list of numbers >= 0, "

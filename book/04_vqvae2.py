@@ -69,6 +69,7 @@ epochs = 10  # passes over the training images for each VQ-VAE-2
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -97,7 +98,8 @@ colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epoch
 # %%
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
-                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights,
+                        deterministic=deterministic)
 data, dev = chapter.data, chapter.device
 width = renamed("width", width, "hidden", hidden)
 commitment_weight = renamed("commitment_weight", commitment_weight, "beta", beta)

@@ -57,6 +57,7 @@ epochs = 10  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
 results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -76,7 +77,8 @@ judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trai
 # %%
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
-                        results_dir=results_dir, cache_dir=cache_dir, weights=weights)
+                        results_dir=results_dir, cache_dir=cache_dir, weights=weights,
+                        deterministic=deterministic)
 data, dev = chapter.data, chapter.device
 results = Results("05_comparison", data.name, results_dir, label="comparison")
 test_x, test_y = data.test.images, data.test.labels

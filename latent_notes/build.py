@@ -331,14 +331,18 @@ def render() -> float:
 
 
 def write_report(report: dict) -> str:
+    from .training import describe_machine  # torch is imported only once a report is written
+
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "build-report.json").write_text(json.dumps(report, indent=2))
     lines = [f"# Build report: profile {report['profile']}", "",
              "| chapter | status | wall s | peak memory MB | models |", "|---|---|---|---|---|"]
     for name, ch in report["chapters"].items():
         models = "; ".join(
-            f"{e['name']} {e['status']}" + (f" {e['seconds']} s, {e['images_per_s']:.0f} img/s"
-                                            if e.get("images_per_s") else "")
+            f"{e['name']} {e['status']}"
+            + (f" (resumed from epoch {e['resumed_from']})" if e.get("resumed_from") else "")
+            + (f" {e['seconds']} s, {e['images_per_s']:.0f} img/s" if e.get("images_per_s") else "")
+            + (f" on {describe_machine(e['trained_on'])}" if e.get("trained_on") else "")
             for e in ch.get("models", [])) or "-"
         lines.append(f"| {name} | {ch['status']} | {ch['seconds']} | {ch.get('peak_rss_mb', '-')} "
                      f"| {models} |")

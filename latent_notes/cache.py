@@ -39,7 +39,7 @@ import re
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +51,7 @@ from .models.classifier import build_classifier
 from .models.pixelcnn import build_pixelcnn
 from .models.vae import build_vae
 from .models.vqvae2 import build_vqvae2
-from .training import TrainingState, seed_everything
+from .training import TrainingState, machine, seed_everything
 
 FORMAT_VERSION = 1
 MODELS = "latent_notes.models"
@@ -81,6 +81,7 @@ class Trained:
     config: dict
     name: str = ""
     builder: str = ""
+    trained_on: dict = field(default_factory=dict)  # device and versions (not in the key)
 
 
 def default_cache_dir() -> Path:
@@ -161,8 +162,10 @@ def _plain(history: pd.DataFrame) -> dict:
     return {col: [v.item() if hasattr(v, "item") else v for v in history[col]] for col in history}
 
 
-def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFrame, name: str):
-    """Write atomically: a reader never sees a half-written file, even after a kill."""
+def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFrame, name: str,
+                    trained_on: dict | None = None):
+    """Write atomically: a reader never sees a half-written file, even after a kill.
+    ``trained_on`` (the device and versions) travels in the file, outside the cache key."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -170,7 +173,7 @@ def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFram
         "config": json.loads(json.dumps(config, default=str)), "builder": builder_name(build),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": _plain(history), "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "torch_version": str(torch.__version__),
+        "torch_version": str(torch.__version__), "trained_on": trained_on or {},
     }
     _atomic(path, lambda tmp: torch.save(payload, tmp))
 
@@ -206,8 +209,10 @@ def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
         raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
                               "Delete it (or let load_or_train move it aside) and train again.") from err
     model.to(device).eval()
+    trained_on = payload.get("trained_on")
     return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"],
-                   payload.get("name", ""), builder_name(stored))
+                   payload.get("name", ""), builder_name(stored),
+                   trained_on if isinstance(trained_on, dict) else {})
 
 
 def _log_event(**event) -> None:
@@ -348,7 +353,8 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
 def _found(result: Trained, status: str, alias, cache: Path) -> Trained:
     result.status = status
     _log_event(name=result.name, key=config_key(result.config), status=status, seconds=0.0,
-               images_per_s=None, file=result.path.name, aliases=[alias] if alias else [])
+               images_per_s=None, file=result.path.name, aliases=[alias] if alias else [],
+               trained_on=result.trained_on)
     if alias:
         store_alias(result.path, alias, cache)
     return result
@@ -361,25 +367,26 @@ def _train_and_save(name, config, build, train, device, path: Path, status, alia
     start = time.perf_counter()
     history = train(model, state)
     seconds = time.perf_counter() - start
-    saved = _save_or_keep(path, model, config, build, history, name)
+    trained_on = machine(device)
+    saved = _save_or_keep(path, model, config, build, history, name, trained_on)
     if saved:
         state.remove()
     speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
     _log_event(name=name, key=config_key(config), status=status if saved else f"{status}, not saved",
                seconds=round(seconds, 2), images_per_s=speed, file=path.name if saved else None,
                aliases=[alias] if alias and saved else [], resumed_from=state.resumed_from,
-               state_seconds=round(state.seconds, 3))
+               state_seconds=round(state.seconds, 3), trained_on=trained_on)
     if alias and saved:
         store_alias(path, alias, path.parent)
     model.eval()
     return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)), name,
-                   builder_name(build))
+                   builder_name(build), trained_on)
 
 
-def _save_or_keep(path: Path, model, config, build, history, name) -> bool:
+def _save_or_keep(path: Path, model, config, build, history, name, trained_on) -> bool:
     """Save the trained model; when the disk refuses (full, read-only), keep it in memory."""
     try:
-        save_checkpoint(path, model, config, build, history, name)
+        save_checkpoint(path, model, config, build, history, name, trained_on)
         return True
     except OSError as err:
         full = " (the disk is full)" if err.errno == errno.ENOSPC else ""

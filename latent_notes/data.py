@@ -16,6 +16,7 @@ Names understood by :func:`load_data`:
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import os
@@ -80,10 +81,23 @@ class Batches:
 
     def __iter__(self):
         n = len(self.images)
+        # the order is drawn on the CPU wherever the tensors live: the same shuffles everywhere
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.images.device)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield self.images[idx], self.labels[idx]
+
+    @property
+    def nbytes(self) -> int:
+        return self.images.nbytes + self.labels.nbytes
+
+    def to(self, device) -> "Batches":
+        """These batches with the tensors moved to ``device`` once (no copy per batch); the
+        shuffling stream is shared, so the batches are exactly the ones drawn here."""
+        moved = copy.copy(self)
+        moved.images, moved.labels = self.images.to(device), self.labels.to(device)
+        return moved
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from .data import ImageData, load_data
 from .results import Results
 from .checks import check_positive
-from .training import pick_device, seed_everything
+from .training import pick_device, seed_everything, set_deterministic
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Chapter:
 
 def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
                   device: str, results_dir, cache_dir=None, weights=None, image_size=None,
-                  channels=None) -> Chapter:
+                  channels=None, deterministic: bool = False) -> Chapter:
     """Validate the shared parameters, choose the weights source, seed, load the data set."""
     from . import weights as weights_source
 
@@ -34,6 +34,7 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     source = weights_source.configure(weights)
     if source:
         print(f"trained models missing from the cache are fetched from {source}")
+    set_deterministic(deterministic)
     seed_everything(seed)
     chosen = pick_device(device)
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,

@@ -65,6 +65,52 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def set_deterministic(on: bool) -> None:
+    """Bit-for-bit repeatable runs on CUDA, at a cost in speed (on the CPU they always are).
+
+    Deterministic kernels only (an operation without one raises), cuDNN's autotuner off, TF32
+    off (full float32 matrix products and convolutions), and the cuBLAS workspace setting that
+    makes its reductions repeatable. Off (the default), a CUDA run repeats to within rounding.
+    """
+    if not isinstance(on, bool):
+        raise ParameterError(f"deterministic must be True or False, got {on!r}.")
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = not on
+
+
+def machine(device) -> dict:
+    """What a timing or a trained model depends on: the device and the library versions."""
+    device = as_device(device)
+    info = {"device": device.type, "torch": str(torch.__version__),
+            "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info.update(name=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version())
+    elif device.type == "cpu":
+        import platform
+
+        info.update(name=platform.processor() or platform.machine())
+    return info
+
+
+def describe_machine(info: dict | None) -> str:
+    """One line for the page: 'a CPU (2 threads, torch 2.13.0)', 'an NVIDIA H200 (CUDA 12.8)'."""
+    if not isinstance(info, dict) or not info:
+        return "a machine that was not recorded"
+    info = {key: str(value)[:60] for key, value in info.items()}  # read from a file: text only
+    if info.get("device") == "cuda":
+        return (f"an {info.get('name', 'unnamed GPU')} (CUDA {info.get('cuda')}, "
+                f"torch {info['torch']})")
+    if info.get("device") == "mps":
+        return f"an Apple GPU (MPS, torch {info['torch']})"
+    return f"a CPU ({info.get('threads')} threads, torch {info['torch']})"
+
+
 def progress_enabled() -> bool:
     return os.environ.get("LATENT_NOTES_PROGRESS", "1") != "0"
 
@@ -120,6 +166,21 @@ class TrainingDiverged(RuntimeError):
 def as_device(device) -> torch.device:
     """A device given as a string ('cpu', 'cuda:0') or a torch.device, as a torch.device."""
     return device if isinstance(device, torch.device) else torch.device(device)
+
+
+def on_device(batches, device):
+    """``batches`` moved to ``device`` once when they fit in a quarter of its free memory
+    (MNIST's 188 MB does on any GPU), else as they are: copied batch by batch."""
+    device = as_device(device)
+    if device.type == "cpu" or not hasattr(batches, "to") or not hasattr(batches, "nbytes"):
+        return batches
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    elif device.type == "mps":
+        free = torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
+    else:
+        return batches
+    return batches.to(device) if batches.nbytes < free / 4 else batches
 
 
 def synchronize(device) -> None:
@@ -261,6 +322,8 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
     check_positive(epochs=epochs)
     device = as_device(device)
     model.to(device)
+    train_batches = on_device(train_batches, device)  # shares the shuffling stream
+    test_batches = on_device(test_batches, device) if test_batches is not None else None
     saved = state.load(epochs) if state is not None else None
     rows = _restore(saved, model, optimizer, scheduler, train_batches) if saved else []
     first = len(rows) + 1

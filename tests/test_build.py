@@ -11,8 +11,8 @@ from latent_notes import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = build.all_chapters()
-SHARED_PARAMETERS = ["dataset", "data_root", "epochs", "subset", "seed", "device", "results_dir",
-                     "cache_dir"]
+SHARED_PARAMETERS = ["dataset", "data_root", "epochs", "subset", "seed", "device",
+                     "deterministic", "results_dir", "cache_dir"]
 
 
 def test_toc_lists_only_chapters_that_exist():

@@ -266,3 +266,79 @@ def test_a_torch_device_is_accepted_as_well_as_a_name():
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match="no CUDA GPU"):
             pick_device(torch.device("cuda"))
+
+
+# -- every reader's device: names or torch.device, data moved once, the machine recorded -------
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
+def test_fit_takes_a_device_by_name_or_as_torch_device(device):
+    model, loss_fn, batches, test_batches = toy_problem()
+    history = fit(model, loss_fn, batches, test_batches, epochs=2, device=device,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.05))
+    assert list(history["epoch"]) == [1, 2] and history["images_per_s"].gt(0).all()
+
+
+def test_fit_reads_the_losses_once_per_epoch(monkeypatch):
+    """Summed on the device: one host read per term and epoch, not one per step."""
+    model, loss_fn, batches, _ = toy_problem()
+    reads = []
+    real = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda t: reads.append(1) or real(t))
+    fit(model, loss_fn, batches, None, epochs=2, device="cpu",
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05))
+    assert len(batches) > 2 and len(reads) == 2 * 2  # 2 epochs x (loss, mae)
+
+
+def test_batches_moved_to_a_device_keep_their_shuffles():
+    x, y = torch.arange(40.0).view(20, 2), torch.arange(20)
+    here = Batches(x, y, 6, shuffle=True, seed=3)
+    moved = Batches(x, y, 6, shuffle=True, seed=3).to("cpu")
+    assert moved.generator is not here.generator and moved.nbytes == x.nbytes + y.nbytes
+    for _ in range(2):  # two epochs: the stream goes on in both the same way
+        for (a, la), (b, lb) in zip(here, moved):
+            assert torch.equal(a, b) and torch.equal(la, lb)
+    same = here.to("cpu")
+    assert same.generator is here.generator  # one stream: resuming a run restores it
+
+
+def test_data_stays_where_it_is_on_the_cpu():
+    batches = Batches(torch.zeros(4, 1), torch.zeros(4), 2)
+    assert training.on_device(batches, "cpu") is batches
+
+
+def test_a_checkpoint_records_its_machine_outside_the_key(tmp_path):
+    from latent_notes import cache
+    from latent_notes.models.classifier import build_classifier
+
+    data = load_data("digits", subset=60)
+    config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=4)
+    first = train_classifier(data, config, classifier_recipe(1, 32, 5e-3), seed=0, device="cpu",
+                             cache_dir=tmp_path)
+    assert first.trained_on["device"] == "cpu" and first.trained_on["torch"] == torch.__version__
+    # the published file says CUDA: a reader on the CPU still finds it by its key
+    payload = torch.load(first.path, weights_only=True)
+    payload["trained_on"] = {"device": "cuda", "name": "NVIDIA H200", "cuda": "12.8",
+                             "torch": "2.13.0"}
+    torch.save(payload, first.path)
+    again = cache.load_or_train(first.name, first.config, build_classifier, None, device="cpu",
+                                cache_dir=tmp_path)
+    assert again.status == "loaded" and again.trained_on["name"] == "NVIDIA H200"
+    assert training.describe_machine(again.trained_on).startswith("an NVIDIA H200 (CUDA 12.8")
+    assert training.describe_machine({}) == "a machine that was not recorded"
+
+
+def test_the_deterministic_mode_sets_and_clears_every_switch(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        training.set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        training.set_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.allow_tf32
+    with pytest.raises(ParameterError, match="deterministic must be True or False"):
+        training.set_deterministic("yes")
