@@ -4,6 +4,8 @@ device and off it, and the full profile under a time limit.
 
     python scripts/gpu_check.py --out gpu-check/ [--data-root DATA] [--full-minutes 6]
 
+(about 2 minutes of checks on a GPU, then the full profile for at most ``--full-minutes``).
+
 It refuses to run without a GPU (``--device cpu`` runs the same checks on the CPU: the tests do
 that, with ``--full-minutes 0``, so the script cannot rot unseen). It writes
 ``gpu-check.json`` and ``gpu-check.md`` into ``--out`` and prints the markdown; a failed check
@@ -99,7 +101,8 @@ def round_trip(models: dict, data, device) -> dict:
 def throughput(data, device, batches: int = 200) -> dict:
     """Autoencoder training images per second, data gathered on the CPU and copied each batch,
     against data moved to the device once."""
-    images = data.train.images.repeat(20, 1, 1, 1)[: batches * 128]  # enough for ``batches``
+    repeats = -(-batches * 128 // len(data.train.images))
+    images = data.train.images.repeat(repeats, 1, 1, 1)[: batches * 128]
     labels = torch.zeros(len(images), dtype=torch.long)
     result = {}
     for where in ("cpu", "device"):
@@ -147,16 +150,20 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", help="MNIST and CIFAR-10 for the full profile")
     parser.add_argument("--full-minutes", type=float, default=6.0,
                         help="time limit of the full-profile run (0: skip it)")
+    parser.add_argument("--subset", type=int, default=None,
+                        help="train the families on this many digits (default: all 1,437)")
+    parser.add_argument("--batches", type=int, default=200,
+                        help="batches of 128 images per throughput measurement")
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    data = load_data("digits")
+    data = load_data("digits", subset=args.subset)
     results, failed = {"machine": machine(device)}, []
     with tempfile.TemporaryDirectory() as cache:
         steps = [("families", lambda: {k: v.status for k, v in models.items()}),
                  ("verbs", lambda: exercise_verbs(models, data, device)),
                  ("round trip (max abs difference)", lambda: round_trip(models, data, device)),
-                 ("images per second", lambda: throughput(data, device)),
+                 ("images per second", lambda: throughput(data, device, args.batches)),
                  ("full profile", lambda: full_profile(args.full_minutes, args.data_root,
                                                        args.out))]
         start = time.perf_counter()

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--device",
-                          "cpu", "--out", str(tmp_path), "--full-minutes", "0"],
+                          "cpu", "--out", str(tmp_path), "--full-minutes", "0", "--subset", "200",
+                          "--batches", "10"],
                          capture_output=True, text=True, timeout=600,
                          env={"LATENT_NOTES_PROGRESS": "0", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
