@@ -34,7 +34,7 @@ def traverse(decode, z: torch.Tensor, values, dims=None, relative: bool = True,
     Row d, column j decodes z with z[d] replaced by z[d] + values[j] (``relative``) or by
     values[j]; all other coordinates stay as they are.
     """
-    z = torch.as_tensor(z, dtype=torch.float32).flatten()
+    z = torch.as_tensor(z, dtype=torch.float32).detach().cpu().flatten()  # ``batched`` moves it
     values = torch.as_tensor(list(values), dtype=torch.float32)
     dims = list(range(len(z))) if dims is None else list(dims)
     if not dims or len(values) == 0:
@@ -64,9 +64,11 @@ def interpolate(decode, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 9,
 
 def perturb_codes(codes: torch.Tensor, scale: float, spread: torch.Tensor, seed: int = 0):
     """codes + scale · spread · ε, ε ~ N(0, I): noise in units of ``spread`` (D,), seeded."""
+    # Drawn on the CPU, so the same seed gives the same noise on every device, then moved to
+    # where the codes are.
     generator = torch.Generator().manual_seed(seed)
-    eps = torch.randn(codes.shape, generator=generator)
-    return codes + scale * spread * eps
+    eps = torch.randn(codes.shape, generator=generator).to(codes.device)
+    return codes + scale * torch.as_tensor(spread, device=codes.device) * eps
 
 
 def pixel_blend(x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9) -> torch.Tensor:

@@ -114,8 +114,8 @@ class Autoencoder(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, seed: int = 0, labels=None) -> torch.Tensor:
         """n images decoded from codes drawn from the fitted Gaussian (labels are ignored)."""
-        z = sample_gaussian(self.prior_mean, self.prior_cov, n, seed)
-        return self.decode(z.to(self.prior_mean.device))
+        z = sample_gaussian(self.prior_mean, self.prior_cov, n, seed)  # (n, D), where the model is
+        return self.decode(z)
 
 
 def build_autoencoder(config: dict) -> Autoencoder:

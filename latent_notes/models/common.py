@@ -9,11 +9,26 @@ import torch
 
 @contextmanager
 def seeded(seed: int):
-    """Run a block with its own seeded random stream, leaving the global one untouched."""
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    """Run a block with its own seeded random stream, leaving the global ones untouched.
+
+    ``torch.manual_seed`` reseeds every device type's generator: the CPU's, each CUDA device's
+    and the Apple GPU's. So all of them are saved before the block and restored after it, and
+    a draw inside the block gives the same numbers for the same seed on the same device.
+    """
+    cpu = torch.get_rng_state()
+    # Reading the CUDA states initialises CUDA, which applies any seed still waiting for it;
+    # so the block's own seed cannot stay pending and reseed the global streams later.
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    mps = torch.mps.get_rng_state() if torch.backends.mps.is_available() else None
+    try:
         torch.manual_seed(seed)
         yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
 
 
 @torch.no_grad()
@@ -50,14 +65,19 @@ def fit_gaussian(codes) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def sample_gaussian(mean: torch.Tensor, cov: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """n draws (n, D) from N(mean, cov), seeded; a tiny jitter keeps the Cholesky factor real."""
+    """n draws (n, D) from N(mean, cov), seeded; a tiny jitter keeps the Cholesky factor real.
+
+    Computed on the CPU in float64 (the Apple GPU has no float64), so the same seed gives the
+    same draws on every device; returned in float32 on ``mean``'s device.
+    """
     generator = torch.Generator().manual_seed(seed)
-    cov = cov.double().cpu()
+    cov = cov.detach().cpu().double()  # to the CPU first, then to float64
     eye = torch.eye(len(cov), dtype=torch.float64)
     jitter = 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * eye
     factor = torch.linalg.cholesky(cov + jitter)  # cov = L L^T, so mean + L eps ~ N(mean, cov)
     eps = torch.randn(n, len(mean), generator=generator, dtype=torch.float64)
-    return (mean.double().cpu() + eps @ factor.T).float()
+    draws = mean.detach().cpu().double() + eps @ factor.T  # (n, D)
+    return draws.float().to(mean.device)
 
 
 def draw_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:

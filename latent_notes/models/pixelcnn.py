@@ -176,14 +176,18 @@ class PixelCNN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, cond=None, temperature: float = 1.0,
-               device="cpu") -> torch.Tensor:
-        """Draw n code grids (n, G, G), one position at a time in raster order.
+               device=None) -> torch.Tensor:
+        """Draw n code grids (n, G, G), one position at a time in raster order, on ``device``
+        (by default the one the model's weights are on; labels and cond are moved there).
 
         temperature < 1 sharpens every softmax (likelier, less varied codes), > 1 flattens it.
         """
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
         self.eval()
+        device = self.embed.weight.device if device is None else torch.device(device)
+        labels = labels.to(device) if labels is not None else None
+        cond = cond.to(device) if cond is not None else None
         g = self.config.grid_size
         context = self.context(labels, cond)
         codes = torch.zeros(n, g, g, dtype=torch.long, device=device)

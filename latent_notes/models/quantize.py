@@ -5,9 +5,15 @@ et al. 2017, "Neural discrete representation learning"). The codebook is not tra
 gradients but by an exponential moving average (EMA) of the encoder outputs assigned to each code
 (their appendix A.1; Razavi et al. 2019), a running k-means. Codes that nobody picks for a while
 are restarted on random encoder outputs (Dhariwal et al. 2020, Jukebox), so none stays dead.
+
+Distances and the EMA sums are always computed in float32, even under ``torch.autocast``: in
+half precision a near tie between two codes can flip the ``argmin``, and the running sums lose
+their small updates or overflow. A training step reads nothing back to the host (no ``.item()``,
+no Python ``if`` on a tensor), so a GPU never waits for it.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import torch
@@ -33,6 +39,13 @@ def perplexity(codes: torch.Tensor, codebook_size: int) -> float:
     return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()).item()
 
 
+def full_precision(device: torch.device):
+    """A block in which autocast is off on ``device``, so float32 inputs stay float32."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return nullcontext()  # a device autocast does not know (e.g. meta): nothing to turn off
+
+
 class VectorQuantizerEMA(nn.Module):
     """Nearest-neighbour quantisation of (B, D, H, W) maps against a codebook of (K, D) vectors."""
 
@@ -50,9 +63,11 @@ class VectorQuantizerEMA(nn.Module):
         self.register_buffer("embed_sum", embed.clone())  # EMA of summed assigned vectors m_k
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """(N, D) → (N,) index of the nearest code: ||z||² − 2 z·e + ||e||²."""
-        distances = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t()
-                     + self.embed.pow(2).sum(1)[None, :])
+        """(N, D) → (N,) index of the nearest code: ||z||² − 2 z·e + ||e||², in float32."""
+        with full_precision(flat.device):
+            flat, embed = flat.float(), self.embed.float()
+            distances = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ embed.t()
+                         + embed.pow(2).sum(1)[None, :])
         return distances.argmin(1)
 
     def embed_code(self, codes: torch.Tensor) -> torch.Tensor:
@@ -66,6 +81,7 @@ class VectorQuantizerEMA(nn.Module):
         quantized = self.embed_code(codes.view(b, h, w))  # looked up before the codebook moves
         if self.training:
             self._update(flat.detach(), codes)
+        quantized = quantized.to(z.dtype)  # the codebook is float32; z may be half (autocast)
         # Commitment loss (van den Oord et al. 2017, eq. 3, third term): keeps the encoder
         # close to the codes it picked. The codebook term is replaced by the EMA update.
         commitment = self.commitment_weight * F.mse_loss(z, quantized.detach())
@@ -76,28 +92,31 @@ class VectorQuantizerEMA(nn.Module):
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
-        """EMA codebook update (van den Oord et al. 2017, appendix A.1, eqs. 6-8)."""
-        onehot = F.one_hot(codes, self.codebook_size).type(flat.dtype)  # (N, K)
-        # N_k ← γ N_k + (1 − γ) n_k ;  m_k ← γ m_k + (1 − γ) Σ_{z assigned to k} z
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
-        # Laplace smoothing of the counts, so that a rarely used code never divides by ~0.
-        n = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
-        self.embed.copy_(self.embed_sum / smoothed[:, None])  # e_k = m_k / N_k
-        if self.restart:
-            self._restart_dead(flat)
+        """EMA codebook update (van den Oord et al. 2017, appendix A.1, eqs. 6-8), in float32."""
+        with full_precision(flat.device):
+            flat = flat.float()
+            onehot = F.one_hot(codes, self.codebook_size).float()  # (N, K)
+            # N_k ← γ N_k + (1 − γ) n_k ;  m_k ← γ m_k + (1 − γ) Σ_{z assigned to k} z
+            self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+            self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+            # Laplace smoothing of the counts, so that a rarely used code never divides by ~0.
+            n = self.cluster_size.sum()
+            smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
+            self.embed.copy_(self.embed_sum / smoothed[:, None])  # e_k = m_k / N_k
+            if self.restart:
+                self._restart_dead(flat)
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:
-        """Move codes whose average count per batch fell below the threshold onto encoder outputs."""
-        dead = self.cluster_size < self.restart_threshold
-        n_dead = int(dead.sum())
-        if n_dead == 0:
-            return
-        picks = torch.randint(0, len(flat), (n_dead,), device=flat.device)
+        """Move codes whose average count per batch fell below the threshold onto encoder outputs.
+
+        Masked updates: every code gets a candidate, only the dead ones take it, so the host
+        never needs to know how many died.
+        """
+        dead = (self.cluster_size < self.restart_threshold)[:, None]  # (K, 1)
+        picks = flat[torch.randint(0, len(flat), (self.codebook_size,), device=flat.device)]
         # As in Jukebox: a restarted code starts at the threshold, so it must win at least one
         # vector in the next batch or it moves again.
-        self.embed[dead] = flat[picks]
-        self.cluster_size[dead] = self.restart_threshold
-        self.embed_sum[dead] = flat[picks] * self.restart_threshold
+        self.embed.copy_(torch.where(dead, picks, self.embed))  # (K, D)
+        self.cluster_size.copy_(torch.where(dead[:, 0], self.restart_threshold, self.cluster_size))
+        self.embed_sum.copy_(torch.where(dead, picks * self.restart_threshold, self.embed_sum))

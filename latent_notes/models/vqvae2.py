@@ -146,6 +146,33 @@ class VQVAE2Output(NamedTuple):
     commitment: torch.Tensor
 
 
+class Priors(nn.Module):
+    """The two PixelCNN priors a VQ-VAE-2 samples through, and their softmax temperature."""
+
+    def __init__(self, top: nn.Module, bottom: nn.Module, temperature: float):
+        super().__init__()
+        self.top, self.bottom, self.temperature = top, bottom, temperature
+
+
+def _drop_priors(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict hook: a VQ-VAE-2's checkpoint holds its own weights, not its priors'."""
+    inside = prefix + "priors."
+    for key in [k for k in state_dict if k.startswith(inside)]:
+        del state_dict[key]
+    metadata = getattr(state_dict, "_metadata", {})
+    for key in [k for k in metadata if k == inside[:-1] or k.startswith(inside)]:
+        del metadata[key]
+
+
+def _priors_not_missing(module, incompatible) -> None:
+    """load_state_dict hook: a VQ-VAE-2's checkpoint has no priors, so they are not missing."""
+    if module.priors is None:
+        return
+    names = ["priors." + k for k in module.priors.state_dict()]
+    missing = incompatible.missing_keys
+    missing[:] = [k for k in missing if not any(k == n or k.endswith("." + n) for n in names)]
+
+
 class VQVAE2(nn.Module):
     """Two encoders, two EMA codebooks, a top decoder and an image decoder.
 
@@ -174,7 +201,12 @@ class VQVAE2(nn.Module):
         self.quantize_bottom = quantiser(cfg.codebook_size_bottom)
         self.upsample_top = nn.ConvTranspose2d(d, d, 2 * up, stride=up, padding=up // 2)
         self.decoder = decoder(2 * d, cfg.channels, w, r, rc, doublings=cfg.BOTTOM_HALVINGS)
-        self._priors = None  # (top, bottom, temperature), set by attach_priors; not saved
+        # Set by attach_priors. A submodule, so that .to(...) moves the priors with the model;
+        # kept out of its state_dict, so that its checkpoint stays the VQ-VAE's own weights
+        # (each prior is saved on its own, families.train_priors).
+        self.register_module("priors", None)
+        self.register_state_dict_post_hook(_drop_priors)
+        self.register_load_state_dict_post_hook(_priors_not_missing)
 
     @property
     def pad(self) -> int:
@@ -231,10 +263,14 @@ class VQVAE2(nn.Module):
         return self(x).recon
 
     def attach_priors(self, top_prior, bottom_prior, temperature: float = 1.0) -> "VQVAE2":
-        """Give the model its two PixelCNN priors, so that ``sample`` works like the others'."""
+        """Give the model its two PixelCNN priors, so that ``sample`` works like the others'.
+
+        The priors are moved to the model's device, and from then on move with it.
+        """
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
-        self._priors = (top_prior, bottom_prior, temperature)
+        priors = Priors(top_prior, bottom_prior, temperature)
+        self.priors = priors.to(self.quantize_top.embed.device)
         return self
 
     @torch.no_grad()
@@ -248,26 +284,24 @@ class VQVAE2(nn.Module):
         from .common import draw_labels, seeded
         from .pixelcnn import upsample_codes
 
-        if self._priors is None:
+        if self.priors is None:
             raise ParameterError("This VQ-VAE-2 has no priors to sample from: call "
                                  "model.attach_priors(top_prior, bottom_prior) first "
                                  "(latent_notes.families.train_priors trains them, and "
                                  "families.load_family('vqvae2', ...) returns the model with "
                                  "them attached).")
-        top_prior, bottom_prior, attached = self._priors
-        temperature = attached if temperature is None else temperature
+        top_prior, bottom_prior = self.priors.top, self.priors.bottom
+        temperature = self.priors.temperature if temperature is None else temperature
         num_classes = top_prior.config.num_classes or bottom_prior.config.num_classes
         if labels is None and num_classes:
             labels = draw_labels(n, num_classes, seed)
-        device = self.quantize_top.embed.device
-        labels = labels.to(device) if labels is not None else None
         label_for = lambda prior: labels if prior.config.num_classes else None  # noqa: E731
-        with seeded(seed):
-            top = top_prior.sample(n, label_for(top_prior), temperature=temperature, device=device)
+        with seeded(seed):  # the priors sit on the model's device and draw there
+            top = top_prior.sample(n, label_for(top_prior), temperature=temperature)
             factor = bottom_prior.config.grid_size // top_prior.config.grid_size
             bottom = bottom_prior.sample(n, label_for(bottom_prior),
                                          cond=upsample_codes(top, factor),
-                                         temperature=temperature, device=device)
+                                         temperature=temperature)
         self.eval()
         return self.decode_code(top, bottom)
 
