@@ -132,7 +132,8 @@ print(data, "on", dev)
 #    $\gamma = 0.99$ (their appendix A.1): with $n_k$ the number of vectors assigned to code $k$
 #    in a batch and $s_k$ their sum,
 #
-# $$ N_k \leftarrow \gamma N_k + (1-\gamma)\, n_k, \qquad m_k \leftarrow \gamma m_k + (1-\gamma)\, s_k,
+# $$ N_k \leftarrow \gamma N_k + (1-\gamma)\, n_k,
+#    \qquad m_k \leftarrow \gamma m_k + (1-\gamma)\, s_k,
 #    \qquad e_k = m_k / N_k . $$
 #
 #    This is k-means, one mini-batch at a time. The counts $N_k$ are *Laplace smoothed*,

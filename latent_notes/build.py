@@ -61,7 +61,8 @@ def repository_url(root: Path = ROOT) -> str:
 def toc_chapters(root: Path = ROOT) -> list[str]:
     """Chapter stems (``01_cnn_warmup``, ...) listed in ``_toc.yml``, in order."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [entry["file"] for part in [toc] + toc.get("parts", []) for entry in part.get("chapters", [])]
+    files = [entry["file"] for part in [toc] + toc.get("parts", [])
+             for entry in part.get("chapters", [])]
     return [Path(f).name for f in files if (root / f"{f}.py").exists()]
 
 
@@ -151,7 +152,8 @@ def all_chapters(root: Path = ROOT) -> list[str]:
 def _match_chapter(prefix: str, chapters: list[str]) -> str:
     matches = [c for c in chapters if c == prefix or c.startswith(prefix)]
     if len(matches) != 1:
-        raise BuildError(f"{prefix!r} names {len(matches)} chapters; use one of {', '.join(chapters)} "
+        raise BuildError(f"{prefix!r} names {len(matches)} chapters; "
+                         f"use one of {', '.join(chapters)} "
                          "(a unique prefix such as '01' is enough).")
     return matches[0]
 
@@ -322,8 +324,8 @@ def stage_book(chapters: list[str]) -> None:
 def render() -> float:
     """Render the staged book into _build/html; warnings fail the build."""
     start = time.perf_counter()
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(STAGE),
-               "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+               "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
     if subprocess.run(command).returncode != 0:
         raise BuildError("Jupyter Book reported warnings or errors while rendering (above). "
                          "Fix them; the executed notebooks are kept in _build/src/book.")
@@ -346,7 +348,8 @@ def write_report(report: dict) -> str:
             for e in ch.get("models", [])) or "-"
         lines.append(f"| {name} | {ch['status']} | {ch['seconds']} | {ch.get('peak_rss_mb', '-')} "
                      f"| {models} |")
-    lines += ["", f"Render: {report.get('render_seconds', '-')} s. Total: {report['total_seconds']} s."]
+    lines += ["", f"Render: {report.get('render_seconds', '-')} s. "
+                  f"Total: {report['total_seconds']} s."]
     text = "\n".join(lines) + "\n"
     (REPORTS / "build-report.md").write_text(text)
     return text
@@ -355,10 +358,12 @@ def write_report(report: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="quick", help="quick (default), standard or full")
-    parser.add_argument("--chapters", nargs="*", help="chapters to execute (default: all in _toc.yml)")
+    parser.add_argument("--chapters", nargs="*",
+                        help="chapters to execute (default: all in _toc.yml)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="[CHAPTER.]KEY=VALUE",
                         help="override a parameter for all chapters or for one")
-    parser.add_argument("--data-root", help="folder with MNIST/, FashionMNIST/, cifar-10-batches-py/")
+    parser.add_argument("--data-root",
+                        help="folder with MNIST/, FashionMNIST/, cifar-10-batches-py/")
     parser.add_argument("--results-dir", default=str(ROOT / "results"))
     parser.add_argument("--cache-dir", default=os.environ.get("LATENT_NOTES_CACHE")
                         or str(ROOT / ".cache" / "checkpoints"))
@@ -400,7 +405,8 @@ def _build(args) -> int:
         result = execute(chapter, params, events)
         stamp.write_text(key)
         record_edition(chapter, args.profile, params)
-        report["chapters"][chapter] = {"status": "executed", **result, "models": read_events(events)}
+        report["chapters"][chapter] = {"status": "executed", **result,
+                                       "models": read_events(events)}
     for chapter in dict.fromkeys(chapters + selected):
         if (STAGE / "book" / f"{chapter}.ipynb").exists():
             tidy_parameters(STAGE / "book" / f"{chapter}.ipynb")

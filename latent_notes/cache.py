@@ -172,7 +172,8 @@ def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFram
         "format_version": FORMAT_VERSION, "name": name, "key": config_key(config),
         "config": json.loads(json.dumps(config, default=str)), "builder": builder_name(build),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "history": _plain(history), "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "history": _plain(history),
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "torch_version": str(torch.__version__), "trained_on": trained_on or {},
     }
     _atomic(path, lambda tmp: torch.save(payload, tmp))
@@ -207,7 +208,8 @@ def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
         model.load_state_dict(payload["state_dict"])
     except Exception as err:
         raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
-                              "Delete it (or let load_or_train move it aside) and train again.") from err
+                              "Delete it (or let load_or_train move it aside) "
+                              "and train again.") from err
     model.to(device).eval()
     trained_on = payload.get("trained_on")
     return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"],
@@ -372,7 +374,8 @@ def _train_and_save(name, config, build, train, device, path: Path, status, alia
     if saved:
         state.remove()
     speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
-    _log_event(name=name, key=config_key(config), status=status if saved else f"{status}, not saved",
+    _log_event(name=name, key=config_key(config),
+               status=status if saved else f"{status}, not saved",
                seconds=round(seconds, 2), images_per_s=speed, file=path.name if saved else None,
                aliases=[alias] if alias and saved else [], resumed_from=state.resumed_from,
                state_seconds=round(state.seconds, 3), trained_on=trained_on)

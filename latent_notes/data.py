@@ -120,7 +120,8 @@ class ImageData:
 
     def __repr__(self) -> str:
         return (f"ImageData({self.name!r}: {len(self.train)} train / {len(self.test)} test images, "
-                f"{self.channels}x{self.image_size}x{self.image_size}, {len(self.classes)} classes)")
+                f"{self.channels}x{self.image_size}x{self.image_size}, "
+                f"{len(self.classes)} classes)")
 
 
 def class_index(classes: list[str], name) -> int:
@@ -236,11 +237,13 @@ def _from_uint8(images: np.ndarray, labels) -> ImageSet:
     """(N, H, W) or (N, H, W, C) uint8 → ImageSet with (N, C, H, W) float in [0, 1]."""
     x = torch.from_numpy(np.array(images, copy=True))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-    return ImageSet(x.float().div(255).contiguous(), torch.tensor(np.asarray(labels), dtype=torch.long))
+    return ImageSet(x.float().div(255).contiguous(),
+                    torch.tensor(np.asarray(labels), dtype=torch.long))
 
 
 def _split(images: np.ndarray, labels: np.ndarray, test_fraction: float):
-    """A fixed, stratified split (seed 0, whatever the run's seed: every run tests the same images)."""
+    """A fixed, stratified split (seed 0, whatever the run's seed: every run tests the
+    same images)."""
     from sklearn.model_selection import train_test_split
 
     counts = np.bincount(labels)
@@ -554,4 +557,5 @@ def _too_few(path: str, readable: int, files: list) -> DataError:
 def _center_square(im):
     w, h = im.size
     side = min(w, h)
-    return im.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+    return im.crop(((w - side) // 2, (h - side) // 2,
+                    (w - side) // 2 + side, (h - side) // 2 + side))

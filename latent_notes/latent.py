@@ -2,8 +2,8 @@
 
 Everything here takes plain callables, such as a model's ``decode: codes -> images`` (tensors
 in, tensors out), so the same traversal, interpolation and t-SNE map serve every family. What a
-classifier reads from the codes is in ``latent_notes.probes``. Images are (N, C, H, W) in [0, 1]; codes are
-(N, D) unless a model says otherwise.
+classifier reads from the codes is in ``latent_notes.probes``. Images are (N, C, H, W) in [0, 1];
+codes are (N, D) unless a model says otherwise.
 """
 from __future__ import annotations
 

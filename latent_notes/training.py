@@ -384,7 +384,8 @@ def make_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
             total_steps=config.epochs * steps_per_epoch), True
     if config.schedule == "step":
         # Step-down: lr until epoch lr_drop_at, then lr / 10 (stepped once per epoch).
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.lr_drop_at], gamma=0.1), False
+        return (torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.lr_drop_at], gamma=0.1),
+                False)
     return None, False
 
 

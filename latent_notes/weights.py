@@ -381,8 +381,10 @@ def main(argv=None) -> int:
     ex.add_argument("out", type=Path)
     ex.add_argument("--profile", default="standard")
     ex.add_argument("--cache-dir", type=Path, default=None,
-                    help="the build's cache folder (default: $LATENT_NOTES_CACHE or .cache/checkpoints)")
-    ex.add_argument("--build-dir", type=Path, default=BUILD, help="the build folder (default _build)")
+                    help="the build's cache folder "
+                         "(default: $LATENT_NOTES_CACHE or .cache/checkpoints)")
+    ex.add_argument("--build-dir", type=Path, default=BUILD,
+                    help="the build folder (default _build)")
     args = parser.parse_args(argv)
     cache = args.cache_dir or (Path(os.environ["LATENT_NOTES_CACHE"])
                                if os.environ.get("LATENT_NOTES_CACHE")

@@ -1,4 +1,5 @@
-"""The convolutional autoencoder: shapes, ranges, its sampling Gaussian, training through the cache."""
+"""The convolutional autoencoder: shapes, ranges, its sampling Gaussian, training through the
+cache."""
 import pytest
 import torch
 

@@ -97,7 +97,8 @@ def test_page_in_a_browser(page, site, browser):
     WebDriverWait(browser, 30).until(lambda b: b.execute_script(
         "return document.readyState == 'complete' && !!document.body"
         " && !document.querySelector('meta[http-equiv=refresh i]')"))
-    assert browser.execute_async_script(WAIT_FOR_MATHJAX), "MathJax did not load or typeset the page"
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX), (
+        "MathJax did not load or typeset the page")
     text = browser.execute_script("return document.body.innerText")
     raw = [d for d in TEX_DELIMITERS if d in text]
     assert not raw, f"raw TeX delimiters {raw} in the rendered text: maths was not typeset"

@@ -228,7 +228,8 @@ def test_training_is_cached_and_reproducible(digits, tmp_path):
 
 def test_sized_reads_the_data_and_rejects_unknown_options(digits):
     config = families.sized(VAEConfig, digits, latent_size=5, fc_width=64)
-    assert (config.channels, config.image_size, config.latent_size, config.fc_width) == (1, 28, 5, 64)
+    assert (config.channels, config.image_size, config.latent_size,
+            config.fc_width) == (1, 28, 5, 64)
     with pytest.raises(ParameterError, match="hidden"):
         families.sized(VAEConfig, digits, hidden=64)  # the old name of fc_width
 

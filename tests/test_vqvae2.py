@@ -25,7 +25,8 @@ def test_shapes(channels, image_size, top, bottom):
     assert flow.z_bottom.shape == (2, 8, bottom, bottom)
     assert flow.z_top.shape == (2, 8, top, top)
     assert flow.e_top.shape == (2, 4, top, top)
-    assert flow.dec_top.shape == flow.e_bottom.shape == flow.e_top_up.shape == (2, 4, bottom, bottom)
+    assert (flow.dec_top.shape == flow.e_bottom.shape == flow.e_top_up.shape
+            == (2, 4, bottom, bottom))
     assert q.codes_top.shape == (2, top, top) and q.codes_bottom.shape == (2, bottom, bottom)
     assert model.encode(x).shape == (2, config.code_length)
     out = model(x)

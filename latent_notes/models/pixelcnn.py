@@ -56,18 +56,21 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
 
 
 def gate(x: torch.Tensor) -> torch.Tensor:
-    """tanh(first half) ⊙ sigmoid(second half) along the channels (van den Oord et al. 2016, eq. 2)."""
+    """tanh(first half) ⊙ sigmoid(second half) along the channels (van den Oord et al.
+    2016, eq. 2)."""
     a, b = x.chunk(2, dim=1)
     return torch.tanh(a) * torch.sigmoid(b)
 
 
 def upsample_codes(codes: torch.Tensor, factor: int) -> torch.Tensor:
-    """(N, h, w) → (N, h*factor, w*factor) by repetition: each top code covers factor² bottom ones."""
+    """(N, h, w) → (N, h*factor, w*factor) by repetition: each top code covers factor²
+    bottom ones."""
     return codes.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
 
 
 def prior_inputs(codes_top: torch.Tensor, codes_bottom: torch.Tensor, level: str) -> torch.Tensor:
-    """What a prior reads: (N, 1, G, G) top codes, or (N, 2, G, G) bottom codes + top codes below them."""
+    """What a prior reads: (N, 1, G, G) top codes, or (N, 2, G, G) bottom codes + top codes
+    below them."""
     if level == "top":
         return codes_top[:, None]
     factor = codes_bottom.shape[-1] // codes_top.shape[-1]
@@ -84,7 +87,8 @@ class Context(NamedTuple):
 class GatedLayer(nn.Module):
     """One gated layer with a vertical and a horizontal stack (van den Oord et al. 2016, fig. 2)."""
 
-    def __init__(self, channels: int, kernel: int, first: bool, num_classes: int, conditioned: bool):
+    def __init__(self, channels: int, kernel: int, first: bool, num_classes: int,
+                 conditioned: bool):
         super().__init__()
         c2 = 2 * channels
         self.vertical = MaskedConv2d(channels, c2, (kernel, kernel), vertical_mask(kernel))
@@ -125,7 +129,8 @@ class PixelCNNConfig:
     def __post_init__(self):
         check_config(self)
         if self.kernel_size < 3 or self.kernel_size % 2 == 0:
-            raise ParameterError(f"kernel_size must be odd and at least 3, got {self.kernel_size!r}.")
+            raise ParameterError("kernel_size must be odd and at least 3, "
+                                 f"got {self.kernel_size!r}.")
         for name in ("num_classes", "cond_codebook_size"):
             if not isinstance(getattr(self, name), int):
                 raise ParameterError(f"{name} must be a whole number >= 0, got "
