@@ -8,16 +8,23 @@ STAMP := $(VENV)/.installed
 # The book shows `cache_dir = None`; nbval re-executes it with this cache, so it trains nothing.
 export LATENT_NOTES_CACHE ?= $(CURDIR)/.cache/checkpoints
 
-.PHONY: book test unit sync publish clean
+.PHONY: book test check unit lint sync publish clean
 
 book: $(STAMP)  ## execute the chapters with $(PROFILE) and render the book into _build/html
 	$(PY) -m latent_notes.build --profile $(PROFILE)
 
-test: book  ## the whole suite: unit tests, book checks, and nbval over the executed chapters
-	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider
+test: book  ## unit and book tiers, and nbval over the executed chapters (the cache is warm)
+	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider -m "not integration"
 
-unit: $(STAMP)  ## the fast tier only
-	$(PY) -m pytest tests -m "not book"
+check: book  ## the integration tier: builds and training runs in subprocesses
+	$(PY) -m pytest tests -p no:cacheprovider -m integration
+
+unit: $(STAMP)  ## the fast tier only: no book needed
+	$(PY) -m pytest tests -p no:cacheprovider -m "not book and not integration"
+
+lint: $(STAMP)  ## ruff (pyflakes, pycodestyle, import order, bugbear) and the workflow's schema
+	$(PY) -m ruff check latent_notes tests scripts book
+	$(PY) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 sync: $(STAMP)  ## regenerate the committed book/*.ipynb (for Colab and papermill) from book/*.py
 	$(PY) -m jupytext --sync book/[0-9]*.py

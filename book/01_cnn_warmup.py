@@ -41,8 +41,6 @@ except ImportError:
 
 # %%
 import pandas as pd
-import torch
-
 from latent_notes import families, plots
 from latent_notes.metrics import predict
 from latent_notes.models import classifier
@@ -57,7 +55,7 @@ epochs = 8  # passes over the training images, per network
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/01_cnn_warmup.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -147,12 +145,13 @@ print(model)
 #
 # ## Training
 #
-# All three are trained the same way: Adam with a *one-cycle* learning-rate schedule (Smith &
-# Topin, 2019), which warms the rate up to `lr` over the first {glue:text}`warmup:.0%` of the
-# steps and anneals it to nearly zero by the last step, on mini-batches of `batch_size`
-# shuffled images. After each epoch the whole test set is evaluated. A trained network is saved in the checkpoint cache, keyed by everything that
-# determines its weights; run the chapter again with the same parameters and it is loaded
-# instead of trained.
+# All three are trained the same way: Adam with a *one-cycle* learning-rate schedule
+# (Smith & Topin, 2019), which warms the rate up to `lr` over the first
+# {glue:text}`warmup:.0%` of the steps and anneals it to nearly zero by the last step,
+# on mini-batches of `batch_size` shuffled images. After each epoch the whole test set
+# is evaluated. A trained network is saved in the checkpoint cache, keyed by everything
+# that determines its weights; run the chapter again with the same parameters and it is
+# loaded instead of trained.
 
 # %%
 recipe = families.classifier_recipe(epochs, batch_size, lr)
@@ -211,7 +210,7 @@ glue("best_arch", best)
 glue("best_acc", summary.loc[best, "test accuracy"])
 glue("best_errors",
      int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
-glue("trained_on", describe_machine(trained[best].trained_on))  # a cached model's timings
+glue("trained_on", describe_machine(trained[best].trained_on))  # where timings come from
 summary
 
 # %% [markdown]

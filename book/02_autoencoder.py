@@ -44,7 +44,6 @@ except ImportError:
 # %%
 import pandas as pd
 import torch
-
 from latent_notes import families, latent, plots, probes
 from latent_notes.checks import ParameterError, check_latent_sizes
 from latent_notes.data import first_of_class, one_per_class
@@ -61,7 +60,7 @@ epochs = 10  # passes over the training images, per autoencoder
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/02_autoencoder.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)

@@ -48,7 +48,6 @@ import inspect
 
 import pandas as pd
 import torch
-
 from latent_notes import families, latent, plots, probes
 from latent_notes import vae_experiments as experiments
 from latent_notes.checks import ParameterError, renamed
@@ -64,7 +63,7 @@ epochs = 12  # passes over the training images, per model of the β sweep
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -136,7 +135,8 @@ print(data, "on", chapter.device)
 # guesses which codes could have made $x$. For any such guess
 #
 # $$
-# \log p_\theta(x) \;\ge\; \underbrace{\mathbb{E}_{q_\phi(z \mid x)}\big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}}
+# \log p_\theta(x) \;\ge\; \underbrace{\mathbb{E}_{q_\phi(z \mid x)}
+#   \big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}}
 # \;-\; \underbrace{\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)}_{\text{rate}}
 # \;=\; \mathrm{ELBO}(x),
 # $$
@@ -202,7 +202,8 @@ print(inspect.getsource(vae.kl_to_standard_normal))
 # for the Gaussian decoder with fixed standard deviation $s$ it is the squared error
 # $\sum_i (x_i - \hat x_i)^2 / 2s^2$ (up to a constant). The β-VAE loss weighs the two:
 #
-# $$ \mathcal{L}_\beta(x) = -\log p_\theta(x \mid z) + \beta\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big),
+# $$ \mathcal{L}_\beta(x) = -\log p_\theta(x \mid z)
+#    + \beta\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big),
 #    \qquad z = \mu + \sigma \odot \varepsilon. $$
 #
 # **Scaling.** Both terms are *summed* over pixels and latent dimensions and *averaged* over
@@ -326,10 +327,10 @@ for beta, result in sweep.items():
 # Three more measurements per β, on the test set:
 #
 # - **Importance-sampled negative log-likelihood** (Burda et al., 2016). With $K$ codes
-#   $z_k \sim q_\phi(z \mid x)$,
-#   $\log p_\theta(x) \approx \log \frac1K \sum_k p_\theta(x \mid z_k)\,p(z_k) / q_\phi(z_k \mid x)$.
-#   For $K = 1$ this is the ELBO; for larger $K$ it is a tighter bound, so `nll_is` should lie
-#   below `neg_elbo`. We use $K$ = {glue:text}`is_samples` on {glue:text}`n_eval` test images.
+#   $z_k \sim q_\phi(z \mid x)$, $\log p_\theta(x) \approx \log \frac1K \sum_k
+#   p_\theta(x \mid z_k)\,p(z_k) / q_\phi(z_k \mid x)$. For $K = 1$ this is the ELBO;
+#   for larger $K$ it is a tighter bound, so `nll_is` should lie below `neg_elbo`. We
+#   use $K$ = {glue:text}`is_samples` on {glue:text}`n_eval` test images.
 # - **Active units**: latent dimensions whose mean KL exceeds 0.01 nats. A dimension with
 #   KL ≈ 0 has $q(z_j \mid x) = \mathcal{N}(0, 1)$ for every image: it carries nothing
 #   (posterior collapse).
@@ -452,7 +453,7 @@ alone = {label: families.train_vae(data, config_2d, recipe(side_epochs, **kw),
                                    name=f"vae2d-{label.split()[0].lower()}", **where)
          for label, kw in variants.items()}
 grid = []
-for label, result in alone.items():
+for result in alone.values():
     grid += [batched(result.model.reconstruct, test_x[shown], chapter.device),
              result.model.sample(len(shown), seed=seed).cpu()]
 plots.image_grid(torch.cat(grid), len(shown),

@@ -50,7 +50,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from latent_notes import families, latent, plots
 from latent_notes.checks import check_positive, renamed
 from latent_notes.data import load_data
@@ -69,7 +68,7 @@ epochs = 10  # passes over the training images for each VQ-VAE-2
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)

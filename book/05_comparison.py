@@ -40,12 +40,15 @@ except ImportError:
 # %%
 import pandas as pd
 import torch
-
 from latent_notes import compare, efficiency, families, latent, plots, probes
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.families import FAMILIES
-from latent_notes.metrics import (classifier_features, gaussian_stats, predict,
-                                  reconstruction_scores)
+from latent_notes.metrics import (
+    classifier_features,
+    gaussian_stats,
+    predict,
+    reconstruction_scores,
+)
 from latent_notes.models.common import batched
 from latent_notes.notebook import download_link, glue, start_chapter
 from latent_notes.results import Results, gather
@@ -57,7 +60,7 @@ epochs = 10  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-deterministic = False  # True: bit-for-bit repeatable on CUDA (slower); the CPU always is
+deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -351,10 +354,11 @@ for name, images in samples.items():
 
 # %% [markdown]
 # Fréchet distances: AE (fitted Gaussian) {glue:text}`fid_cnn_ae:.2f`, VAE
-# {glue:text}`fid_cnn_vae:.2f`, VQ-VAE-2 {glue:text}`fid_cnn_vqvae2:.2f`, against a floor of
-# {glue:text}`fid_floor:.2f` for real test images; mean confidence {glue:text}`sample_confidence_ae:.2f`,
-# {glue:text}`sample_confidence_vae:.2f` and {glue:text}`sample_confidence_vqvae2:.2f`.
-# The usual ranking is VQ-VAE-2 best, then the VAE, then the AE. {glue:text}`fid_verdict`
+# {glue:text}`fid_cnn_vae:.2f`, VQ-VAE-2 {glue:text}`fid_cnn_vqvae2:.2f`, against a
+# floor of {glue:text}`fid_floor:.2f` for real test images; mean confidence
+# {glue:text}`sample_confidence_ae:.2f`, {glue:text}`sample_confidence_vae:.2f` and
+# {glue:text}`sample_confidence_vqvae2:.2f`. The usual ranking is VQ-VAE-2 best, then
+# the VAE, then the AE. {glue:text}`fid_verdict`
 
 # %% tags=["remove-input"]
 fid_order = [m for m in sample_table.loc[list(models), "fid_cnn"].sort_values().index]

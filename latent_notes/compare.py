@@ -51,7 +51,7 @@ def summary_figure(table, title: str):
 
     table = table[table["setting"].isin(["", "labels=all"]) & (table["model"] != "test images")]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
-    for ax, (metric, label) in zip(axes.flat, SUMMARY_METRICS.items()):
+    for ax, (metric, label) in zip(axes.flat, SUMMARY_METRICS.items(), strict=False):
         rows = table[table["metric"] == metric]
         sns.barplot(data=rows, x="model", y="value", hue="model", ax=ax, legend=False,
                     order=[m for m in ("ae", "vae", "vqvae2", "pixels", "pca")

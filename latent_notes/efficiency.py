@@ -13,8 +13,19 @@ import pandas as pd
 
 from .checks import ParameterError
 from .latent import fit_pca
-from .probes import (SPREAD_ALPHA, SPREAD_GRAPH_DIMS, SPREAD_STEPS, _as_labels, _check_pair,
-                     CV_MAX, _one_thread, _SpreadGraph, as_codes, fit_probe, probe_indices)
+from .probes import (
+    CV_MAX,
+    SPREAD_ALPHA,
+    SPREAD_GRAPH_DIMS,
+    SPREAD_STEPS,
+    _as_labels,
+    _check_pair,
+    _one_thread,
+    _SpreadGraph,
+    as_codes,
+    fit_probe,
+    probe_indices,
+)
 from .training import progress_enabled
 
 
@@ -228,7 +239,7 @@ def label_efficiency_plot(table: pd.DataFrame, title: str):
         x = table["setting"].map(_per_class)
         table["labels_per_class"] = x.replace(np.inf, 10 * x[np.isfinite(x)].max())
     models = list(dict.fromkeys(table["model"]))
-    colors = dict(zip(models, plt.get_cmap("tab10").colors))
+    colors = dict(zip(models, plt.get_cmap("tab10").colors, strict=False))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     panels = ((axes[0], "probe_accuracy", "logistic-regression probe"),
               (axes[1], "knn_accuracy", "k-NN probe"), (axes[1], "spread_accuracy", None))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_positive
 from .data import ImageData, load_data
 from .results import Results
-from .checks import check_positive
 from .training import pick_device, seed_everything, set_deterministic
 
 

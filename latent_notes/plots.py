@@ -58,8 +58,8 @@ def training_curves(histories: dict, metrics=("loss",), title: str = "Training c
     """One panel per metric: train (dashed) and test (solid) per epoch for each named history."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), squeeze=False)
     colors = sns.color_palette(n_colors=max(len(histories), 1))
-    for ax, metric in zip(axes[0], metrics):
-        for color, (name, history) in zip(colors, histories.items()):
+    for ax, metric in zip(axes[0], metrics, strict=False):
+        for color, (name, history) in zip(colors, histories.items(), strict=True):
             for split, style in (("train", "--"), ("test", "-")):
                 column = f"{split}_{metric}"
                 if column in history:

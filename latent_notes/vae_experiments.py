@@ -20,7 +20,6 @@ from .metrics import psnr
 from .models.common import batched, seeded
 from .models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 
-
 # -- evaluation ------------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -138,7 +137,8 @@ def manifold(model: VAE, device, steps: int = 15, edge: float = 0.03) -> torch.T
     (steps * steps, C, H, W), row by row from the top (z_2 large) to the bottom.
     """
     if model.config.latent_size != 2:
-        raise ParameterError(f"manifold needs a 2-D latent, this model has {model.config.latent_size}.")
+        raise ParameterError("manifold needs a 2-D latent, "
+                             f"this model has {model.config.latent_size}.")
     quantiles = torch.distributions.Normal(0, 1).icdf(torch.linspace(edge, 1 - edge, steps))
     z2, z1 = torch.meshgrid(quantiles.flip(0), quantiles, indexing="ij")  # (steps, steps) each
     z = torch.stack([z1.flatten(), z2.flatten()], 1).to(device)

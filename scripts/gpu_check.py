@@ -32,13 +32,11 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from latent_notes import families  # noqa: E402
 from latent_notes.cache import load_checkpoint  # noqa: E402
 from latent_notes.data import Batches, load_data  # noqa: E402
-from latent_notes.models.autoencoder import (AEConfig, build_autoencoder,  # noqa: E402
-                                             reconstruction_loss)
+from latent_notes.models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss  # noqa: E402
 from latent_notes.models.classifier import CNNConfig  # noqa: E402
 from latent_notes.models.vae import VAEConfig, VAETrainConfig  # noqa: E402
 from latent_notes.models.vqvae2 import VQVAE2Config  # noqa: E402
-from latent_notes.training import (TrainConfig, machine, pick_device, synchronize,  # noqa: E402
-                                   train)
+from latent_notes.training import TrainConfig, machine, pick_device, synchronize, train  # noqa: E402
 
 
 def train_families(data, device, cache: Path) -> dict:

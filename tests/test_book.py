@@ -53,13 +53,7 @@ def test_executed_notebook_has_no_errors_and_its_results_table(chapter):
     assert len(table) > 0 and table["value"].notna().all()
 
 
-def test_chapter_1_results_rows():
-    table = read_results(ROOT / "results" / "01_cnn_warmup.csv")
-    accuracy = table[(table.metric == "test_accuracy") & (table.dataset == "digits")]
-    assert sorted(accuracy.model) == ["cnn3x3", "cnn5x5", "cnn_deep"]
-    assert accuracy.value.between(0.9, 1.0).all()  # digits are easy: 90% is a low bar
-
-
+@pytest.mark.integration
 def test_rebuild_with_nothing_changed_executes_and_trains_nothing():
     subprocess.run([sys.executable, "-m", "latent_notes.build", "--profile", "quick"],
                    cwd=ROOT, check=True, capture_output=True)

@@ -10,8 +10,15 @@ import torchvision
 from PIL import Image
 
 from latent_notes import data as data_module
-from latent_notes.data import (Batches, DataError, class_index, first_of_class, load_data,
-                               one_per_class, read_idx)
+from latent_notes.data import (
+    Batches,
+    DataError,
+    class_index,
+    first_of_class,
+    load_data,
+    one_per_class,
+    read_idx,
+)
 
 
 def check_images(data, n_train, n_test, channels, size):
@@ -92,7 +99,8 @@ def test_unknown_dataset_lists_the_known_ones():
         load_data("imagenet")
 
 
-@pytest.mark.parametrize("kwargs, word", [({"subset": 0}, "subset"), ({"image_size": 2}, "image_size"),
+@pytest.mark.parametrize("kwargs, word", [({"subset": 0}, "subset"),
+                                          ({"image_size": 2}, "image_size"),
                                           ({"channels": 2}, "channels")])
 def test_bad_parameters_are_explained(kwargs, word):
     with pytest.raises(DataError, match=word):

@@ -138,11 +138,12 @@ def test_checkpoint_key_hashes_model_code_only(monkeypatch):
     names = {m.__name__ for m in _model_modules(inspect.getmodule(build_autoencoder), set())}
     assert names == {"latent_notes.models.autoencoder", "latent_notes.models.common"}
     before = code_version(build_vqvae2)
+    autoencoder_before = code_version(build_autoencoder)
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (
         b"# edited" if self.name == "quantize.py" else b""))
     assert code_version(build_vqvae2) != before  # the quantiser is part of the model
-    assert code_version(build_autoencoder) == code_version(build_autoencoder)
+    assert code_version(build_autoencoder) == autoencoder_before  # ... not of the autoencoder
 
 
 def test_batched_applies_in_batches_and_keeps_order():

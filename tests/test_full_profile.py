@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_cifar, write_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.book
+pytestmark = pytest.mark.integration
 
 # Tiny budgets on top of profiles/full.yml: every other parameter is the full profile's own.
 TINY = ["epochs=1", "subset=300", "judge_epochs=1", "02.tsne_points=100", "03.side_epochs=1",

@@ -1,6 +1,5 @@
 """Invariants of the shared latent-space helpers, with a fixed linear 'decoder'."""
 import matplotlib
-import numpy as np
 import pytest
 import torch
 

@@ -2,9 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from latent_notes.metrics import (classifier_features, fid_with, frechet_distance, gaussian_stats,
-                                  mse_per_image, predict, psnr, psnr_per_image,
-                                  reconstruction_scores)
+from latent_notes.metrics import (
+    classifier_features,
+    fid_with,
+    frechet_distance,
+    gaussian_stats,
+    mse_per_image,
+    predict,
+    psnr,
+    psnr_per_image,
+    reconstruction_scores,
+)
 from latent_notes.models.classifier import CNN, CNNConfig
 
 
@@ -13,7 +21,8 @@ def test_frechet_distance_of_gaussians_in_closed_form():
     mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
     expected = 1 + 0 + 4 + (1 - 2) ** 2 + (2 - 1) ** 2 + 0
-    assert frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b)) == pytest.approx(expected)
+    assert frechet_distance(mean_a, np.diag(var_a),
+                            mean_b, np.diag(var_b)) == pytest.approx(expected)
     # A rotated (non-diagonal) covariance against itself: distance 0.
     rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
     cov = rotation @ np.diag(var_a) @ rotation.T

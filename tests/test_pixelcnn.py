@@ -6,8 +6,13 @@ import torch
 from latent_notes.checks import ParameterError
 from latent_notes.families import CodeData, Codes, prior_config, train_prior
 from latent_notes.models.common import draw_labels, seeded
-from latent_notes.models.pixelcnn import (PixelCNN, PixelCNNConfig, prior_inputs, prior_loss,
-                                          upsample_codes)
+from latent_notes.models.pixelcnn import (
+    PixelCNN,
+    PixelCNNConfig,
+    prior_inputs,
+    prior_loss,
+    upsample_codes,
+)
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
 from latent_notes.training import TrainConfig
 
@@ -28,8 +33,8 @@ def dependence(model, g, position, **condition):
 def test_masks_are_causal(kernel_size, conditioned):
     torch.manual_seed(0)
     g = 6
-    cfg = PixelCNNConfig(codebook_size=7, grid_size=g, channels=8, layers=4, kernel_size=kernel_size,
-                         num_classes=3 if conditioned else 0,
+    cfg = PixelCNNConfig(codebook_size=7, grid_size=g, channels=8, layers=4,
+                         kernel_size=kernel_size, num_classes=3 if conditioned else 0,
                          cond_codebook_size=5 if conditioned else 0)
     model = PixelCNN(cfg)
     condition = ({"labels": torch.tensor([1]), "cond": torch.randint(0, 5, (1, g, g))}
@@ -202,7 +207,8 @@ def test_prior_config_reads_grid_and_codebooks_from_the_vqvae2():
 def random_codes(n, seed):
     g = torch.Generator().manual_seed(seed)
     return Codes(torch.randint(0, 6, (n, 4, 4), generator=g),
-                 torch.randint(0, 7, (n, 8, 8), generator=g), torch.randint(0, 3, (n,), generator=g))
+                 torch.randint(0, 7, (n, 8, 8), generator=g),
+                 torch.randint(0, 3, (n,), generator=g))
 
 
 def test_train_prior_on_code_grids_is_cached_per_source(tmp_path):

@@ -7,8 +7,14 @@ from latent_notes.families import classifier_recipe, sized, train_classifier
 from latent_notes.models.classifier import ARCHS, CNN, CNNConfig
 from latent_notes.notebook import start_chapter
 from latent_notes.results import Results, ResultsError, gather, read_results
-from latent_notes.training import (ParameterError, TrainConfig, fit, pick_device, seed_everything,
-                                   train)
+from latent_notes.training import (
+    ParameterError,
+    TrainConfig,
+    fit,
+    pick_device,
+    seed_everything,
+    train,
+)
 
 CPU = torch.device("cpu")
 
@@ -114,7 +120,8 @@ def toy_problem(n=64, seed=0):
         return {"loss": error.pow(2).mean(), "mae": error.abs().mean()}
 
     torch.manual_seed(seed)
-    return torch.nn.Linear(3, 1), loss_fn, Batches(x, y, 16, shuffle=True, seed=seed), Batches(x, y, 32)
+    return (torch.nn.Linear(3, 1), loss_fn, Batches(x, y, 16, shuffle=True, seed=seed),
+            Batches(x, y, 32))
 
 
 def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
@@ -190,7 +197,7 @@ def test_onecycle_schedule_warms_up_then_anneals_per_batch():
     peak = lrs.index(max(lrs))
     assert 0 < peak < 4 and max(lrs) == pytest.approx(0.1)  # rises in the first quarter
     assert lrs[0] < 0.1 / 10 and lrs[-1] < 0.1 / 10  # starts low, anneals to (almost) zero
-    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:], strict=False))
 
 
 @pytest.mark.parametrize("options, named", [
@@ -232,7 +239,7 @@ def test_results_are_tidy_saved_at_once_and_replaced_per_dataset(tmp_path):
     rerun = Results("01_x", "digits", tmp_path)  # a new digits run drops the old digits rows
     rerun.add("cnn3x3", "test_accuracy", 0.8)
     table = read_results(tmp_path / "01_x.csv")
-    assert sorted(zip(table["dataset"], table["model"], table["value"])) == [
+    assert sorted(zip(table["dataset"], table["model"], table["value"], strict=True)) == [
         ("digits", "cnn3x3", 0.8), ("mnist", "cnn5x5", 0.99)]
 
 
@@ -295,7 +302,7 @@ def test_batches_moved_to_a_device_keep_their_shuffles():
     moved = Batches(x, y, 6, shuffle=True, seed=3).to("cpu")
     assert moved.generator is not here.generator and moved.nbytes == x.nbytes + y.nbytes
     for _ in range(2):  # two epochs: the stream goes on in both the same way
-        for (a, la), (b, lb) in zip(here, moved):
+        for (a, la), (b, lb) in zip(here, moved, strict=True):
             assert torch.equal(a, b) and torch.equal(la, lb)
     same = here.to("cpu")
     assert same.generator is here.generator  # one stream: resuming a run restores it

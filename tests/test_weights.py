@@ -167,7 +167,8 @@ def test_a_broken_manifest_is_named_and_training_goes_on(exported, tmp_path):
     (tmp_path / "source" / "manifest.json").write_text('{"models": [{"file": "x.pt"}]}')
     weights.configure(str(tmp_path / "source"))
     with pytest.warns(UserWarning, match="manifest.json is not a valid weights manifest"):
-        result = load_again(trained, data, tmp_path / "cache", train=lambda m, state: trained.history)
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda m, state: trained.history)
     assert result.status == "trained"
 
 
@@ -192,7 +193,7 @@ LIGHT = ["02.tsne_points=100", "03.tsne_points=100", "03.is_samples=2", "03.eval
          "05.label_repeats=1", "05.labels_per_class=[10]"]
 
 
-@pytest.mark.book
+@pytest.mark.integration
 def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
     """Export the quick build's models, serve them on 127.0.0.1, and run chapters 2 to 5 with
     an empty cache: every model of the build report must say 'downloaded'."""

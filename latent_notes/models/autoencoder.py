@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from ..checks import ParameterError, check_config, choice, positive
 from .common import fit_gaussian, halvings, sample_gaussian
 
-
 # -- blocks ------------------------------------------------------------------------------------
 
 def _down(c_in: int, c_out: int) -> list:
@@ -80,7 +79,7 @@ class Autoencoder(nn.Module):
         self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, config.latent_size))
         layers = [nn.Linear(config.latent_size, flat), nn.ReLU(),
                   nn.Unflatten(1, (widths[-1], self.side, self.side))]
-        for c_in, c_out in zip(widths[::-1], widths[::-1][1:]):
+        for c_in, c_out in zip(widths[::-1], widths[::-1][1:], strict=False):
             layers += _up(c_in, c_out)
         layers += [nn.ConvTranspose2d(widths[0], config.channels, 4, stride=2, padding=1),
                    nn.Sigmoid()]

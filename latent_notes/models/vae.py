@@ -71,7 +71,7 @@ def _decoder(channels: int, width: int, steps: int) -> nn.Sequential:
     """The mirror image: transposed 4x4 convolutions, each doubling the image."""
     widths = [width * 2 ** min(i, 2) for i in range(steps)][::-1] + [channels]
     layers = []
-    for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
         if i < steps - 1:
             layers.append(nn.ReLU())
@@ -176,7 +176,8 @@ def build_vae(config: dict) -> VAE:
 
 # -- the loss ----------------------------------------------------------------------------------
 
-def elbo_terms(model: VAE, out: VAEOutput, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def elbo_terms(model: VAE, out: VAEOutput,
+               target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image reconstruction NLL and KL (each (B,), nats), summed over pixels and dims."""
     cfg = model.config
     recon = reconstruction_nll(out.logits, target, cfg.likelihood, cfg.decoder_std)

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from ..checks import ParameterError, check_config, choice, number, positive
 from .quantize import VectorQuantizerEMA
 
-
 # -- blocks ---------------------------------------------------------------------------------
 
 class ResBlock(nn.Module):
@@ -95,7 +94,8 @@ class VQVAE2Config:
             raise ParameterError(f"width must be an even number of channels >= 2 (the encoders use "
                                  f"width / 2 in between), got {self.width}.")
         if not isinstance(self.res_blocks, int) or isinstance(self.res_blocks, bool):
-            raise ParameterError(f"res_blocks must be a whole number >= 0, got {self.res_blocks!r}.")
+            raise ParameterError("res_blocks must be a whole number >= 0, "
+                                 f"got {self.res_blocks!r}.")
 
     @property
     def padded_size(self) -> int:
