@@ -332,8 +332,8 @@ noise_table.round(5)
 
 # %%
 model = trained[traversal_latent].model
-codes16 = train_codes[traversal_latent]
-mean, sd = codes16.mean(0), codes16.std(0)
+traversal_codes = train_codes[traversal_latent]
+mean, sd = traversal_codes.mean(0), traversal_codes.std(0)
 which = first_of_class(data.test.labels, data.classes, traversal_class)
 z = batched(model.encode, data.test.images[which:which + 1], chapter.device)[0]
 steps = int(round(2 * traversal_range / traversal_step)) + 1
@@ -405,9 +405,9 @@ plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
                  title=f"Decoded random codes (latent {traversal_latent})");
 
 # %%
-test_codes16 = batched(model.encode, data.test.images, chapter.device)
-distances = pd.Series({name: latent.nearest_distance(codes, codes16) for name, codes in
-                       {"test images' codes": test_codes16[:n_samples * 4],
+test_traversal_codes = batched(model.encode, data.test.images, chapter.device)
+distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes) for name, codes in
+                       {"test images' codes": test_traversal_codes[:n_samples * 4],
                         "N(0, I) samples": standard,
                         "fitted Gaussian samples": fitted}.items()},
                       name="mean distance to the nearest training code")
@@ -494,7 +494,7 @@ plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
 # Colours are the labels, which the autoencoder never saw.
 
 # %%
-latent.tsne_map(test_codes16, data.test.labels, data.classes,
+latent.tsne_map(test_traversal_codes, data.test.labels, data.classes,
                 max_points=tsne_points, seed=seed,
                 title=f"t-SNE of {min(tsne_points, len(data.test))} test codes "
                       f"(latent {traversal_latent})");

@@ -50,7 +50,7 @@ import pandas as pd
 import torch
 from latent_notes import families, latent, plots, probes
 from latent_notes import vae_experiments as experiments
-from latent_notes.checks import ParameterError, renamed
+from latent_notes.checks import ParameterError
 from latent_notes.data import load_data, one_per_class
 from latent_notes.models import vae
 from latent_notes.models.common import batched
@@ -70,7 +70,6 @@ weights = None  # fetch trained models: auto | off | URL | folder (None: see REA
 latent_size = 16  # dimensions of the latent code z
 width = 16  # channels of the first convolution (then twice and four times as many)
 fc_width = 256  # the fully connected layer between feature maps and (μ, log σ²)
-hidden = None  # the old name of fc_width, still accepted (None: use fc_width)
 likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (MSE)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam's learning rate
@@ -101,7 +100,6 @@ if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
     raise ParameterError(f"noise_levels must be a non-empty list of noise standard "
                          f"deviations in (0, 1], got {noise_levels!r}.")
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
-fc_width = renamed("fc_width", fc_width, "hidden", hidden)
 model_config = families.sized(vae.VAEConfig, data, latent_size=latent_size, width=width,
                               fc_width=fc_width, likelihood=likelihood)
 

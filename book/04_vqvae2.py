@@ -51,7 +51,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from latent_notes import families, latent, plots
-from latent_notes.checks import check_positive, renamed
+from latent_notes.checks import check_positive
 from latent_notes.data import load_data
 from latent_notes.families import CodeData, codebook_stats, train_priors, train_vqvae2
 from latent_notes.metrics import predict, reconstruction_scores
@@ -78,7 +78,7 @@ width = 64  # conv channels of the encoders and decoders
 embed_dim = 32  # length D of a codebook vector
 codebook_size_top = 64  # codes in the top codebook
 codebook_size_bottom = 128  # codes in the bottom codebook
-commitment_weight = 0.25  # β, the weight of the commitment loss
+commitment_weight = 0.25  # β_c, the weight of the commitment loss
 prior_epochs = 15  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
@@ -88,8 +88,6 @@ judged_per_class = 20  # samples per class the judge scores, at least samples_pe
 judge_epochs = 8  # chapter 1's judge recipe (epochs, batch_size, lr): the same recipe
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
-hidden = None  # the old name of width, still accepted (None: use width)
-beta = None  # old name of commitment_weight, still works (None: use commitment_weight)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
@@ -100,8 +98,6 @@ chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic)
 data, dev = chapter.data, chapter.device
-width = renamed("width", width, "hidden", hidden)
-commitment_weight = renamed("commitment_weight", commitment_weight, "beta", beta)
 model_options = dict(width=width, embed_dim=embed_dim,
                      codebook_size_top=codebook_size_top,
                      codebook_size_bottom=codebook_size_bottom,
@@ -124,8 +120,8 @@ print(data, "on", dev)
 #    is the identity on the way back: in code, `z_q = z + (e_k - z).detach()`. The forward
 #    pass uses $e_k$, the backward pass copies the decoder's gradient onto $z$.
 # 2. **The encoder may wander away from the codes.** A *commitment loss*
-#    $\beta \lVert z - \mathrm{sg}(e_k) \rVert^2$ ($\mathrm{sg}$: stop-gradient, $\beta$ =
-#    {glue:text}`beta`) pulls each $z$ towards the code it picked.
+#    $\beta_c \lVert z - \mathrm{sg}(e_k) \rVert^2$ ($\mathrm{sg}$: stop-gradient, $\beta_c$ =
+#    {glue:text}`beta_c`) pulls each $z$ towards the code it picked.
 # 3. **The codebook must follow the encoder.** Instead of a gradient, each code moves to the
 #    running mean of the vectors assigned to it, an exponential moving average with decay
 #    $\gamma = 0.99$ (their appendix A.1): with $n_k$ the number of vectors assigned to code $k$
@@ -161,24 +157,24 @@ print(data, "on", dev)
 # 32-pixel colour image needs no padding. Every intermediate of one pass on four images:
 
 # %%
-probe = VQVAE2(families.sized(VQVAE2Config, data, **model_options))
-flow, _ = probe.flow(data.train.images[:4])
+untrained = VQVAE2(families.sized(VQVAE2Config, data, **model_options))
+flow, _ = untrained.flow(data.train.images[:4])
 steps = [("X (input)", data.train.images[:4]),
          ("X padded", flow.x_padded), ("Z_bottom = bottom encoder(X)", flow.z_bottom),
          ("Z_top = top encoder(Z_bottom)", flow.z_top),
-         ("E_top = quantise_top(Z_top)", flow.e_top),
+         ("E_top = quantise_top(Z_top)", flow.quant_top),
          ("dec_top = top decoder(E_top)", flow.dec_top),
-         ("E_bottom = quantise_bottom([Z_bottom, dec_top])", flow.e_bottom),
-         ("E_top upsampled", flow.e_top_up),
+         ("E_bottom = quantise_bottom([Z_bottom, dec_top])", flow.quant_bottom),
+         ("E_top upsampled", flow.quant_top_up),
          ("X_rec = decoder([E_bottom, E_top upsampled])", flow.x_rec)]
 for name, tensor in steps:
     print(f"{name:<50} {tuple(tensor.shape)}")
 
 # %% tags=["remove-input"]
-glue("top_grid", probe.config.top_grid)
-glue("bottom_grid", probe.config.bottom_grid)
-glue("padded_size", probe.config.padded_size)
-glue("beta", commitment_weight);
+glue("top_grid", untrained.config.top_grid)
+glue("bottom_grid", untrained.config.bottom_grid)
+glue("padded_size", untrained.config.padded_size)
+glue("beta_c", commitment_weight);
 
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
@@ -186,8 +182,8 @@ glue("beta", commitment_weight);
 # {glue:text}`bottom_grid`×{glue:text}`bottom_grid` grid of bottom codes. The loss is the
 # mean squared reconstruction error plus the commitment terms of both levels,
 #
-# $$ \mathcal{L} = \lVert x - \hat x \rVert^2 + \beta \lVert z_{top} - \mathrm{sg}(e_{top}) \rVert^2
-#    + \beta \lVert z_{bottom} - \mathrm{sg}(e_{bottom}) \rVert^2 , $$
+# $$ \mathcal{L} = \lVert x - \hat x \rVert^2 + \beta_c \lVert z_{top} - \mathrm{sg}(e_{top}) \rVert^2
+#    + \beta_c \lVert z_{bottom} - \mathrm{sg}(e_{bottom}) \rVert^2 , $$
 #
 # and the codebooks move by their moving averages, outside the gradient.
 #
@@ -550,7 +546,7 @@ display_table
 # ## Summary
 #
 # - A vector quantiser maps each encoder vector to its nearest code; straight-through
-#   gradients train the encoder, a commitment loss ($\beta$ = {glue:text}`beta`) keeps it near
+#   gradients train the encoder, a commitment loss ($\beta_c$ = {glue:text}`beta_c`) keeps it near
 #   the codes, and moving averages (decay 0.99, Laplace-smoothed counts) move the codebook.
 # - Codes that fall out of use must be restarted: with restarts the model used
 #   {glue:text}`restart_usage_top:.0%` / {glue:text}`restart_usage_bottom:.0%` of its top /

@@ -62,17 +62,6 @@ def check_config(config) -> None:
             check_choice(f.name, value, meta["choices"])
 
 
-def renamed(new_name: str, new_value, old_name: str, old_value):
-    """A chapter parameter's value, accepting its old name (for existing papermill commands)."""
-    if old_value is None:
-        return new_value
-    import warnings
-
-    warnings.warn(f"The parameter {old_name!r} is now called {new_name!r}; using "
-                  f"{new_name}={old_value!r}. Rename it in your command.", stacklevel=2)
-    return old_value
-
-
 # -- config fields that know their valid values (read by check_config) ------------------------
 
 def positive(default: int):

@@ -12,15 +12,6 @@ from .families import code_grids
 from .metrics import classifier_features, frechet_distance, gaussian_stats
 
 
-def versus(score: float, reference: float, tolerance: float = 0.005) -> str:
-    """How ``score`` compares with ``reference`` in words, for text glued into a chapter."""
-    if score > reference + tolerance:
-        return "better than"
-    if score < reference - tolerance:
-        return "less well than"
-    return "about as well as"
-
-
 @torch.no_grad()
 def sample_scores(judge, samples: torch.Tensor, reference_stats, device) -> dict:
     """Fréchet distance to the test images in the judge's feature space, and mean confidence."""

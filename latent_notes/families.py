@@ -24,7 +24,7 @@ from .models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss
 from .models.classifier import CNNConfig, build_classifier, classification_loss
 from .models.common import batched
 from .models.pixelcnn import PixelCNNConfig, build_pixelcnn, prior_inputs, prior_loss
-from .models.quantize import codebook_usage, perplexity
+from .models.quantise import codebook_usage, perplexity
 from .models.vae import VAEConfig, VAETrainConfig, build_vae
 from .models.vqvae2 import VQVAE2Config, build_vqvae2, vqvae2_loss
 from .training import TrainConfig, train

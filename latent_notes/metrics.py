@@ -66,10 +66,3 @@ def predict(model, images: torch.Tensor, device) -> np.ndarray:
     """A classifier's class probabilities (N, classes) for a tensor of images."""
     model.eval()
     return batched(lambda x: torch.softmax(model(x), 1), images, device, 1000).numpy()
-
-
-def fid_with(model, images_a: torch.Tensor, images_b: torch.Tensor, device) -> float:
-    """Fréchet distance between a classifier's features of two image sets."""
-    stats_a = gaussian_stats(classifier_features(model, images_a, device))
-    stats_b = gaussian_stats(classifier_features(model, images_b, device))
-    return frechet_distance(*stats_a, *stats_b)

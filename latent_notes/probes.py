@@ -1,4 +1,4 @@
-"""One probe protocol for the whole book, and the label-efficiency experiment (issue 12).
+"""One probe protocol for the whole book (chapters 2, 3 and 5).
 
 A probe asks what frozen codes know: fit a small classifier on the codes of labelled training
 images, score it on the test set. Every chapter uses the same three steps:

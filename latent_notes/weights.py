@@ -38,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .checks import ParameterError
+from .training import progress_enabled
 
 MANIFEST = "manifest.json"
 # every field of a manifest entry and the JSON type it must have
@@ -139,10 +140,6 @@ def check_url(url: str, scheme: str | None = None) -> None:
                        "data, but only over a connection that cannot be tampered with.")
 
 
-def _progress() -> bool:
-    return os.environ.get("LATENT_NOTES_PROGRESS", "1") != "0"
-
-
 def _capped_downloader(limit: int):
     """A pooch downloader that follows at most MAX_REDIRECTS redirects, each checked by
     :func:`check_url` against the first address's scheme, and stops past ``limit`` bytes."""
@@ -170,7 +167,7 @@ def _capped_downloader(limit: int):
                 got = 0
                 with open(output_file, "wb") as f, tqdm(
                         total=announced or None, unit="B", unit_scale=True,
-                        desc=Path(urlsplit(url).path).name, disable=not _progress()) as bar:
+                        desc=Path(urlsplit(url).path).name, disable=not progress_enabled()) as bar:
                     for chunk in response.iter_content(1 << 16):
                         got += len(chunk)
                         if got > limit:

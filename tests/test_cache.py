@@ -128,7 +128,7 @@ def module_names(build):
 
 def test_code_version_covers_the_model_modules_a_builder_imports_and_nothing_else():
     vqvae2 = module_names(build_vqvae2)
-    assert {"latent_notes.models.vqvae2", "latent_notes.models.quantize"} <= vqvae2
+    assert {"latent_notes.models.vqvae2", "latent_notes.models.quantise"} <= vqvae2
     assert all(name.startswith("latent_notes.models.") for name in vqvae2)
     assert "latent_notes.models.autoencoder" not in vqvae2
     # The VAE module imports TrainConfig from the training loop: that is not model code.
@@ -156,7 +156,7 @@ def edited_source(monkeypatch, tmp_path, module_name):
     monkeypatch.setattr(cache.inspect, "getsourcefile", fake)
 
 
-@pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantize", True),
+@pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantise", True),
                                               ("latent_notes.models.vqvae2", True),
                                               ("latent_notes.models.autoencoder", False),
                                               ("latent_notes.plots", False),

@@ -40,10 +40,3 @@ def test_summary_figure_has_a_panel_per_metric(tmp_path):
     fig = compare.summary_figure(results.frame, "test")
     assert len(fig.axes) == 6
     assert all(len(ax.patches) == 3 for ax in fig.axes)
-
-
-def test_versus_words_follow_the_numbers():
-    assert compare.versus(0.95, 0.90) == "better than"
-    assert compare.versus(0.90, 0.95) == "less well than"
-    assert compare.versus(0.902, 0.90) == "about as well as"
-    assert compare.versus(0.902, 0.90, tolerance=0.001) == "better than"

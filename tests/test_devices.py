@@ -20,7 +20,7 @@ from latent_notes import latent
 from latent_notes.models.autoencoder import AEConfig, Autoencoder
 from latent_notes.models.common import sample_gaussian, seeded
 from latent_notes.models.pixelcnn import PixelCNN, PixelCNNConfig, upsample_codes
-from latent_notes.models.quantize import VectorQuantizerEMA
+from latent_notes.models.quantise import VectorQuantiserEMA
 from latent_notes.models.vae import VAE, VAEConfig
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config, vqvae2_loss
 
@@ -237,7 +237,7 @@ def test_seeded_restores_the_generator_of_every_device_type(monkeypatch):
 def test_a_training_step_reads_nothing_back_to_the_host():
     """A fake tensor has no value to read: ``int(t)``, ``t.item()`` or ``if t`` raise. (The
     forward pass only: autograd's engine wants a real GPU for the backward one.)"""
-    vq = VectorQuantizerEMA(dim=4, codebook_size=16, restart_threshold=2.0)  # all start dead
+    vq = VectorQuantiserEMA(dim=4, codebook_size=16, restart_threshold=2.0)  # all start dead
     model = VQVAE2(VQVAE2Config(**TINY_VQ))
     with on_fake(grad=True):
         vq.to("cuda")
@@ -245,13 +245,13 @@ def test_a_training_step_reads_nothing_back_to_the_host():
         model.to("cuda")
         terms = vqvae2_loss(model, torch.rand(2, 1, 16, 16, device="cuda"), None)
     assert out.codes.shape == (2, 3, 3)
-    assert terms["loss"].device.type == model.quantize_bottom.embed.device.type == "cuda"
+    assert terms["loss"].device.type == model.quantise_bottom.embed.device.type == "cuda"
 
 
 def test_the_quantiser_stays_in_float32_under_autocast():
     """Codes near 40 apart by ~1: bfloat16 keeps 8 bits, so its distances would tie or flip."""
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=4, codebook_size=16, restart=False)
+    vq = VectorQuantiserEMA(dim=4, codebook_size=16, restart=False)
     vq.embed.copy_(40 + torch.randn(16, 4))
     vq.embed_sum.copy_(vq.embed)
     plain = copy.deepcopy(vq)

@@ -134,14 +134,14 @@ def test_load_family_attaches_the_priors_of_vqvae2(tmp_path):
 
 def test_checkpoint_key_hashes_model_code_only(monkeypatch):
     names = {m.__name__ for m in _model_modules(inspect.getmodule(build_vqvae2), set())}
-    assert names == {"latent_notes.models.vqvae2", "latent_notes.models.quantize"}
+    assert names == {"latent_notes.models.vqvae2", "latent_notes.models.quantise"}
     names = {m.__name__ for m in _model_modules(inspect.getmodule(build_autoencoder), set())}
     assert names == {"latent_notes.models.autoencoder", "latent_notes.models.common"}
     before = code_version(build_vqvae2)
     autoencoder_before = code_version(build_autoencoder)
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (
-        b"# edited" if self.name == "quantize.py" else b""))
+        b"# edited" if self.name == "quantise.py" else b""))
     assert code_version(build_vqvae2) != before  # the quantiser is part of the model
     assert code_version(build_autoencoder) == autoencoder_before  # ... not of the autoencoder
 

@@ -24,8 +24,8 @@ def test_shapes(channels, image_size, top, bottom):
     assert flow.x_padded.shape[-1] == 8 * top
     assert flow.z_bottom.shape == (2, 8, bottom, bottom)
     assert flow.z_top.shape == (2, 8, top, top)
-    assert flow.e_top.shape == (2, 4, top, top)
-    assert (flow.dec_top.shape == flow.e_bottom.shape == flow.e_top_up.shape
+    assert flow.quant_top.shape == (2, 4, top, top)
+    assert (flow.dec_top.shape == flow.quant_bottom.shape == flow.quant_top_up.shape
             == (2, 4, bottom, bottom))
     assert q.codes_top.shape == (2, top, top) and q.codes_bottom.shape == (2, bottom, bottom)
     assert model.encode(x).shape == (2, config.code_length)
@@ -49,13 +49,13 @@ def test_every_way_of_decoding_gives_the_forward_reconstruction_in_eval_mode():
 def test_eval_mode_leaves_the_codebooks_alone_and_training_moves_them():
     torch.manual_seed(0)
     model = VQVAE2(VQVAE2Config(**TINY))
-    before = model.quantize_top.embed.clone()
+    before = model.quantise_top.embed.clone()
     model.eval()
     model(torch.rand(4, 1, 28, 28))
-    assert torch.equal(model.quantize_top.embed, before)
+    assert torch.equal(model.quantise_top.embed, before)
     model.train()
     model(torch.rand(4, 1, 28, 28))
-    assert not torch.equal(model.quantize_top.embed, before)
+    assert not torch.equal(model.quantise_top.embed, before)
 
 
 def test_interpolating_the_flat_code_blends_the_quantised_maps():
@@ -107,7 +107,7 @@ def test_train_load_priors_and_sample(tmp_path):
     assert stats["perplexity_top"] <= stats["usage_top"] * 8 + 1e-6  # never above the codes used
     again = train_vqvae2(data, config, recipe, **where)
     assert again.status == "loaded"
-    assert torch.equal(again.model.quantize_top.embed, first.model.quantize_top.embed)
+    assert torch.equal(again.model.quantise_top.embed, first.model.quantise_top.embed)
     codes = CodeData.of(first, data, torch.device("cpu"))
     assert codes.train.top.shape == (120, 4, 4) and codes.train.bottom.shape == (120, 8, 8)
     assert codes.source == first.path.stem

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, choice, number, positive
-from .quantize import VectorQuantizerEMA
+from .quantise import VectorQuantiserEMA
 
 # -- blocks ---------------------------------------------------------------------------------
 
@@ -124,10 +124,10 @@ class Flow(NamedTuple):
     x_padded: torch.Tensor  # (B, C, S, S), S = padded_size
     z_bottom: torch.Tensor  # (B, width, S/4, S/4)
     z_top: torch.Tensor  # (B, width, S/8, S/8)
-    e_top: torch.Tensor  # (B, D, S/8, S/8) quantised top
+    quant_top: torch.Tensor  # (B, D, S/8, S/8) quantised top, E_top in the text
     dec_top: torch.Tensor  # (B, D, S/4, S/4) top decoded to the bottom grid
-    e_bottom: torch.Tensor  # (B, D, S/4, S/4) quantised bottom
-    e_top_up: torch.Tensor  # (B, D, S/4, S/4) E_top upsampled for the decoder
+    quant_bottom: torch.Tensor  # (B, D, S/4, S/4) quantised bottom, E_bottom in the text
+    quant_top_up: torch.Tensor  # (B, D, S/4, S/4) E_top upsampled for the decoder
     x_rec: torch.Tensor  # (B, C, image_size, image_size) the reconstruction
 
 
@@ -185,22 +185,24 @@ class VQVAE2(nn.Module):
     def __init__(self, config: VQVAE2Config):
         super().__init__()
         self.config = cfg = config
-        w, d, r, rc = cfg.width, cfg.embed_dim, cfg.res_blocks, cfg.res_channels
+        width, dim = cfg.width, cfg.embed_dim
+        blocks = dict(res_blocks=cfg.res_blocks, res_channels=cfg.res_channels)
         up = 2 ** cfg.TOP_HALVINGS  # the top grid's cells per bottom-grid side
 
         def quantiser(k):
-            return VectorQuantizerEMA(d, k, cfg.commitment_weight, cfg.decay, restart=cfg.restart,
+            return VectorQuantiserEMA(dim, k, cfg.commitment_weight, cfg.decay, restart=cfg.restart,
                                       restart_threshold=cfg.restart_threshold)
 
-        self.encoder_bottom = encoder(cfg.channels, w, r, rc, halvings=cfg.BOTTOM_HALVINGS)
-        self.encoder_top = encoder(w, w, r, rc, halvings=cfg.TOP_HALVINGS)
-        self.to_code_top = nn.Conv2d(w, d, 1)
-        self.quantize_top = quantiser(cfg.codebook_size_top)
-        self.decoder_top = decoder(d, d, w, r, rc, doublings=cfg.TOP_HALVINGS)
-        self.to_code_bottom = nn.Conv2d(w + d, d, 1)
-        self.quantize_bottom = quantiser(cfg.codebook_size_bottom)
-        self.upsample_top = nn.ConvTranspose2d(d, d, 2 * up, stride=up, padding=up // 2)
-        self.decoder = decoder(2 * d, cfg.channels, w, r, rc, doublings=cfg.BOTTOM_HALVINGS)
+        self.encoder_bottom = encoder(cfg.channels, width, **blocks, halvings=cfg.BOTTOM_HALVINGS)
+        self.encoder_top = encoder(width, width, **blocks, halvings=cfg.TOP_HALVINGS)
+        self.to_code_top = nn.Conv2d(width, dim, 1)
+        self.quantise_top = quantiser(cfg.codebook_size_top)
+        self.decoder_top = decoder(dim, dim, width, **blocks, doublings=cfg.TOP_HALVINGS)
+        self.to_code_bottom = nn.Conv2d(width + dim, dim, 1)
+        self.quantise_bottom = quantiser(cfg.codebook_size_bottom)
+        self.upsample_top = nn.ConvTranspose2d(dim, dim, 2 * up, stride=up, padding=up // 2)
+        self.decoder = decoder(2 * dim, cfg.channels, width, **blocks,
+                               doublings=cfg.BOTTOM_HALVINGS)
         # Set by attach_priors. A submodule, so that .to(...) moves the priors with the model;
         # kept out of its state_dict, so that its checkpoint stays the VQ-VAE's own weights
         # (each prior is saved on its own, families.train_priors).
@@ -217,19 +219,19 @@ class VQVAE2(nn.Module):
         x_padded = F.pad(x, [self.pad] * 4)
         z_bottom = self.encoder_bottom(x_padded)
         z_top = self.encoder_top(z_bottom)
-        top = self.quantize_top(self.to_code_top(z_top))
-        dec_top = self.decoder_top(top.quantized)
+        top = self.quantise_top(self.to_code_top(z_top))
+        dec_top = self.decoder_top(top.quantised)
         # The bottom code sees the bottom features and what the top level already explains.
-        bottom = self.quantize_bottom(self.to_code_bottom(torch.cat([z_bottom, dec_top], 1)))
-        e_top_up = self.upsample_top(top.quantized)
-        x_rec = self._decode(bottom.quantized, e_top_up)
-        quantised = Quantised(top.quantized, bottom.quantized, top.codes, bottom.codes,
+        bottom = self.quantise_bottom(self.to_code_bottom(torch.cat([z_bottom, dec_top], 1)))
+        quant_top_up = self.upsample_top(top.quantised)
+        x_rec = self._decode(bottom.quantised, quant_top_up)
+        quantised = Quantised(top.quantised, bottom.quantised, top.codes, bottom.codes,
                               top.commitment + bottom.commitment)
-        return Flow(x_padded, z_bottom, z_top, top.quantized, dec_top, bottom.quantized,
-                    e_top_up, x_rec), quantised
+        return Flow(x_padded, z_bottom, z_top, top.quantised, dec_top, bottom.quantised,
+                    quant_top_up, x_rec), quantised
 
-    def _decode(self, quant_bottom, e_top_up):
-        out = self.decoder(torch.cat([quant_bottom, e_top_up], 1))
+    def _decode(self, quant_bottom, quant_top_up):
+        out = self.decoder(torch.cat([quant_bottom, quant_top_up], 1))
         # Clamp to [0, 1] on the way forward, pass the gradient unchanged on the way back (a
         # sigmoid here can saturate on MNIST's black background and stop all learning).
         out = out + (out.clamp(0, 1) - out).detach()
@@ -270,7 +272,7 @@ class VQVAE2(nn.Module):
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
         priors = Priors(top_prior, bottom_prior, temperature)
-        self.priors = priors.to(self.quantize_top.embed.device)
+        self.priors = priors.to(self.quantise_top.embed.device)
         return self
 
     @torch.no_grad()
@@ -313,8 +315,8 @@ class VQVAE2(nn.Module):
 
     def decode_code(self, codes_top: torch.Tensor, codes_bottom: torch.Tensor) -> torch.Tensor:
         """Code grids (B, S/8, S/8) and (B, S/4, S/4) → images (B, C, H, W)."""
-        return self.decode_maps(self.quantize_top.embed_code(codes_top),
-                                self.quantize_bottom.embed_code(codes_bottom))
+        return self.decode_maps(self.quantise_top.embed_code(codes_top),
+                                self.quantise_bottom.embed_code(codes_bottom))
 
     @torch.no_grad()
     def edit_code(self, codes_top, codes_bottom, level: str, position, new_codes) -> torch.Tensor:

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from latent_notes.models.quantize import VectorQuantizerEMA, codebook_usage, perplexity
+from latent_notes.models.quantise import VectorQuantiserEMA, codebook_usage, perplexity
 
 
 def test_shapes_and_codes_in_range():
-    vq = VectorQuantizerEMA(dim=8, codebook_size=16)
+    vq = VectorQuantiserEMA(dim=8, codebook_size=16)
     out = vq(torch.randn(4, 8, 5, 6))
-    assert out.quantized.shape == (4, 8, 5, 6)
+    assert out.quantised.shape == (4, 8, 5, 6)
     assert out.codes.shape == (4, 5, 6) and out.codes.dtype == torch.long
     assert 0 <= out.codes.min() and out.codes.max() < 16
     assert out.commitment.ndim == 0 and out.commitment >= 0
@@ -17,7 +17,7 @@ def test_shapes_and_codes_in_range():
 @pytest.mark.parametrize("weight", [0.25, 1.0, 0.0])
 def test_commitment_is_the_weighted_distance_to_the_chosen_codes(weight):
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=4, codebook_size=10, commitment_weight=weight).eval()
+    vq = VectorQuantiserEMA(dim=4, codebook_size=10, commitment_weight=weight).eval()
     z = torch.randn(2, 4, 3, 3)
     out = vq(z)
     chosen = vq.embed_code(out.codes)
@@ -26,7 +26,7 @@ def test_commitment_is_the_weighted_distance_to_the_chosen_codes(weight):
 
 def test_codes_are_nearest_codebook_vectors():
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=4, codebook_size=10).eval()
+    vq = VectorQuantiserEMA(dim=4, codebook_size=10).eval()
     z = torch.randn(2, 4, 3, 3)
     out = vq(z)
     flat = z.permute(0, 2, 3, 1).reshape(-1, 4)
@@ -37,24 +37,24 @@ def test_codes_are_nearest_codebook_vectors():
 def test_straight_through_gradient_reaches_encoder():
     torch.manual_seed(0)
     encoder = torch.nn.Conv2d(3, 8, 1)
-    vq = VectorQuantizerEMA(dim=8, codebook_size=16)
+    vq = VectorQuantiserEMA(dim=8, codebook_size=16)
     out = vq(encoder(torch.randn(2, 3, 4, 4)))
-    (out.quantized ** 2).sum().backward()  # a loss on the quantised output only
+    (out.quantised ** 2).sum().backward()  # a loss on the quantised output only
     assert encoder.weight.grad is not None and encoder.weight.grad.abs().sum() > 0
 
 
 def test_straight_through_copies_the_gradient():
-    vq = VectorQuantizerEMA(dim=4, codebook_size=8).eval()
+    vq = VectorQuantiserEMA(dim=4, codebook_size=8).eval()
     z = torch.randn(2, 4, 3, 3, requires_grad=True)
     g = torch.randn(2, 4, 3, 3)
-    (vq(z).quantized * g).sum().backward()
-    assert torch.allclose(z.grad, g)  # d quantized / d z = identity
+    (vq(z).quantised * g).sum().backward()
+    assert torch.allclose(z.grad, g)  # d quantised / d z = identity
 
 
 @pytest.mark.parametrize("restart", [True, False])
 def test_ema_buffers_change_in_training_and_not_in_eval(restart):
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=4, codebook_size=8, restart=restart)
+    vq = VectorQuantiserEMA(dim=4, codebook_size=8, restart=restart)
     before = {k: v.clone() for k, v in vq.named_buffers()}
     vq.eval()
     vq(torch.randn(8, 4, 4, 4))
@@ -69,19 +69,19 @@ def test_ema_buffers_change_in_training_and_not_in_eval(restart):
 @pytest.mark.parametrize("restart", [True, False])
 def test_decoding_indices_gives_back_the_quantised_tensor(restart):
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=6, codebook_size=12, restart=restart)
+    vq = VectorQuantiserEMA(dim=6, codebook_size=12, restart=restart)
     z = torch.randn(3, 6, 4, 4)
     codebook = vq.embed.clone()
     out = vq(z)  # training mode: the lookup uses the codebook as it was before the EMA step
-    assert torch.allclose(codebook[out.codes].permute(0, 3, 1, 2), out.quantized, atol=1e-6)
+    assert torch.allclose(codebook[out.codes].permute(0, 3, 1, 2), out.quantised, atol=1e-6)
     vq.eval()
     out = vq(z)
-    assert torch.allclose(vq.embed_code(out.codes), out.quantized, atol=1e-6)
+    assert torch.allclose(vq.embed_code(out.codes), out.quantised, atol=1e-6)
 
 
 def test_ema_moves_a_code_towards_its_assigned_vectors():
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(dim=2, codebook_size=2, restart=False, decay=0.5)
+    vq = VectorQuantiserEMA(dim=2, codebook_size=2, restart=False, decay=0.5)
     vq.embed.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))
     vq.embed_sum.copy_(vq.embed)
     z = torch.full((1, 2, 2, 2), 1.0)  # four vectors (1, 1), all nearest to code 0
@@ -96,7 +96,7 @@ def test_dead_code_restart_revives_unused_codes():
     usage = {}
     for restart in (False, True):
         torch.manual_seed(1)
-        vq = VectorQuantizerEMA(dim=4, codebook_size=32, restart=restart)
+        vq = VectorQuantiserEMA(dim=4, codebook_size=32, restart=restart)
         vq.embed.mul_(100.0)  # push all codes far away: a handful win, the rest die
         vq.embed_sum.copy_(vq.embed)
         for _ in range(20):

@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class Quantized(NamedTuple):
-    quantized: torch.Tensor  # (B, D, H, W) the chosen codebook vectors (straight-through)
+class Quantised(NamedTuple):
+    quantised: torch.Tensor  # (B, D, H, W) the chosen codebook vectors (straight-through)
     codes: torch.Tensor  # (B, H, W) long, the indices into the codebook
     commitment: torch.Tensor  # scalar, β ||z - sg(e)||², β = commitment_weight
 
@@ -46,7 +46,7 @@ def full_precision(device: torch.device):
     return nullcontext()  # a device autocast does not know (e.g. meta): nothing to turn off
 
 
-class VectorQuantizerEMA(nn.Module):
+class VectorQuantiserEMA(nn.Module):
     """Nearest-neighbour quantisation of (B, D, H, W) maps against a codebook of (K, D) vectors."""
 
     def __init__(self, dim: int, codebook_size: int, commitment_weight: float = 0.25,
@@ -74,21 +74,21 @@ class VectorQuantizerEMA(nn.Module):
         """(B, H, W) indices → (B, D, H, W) codebook vectors: the inverse of quantising."""
         return F.embedding(codes, self.embed).permute(0, 3, 1, 2).contiguous()
 
-    def forward(self, z: torch.Tensor) -> Quantized:
+    def forward(self, z: torch.Tensor) -> Quantised:
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H*W, D)
         codes = self.nearest(flat.detach())
-        quantized = self.embed_code(codes.view(b, h, w))  # looked up before the codebook moves
+        quantised = self.embed_code(codes.view(b, h, w))  # looked up before the codebook moves
         if self.training:
             self._update(flat.detach(), codes)
-        quantized = quantized.to(z.dtype)  # the codebook is float32; z may be half (autocast)
+        quantised = quantised.to(z.dtype)  # the codebook is float32; z may be half (autocast)
         # Commitment loss (van den Oord et al. 2017, eq. 3, third term): keeps the encoder
         # close to the codes it picked. The codebook term is replaced by the EMA update.
-        commitment = self.commitment_weight * F.mse_loss(z, quantized.detach())
+        commitment = self.commitment_weight * F.mse_loss(z, quantised.detach())
         # Straight-through estimator: the forward pass uses the code, the backward pass copies
-        # the decoder's gradient to the encoder output unchanged (d quantized / d z = I).
-        quantized = z + (quantized - z).detach()
-        return Quantized(quantized, codes.view(b, h, w), commitment)
+        # the decoder's gradient to the encoder output unchanged (d quantised / d z = I).
+        quantised = z + (quantised - z).detach()
+        return Quantised(quantised, codes.view(b, h, w), commitment)
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
