@@ -6,13 +6,10 @@ the model-defining code in ``latent_notes.models`` (so a changed model is never 
 old file, and a changed plot never retrains one). The config travels inside the checkpoint and
 the model is rebuilt from it, so no architecture number is written twice.
 
-Nothing read from a file is trusted:
-
-- a checkpoint names its builder by a short name that is looked up in :data:`BUILDERS`, the
-  package's own table; nothing is ever imported or called by a name read from a file;
-- loads use ``weights_only=True``; a corrupt, mismatched or unknown file is moved aside and the
-  model trained again;
-- file names are plain and of bounded length (long names are shortened with a hash).
+Nothing read from a file is trusted: a checkpoint is rebuilt only through the package's own
+table of builders (``latent_notes.checkpoint``, the file format); a corrupt, mismatched or unknown
+file is moved aside and the model trained again; file names are plain and of bounded length
+(long names are shortened with a hash).
 
 Nothing computed is lost: the folder is checked to be writable *before* a model is trained; a
 run writes its training state after every epoch and a killed run resumes from it; a save that
@@ -27,124 +24,46 @@ the book's build report reads it to say what was trained and how fast.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import filecmp
 import hashlib
-import importlib
-import inspect
 import json
 import os
 import re
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-import torch
 from filelock import FileLock, Timeout
 
-from .models.autoencoder import build_autoencoder
-from .models.classifier import build_classifier
-from .models.pixelcnn import build_pixelcnn
-from .models.vae import build_vae
-from .models.vqvae2 import build_vqvae2
+from . import weights
+from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need the format too)
+    BUILDERS,
+    CheckpointError,
+    Trained,
+    _atomic,
+    _model_modules,
+    builder_name,
+    code_version,
+    config_key,
+    load_checkpoint,
+    rebuild,
+    save_checkpoint,
+)
 from .training import TrainingState, machine, seed_everything
 
-FORMAT_VERSION = 1
-MODELS = "latent_notes.models"
-# The only functions a checkpoint can be rebuilt with, by the short name stored in the file.
-BUILDERS = {"classifier": build_classifier, "autoencoder": build_autoencoder, "vae": build_vae,
-            "vqvae2": build_vqvae2, "pixelcnn": build_pixelcnn}
 MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is unreadable or does not hold what it should."""
 
 
 class CacheError(RuntimeError):
     """The checkpoint cache folder cannot be used; the message names it and the way out."""
 
 
-@dataclass
-class Trained:
-    """What :func:`load_or_train` hands back."""
-
-    model: torch.nn.Module
-    history: pd.DataFrame
-    status: str  # "trained", "loaded", "downloaded" or "retrained" (the cached file was corrupt)
-    path: Path
-    config: dict
-    name: str = ""
-    builder: str = ""
-    trained_on: dict = field(default_factory=dict)  # device and versions (not in the key)
-
-
 def default_cache_dir() -> Path:
     """``$LATENT_NOTES_CACHE`` if set, else ``~/.cache/latent-notes``."""
     return Path(os.environ.get("LATENT_NOTES_CACHE") or Path.home() / ".cache" / "latent-notes")
-
-
-def config_key(config: dict) -> str:
-    """A stable 16-hex-digit hash of a JSON-able config (key order does not matter)."""
-    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _model_modules(module, seen: set) -> list:
-    """``module`` and the ``latent_notes.models`` modules it imports from, recursively."""
-    if module.__name__ in seen:
-        return []
-    seen.add(module.__name__)
-    found = [module]
-    for value in vars(module).values():
-        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-        if isinstance(name, str) and name.startswith(MODELS) and name != module.__name__:
-            found += _model_modules(importlib.import_module(name), seen)
-    return found
-
-
-def code_version(build) -> str:
-    """A hash of the model-defining code of ``build``: its module and the model modules it
-    imports (blocks, quantiser), nothing else. Editing a model retrains it; editing a plot,
-    a chapter or the training loop's bookkeeping does not."""
-    module = inspect.getmodule(build)
-    if module is None:
-        return "none"
-    h = hashlib.sha256()
-    for m in sorted(_model_modules(module, set()), key=lambda m: m.__name__):
-        h.update(Path(inspect.getsourcefile(m)).read_bytes())
-    return h.hexdigest()[:8]
-
-
-def builder_name(build) -> str:
-    """The short name :data:`BUILDERS` knows ``build`` by (what a checkpoint stores)."""
-    for name, known in BUILDERS.items():
-        if known is build:
-            return name
-    raise ValueError(f"{build!r} is not in latent_notes.cache.BUILDERS; a model the cache "
-                     "stores must be rebuilt by one of the package's builders: add it there.")
-
-
-def rebuild(name, config):
-    """The model a checkpoint describes, built by the package's builder called ``name``.
-
-    Only names of :data:`BUILDERS` are accepted (and, for files written before short names,
-    the exact ``module:function`` spelling of one of them); anything else is refused unread.
-    """
-    legacy = {f"{b.__module__}:{b.__qualname__}": b for b in BUILDERS.values()}
-    build = BUILDERS.get(name) if isinstance(name, str) else None
-    build = build or (legacy.get(name) if isinstance(name, str) else None)
-    if build is None:
-        raise CheckpointError(f"it names the builder {str(name)[:80]!r}, which is not one of "
-                              f"the package's ({', '.join(BUILDERS)}); nothing was called")
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        raise CheckpointError("its config has no model section")
-    return build, build(config)
 
 
 def bounded(stem: str) -> str:
@@ -155,66 +74,6 @@ def bounded(stem: str) -> str:
     head = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in stem)
     digest = hashlib.sha256(stem.encode()).hexdigest()[:16]
     return f"{head.lstrip('.')[:MAX_NAME_BYTES - 17]}-{digest}"
-
-
-def _plain(history: pd.DataFrame) -> dict:
-    """A history table as a dict of lists of Python numbers (safe under weights_only)."""
-    return {col: [v.item() if hasattr(v, "item") else v for v in history[col]] for col in history}
-
-
-def save_checkpoint(path: Path, model, config: dict, build, history: pd.DataFrame, name: str,
-                    trained_on: dict | None = None):
-    """Write atomically: a reader never sees a half-written file, even after a kill.
-    ``trained_on`` (the device and versions) travels in the file, outside the cache key."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format_version": FORMAT_VERSION, "name": name, "key": config_key(config),
-        "config": json.loads(json.dumps(config, default=str)), "builder": builder_name(build),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "history": _plain(history),
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "torch_version": str(torch.__version__), "trained_on": trained_on or {},
-    }
-    _atomic(path, lambda tmp: torch.save(payload, tmp))
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: Path, device="cpu", build=None) -> Trained:
-    """Rebuild the model from the config stored in the checkpoint and load its weights.
-
-    The builder is the one :data:`BUILDERS` holds under the name the file stores; with
-    ``build`` given, the file must name that builder.
-    """
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError("not a latent-notes checkpoint of this format")
-        stored, model = rebuild(payload.get("builder"), payload.get("config"))
-        if build is not None and stored is not build:
-            raise CheckpointError(f"it was made by {payload['builder']!r}, not by "
-                                  f"{builder_name(build)!r}")
-        model.load_state_dict(payload["state_dict"])
-    except Exception as err:
-        raise CheckpointError(f"{path} is unreadable or incomplete ({type(err).__name__}: {err}). "
-                              "Delete it (or let load_or_train move it aside) "
-                              "and train again.") from err
-    model.to(device).eval()
-    trained_on = payload.get("trained_on")
-    return Trained(model, pd.DataFrame(payload["history"]), "loaded", path, payload["config"],
-                   payload.get("name", ""), builder_name(stored),
-                   trained_on if isinstance(trained_on, dict) else {})
 
 
 def _log_event(**event) -> None:
@@ -329,8 +188,6 @@ def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=No
     and returns the per-epoch table. The seed is ``config["seed"]``: seeding happens before the
     model is built. ``alias`` also stores a copy under a stable name for later chapters.
     """
-    from . import weights
-
     builder_name(build)  # refuse an unregistered builder before anything is trained
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     key = config_key(config)
@@ -413,8 +270,6 @@ def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None
     Its ``path`` is the original cache entry when that still exists, so that models keyed on
     it (a prior trained on its codes) are found again.
     """
-    from . import weights
-
     cache = Path(cache_dir or default_cache_dir())
     path = cache / f"{bounded(alias)}.pt"
     downloaded = False

@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from .checkpoint import CheckpointError, load_checkpoint
 from .checks import ParameterError
 from .training import progress_enabled
 
@@ -268,8 +269,6 @@ def fetch(file: str, target: Path, alias: str | None = None) -> str | None:
 
     Returns the file name fetched, or None (no source, not there, or a failure: warned).
     """
-    from .cache import CheckpointError, load_checkpoint
-
     source = current_source()
     if source is None or source in _state["dead"]:
         return None
