@@ -90,7 +90,7 @@ def builder_name(build) -> str:
     for name, known in BUILDERS.items():
         if known is build:
             return name
-    raise ValueError(f"{build!r} is not in latent_notes.cache.BUILDERS; a model the cache "
+    raise ValueError(f"{build!r} is not in latent_notes.checkpoint.BUILDERS; a model the cache "
                      "stores must be rebuilt by one of the package's builders: add it there.")
 
 

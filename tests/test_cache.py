@@ -221,7 +221,7 @@ def test_a_cached_checkpoint_cannot_choose_the_function_that_rebuilds_it(tmp_pat
 
 
 def test_an_unregistered_builder_is_refused_before_training(tmp_path):
-    with pytest.raises(ValueError, match="not in latent_notes.cache.BUILDERS"):
+    with pytest.raises(ValueError, match="not in latent_notes.checkpoint.BUILDERS"):
         load_or_train("cnn", TINY, lambda config: build_classifier(config), untrained,
                       device="cpu", cache_dir=tmp_path)
 
