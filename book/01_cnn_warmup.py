@@ -159,10 +159,9 @@ glue("warmup", recipe.warmup)
 trained = {arch: families.train_classifier(
                data, families.sized(classifier.CNNConfig, data, arch=arch,
                                     num_classes=len(data.classes)),
-               recipe, seed=seed, device=chapter.device, cache_dir=chapter.cache_dir)
+               recipe, run=chapter.run)
            for arch in archs if arch != "cnn_deep"}
-trained["cnn_deep"] = families.judge(data, recipe, seed=seed, device=chapter.device,
-                                     cache_dir=chapter.cache_dir)
+trained["cnn_deep"] = families.judge(data, recipe, run=chapter.run)
 for arch, result in trained.items():
     print(f"{arch}: {result.status} ({result.path.name})")
 
@@ -210,7 +209,7 @@ glue("best_arch", best)
 glue("best_acc", summary.loc[best, "test accuracy"])
 glue("best_errors",
      int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
-glue("trained_on", describe_machine(trained[best].trained_on))  # where timings come from
+glue("trained_on", describe_machine(trained[best].trained_on))  # timings made there
 summary
 
 # %% [markdown]

@@ -169,8 +169,7 @@ trained = {}
 for size in sizes:
     trained[size] = families.train_autoencoder(
         data, families.sized(AEConfig, data, latent_size=size, width=width), recipe,
-        seed=seed, device=chapter.device, cache_dir=chapter.cache_dir,
-        alias=families.FAMILIES["ae"].alias(data, size))
+        run=chapter.run, alias=families.FAMILIES["ae"].alias(data, size))
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
 
 # %%
@@ -406,10 +405,10 @@ plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
 
 # %%
 test_traversal_codes = batched(model.encode, data.test.images, chapter.device)
-distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes) for name, codes in
-                       {"test images' codes": test_traversal_codes[:n_samples * 4],
-                        "N(0, I) samples": standard,
-                        "fitted Gaussian samples": fitted}.items()},
+candidates = {"test images' codes": test_traversal_codes[:n_samples * 4],
+              "N(0, I) samples": standard, "fitted Gaussian samples": fitted}
+distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes)
+                       for name, codes in candidates.items()},
                       name="mean distance to the nearest training code")
 distances.to_frame().round(3)
 

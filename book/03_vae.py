@@ -111,7 +111,7 @@ def recipe(epochs, **loss_weights):
                               lr_drop_at=lr_drop_at, **loss_weights)
 
 
-where = dict(seed=seed, device=chapter.device, cache_dir=chapter.cache_dir)
+run = chapter.run  # the seed, the device and the store, for every training call
 test_x, test_y = data.test.images, data.test.labels
 eval_x = test_x[:eval_images] if eval_images else test_x
 shown = one_per_class(test_y, data.classes)  # one test image per class
@@ -226,7 +226,7 @@ glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
 sweep = {beta: families.train_vae(
              data, model_config, recipe(epochs, beta=beta), name=f"vae-beta{beta:g}",
-             **where, alias=(families.FAMILIES["vae"].alias(data, latent_size)
+             run=run, alias=(families.FAMILIES["vae"].alias(data, latent_size)
                              if beta == 1 else None))
          for beta in sweep_betas}
 for beta, result in sweep.items():
@@ -448,7 +448,7 @@ variants = {"reconstruction only": dict(beta=0.0),
             "KL only": dict(beta=1.0, recon_weight=0.0),
             "both": dict(beta=1.0)}
 alone = {label: families.train_vae(data, config_2d, recipe(side_epochs, **kw),
-                                   name=f"vae2d-{label.split()[0].lower()}", **where)
+                                   name=f"vae2d-{label.split()[0].lower()}", run=run)
          for label, kw in variants.items()}
 grid = []
 for result in alone.values():
@@ -546,7 +546,7 @@ rows, outputs = [], {}
 for noise_std in noise_levels:
     result = families.train_vae(data, model_config,
                                 recipe(side_epochs, noise_std=noise_std),
-                                name=f"vae-denoise{noise_std:g}", **where)
+                                name=f"vae-denoise{noise_std:g}", run=run)
     denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device,
                                    seed=seed)
     setting = f"denoise,sigma={noise_std:g}"
@@ -601,7 +601,7 @@ if colour_dataset:
     colour_recipe = dataclasses.replace(recipe(colour_epochs),
                                         batch_size=colour_batch_size)
     colour_vae = families.train_vae(colour, colour_config, colour_recipe,
-                                    name="vae-colour", **where)
+                                    name="vae-colour", run=run)
     print(colour, "→", colour_vae.status)
     fig = plots.training_curves({"colour VAE": colour_vae.history},
                                 metrics=("neg_elbo", "recon", "kl"),

@@ -103,7 +103,7 @@ model_options = dict(width=width, embed_dim=embed_dim,
                      codebook_size_bottom=codebook_size_bottom,
                      commitment_weight=commitment_weight)
 recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
-where = dict(seed=seed, device=dev, cache_dir=chapter.cache_dir)
+run = chapter.run  # the seed, the device and the store, for every training call
 print(data, "on", dev)
 
 # %% [markdown]
@@ -195,10 +195,10 @@ glue("beta_c", commitment_weight);
 
 # %%
 config = families.sized(VQVAE2Config, data, **model_options)
-runs = {"with restarts": train_vqvae2(data, config, recipe, **where,
+runs = {"with restarts": train_vqvae2(data, config, recipe, run=run,
                                       alias=families.FAMILIES["vqvae2"].alias(data)),
         "without restarts": train_vqvae2(
-            data, dataclasses.replace(config, restart=False), recipe, **where)}
+            data, dataclasses.replace(config, restart=False), recipe, run=run)}
 for name, run in runs.items():
     print(f"{name}: {run.status} ({run.path.name})")
 vqvae = runs["with restarts"]
@@ -365,7 +365,7 @@ prior_recipe = TrainConfig(epochs=prior_epochs, batch_size=64, lr=1e-3,
                            schedule="onecycle")
 prior_options = dict(channels=prior_channels, layers=prior_layers)
 trained_priors = train_priors(vqvae, data, prior_recipe, codes=codes, aliases=True,
-                              **where, **prior_options)
+                              run=run, **prior_options)
 priors = {"top | class": trained_priors["top"],
           "bottom | top, class": trained_priors["bottom"]}
 model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
@@ -426,7 +426,7 @@ plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
 if data.channels == 1 and len(data.classes) == 10:
     judge = families.judge(data, families.classifier_recipe(judge_epochs,
                                                             judge_batch_size, judge_lr),
-                           **where)
+                           run=run)
     predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
     chapter.results.add("vqvae2", "sample_agreement", agreement)
@@ -470,7 +470,7 @@ colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset,
 print(colour)
 colour_vqvae = train_vqvae2(colour,
                             families.sized(VQVAE2Config, colour, **model_options),
-                            dataclasses.replace(recipe, epochs=colour_epochs), **where)
+                            dataclasses.replace(recipe, epochs=colour_epochs), run=run)
 colour_shown = colour.test.images[:10]
 colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
 plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
@@ -483,7 +483,7 @@ colour_stats = codebook_stats(colour_vqvae.model, colour.test.images, dev)
 colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images,
                                    dev)["test_mse"]
 chapter.results.add("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
-colour_priors = train_priors(colour_vqvae, colour, prior_recipe, **where,
+colour_priors = train_priors(colour_vqvae, colour, prior_recipe, run=run,
                              **prior_options)
 colour_vqvae.model.attach_priors(colour_priors["top"].model,
                                  colour_priors["bottom"].model, temperature)

@@ -97,15 +97,15 @@ print(data, "on", dev)
 # The judge is chapter 1's best classifier.
 
 # %%
-where = dict(seed=seed, device=dev, cache_dir=chapter.cache_dir)
+run = chapter.run  # the seed, the device and the store, for every training call
 models, origin = {}, []
 for name in FAMILIES:
     models[name], found = families.load_family(
         name, data, latent_size=latent_size, epochs=epochs, temperature=temperature,
-        **where)
+        run=run)
     origin += found
 recipe = families.classifier_recipe(judge_epochs, judge_batch_size, judge_lr)
-judge = families.judge(data, recipe, **where).model
+judge = families.judge(data, recipe, run=run).model
 pd.DataFrame(origin)
 
 # %% [markdown]

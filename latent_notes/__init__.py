@@ -17,13 +17,16 @@ What a family can do beyond that stays on the model: ``VAE.posterior(x)`` (μ an
 ``VQVAE2.quantise(x)`` (code grids), ``decode_code`` and ``edit_code``.
 
 **Training** (``families``): every ``train_*`` takes ``(data, model_config, train_config, *,
-seed, device, cache_dir, alias)`` and loads the model from the checkpoint cache when it was
-trained before. ``families.FAMILIES`` is the registry the comparison chapter loops over.
+run, alias)``, where ``run`` (``cache.Run``: the seed, the device and the store, made by
+``notebook.start_chapter``) says how and where; the model is loaded from the checkpoint cache
+(or fetched from the weights source) when it was trained before. ``families.FAMILIES`` is the
+registry the comparison chapter loops over.
 
 **Layout**: ``models/`` (blocks, configs, models, losses; the checkpoint key hashes this code
 only), ``training`` (the loop, with per-epoch callbacks), ``families`` (training recipes and the
-registry), ``cache``, ``data``, ``checks``; experiments apart: ``latent`` (traversals,
+registry), the store (``checkpoint``: the file format and the builder table; ``cache``: the
+``Store`` of checkpoints; ``weights``: the ``Source`` of published models), ``data``, ``checks``; experiments apart: ``latent`` (traversals,
 interpolation), ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency
-curve), ``vae_experiments``, ``compare``, ``metrics``, ``plots``; ``notebook``, ``build`` and
-``weights`` (export and verified download of trained models) for the book itself.
+curve), ``vae_experiments``, ``compare``, ``metrics``, ``plots``; ``notebook`` and ``build``
+for the book itself.
 """

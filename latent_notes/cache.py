@@ -33,11 +33,12 @@ import re
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from filelock import FileLock, Timeout
 
-from . import weights
 from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need the format too)
     BUILDERS,
     CheckpointError,
@@ -51,7 +52,8 @@ from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need 
     rebuild,
     save_checkpoint,
 )
-from .training import TrainingState, machine, seed_everything
+from .training import TrainingState, as_device, machine, seed_everything
+from .weights import Source
 
 MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -98,14 +100,9 @@ def _load_cached(path: Path, key: str, device, build) -> Trained:
 
 # -- the folder: writable before training, no stale files, one writer per entry -------------
 
-_checked: set = set()  # folders found writable (and swept) in this process
-
-
 def require_writable(cache: Path) -> None:
     """Create ``cache`` and write a file there, or raise CacheError *before* any training."""
     cache = Path(cache)
-    if cache in _checked:
-        return
     probe = cache / f".probe.{os.getpid()}.tmp"
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -119,7 +116,6 @@ def require_writable(cache: Path) -> None:
             f"point the book at another one: set the environment variable LATENT_NOTES_CACHE "
             f"(or the build's --cache-dir, or a chapter's cache_dir parameter).") from None
     remove_stale(cache)
-    _checked.add(cache)
 
 
 def _alive(pid: int) -> bool:
@@ -175,72 +171,150 @@ def _quarantine(path: Path, name: str, err: Exception) -> None:
                   f"({err})", stacklevel=3)
 
 
-# -- load or train ----------------------------------------------------------------------------
+# -- the store: load, fetch or train ---------------------------------------------------------
 
-def load_or_train(name: str, config: dict, build, train, *, device, cache_dir=None,
-                  alias: str | None = None) -> Trained:
-    """Load the checkpoint for ``config``, else fetch it from the weights source, else build,
-    train and save it.
+class Store:
+    """The checkpoint cache in ``folder`` and, when the cache misses, a weights ``source``.
 
-    ``build(config) -> model`` must be one of :data:`BUILDERS` and read every architecture
-    number from ``config``. ``train(model, state) -> history`` trains in place, passing the
-    :class:`~latent_notes.training.TrainingState` on to ``fit`` so that a killed run resumes,
-    and returns the per-epoch table. The seed is ``config["seed"]``: seeding happens before the
-    model is built. ``alias`` also stores a copy under a stable name for later chapters.
+    Every model of the book goes through :meth:`load_or_train`: load the checkpoint for a
+    config, else fetch it from the source, else build, train and save it. Stable names
+    (aliases) let a later chapter find a model without knowing its config: :meth:`load_alias`.
     """
-    builder_name(build)  # refuse an unregistered builder before anything is trained
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = config_key(config)
-    path = entry_path(cache, name, config, build)
-    with entry_lock(path):
-        status = "trained"
-        if path.exists():
+
+    def __init__(self, folder=None, source=None):
+        self.folder = Path(folder) if folder else default_cache_dir()
+        self.source = source  # a weights.Source, or None: train what the cache lacks
+        self._writable = False  # checked (and swept) once
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.folder)!r}, {self.source!r})"
+
+    def require_writable(self) -> None:
+        """Create the folder and write a file there, or raise CacheError before any training."""
+        if not self._writable:
+            require_writable(self.folder)
+            self._writable = True
+
+    def entry_path(self, name: str, config: dict, build) -> Path:
+        return entry_path(self.folder, name, config, build)
+
+    def _fetch(self, file: str, target: Path, alias: str | None = None) -> str | None:
+        return self.source.fetch(file, target, alias) if self.source is not None else None
+
+    def load_or_train(self, name: str, config: dict, build, train, *, device,
+                      alias: str | None = None) -> Trained:
+        """Load the checkpoint for ``config``, else fetch it from the source, else train it.
+
+        ``build(config) -> model`` must be one of :data:`BUILDERS` and read every architecture
+        number from ``config``. ``train(model, state) -> history`` trains in place, passing the
+        :class:`~latent_notes.training.TrainingState` on to ``fit`` so that a killed run
+        resumes, and returns the per-epoch table. The seed is ``config["seed"]``: seeding
+        happens before the model is built. ``alias`` also stores a copy under a stable name.
+        """
+        builder_name(build)  # refuse an unregistered builder before anything is trained
+        key = config_key(config)
+        path = self.entry_path(name, config, build)
+        with entry_lock(path):
+            status = "trained"
+            if path.exists():  # 1. the cache
+                try:
+                    return self._found(_load_cached(path, key, device, build), "loaded", alias)
+                except CheckpointError as err:
+                    _quarantine(path, name, err)
+                    status = "retrained"
+            self.require_writable()  # before anything is downloaded or trained
+            if self._fetch(path.name, path):  # 2. the weights source
+                try:
+                    return self._found(_load_cached(path, key, device, build), "downloaded",
+                                       alias)
+                except CheckpointError as err:
+                    _quarantine(path, name, err)
+            return self._train_and_save(name, config, build, train, device, path, status,
+                                        alias)  # 3. here
+
+    def _found(self, result: Trained, status: str, alias) -> Trained:
+        result.status = status
+        _log_event(name=result.name, key=config_key(result.config), status=status, seconds=0.0,
+                   images_per_s=None, file=result.path.name, aliases=[alias] if alias else [],
+                   trained_on=result.trained_on)
+        if alias:
+            self.store_alias(result.path, alias)
+        return result
+
+    def _train_and_save(self, name, config, build, train, device, path: Path, status,
+                        alias) -> Trained:
+        seed_everything(int(config.get("seed", 0)))
+        model = build(config).to(device)
+        state = TrainingState(path.with_name(f"{path.stem}.state.pt"), config_key(config))
+        start = time.perf_counter()
+        history = train(model, state)
+        seconds = time.perf_counter() - start
+        trained_on = machine(device)
+        saved = _save_or_keep(path, model, config, build, history, name, trained_on)
+        if saved:
+            state.remove()
+        speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
+        _log_event(name=name, key=config_key(config),
+                   status=status if saved else f"{status}, not saved",
+                   seconds=round(seconds, 2), images_per_s=speed,
+                   file=path.name if saved else None, aliases=[alias] if alias and saved else [],
+                   resumed_from=state.resumed_from, state_seconds=round(state.seconds, 3),
+                   trained_on=trained_on)
+        if alias and saved:
+            self.store_alias(path, alias)
+        model.eval()
+        return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)),
+                       name, builder_name(build), trained_on)
+
+    def load_alias(self, alias: str, device, check=None) -> Trained | None:
+        """The model stored under ``alias``, or None when there is none or ``check(config)``
+        fails. Its ``path`` is the original cache entry when that still exists, so that models
+        keyed on it (a prior trained on its codes) are found again."""
+        path = self.folder / f"{bounded(alias)}.pt"
+        downloaded = False
+        if not path.exists():
             try:
-                return _found(_load_cached(path, key, device, build), "loaded", alias, cache)
-            except CheckpointError as err:
-                _quarantine(path, name, err)
-                status = "retrained"
-        require_writable(cache)
-        if weights.fetch(path.name, path):
-            try:
-                return _found(_load_cached(path, key, device, build), "downloaded", alias, cache)
-            except CheckpointError as err:
-                _quarantine(path, name, err)
-        return _train_and_save(name, config, build, train, device, path, status, alias)
+                self.require_writable()
+            except CacheError:
+                return None  # nothing to load, nowhere to download to: the caller trains
+            fetched = self._fetch(path.name, path, alias=alias)
+            if not fetched:
+                return None
+            self.store_alias(self.folder / fetched, alias)
+            downloaded = True
+        try:
+            found = load_checkpoint(path, device)
+        except CheckpointError as err:
+            warnings.warn(f"Ignoring the stored model {path.name}: {err}", stacklevel=2)
+            return None
+        if check is not None and not check(found.config):
+            return None
+        original = self.entry_path(found.name, found.config, BUILDERS[found.builder])
+        if original.exists():
+            found.path = original
+        _log_event(name=found.name, key=config_key(found.config),
+                   status=f"{'downloaded' if downloaded else 'loaded'} as {alias}", seconds=0.0,
+                   images_per_s=None, file=found.path.name if found.path != path else None,
+                   aliases=[alias])
+        return found
 
+    def store_alias(self, path: Path, alias: str) -> Path | None:
+        """Copy a checkpoint to ``<folder>/<alias>.pt`` (atomically): a stable name for later.
 
-def _found(result: Trained, status: str, alias, cache: Path) -> Trained:
-    result.status = status
-    _log_event(name=result.name, key=config_key(result.config), status=status, seconds=0.0,
-               images_per_s=None, file=result.path.name, aliases=[alias] if alias else [],
-               trained_on=result.trained_on)
-    if alias:
-        store_alias(result.path, alias, cache)
-    return result
-
-
-def _train_and_save(name, config, build, train, device, path: Path, status, alias) -> Trained:
-    seed_everything(int(config.get("seed", 0)))
-    model = build(config).to(device)
-    state = TrainingState(path.with_name(f"{path.stem}.state.pt"), config_key(config))
-    start = time.perf_counter()
-    history = train(model, state)
-    seconds = time.perf_counter() - start
-    trained_on = machine(device)
-    saved = _save_or_keep(path, model, config, build, history, name, trained_on)
-    if saved:
-        state.remove()
-    speed = float(history["images_per_s"].mean()) if "images_per_s" in history else None
-    _log_event(name=name, key=config_key(config),
-               status=status if saved else f"{status}, not saved",
-               seconds=round(seconds, 2), images_per_s=speed, file=path.name if saved else None,
-               aliases=[alias] if alias and saved else [], resumed_from=state.resumed_from,
-               state_seconds=round(state.seconds, 3), trained_on=trained_on)
-    if alias and saved:
-        store_alias(path, alias, path.parent)
-    model.eval()
-    return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)), name,
-                   builder_name(build), trained_on)
+        An identical copy is left alone (a read-only cache is never written on a hit); a copy
+        that fails costs one warning, never the model. Returns the alias file, or None.
+        """
+        target = self.folder / f"{bounded(alias)}.pt"
+        if target.exists() and filecmp.cmp(path, target, shallow=False):
+            return target
+        try:
+            _atomic(target, lambda tmp: shutil.copyfile(path, tmp))
+        except OSError as err:
+            warnings.warn(f"Could not store {Path(path).name} under the name {alias!r} in "
+                          f"{self.folder} ({err.strerror or err}); later chapters will look for "
+                          "it by its key.", stacklevel=3)
+            return None
+        return target
 
 
 def _save_or_keep(path: Path, model, config, build, history, name, trained_on) -> bool:
@@ -253,7 +327,7 @@ def _save_or_keep(path: Path, model, config, build, history, name, trained_on) -
         warnings.warn(f"The trained model {name!r} could not be saved to {path}{full}: "
                       f"{type(err).__name__}: {err.strerror or err}. It stays in memory for the "
                       f"rest of this chapter and will be trained again next time; free space, or "
-                      f"set LATENT_NOTES_CACHE to another folder.", stacklevel=3)
+                      f"set LATENT_NOTES_CACHE to another folder.", stacklevel=4)
         return False
 
 
@@ -264,63 +338,21 @@ def alias_name(*parts) -> str:
                                     for ch in str(p)) for p in parts))
 
 
-def load_alias(alias: str, device, cache_dir=None, check=None) -> Trained | None:
-    """The model stored under ``alias``, or None when there is none or ``check(config)`` fails.
-
-    Its ``path`` is the original cache entry when that still exists, so that models keyed on
-    it (a prior trained on its codes) are found again.
-    """
-    cache = Path(cache_dir or default_cache_dir())
-    path = cache / f"{bounded(alias)}.pt"
-    downloaded = False
-    if not path.exists():
-        try:
-            require_writable(cache)
-        except CacheError:
-            return None  # nothing to load, nowhere to download to: the caller trains (and says why)
-        fetched = weights.fetch(path.name, path, alias=alias)
-        if not fetched:
-            return None
-        store_alias(cache / fetched, alias, cache)
-        downloaded = True
-    try:
-        found = load_checkpoint(path, device)
-    except CheckpointError as err:
-        warnings.warn(f"Ignoring the stored model {path.name}: {err}", stacklevel=2)
-        return None
-    if check is not None and not check(found.config):
-        return None
-    original = entry_path(cache, found.name, found.config, BUILDERS[found.builder]) \
-        if PLAIN_NAME.fullmatch(str(found.name)) else None
-    if original is not None and original.exists():
-        found.path = original
-    _log_event(name=found.name, key=config_key(found.config),
-               status=f"{'downloaded' if downloaded else 'loaded'} as {alias}", seconds=0.0,
-               images_per_s=None, file=found.path.name if found.path != path else None,
-               aliases=[alias])
-    return found
-
-
 def same_data(data_spec: dict):
     """A ``check`` for load_alias: the model was trained on exactly these images."""
     return lambda config: config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
 
 
-def store_alias(path: Path, alias: str, cache_dir=None) -> Path | None:
-    """Copy a checkpoint to ``<cache>/<alias>.pt`` (atomically): a stable name for later use.
+@dataclass(frozen=True)
+class Run:
+    """What every training call needs, passed as one argument: the seed, the device and the
+    store (cache and weights source). ``start_chapter`` makes one per chapter."""
 
-    An identical copy is left alone (a read-only cache is never written on a hit); a copy that
-    fails costs one warning, never the model. Returns the alias file, or None if not written.
-    """
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache / f"{bounded(alias)}.pt"
-    if target.exists() and filecmp.cmp(path, target, shallow=False):
-        return target
-    try:
-        _atomic(target, lambda tmp: shutil.copyfile(path, tmp))
-    except OSError as err:
-        warnings.warn(f"Could not store {Path(path).name} under the name {alias!r} in {cache} "
-                      f"({err.strerror or err}); later chapters will look for it by its key.",
-                      stacklevel=3)
-        return None
-    return target
+    seed: int
+    device: torch.device
+    store: Store
+
+    @classmethod
+    def here(cls, seed: int = 0, device="cpu", cache_dir=None, weights="off") -> "Run":
+        """A run outside a chapter (tests, scripts): the CPU by default and no weights source."""
+        return cls(seed, as_device(device), Store(cache_dir, Source.of(weights)))

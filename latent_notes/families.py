@@ -2,10 +2,11 @@
 
 Every ``train_*`` function has one signature,
 
-    train_x(data, model_config, train_config, *, seed, device, cache_dir=None, alias=None)
+    train_x(data, model_config, train_config, *, run, alias=None)
 
-and returns a :class:`~latent_notes.cache.Trained`: the model is loaded from the checkpoint
-cache when this exact configuration was trained before, else built, trained with
+(``run``: a :class:`~latent_notes.cache.Run`, the seed, the device and the store) and returns a
+:class:`~latent_notes.cache.Trained`: the model is loaded from the checkpoint cache (or the
+weights source) when this exact configuration was trained before, else built, trained with
 :func:`latent_notes.training.train` and saved. ``alias`` also stores it under a stable name that
 later chapters find it by. :data:`FAMILIES` lists the three latent-variable families the
 comparison chapter loops over; adding a fourth is one model module plus one entry here.
@@ -17,7 +18,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from .cache import Trained, alias_name, load_alias, load_or_train, same_data
+from .cache import Run, Trained, alias_name, same_data
 from .checks import ParameterError
 from .data import Batches, ImageData
 from .models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss
@@ -55,46 +56,48 @@ def _batches(data: ImageData, config: TrainConfig, seed: int):
 # -- the autoencoder, the VAE and the classifier: images in -----------------------------------
 
 def train_autoencoder(data: ImageData, model_config: AEConfig, train_config: TrainConfig, *,
-                      seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
+                      run: Run, alias: str | None = None) -> Trained:
     """An autoencoder trained on the MSE; its sampling Gaussian is fitted to its training codes."""
-    def run(model, state):
-        history = train(model, reconstruction_loss, _batches(data, train_config, seed),
-                        data.test.loader(1000), train_config, device=device,
+    def fit_it(model, state):
+        history = train(model, reconstruction_loss, _batches(data, train_config, run.seed),
+                        data.test.loader(1000), train_config, device=run.device,
                         name=f"ae latent={model_config.latent_size}", state=state)
-        model.fit_prior(batched(model.encode, data.train.images, device, 512))
+        model.fit_prior(batched(model.encode, data.train.images, run.device, 512))
         return history
 
-    return load_or_train(f"ae-latent{model_config.latent_size}",
-                         _config(model_config, train_config, data.spec, seed), build_autoencoder,
-                         run, device=device, cache_dir=cache_dir, alias=alias)
+    return run.store.load_or_train(f"ae-latent{model_config.latent_size}",
+                                   _config(model_config, train_config, data.spec, run.seed),
+                                   build_autoencoder, fit_it, device=run.device, alias=alias)
 
 
 def train_vae(data: ImageData, model_config: VAEConfig, train_config: VAETrainConfig, *,
-              seed: int, device, cache_dir=None, alias: str | None = None,
-              name: str = "vae") -> Trained:
+              run: Run, alias: str | None = None, name: str = "vae") -> Trained:
     """A VAE trained on its (weighted) negative ELBO; ``name`` labels the checkpoint file."""
     if not isinstance(train_config, VAETrainConfig):
         raise ParameterError("train_vae needs a VAETrainConfig (a TrainConfig with the loss "
                              f"weights beta, recon_weight, noise_std), got {train_config!r}.")
 
-    def run(model, state):
-        return train(model, train_config.loss, _batches(data, train_config, seed),
-                     data.test.loader(500), train_config, device=device, name=name, state=state)
+    def fit_it(model, state):
+        return train(model, train_config.loss, _batches(data, train_config, run.seed),
+                     data.test.loader(500), train_config, device=run.device, name=name,
+                     state=state)
 
-    return load_or_train(name, _config(model_config, train_config, data.spec, seed), build_vae,
-                         run, device=device, cache_dir=cache_dir, alias=alias)
+    return run.store.load_or_train(name, _config(model_config, train_config, data.spec, run.seed),
+                                   build_vae, fit_it, device=run.device, alias=alias)
 
 
 def train_classifier(data: ImageData, model_config: CNNConfig, train_config: TrainConfig, *,
-                     seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
+                     run: Run, alias: str | None = None) -> Trained:
     """A CNN classifier trained on the cross-entropy."""
-    def run(model, state):
-        return train(model, classification_loss, _batches(data, train_config, seed),
-                     data.test.loader(1000), train_config, device=device, name=model_config.arch,
+    def fit_it(model, state):
+        return train(model, classification_loss, _batches(data, train_config, run.seed),
+                     data.test.loader(1000), train_config, device=run.device,
+                     name=model_config.arch,
                      state=state)
 
-    return load_or_train(model_config.arch, _config(model_config, train_config, data.spec, seed),
-                         build_classifier, run, device=device, cache_dir=cache_dir, alias=alias)
+    return run.store.load_or_train(model_config.arch,
+                                   _config(model_config, train_config, data.spec, run.seed),
+                                   build_classifier, fit_it, device=run.device, alias=alias)
 
 
 def classifier_recipe(epochs: int, batch_size: int, lr: float) -> TrainConfig:
@@ -110,8 +113,7 @@ def judge_alias(dataset: str) -> str:
     return "judge-" + "".join(ch if ch.isalnum() else "_" for ch in dataset)
 
 
-def judge(data: ImageData, train_config: TrainConfig, *, seed: int, device,
-          cache_dir=None) -> Trained:
+def judge(data: ImageData, train_config: TrainConfig, *, run: Run) -> Trained:
     """Chapter 1's deep CNN for ``data``, trained with ``train_config`` (its recipe).
 
     Chapter 1 trains it; any later chapter gets exactly that model: the same configuration
@@ -119,7 +121,7 @@ def judge(data: ImageData, train_config: TrainConfig, *, seed: int, device,
     """
     return train_classifier(data, sized(CNNConfig, data, arch="cnn_deep",
                                         num_classes=len(data.classes)),
-                            train_config, seed=seed, device=device, cache_dir=cache_dir,
+                            train_config, run=run,
                             alias=judge_alias(data.name))
 
 
@@ -157,20 +159,20 @@ def codebook_stats(model, images: torch.Tensor, device) -> dict:
 
 
 def train_vqvae2(data: ImageData, model_config: VQVAE2Config, train_config: TrainConfig, *,
-                 seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
+                 run: Run, alias: str | None = None) -> Trained:
     """A VQ-VAE-2; its history has the test images' codebook usage and perplexity per epoch."""
     def monitor(epoch, model):  # a per-epoch callback of fit
-        stats = codebook_stats(model, data.test.images, device)
+        stats = codebook_stats(model, data.test.images, run.device)
         return {f"test_{key}": value for key, value in stats.items()}
 
-    def run(model, state):
-        return train(model, vqvae2_loss, _batches(data, train_config, seed),
-                     data.test.loader(500), train_config, device=device, callbacks=[monitor],
+    def fit_it(model, state):
+        return train(model, vqvae2_loss, _batches(data, train_config, run.seed),
+                     data.test.loader(500), train_config, device=run.device, callbacks=[monitor],
                      name="vqvae2", state=state)
 
     name = "vqvae2" if model_config.restart else "vqvae2-norestart"
-    return load_or_train(name, _config(model_config, train_config, data.spec, seed), build_vqvae2,
-                         run, device=device, cache_dir=cache_dir, alias=alias)
+    return run.store.load_or_train(name, _config(model_config, train_config, data.spec, run.seed),
+                                   build_vqvae2, fit_it, device=run.device, alias=alias)
 
 
 class CodeData(NamedTuple):
@@ -198,32 +200,32 @@ def prior_config(vq: VQVAE2Config, level: str, **options) -> PixelCNNConfig:
 
 
 def train_prior(codes: CodeData, model_config: PixelCNNConfig, train_config: TrainConfig, *,
-                seed: int, device, cache_dir=None, alias: str | None = None) -> Trained:
+                run: Run, alias: str | None = None) -> Trained:
     """The PixelCNN prior of one level (top, or bottom given the top) over ``codes``."""
     level = "bottom" if model_config.cond_codebook_size else "top"
     x_train = prior_inputs(codes.train.top, codes.train.bottom, level)
     x_test = prior_inputs(codes.test.top, codes.test.bottom, level)
     spec = {"codes_of": codes.source, "level": level, "n_train": len(codes.train.top)}
 
-    def run(model, state):
+    def fit_it(model, state):
         batches = Batches(x_train, codes.train.labels, train_config.batch_size, shuffle=True,
-                          seed=seed)
+                          seed=run.seed)
         return train(model, prior_loss, batches, Batches(x_test, codes.test.labels, 500),
-                     train_config, device=device, name=f"prior-{level}", state=state)
+                     train_config, device=run.device, name=f"prior-{level}", state=state)
 
     name = f"prior-{level}" + ("-class" if model_config.num_classes else "")
-    return load_or_train(name, _config(model_config, train_config, spec, seed), build_pixelcnn,
-                         run, device=device, cache_dir=cache_dir, alias=alias)
+    return run.store.load_or_train(name, _config(model_config, train_config, spec, run.seed),
+                                   build_pixelcnn, fit_it, device=run.device, alias=alias)
 
 
-def train_priors(vqvae: Trained, data: ImageData, train_config: TrainConfig, *, seed: int,
-                 device, cache_dir=None, aliases: bool = False, codes: CodeData | None = None,
+def train_priors(vqvae: Trained, data: ImageData, train_config: TrainConfig, *, run: Run,
+                 aliases: bool = False, codes: CodeData | None = None,
                  **options) -> dict[str, Trained]:
     """Both class-conditional priors of a VQ-VAE-2: {"top": ..., "bottom": ...}."""
-    codes = codes or CodeData.of(vqvae, data, device)
+    codes = codes or CodeData.of(vqvae, data, run.device)
     return {level: train_prior(codes, prior_config(vqvae.model.config, level,
                                                    num_classes=len(data.classes), **options),
-                               train_config, seed=seed, device=device, cache_dir=cache_dir,
+                               train_config, run=run,
                                alias=alias_name(f"prior-{level}", data.name) if aliases else None)
             for level in ("top", "bottom")}
 
@@ -270,8 +272,8 @@ PRIOR_OPTIONS = {"channels": 32, "layers": 5}  # chapter 4's default priors
 PRIOR_TRAIN = {"batch_size": 64, "lr": 1e-3, "schedule": "onecycle"}
 
 
-def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, seed: int, device,
-                cache_dir=None, temperature: float = 1.0) -> tuple:
+def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, run: Run,
+                temperature: float = 1.0) -> tuple:
     """A family's model as its chapter stored it, else trained here with the chapter's default
     settings and ``epochs``; VQ-VAE-2 comes with its priors attached.
 
@@ -284,7 +286,7 @@ def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, se
     options = {} if name == "vqvae2" else {"latent_size": latent_size}
 
     def stored_or_train(label, alias, check, train_here):
-        found = load_alias(alias, device, cache_dir, check)
+        found = run.store.load_alias(alias, run.device, check)
         result = found or train_here()
         rows.append({"model": label, "source": "its chapter (cache)" if found else "trained here",
                      "checkpoint": result.path.name})
@@ -292,18 +294,18 @@ def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, se
 
     def train_here():
         model_config, train_config = family.recipe(data, epochs=epochs, **options)
-        return family.train(data, model_config, train_config, seed=seed, device=device,
-                            cache_dir=cache_dir, alias=family.alias(data, latent_size))
+        return family.train(data, model_config, train_config, run=run,
+                            alias=family.alias(data, latent_size))
 
     trained = stored_or_train(name, family.alias(data, latent_size), same_data(data.spec),
                               train_here)
     if name == "vqvae2":
-        priors = _stored_priors(trained, data, epochs, seed, device, cache_dir, stored_or_train)
+        priors = _stored_priors(trained, data, epochs, run, stored_or_train)
         trained.model.attach_priors(priors["top"].model, priors["bottom"].model, temperature)
     return trained.model, rows
 
 
-def _stored_priors(vqvae: Trained, data, epochs, seed, device, cache_dir, stored_or_train):
+def _stored_priors(vqvae: Trained, data, epochs, run: Run, stored_or_train):
     """Chapter 4's priors of this VQ-VAE-2, else both trained here with its defaults."""
     made_from = lambda config: config["data"].get("codes_of") == vqvae.path.stem  # noqa: E731
     found = {}
@@ -311,7 +313,7 @@ def _stored_priors(vqvae: Trained, data, epochs, seed, device, cache_dir, stored
         found[level] = stored_or_train(
             f"prior ({level})", alias_name(f"prior-{level}", data.name), made_from,
             lambda level=level: train_priors(
-                vqvae, data, TrainConfig(epochs=epochs, **PRIOR_TRAIN), seed=seed, device=device,
-                cache_dir=cache_dir, aliases=True, **PRIOR_OPTIONS)[level])
+                vqvae, data, TrainConfig(epochs=epochs, **PRIOR_TRAIN), run=run, aliases=True,
+                **PRIOR_OPTIONS)[level])
     return found
 

@@ -2,45 +2,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from .cache import Run, Store
 from .checks import check_positive
 from .data import ImageData, load_data
 from .results import Results
 from .training import pick_device, seed_everything, set_deterministic
+from .weights import Source
 
 
 @dataclass
 class Chapter:
-    """The context of one chapter run: data, device, results table, seed and cache folder."""
+    """The context of one chapter run: its data, results table, and the run (seed, device,
+    store) that every training call takes as one argument."""
 
     name: str
     data: ImageData
-    device: torch.device
     results: Results
-    seed: int
-    cache_dir: Path | None
+    run: Run
+
+    @property
+    def device(self) -> torch.device:
+        return self.run.device
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
 
 
 def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
                   device: str, results_dir, cache_dir=None, weights=None, image_size=None,
                   channels=None, deterministic: bool = False) -> Chapter:
     """Validate the shared parameters, choose the weights source, seed, load the data set."""
-    from . import weights as weights_source
-
     check_positive(epochs=epochs)
-    source = weights_source.configure(weights)
+    source = Source.of(weights)
     if source:
-        print(f"trained models missing from the cache are fetched from {source}")
+        print(f"trained models missing from the cache are fetched from {source.location}")
     set_deterministic(deterministic)
     seed_everything(seed)
     chosen = pick_device(device)
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
                      channels=channels, seed=seed)
     results = Results(name, data.name, results_dir)
-    return Chapter(name, data, chosen, results, seed, Path(cache_dir) if cache_dir else None)
+    return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)))
 
 
 def glue(name: str, value, display: bool = False):

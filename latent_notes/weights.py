@@ -6,9 +6,10 @@ writes every checkpoint the profile's last build trained or loaded (listed in th
 events, ``_build/reports/*.events.jsonl``) into OUT/, with ``manifest.json``: per model its
 cache key, file name, bytes, sha256, aliases, config and the headline metric of its training.
 
-A **weights source** is a URL or a folder holding such an export. When the checkpoint cache
-misses, :func:`fetch` looks the file up in the source's manifest, downloads it with pooch (a
-progress bar, the sha256 checked against the manifest), checks that it loads with
+A **weights source** (:class:`Source`) is a URL or a folder holding such an export. When the
+checkpoint cache misses, :meth:`Source.fetch` looks the file up in the source's manifest,
+downloads it with pooch (a progress bar, the sha256 checked against the manifest), checks that
+it loads with
 ``weights_only=True`` and moves it into the cache. Any failure (unreachable source, unknown
 model, wrong hash, truncated file, a broken manifest) costs one warning line and the model is
 trained as if there were no source. The source is the chapters' ``weights`` parameter or
@@ -51,7 +52,6 @@ MAX_MODEL_BYTES = 2 * 2**30  # no checkpoint of the book comes near this
 MAX_MANIFEST_BYTES = 16 * 2**20
 MAX_REDIRECTS = 5
 HEADLINES = ("test_accuracy", "test_neg_elbo", "test_mse", "test_bits_per_code", "test_loss")
-_state = {"source": None, "configured": False, "manifests": {}, "dead": set()}
 
 
 class WeightsError(RuntimeError):
@@ -104,18 +104,6 @@ def resolve(weights) -> str | None:
         f"trained models published with the book's latest release), \"off\" (train everything "
         f"here), or an https:// URL or an existing folder holding an export made by "
         f"`python -m latent_notes.weights export` (with its {MANIFEST}).")
-
-
-def configure(weights) -> str | None:
-    """Set this process's weights source from a chapter's ``weights`` parameter."""
-    _state.update(source=resolve(weights), configured=True)
-    return _state["source"]
-
-
-def current_source() -> str | None:
-    if not _state["configured"]:
-        configure(None)
-    return _state["source"]
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -238,19 +226,6 @@ def validate_manifest(data, where: str) -> dict[str, dict]:
     return entries
 
 
-def manifest(source: str) -> dict:
-    """The source's manifest as {file: entry}, validated, read once per process."""
-    if source not in _state["manifests"]:
-        with tempfile.TemporaryDirectory() as folder:
-            path = _retrieve(source, MANIFEST, Path(folder), None, MAX_MANIFEST_BYTES)
-            try:
-                data = json.loads(path.read_text())
-            except (ValueError, UnicodeDecodeError) as err:
-                raise WeightsError(f"{source}/{MANIFEST} is not JSON ({err})") from None
-        _state["manifests"][source] = validate_manifest(data, f"{source}/{MANIFEST}")
-    return _state["manifests"][source]
-
-
 def _download_folder(parent: Path) -> Path:
     """A fresh private folder for downloads, named so that the cache sweeps it if we die."""
     parent.mkdir(parents=True, exist_ok=True)
@@ -260,49 +235,80 @@ def _download_folder(parent: Path) -> Path:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, stacklevel=3)
+    warnings.warn(message, stacklevel=4)
 
 
-def fetch(file: str, target: Path, alias: str | None = None) -> str | None:
-    """Put the source's checkpoint ``file`` (or the one stored under ``alias``) in ``target``'s
-    folder (the cache), as ``target`` or, for an alias, under the manifest's file name.
+class Source:
+    """A weights source: a URL or a folder holding an export, its manifest read (and
+    validated) once. A source that cannot be read is warned about once, then left alone."""
 
-    Returns the file name fetched, or None (no source, not there, or a failure: warned).
-    """
-    source = current_source()
-    if source is None or source in _state["dead"]:
-        return None
-    try:
-        entries = manifest(source)
-    except Exception as err:  # unreachable, or a broken manifest: one warning, then train
-        _state["dead"].add(source)
-        _warn(f"The weights source {source} could not be read ({type(err).__name__}: {err}); "
-              "models missing from the cache will be trained here.")
-        return None
-    entry = entries.get(file) or next((e for e in entries.values()
-                                       if alias and alias in e["aliases"]), None)
-    if entry is None:
-        return None
-    cache = Path(target).parent.resolve()
-    target = cache / entry["file"] if alias else Path(target).resolve()
-    if target.parent != cache:  # validated names cannot get here; the check stays anyway
-        raise WeightsError(f"{target} lies outside the cache {cache}; refused.")
-    folder = None
-    try:
-        folder = _download_folder(cache)
-        path = _retrieve(source, entry["file"], folder, entry["sha256"], entry["bytes"])
-        if path.stat().st_size != entry["bytes"]:
-            raise WeightsError(f"{path.stat().st_size} bytes, the manifest says {entry['bytes']}")
-        load_checkpoint(path)  # loads with weights_only=True through the builder table, or raises
-        os.replace(path, target)  # atomic: the cache never holds half a file
-    except (Exception, CheckpointError) as err:
-        _warn(f"The trained model {entry['file']} from {source} was rejected "
-              f"({type(err).__name__}: {err}); it will be trained here.")
-        return None
-    finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-    return entry["file"]
+    def __init__(self, location: str):
+        self.location = location
+        self._entries: dict | None = None
+        self._dead = False
+
+    @classmethod
+    def of(cls, weights) -> "Source | None":
+        """The source a ``weights`` value names (see :func:`resolve`), or None for "off"."""
+        location = resolve(weights)
+        return cls(location) if location else None
+
+    def __repr__(self) -> str:
+        return f"Source({self.location!r})"
+
+    def manifest(self) -> dict[str, dict]:
+        """The source's manifest as {file: entry}, validated."""
+        if self._entries is None:
+            with tempfile.TemporaryDirectory() as folder:
+                path = _retrieve(self.location, MANIFEST, Path(folder), None, MAX_MANIFEST_BYTES)
+                try:
+                    data = json.loads(path.read_text())
+                except (ValueError, UnicodeDecodeError) as err:
+                    raise WeightsError(f"{self.location}/{MANIFEST} is not JSON ({err})") from None
+            self._entries = validate_manifest(data, f"{self.location}/{MANIFEST}")
+        return self._entries
+
+    def fetch(self, file: str, target: Path, alias: str | None = None) -> str | None:
+        """Put the checkpoint ``file`` (or the one stored under ``alias``) in ``target``'s
+        folder (the cache), as ``target`` or, for an alias, under the manifest's file name.
+
+        Returns the file name fetched, or None (not there, or a failure: warned).
+        """
+        if self._dead:
+            return None
+        try:
+            entries = self.manifest()
+        except Exception as err:  # unreachable, or a broken manifest: one warning, then train
+            self._dead = True
+            _warn(f"The weights source {self.location} could not be read ({type(err).__name__}: "
+                  f"{err}); models missing from the cache will be trained here.")
+            return None
+        entry = entries.get(file) or next((e for e in entries.values()
+                                           if alias and alias in e["aliases"]), None)
+        if entry is None:
+            return None
+        cache = Path(target).parent.resolve()
+        target = cache / entry["file"] if alias else Path(target).resolve()
+        if target.parent != cache:  # validated names cannot get here; the check stays anyway
+            raise WeightsError(f"{target} lies outside the cache {cache}; refused.")
+        folder = None
+        try:
+            folder = _download_folder(cache)
+            path = _retrieve(self.location, entry["file"], folder, entry["sha256"],
+                             entry["bytes"])
+            if path.stat().st_size != entry["bytes"]:
+                raise WeightsError(f"{path.stat().st_size} bytes, the manifest says "
+                                   f"{entry['bytes']}")
+            load_checkpoint(path)  # weights_only=True, through the builder table, or raises
+            os.replace(path, target)  # atomic: the cache never holds half a file
+        except (Exception, CheckpointError) as err:
+            _warn(f"The trained model {entry['file']} from {self.location} was rejected "
+                  f"({type(err).__name__}: {err}); it will be trained here.")
+            return None
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        return entry["file"]
 
 
 # -- exporting -----------------------------------------------------------------------------------

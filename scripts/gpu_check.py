@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from latent_notes import families  # noqa: E402
-from latent_notes.cache import load_checkpoint  # noqa: E402
+from latent_notes.cache import Run, load_checkpoint  # noqa: E402
 from latent_notes.data import Batches, load_data  # noqa: E402
 from latent_notes.models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss  # noqa: E402
 from latent_notes.models.classifier import CNNConfig  # noqa: E402
@@ -41,7 +41,7 @@ from latent_notes.training import TrainConfig, machine, pick_device, synchronize
 
 def train_families(data, device, cache: Path) -> dict:
     """One epoch of each family on the embedded digits, through the book's own recipes."""
-    common = dict(seed=0, device=device, cache_dir=cache)
+    common = dict(run=Run.here(0, device, cache))
     one = TrainConfig(epochs=1, batch_size=64)
     judge = families.train_classifier(
         data, families.sized(CNNConfig, data, arch="cnn_deep", num_classes=10), one, **common)

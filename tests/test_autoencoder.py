@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from latent_notes import families, latent
-from latent_notes.cache import load_checkpoint
+from latent_notes.cache import Run, load_checkpoint
 from latent_notes.checks import ParameterError, check_latent_sizes
 from latent_notes.data import load_data
 from latent_notes.metrics import reconstruction_scores
@@ -72,7 +72,7 @@ def test_train_autoencoder_learns_fits_its_prior_caches_and_rebuilds(tmp_path):
     data = load_data("digits", subset=200)
     model_config = families.sized(AEConfig, data, latent_size=4, width=8)
     recipe = TrainConfig(epochs=3, batch_size=32, lr=2e-3, schedule="onecycle")
-    kwargs = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path,
+    kwargs = dict(run=Run.here(0, "cpu", tmp_path),
                   alias=families.FAMILIES["ae"].alias(data, 4))
     first = families.train_autoencoder(data, model_config, recipe, **kwargs)
     assert first.status == "trained"

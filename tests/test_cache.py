@@ -14,11 +14,11 @@ import torch
 from latent_notes import cache
 from latent_notes.cache import (
     CheckpointError,
+    Run,
+    Store,
     code_version,
     config_key,
     load_checkpoint,
-    load_or_train,
-    store_alias,
 )
 from latent_notes.data import load_data
 from latent_notes.families import classifier_recipe, sized, train_classifier
@@ -35,8 +35,8 @@ def small_digits():
 
 def train_small(data, cache_dir, seed=0, epochs=1):
     model_config = sized(CNNConfig, data, arch="cnn3x3", num_classes=len(data.classes), width=8)
-    return train_classifier(data, model_config, classifier_recipe(epochs, 32, 5e-3), seed=seed,
-                            device=torch.device("cpu"), cache_dir=cache_dir)
+    return train_classifier(data, model_config, classifier_recipe(epochs, 32, 5e-3),
+                            run=Run.here(seed, "cpu", cache_dir))
 
 
 def test_config_key_ignores_key_order_and_sees_every_value():
@@ -80,7 +80,7 @@ def test_corrupt_checkpoint_is_moved_aside_and_retrained(tmp_path, small_digits)
 
 def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits):
     first = train_small(small_digits, tmp_path)
-    alias = store_alias(first.path, "judge-test", tmp_path)
+    alias = Store(tmp_path).store_alias(first.path, "judge-test")
     loaded = load_checkpoint(alias)  # no builder given: the checkpoint names its own
     assert loaded.builder == "classifier"  # a short name of the package's builder table
     x = small_digits.test.images[:5]
@@ -88,15 +88,15 @@ def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits)
 
 
 def test_alias_is_found_for_the_same_data_only(tmp_path, small_digits):
-    from latent_notes.cache import load_alias, same_data
+    from latent_notes.cache import same_data
 
     first = train_small(small_digits, tmp_path)
-    store_alias(first.path, "cnn-digits", tmp_path)
-    found = load_alias("cnn-digits", "cpu", tmp_path, same_data(small_digits.spec))
+    Store(tmp_path).store_alias(first.path, "cnn-digits")
+    found = Store(tmp_path).load_alias("cnn-digits", "cpu", same_data(small_digits.spec))
     assert found is not None and found.path == first.path  # points back at the original entry
     other = load_data("digits", subset=60)
-    assert load_alias("cnn-digits", "cpu", tmp_path, same_data(other.spec)) is None
-    assert load_alias("missing", "cpu", tmp_path) is None
+    assert Store(tmp_path).load_alias("cnn-digits", "cpu", same_data(other.spec)) is None
+    assert Store(tmp_path).load_alias("missing", "cpu") is None
 
 
 def test_unreadable_file_gives_a_clear_error(tmp_path):
@@ -118,7 +118,7 @@ def test_failed_training_leaves_no_checkpoint(tmp_path):
     config = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
                         "width": 4, "fc_width": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
     with pytest.raises(KeyboardInterrupt):
-        load_or_train("broken", config, build_classifier, broken, device="cpu", cache_dir=tmp_path)
+        Store(tmp_path).load_or_train("broken", config, build_classifier, broken, device="cpu")
     assert not list(tmp_path.glob("*.pt"))
 
 
@@ -176,14 +176,13 @@ def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(monkeypatch, tmp_
     def history(model, state):  # no training needed to see which file is used
         return pd.DataFrame({"epoch": [1]})
 
-    first = load_or_train("cnn", config, build_classifier, history, device="cpu",
-                          cache_dir=tmp_path)
-    assert load_or_train("cnn", config, build_classifier, history, device="cpu",
-                         cache_dir=tmp_path).status == "loaded"
+    first = Store(tmp_path).load_or_train("cnn", config, build_classifier, history, device="cpu")
+    store = Store(tmp_path)
+    assert store.load_or_train("cnn", config, build_classifier, history,
+                               device="cpu").status == "loaded"
     (tmp_path / "edited").mkdir()
     edited_source(monkeypatch, tmp_path / "edited", "latent_notes.models.classifier")
-    again = load_or_train("cnn", config, build_classifier, history, device="cpu",
-                          cache_dir=tmp_path)
+    again = Store(tmp_path).load_or_train("cnn", config, build_classifier, history, device="cpu")
     assert again.status == "trained" and again.path != first.path
 
 
@@ -213,25 +212,25 @@ def test_a_cached_checkpoint_cannot_choose_the_function_that_rebuilds_it(tmp_pat
         load_checkpoint(path)  # no builder given: the file's name is looked up, never imported
     calls = []
     with pytest.warns(UserWarning, match="moved to"):
-        again = load_or_train("cnn", TINY, build_classifier,
-                              lambda m, s: calls.append(1) or untrained(m, s), device="cpu",
-                              cache_dir=tmp_path)
+        again = Store(tmp_path).load_or_train(
+            "cnn", TINY, build_classifier, lambda m, s: calls.append(1) or untrained(m, s),
+            device="cpu")
     assert not marker.exists() and calls == [1] and again.status == "retrained"
     assert list(tmp_path.glob("*.corrupt-*"))
 
 
 def test_an_unregistered_builder_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="not in latent_notes.checkpoint.BUILDERS"):
-        load_or_train("cnn", TINY, lambda config: build_classifier(config), untrained,
-                      device="cpu", cache_dir=tmp_path)
+        Store(tmp_path).load_or_train("cnn", TINY, lambda config: build_classifier(config),
+                                      untrained, device="cpu")
 
 
 def test_a_cache_that_cannot_be_created_is_named_before_any_training(tmp_path):
     (tmp_path / "file").write_text("a regular file, not a folder")
     calls = []
     with pytest.raises(cache.CacheError, match="file/cache cannot be used.*LATENT_NOTES_CACHE"):
-        load_or_train("cnn", TINY, build_classifier, lambda m, s: calls.append(1),
-                      device="cpu", cache_dir=tmp_path / "file" / "cache")
+        Store(tmp_path / "file" / "cache").load_or_train(
+            "cnn", TINY, build_classifier, lambda m, s: calls.append(1), device="cpu")
     assert calls == []
 
 
@@ -252,7 +251,7 @@ def test_a_read_only_cache_that_holds_the_model_is_only_read(tmp_path, small_dig
                                                              monkeypatch):
     """As root, chmod stops no write: every way of writing is made to fail instead."""
     first = train_small(small_digits, tmp_path)
-    store_alias(first.path, "judge-digits", tmp_path)
+    Store(tmp_path).store_alias(first.path, "judge-digits")
 
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EROFS, "Read-only file system")
@@ -263,9 +262,9 @@ def test_a_read_only_cache_that_holds_the_model_is_only_read(tmp_path, small_dig
         monkeypatch.setattr(target, name, refuse)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # not even a warning
-        again = cache.load_or_train(first.name, first.config, build_classifier, untrained,
-                                    device="cpu", cache_dir=tmp_path, alias="judge-digits")
-        by_alias = cache.load_alias("judge-digits", "cpu", tmp_path)
+        again = Store(tmp_path).load_or_train(first.name, first.config, build_classifier,
+                                              untrained, device="cpu", alias="judge-digits")
+        by_alias = Store(tmp_path).load_alias("judge-digits", "cpu")
     assert again.status == "loaded" and by_alias is not None
 
 
@@ -277,7 +276,7 @@ def test_long_and_non_ascii_folder_names_make_bounded_file_names(tmp_path, folde
     assert alias != cache.alias_name("vae", f"folder:{folder}x", "latent16")
     path = tmp_path / "model.pt"
     path.write_bytes(b"x")
-    assert store_alias(path, alias, tmp_path).read_bytes() == b"x"  # no "File name too long"
+    assert Store(tmp_path).store_alias(path, alias).read_bytes() == b"x"  # no "File name too long"
     entry = cache.entry_path(tmp_path, alias, TINY, build_classifier)
     assert len(entry.name.encode()) <= cache.MAX_NAME_BYTES + 3
 
@@ -327,7 +326,7 @@ def test_a_non_finite_loss_stops_training_and_caches_nothing(tmp_path, small_dig
                      state=state)
 
     with pytest.raises(TrainingDiverged, match="cnn diverged.*epoch 1 of 2.*Lower the learning"):
-        load_or_train("cnn", TINY, build_classifier, run, device="cpu", cache_dir=tmp_path)
+        Store(tmp_path).load_or_train("cnn", TINY, build_classifier, run, device="cpu")
     assert not [p for p in tmp_path.iterdir() if p.name != ".locks"]
 
 
@@ -351,7 +350,7 @@ def test_configs_refuse_infinite_weights_and_thresholds(make):
 RUN = '''
 import json, os, sys, time
 import torch
-from latent_notes.cache import load_or_train
+from latent_notes.cache import Store
 from latent_notes.data import load_data
 from latent_notes.families import classifier_recipe, sized
 from latent_notes.models.classifier import CNNConfig, build_classifier, classification_loss
@@ -375,7 +374,7 @@ def run(model, state):
                  device="cpu", name="cnn", state=state)
 
 config = {"model": model_config.__dict__, "train": recipe.__dict__, "data": data.spec, "seed": 0}
-result = load_or_train("cnn", config, build_classifier, run, device="cpu", cache_dir=cache_dir)
+result = Store(cache_dir).load_or_train("cnn", config, build_classifier, run, device="cpu")
 torch.save(result.model.state_dict(), out)
 print(json.dumps({"status": result.status, "batches": calls[0]}))
 '''

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from latent_notes import families
-from latent_notes.cache import _model_modules, code_version
+from latent_notes.cache import Run, _model_modules, code_version
 from latent_notes.data import load_data
 from latent_notes.families import FAMILIES
 from latent_notes.models.autoencoder import Autoencoder, build_autoencoder
@@ -93,7 +93,7 @@ def test_chapters_4_and_5_name_chapter_1s_judge_recipe_in_every_profile(profile)
 def test_the_judge_is_chapter_1s_network_whichever_chapter_asks_first(tmp_path):
     data = load_data("digits", subset=100)
     recipe = families.classifier_recipe(1, 32, 5e-3)
-    where = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    where = dict(run=Run.here(0, "cpu", tmp_path))
     first = families.judge(data, recipe, **where)
     assert first.status == "trained" and first.model.config.arch == "cnn_deep"
     assert (tmp_path / f"{families.judge_alias('digits')}.pt").exists()
@@ -107,7 +107,7 @@ def test_the_judge_is_chapter_1s_network_whichever_chapter_asks_first(tmp_path):
 
 def test_load_family_uses_the_chapters_model_else_trains_one(tmp_path):
     data = load_data("digits", subset=100)
-    where = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    where = dict(run=Run.here(0, "cpu", tmp_path))
     model, rows = families.load_family("ae", data, latent_size=4, epochs=1, **where)
     assert rows[0]["source"] == "trained here" and model.config.width == 32
     model_again, rows = families.load_family("ae", data, latent_size=4, epochs=1, **where)
@@ -120,7 +120,7 @@ def test_load_family_uses_the_chapters_model_else_trains_one(tmp_path):
 
 def test_load_family_attaches_the_priors_of_vqvae2(tmp_path):
     data = load_data("digits", subset=60)
-    where = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    where = dict(run=Run.here(0, "cpu", tmp_path))
     fam = FAMILIES["vqvae2"]
     original = fam.model_options
     object.__setattr__(fam, "model_options", TINY["vqvae2"])  # small, for speed

@@ -3,6 +3,7 @@ and sampling a VQ-VAE-2 through its attached priors."""
 import pytest
 import torch
 
+from latent_notes.cache import Run
 from latent_notes.checks import ParameterError
 from latent_notes.families import CodeData, Codes, prior_config, train_prior
 from latent_notes.models.common import draw_labels, seeded
@@ -215,7 +216,7 @@ def test_train_prior_on_code_grids_is_cached_per_source(tmp_path):
     codes = CodeData(random_codes(64, 0), random_codes(16, 1), source="vqvae2-abc")
     config = prior_config(VQVAE2Config(**TINY_VQ), "bottom", channels=8, layers=2, num_classes=3)
     recipe = TrainConfig(epochs=1, batch_size=32)
-    kw = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    kw = dict(run=Run.here(0, "cpu", tmp_path))
     first = train_prior(codes, config, recipe, **kw)
     assert first.status == "trained" and first.path.name.startswith("prior-bottom-class")
     assert first.model.config == config

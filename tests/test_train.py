@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from latent_notes import checks, training
+from latent_notes.cache import Run
 from latent_notes.data import Batches, load_data
 from latent_notes.families import classifier_recipe, sized, train_classifier
 from latent_notes.models.classifier import ARCHS, CNN, CNNConfig
@@ -26,20 +27,19 @@ def classifier(data, arch, **options):
 def test_same_seed_same_losses_on_cpu(tmp_path):
     data = load_data("digits", subset=150)
     model_config, recipe = classifier(data, "cnn5x5", width=8), classifier_recipe(2, 32, 5e-3)
-    runs = [train_classifier(data, model_config, recipe, seed=7, device=CPU,
-                             cache_dir=tmp_path / str(i)) for i in range(2)]
+    runs = [train_classifier(data, model_config, recipe, run=Run.here(7, CPU, tmp_path / str(i)))
+            for i in range(2)]
     columns = ["train_loss", "test_loss", "test_accuracy"]
     assert runs[0].history[columns].equals(runs[1].history[columns])
-    other = train_classifier(data, model_config, recipe, seed=8, device=CPU,
-                             cache_dir=tmp_path / "other")
+    other = train_classifier(data, model_config, recipe,
+                             run=Run.here(8, CPU, tmp_path / "other"))
     assert not other.history["train_loss"].equals(runs[0].history["train_loss"])
 
 
 def test_training_learns_and_history_has_one_row_per_epoch(tmp_path):
     data = load_data("digits")
     result = train_classifier(data, classifier(data, "cnn3x3", width=8),
-                              classifier_recipe(3, 32, 5e-3), seed=0, device=CPU,
-                              cache_dir=tmp_path)
+                              classifier_recipe(3, 32, 5e-3), run=Run.here(0, CPU, tmp_path))
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3]
     assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "seconds",
@@ -319,16 +319,16 @@ def test_a_checkpoint_records_its_machine_outside_the_key(tmp_path):
 
     data = load_data("digits", subset=60)
     config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=4)
-    first = train_classifier(data, config, classifier_recipe(1, 32, 5e-3), seed=0, device="cpu",
-                             cache_dir=tmp_path)
+    first = train_classifier(data, config, classifier_recipe(1, 32, 5e-3),
+                             run=Run.here(0, "cpu", tmp_path))
     assert first.trained_on["device"] == "cpu" and first.trained_on["torch"] == torch.__version__
     # the published file says CUDA: a reader on the CPU still finds it by its key
     payload = torch.load(first.path, weights_only=True)
     payload["trained_on"] = {"device": "cuda", "name": "NVIDIA H200", "cuda": "12.8",
                              "torch": "2.13.0"}
     torch.save(payload, first.path)
-    again = cache.load_or_train(first.name, first.config, build_classifier, None, device="cpu",
-                                cache_dir=tmp_path)
+    again = cache.Store(tmp_path).load_or_train(first.name, first.config, build_classifier, None,
+                                                device="cpu")
     assert again.status == "loaded" and again.trained_on["name"] == "NVIDIA H200"
     assert training.describe_machine(again.trained_on).startswith("an NVIDIA H200 (CUDA 12.8")
     assert training.describe_machine({}) == "a machine that was not recorded"

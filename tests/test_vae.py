@@ -11,6 +11,7 @@ from PIL import Image
 
 from latent_notes import families
 from latent_notes import vae_experiments as experiments
+from latent_notes.cache import Run
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
 from latent_notes.metrics import psnr
@@ -177,8 +178,8 @@ def test_vae_train_config_rejects_negative_weights(options, named):
 
 def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
     model_config = families.sized(VAEConfig, digits, latent_size=4, width=4, fc_width=32)
-    trained = families.train_vae(digits, model_config, VAETrainConfig(epochs=2), seed=0,
-                                 device=CPU, cache_dir=tmp_path)
+    trained = families.train_vae(digits, model_config, VAETrainConfig(epochs=2),
+                                 run=Run.here(0, CPU, tmp_path))
     images = digits.test.images[:40]
     elbo = np.mean([experiments.evaluate_elbo(trained.model, images, "cpu", seed=s)["neg_elbo"]
                     for s in range(10)])
@@ -203,10 +204,12 @@ def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
 def test_training_is_cached_and_reproducible(digits, tmp_path):
     config = families.sized(VAEConfig, digits, latent_size=3, width=4, fc_width=16)
     recipe = VAETrainConfig(epochs=2, beta=0.5, schedule="step", lr_drop_at=1)
-    kwargs = dict(seed=0, device=CPU)
-    first = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "a", **kwargs)
-    again = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "b", **kwargs)
-    loaded = families.train_vae(digits, config, recipe, cache_dir=tmp_path / "a", **kwargs)
+    def run(folder):
+        return Run.here(0, CPU, tmp_path / folder)
+
+    first = families.train_vae(digits, config, recipe, run=run("a"))
+    again = families.train_vae(digits, config, recipe, run=run("b"))
+    loaded = families.train_vae(digits, config, recipe, run=run("a"))
     assert first.status == again.status == "trained" and loaded.status == "loaded"
     assert np.allclose(first.history["test_loss"], again.history["test_loss"])
     assert loaded.model.config == config
@@ -217,13 +220,12 @@ def test_training_is_cached_and_reproducible(digits, tmp_path):
     assert np.allclose(h["test_loss"], h["test_recon"] + 0.5 * h["test_kl"], rtol=1e-5)
     other = families.train_vae(digits, config, VAETrainConfig(epochs=2, beta=1.0, schedule="step",
                                                               lr_drop_at=1),
-                               cache_dir=tmp_path / "a", **kwargs)
+                               run=run("a"))
     assert other.status == "trained" and other.path != first.path
     with pytest.raises(ParameterError, match="lr_drop_at"):
         VAETrainConfig(epochs=1, schedule="step", lr_drop_at=0)
     with pytest.raises(ParameterError, match="VAETrainConfig"):
-        families.train_vae(digits, config, TrainConfig(epochs=1), cache_dir=tmp_path,
-                           **kwargs)
+        families.train_vae(digits, config, TrainConfig(epochs=1), run=run("a"))
 
 
 def test_sized_reads_the_data_and_rejects_unknown_options(digits):
@@ -278,8 +280,8 @@ def test_folder_of_rgb_images_of_two_sizes(tmp_path):
     assert data.train.images.shape[1:] == (3, 32, 32) and len(data.train) + len(data.test) == 8
     config = families.sized(VAEConfig, data, latent_size=4, width=4, fc_width=16,
                             likelihood="gaussian")
-    trained = families.train_vae(data, config, VAETrainConfig(epochs=1, batch_size=4), seed=0,
-                                 device=CPU, cache_dir=tmp_path / "cache")
+    trained = families.train_vae(data, config, VAETrainConfig(epochs=1, batch_size=4),
+                                 run=Run.here(0, CPU, tmp_path / "cache"))
     assert trained.model.config.channels == 3 and trained.model.config.image_size == 32
     assert trained.model.sample(2).shape == (2, 3, 32, 32)
     assert np.isfinite(trained.history["test_neg_elbo"]).all()

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from latent_notes import families, latent
+from latent_notes.cache import Run
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
 from latent_notes.families import CodeData, codebook_stats, prior_config, train_prior, train_vqvae2
@@ -95,7 +96,7 @@ def test_gradients_reach_both_encoders():
 
 def test_train_load_priors_and_sample(tmp_path):
     data = load_data("digits", subset=120)
-    where = dict(seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    where = dict(run=Run.here(0, "cpu", tmp_path))
     config = families.sized(VQVAE2Config, data, **TINY)
     recipe = TrainConfig(epochs=2, batch_size=32)
     first = train_vqvae2(data, config, recipe, **where)

@@ -14,29 +14,34 @@ import pytest
 import torch
 
 from latent_notes import families, weights
-from latent_notes.cache import load_alias, load_or_train
+from latent_notes.cache import Run, Store
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
 from latent_notes.models.autoencoder import AEConfig
 from latent_notes.training import TrainConfig
 
 ALIAS = "ae-digits-latent3"
+SOURCE = {}  # the weights source the test under way uses (see `use`)
+
+
+def use(weights_value):
+    """Let load_again (and the test) fetch from the source ``weights_value`` names."""
+    SOURCE["now"] = weights.Source.of(weights_value)
+    return SOURCE["now"]
 
 
 @pytest.fixture(autouse=True)
 def fresh_source(monkeypatch):
     """Each test starts with no weights source and no memory of earlier manifests."""
     monkeypatch.delenv("LATENT_NOTES_WEIGHTS", raising=False)
-    monkeypatch.setattr(weights, "_state", {"source": None, "configured": False,
-                                            "manifests": {}, "dead": set()})
+    SOURCE.clear()
     monkeypatch.setenv("LATENT_NOTES_PROGRESS", "0")
 
 
 def train_tiny(data, cache_dir, **extra):
     return families.train_autoencoder(
         data, families.sized(AEConfig, data, latent_size=3, width=4),
-        TrainConfig(epochs=1, batch_size=64), seed=0, device=torch.device("cpu"),
-        cache_dir=cache_dir, **extra)
+        TrainConfig(epochs=1, batch_size=64), run=Run.here(0, "cpu", cache_dir), **extra)
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +110,14 @@ def load_again(trained, data, cache_dir, train=no_training):
     """load_or_train with the trained model's exact config, in another cache."""
     from latent_notes.models.autoencoder import build_autoencoder
 
-    return load_or_train(trained.name, trained.config, build_autoencoder, train,
-                         device=torch.device("cpu"), cache_dir=cache_dir)
+    return Store(cache_dir, SOURCE.get("now")).load_or_train(
+        trained.name, trained.config, build_autoencoder, train, device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("via", ["http", "folder"])
 def test_an_empty_cache_downloads_verifies_and_trains_nothing(exported, server, tmp_path, via):
     folder, _, trained, data = exported
-    weights.configure(server if via == "http" else str(folder))
+    use(server if via == "http" else str(folder))
     result = load_again(trained, data, tmp_path)
     assert result.status == "downloaded"
     x = data.test.images[:8]
@@ -123,8 +128,8 @@ def test_an_empty_cache_downloads_verifies_and_trains_nothing(exported, server, 
 
 def test_a_model_found_by_its_alias(exported, server, tmp_path):
     _, _, trained, data = exported
-    weights.configure(server)
-    found = load_alias(ALIAS, torch.device("cpu"), tmp_path)
+    use(server)
+    found = Store(tmp_path, SOURCE["now"]).load_alias(ALIAS, torch.device("cpu"))
     assert found is not None and found.name == trained.name
     assert (tmp_path / f"{ALIAS}.pt").exists() and (tmp_path / trained.path.name).exists()
 
@@ -141,7 +146,7 @@ def test_a_tampered_file_is_rejected_by_its_hash_and_the_model_trained(exported,
     (tampered / trained.path.name).write_bytes(bytes(blob))
     calls = []
     with serve(tampered) as url, pytest.warns(UserWarning, match="rejected.*trained here"):
-        weights.configure(url if via == "http" else str(tampered))
+        use(url if via == "http" else str(tampered))
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda model, state: calls.append(1) or trained.history)
     assert calls == [1] and result.status == "trained"
@@ -154,18 +159,18 @@ def test_a_server_that_is_down_costs_one_warning_and_a_training_run(exported, tm
     with socket.socket() as s:  # a free port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    weights.configure(f"http://127.0.0.1:{port}")
+    use(f"http://127.0.0.1:{port}")
     with pytest.warns(UserWarning, match="could not be read.*trained here"):
         result = load_again(trained, data, tmp_path, train=lambda model, state: trained.history)
     assert result.status == "trained"
-    assert weights.fetch("other.pt", tmp_path / "other.pt") is None  # no second try, no warning
+    assert SOURCE["now"].fetch("other.pt", tmp_path / "other.pt") is None  # no second try
 
 
 def test_a_broken_manifest_is_named_and_training_goes_on(exported, tmp_path):
     _, _, trained, data = exported
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / "manifest.json").write_text('{"models": [{"file": "x.pt"}]}')
-    weights.configure(str(tmp_path / "source"))
+    use(str(tmp_path / "source"))
     with pytest.warns(UserWarning, match="manifest.json is not a valid weights manifest"):
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda m, state: trained.history)
@@ -176,14 +181,14 @@ def test_a_broken_manifest_is_named_and_training_goes_on(exported, tmp_path):
                                    "http://example.org/w"])
 def test_a_bad_weights_value_names_the_three_forms(value):
     with pytest.raises((ParameterError, weights.WeightsError), match='"auto".*"off".*URL|https'):
-        weights.configure(value)
+        weights.Source.of(value)
 
 
 def test_off_and_the_environment(monkeypatch, tmp_path):
-    assert weights.configure("off") is None
+    assert weights.Source.of("off") is None
     monkeypatch.setenv("LATENT_NOTES_WEIGHTS", str(tmp_path))
-    assert weights.configure(None) == str(tmp_path.resolve())
-    assert weights.configure("auto").endswith("/releases/latest/download")
+    assert weights.Source.of(None).location == str(tmp_path.resolve())
+    assert weights.resolve("auto").endswith("/releases/latest/download")
 
 
 # Lighter evaluations than the quick book's (fewer samples, draws and points): what the models
@@ -250,7 +255,7 @@ def test_a_manifest_file_name_cannot_write_outside_the_cache(exported, tmp_path,
     file = str(victims[1]) if file == "ABSOLUTE" else file
     source = hostile_source(tmp_path, exported, file=file)
     with serve(source) as url, pytest.warns(UserWarning, match="file must be a plain name"):
-        weights.configure(url if via == "http" else str(source))
+        use(url if via == "http" else str(source))
         result = load_again(trained, data, cache, train=lambda model, state: trained.history)
     assert result.status == "trained"
     assert all(victim.read_text() == "precious" for victim in victims)
@@ -265,7 +270,7 @@ def test_a_manifest_file_name_cannot_write_outside_the_cache(exported, tmp_path,
     ({"config": "exec"}, "no config of type dict")])
 def test_a_manifest_is_checked_field_by_field(exported, tmp_path, changes, complaint):
     _, _, trained, data = exported
-    weights.configure(str(hostile_source(tmp_path, exported, **changes)))
+    use(str(hostile_source(tmp_path, exported, **changes)))
     with pytest.warns(UserWarning, match=f"model 1.*{complaint}"):
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda model, state: trained.history)
@@ -303,7 +308,7 @@ def test_a_download_stops_at_the_size_the_manifest_gives(exported, tmp_path):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        weights.configure(f"http://127.0.0.1:{httpd.server_address[1]}")
+        use(f"http://127.0.0.1:{httpd.server_address[1]}")
         with pytest.warns(UserWarning, match="sent more than the .* bytes"):
             result = load_again(trained, data, tmp_path / "cache",
                                 train=lambda model, state: trained.history)
@@ -336,7 +341,7 @@ def test_a_redirect_may_not_change_scheme_or_leave_loopback(exported, tmp_path, 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        weights.configure(f"http://127.0.0.1:{httpd.server_address[1]}")
+        use(f"http://127.0.0.1:{httpd.server_address[1]}")
         with pytest.warns(UserWarning, match="changes the scheme|not an https"):
             result = load_again(trained, data, tmp_path / "cache",
                                 train=lambda model, state: trained.history)
@@ -381,7 +386,7 @@ def test_a_downloaded_checkpoint_cannot_choose_the_function_that_rebuilds_it(
     source_manifest["models"][0].update(sha256=weights.sha256_of(blob), bytes=blob.stat().st_size)
     (source / "manifest.json").write_text(json.dumps(source_manifest))
     with serve(source) as url, pytest.warns(UserWarning, match="not one of the package's"):
-        weights.configure(url)
+        use(url)
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda model, state: trained.history)
     assert result.status == "trained" and not marker.exists()
