@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from latent_notes import cache
+from latent_notes import cache, checkpoint
 from latent_notes.cache import (
     CheckpointError,
     Run,
@@ -153,7 +153,7 @@ def edited_source(monkeypatch, tmp_path, module_name):
             return str(copy)
         return path
 
-    monkeypatch.setattr(cache.inspect, "getsourcefile", fake)
+    monkeypatch.setattr(checkpoint.inspect, "getsourcefile", fake)
 
 
 @pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantise", True),
