@@ -25,8 +25,8 @@ registry the comparison chapter loops over.
 **Layout**: ``models/`` (blocks, configs, models, losses; the checkpoint key hashes this code
 only), ``training`` (the loop, with per-epoch callbacks), ``families`` (training recipes and the
 registry), the store (``checkpoint``: the file format and the builder table; ``cache``: the
-``Store`` of checkpoints; ``weights``: the ``Source`` of published models), ``data``, ``checks``; experiments apart: ``latent`` (traversals,
-interpolation), ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency
-curve), ``vae_experiments``, ``compare``, ``metrics``, ``plots``; ``notebook`` and ``build``
-for the book itself.
+``Store`` of checkpoints; ``weights``: the ``Source`` of published models), ``data``,
+``checks``; experiments apart: ``latent`` (traversals, interpolation), ``probes`` (the one probe
+protocol), ``efficiency`` (the label-efficiency curve), ``vae_experiments``, ``compare``,
+``metrics``, ``plots``; ``notebook`` and ``build`` for the book itself.
 """
