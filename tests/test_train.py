@@ -349,3 +349,22 @@ def test_the_deterministic_mode_sets_and_clears_every_switch(monkeypatch):
     assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.allow_tf32
     with pytest.raises(ParameterError, match="deterministic must be True or False"):
         training.set_deterministic("yes")
+
+
+def test_each_device_type_is_synchronised_on_its_own_device(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append("mps"))
+    training.synchronize("cuda:1")
+    training.synchronize(torch.device("mps"))
+    training.synchronize("cpu")
+    assert calls == [torch.device("cuda:1"), "mps"]  # the GPU named, not the current one
+
+
+@pytest.mark.parametrize("free, moved", [(10**9, True), (10**5, False)])
+def test_data_moves_to_a_gpu_once_when_it_fits(monkeypatch, free, moved):
+    batches = Batches(torch.zeros(100, 1, 28, 28), torch.zeros(100, dtype=torch.long), 10)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 2 * free))
+    monkeypatch.setattr(Batches, "to", lambda self, device: ("moved to", str(device)))
+    result = training.on_device(batches, "cuda:0")
+    assert (result == ("moved to", "cuda:0")) is moved and (result is batches) is not moved
