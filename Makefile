@@ -11,7 +11,7 @@ export LATENT_NOTES_CACHE ?= $(CURDIR)/.cache/checkpoints
 .PHONY: book test check unit lint sync publish clean
 
 book: $(STAMP)  ## execute the chapters with $(PROFILE) and render the book into _build/html
-	$(PY) -m latent_notes.build --profile $(PROFILE)
+	$(PY) -m latent_notes.book.build --profile $(PROFILE)
 
 test: book  ## unit and book tiers, and nbval over the executed chapters (the cache is warm)
 	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider -m "not integration"
@@ -30,8 +30,8 @@ sync: $(STAMP)  ## regenerate the committed book/*.ipynb (for Colab and papermil
 	$(PY) -m jupytext --sync book/[0-9]*.py
 
 publish: $(STAMP)  ## the standard book (MNIST from $$LATENT_NOTES_DATA) and its weights
-	$(PY) -m latent_notes.build --profile standard $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
-	$(PY) -m latent_notes.weights export --profile standard _build/weights/
+	$(PY) -m latent_notes.book.build --profile standard $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(PY) -m latent_notes.store.weights export --profile standard _build/weights/
 
 clean:
 	rm -rf _build

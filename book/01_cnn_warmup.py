@@ -41,11 +41,12 @@ except ImportError:
 
 # %%
 import pandas as pd
-from latent_notes import families, plots
-from latent_notes.metrics import predict
+from latent_notes import families
+from latent_notes.book.notebook import glue, start_chapter
+from latent_notes.experiments import plots
+from latent_notes.experiments.metrics import predict
 from latent_notes.models import classifier
 from latent_notes.models.common import count_parameters
-from latent_notes.notebook import glue, start_chapter
 from latent_notes.training import describe_machine
 
 # %% tags=["parameters"]

@@ -44,13 +44,14 @@ except ImportError:
 # %%
 import pandas as pd
 import torch
-from latent_notes import families, latent, plots, probes
+from latent_notes import families
+from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.checks import ParameterError, check_latent_sizes
 from latent_notes.data import first_of_class, one_per_class
-from latent_notes.metrics import reconstruction_scores
+from latent_notes.experiments import latent, plots, probes
+from latent_notes.experiments.metrics import reconstruction_scores
 from latent_notes.models.autoencoder import AEConfig, Autoencoder
 from latent_notes.models.common import batched, count_parameters, sample_gaussian
-from latent_notes.notebook import glue, start_chapter
 from latent_notes.training import TrainConfig
 
 # %% tags=["parameters"]

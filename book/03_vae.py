@@ -48,13 +48,14 @@ import inspect
 
 import pandas as pd
 import torch
-from latent_notes import families, latent, plots, probes
-from latent_notes import vae_experiments as experiments
+from latent_notes import families
+from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data, one_per_class
+from latent_notes.experiments import latent, plots, probes
+from latent_notes.experiments import vae_experiments as experiments
 from latent_notes.models import vae
 from latent_notes.models.common import batched
-from latent_notes.notebook import glue, start_chapter
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH

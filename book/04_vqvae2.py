@@ -50,15 +50,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from latent_notes import families, latent, plots
+from latent_notes import families
+from latent_notes.book.notebook import glue, start_chapter
+from latent_notes.book.results import read_results
 from latent_notes.checks import check_positive
 from latent_notes.data import load_data
+from latent_notes.experiments import latent, plots
+from latent_notes.experiments.metrics import predict, reconstruction_scores
 from latent_notes.families import CodeData, codebook_stats, train_priors, train_vqvae2
-from latent_notes.metrics import predict, reconstruction_scores
 from latent_notes.models.common import batched
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
-from latent_notes.notebook import glue, start_chapter
-from latent_notes.results import read_results
 from latent_notes.training import TrainConfig
 
 # %% tags=["parameters"]

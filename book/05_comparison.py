@@ -40,18 +40,19 @@ except ImportError:
 # %%
 import pandas as pd
 import torch
-from latent_notes import compare, efficiency, families, latent, plots, probes
+from latent_notes import families
+from latent_notes.book.notebook import download_link, glue, start_chapter
+from latent_notes.book.results import Results, gather
 from latent_notes.data import first_of_class, one_per_class
-from latent_notes.families import FAMILIES
-from latent_notes.metrics import (
+from latent_notes.experiments import compare, efficiency, latent, plots, probes
+from latent_notes.experiments.metrics import (
     classifier_features,
     gaussian_stats,
     predict,
     reconstruction_scores,
 )
+from latent_notes.families import FAMILIES
 from latent_notes.models.common import batched
-from latent_notes.notebook import download_link, glue, start_chapter
-from latent_notes.results import Results, gather
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH

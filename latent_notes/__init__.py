@@ -17,16 +17,24 @@ What a family can do beyond that stays on the model: ``VAE.posterior(x)`` (μ an
 ``VQVAE2.quantise(x)`` (code grids), ``decode_code`` and ``edit_code``.
 
 **Training** (``families``): every ``train_*`` takes ``(data, model_config, train_config, *,
-run, alias)``, where ``run`` (``cache.Run``: the seed, the device and the store, made by
-``notebook.start_chapter``) says how and where; the model is loaded from the checkpoint cache
-(or fetched from the weights source) when it was trained before. ``families.FAMILIES`` is the
-registry the comparison chapter loops over.
+run, alias)``, where ``run`` (``store.cache.Run``: the seed, the device and the store, made by
+``book.notebook.start_chapter``) says how and where; the model is loaded from the checkpoint
+cache (or fetched from the weights source) when it was trained before. ``families.FAMILIES`` is
+the registry the comparison chapter loops over.
 
-**Layout**: ``models/`` (blocks, configs, models, losses; the checkpoint key hashes this code
-only), ``training`` (the loop, with per-epoch callbacks), ``families`` (training recipes and the
-registry), the store (``checkpoint``: the file format and the builder table; ``cache``: the
-``Store`` of checkpoints; ``weights``: the ``Source`` of published models), ``data``,
-``checks``; experiments apart: ``latent`` (traversals, interpolation), ``probes`` (the one probe
-protocol), ``efficiency`` (the label-efficiency curve), ``vae_experiments``, ``compare``,
-``metrics``, ``plots``; ``notebook`` and ``build`` for the book itself.
+**Layout**: the folders tell where a change goes.
+
+- ``checks``: the parameter checks shared by everything; ``data``: the data sets;
+  ``training``: the one training loop (with per-epoch callbacks); ``families``: the training
+  recipes and the registry.
+- ``models/``: blocks, configs, models and losses, one module per family (the checkpoint key
+  hashes this code only).
+- ``store/``: where trained models live: ``checkpoint`` (the file format and the builder table),
+  ``cache`` (the ``Store`` of checkpoints, and ``Run``), ``weights`` (the ``Source`` of
+  published models, and their export).
+- ``experiments/``: what the chapters measure and draw: ``latent`` (traversals, interpolation),
+  ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency curve),
+  ``vae_experiments``, ``compare``, ``metrics``, ``plots``.
+- ``book/``: the book's machinery: ``build`` (the build, and the Sphinx extension),
+  ``notebook`` (a chapter's start-up), ``results`` (the results tables).
 """

@@ -4,12 +4,13 @@ Every ``train_*`` function has one signature,
 
     train_x(data, model_config, train_config, *, run, alias=None)
 
-(``run``: a :class:`~latent_notes.cache.Run`, the seed, the device and the store) and returns a
-:class:`~latent_notes.cache.Trained`: the model is loaded from the checkpoint cache (or the
-weights source) when this exact configuration was trained before, else built, trained with
-:func:`latent_notes.training.train` and saved. ``alias`` also stores it under a stable name that
-later chapters find it by. :data:`FAMILIES` lists the three latent-variable families the
-comparison chapter loops over; adding a fourth is one model module plus one entry here.
+(``run``: a :class:`~latent_notes.store.cache.Run`, the seed, the device and the store) and
+returns a :class:`~latent_notes.store.cache.Trained`: the model is loaded from the checkpoint
+cache (or the weights source) when this exact configuration was trained before, else built,
+trained with :func:`latent_notes.training.train` and saved. ``alias`` also stores it under a
+stable name that later chapters find it by. :data:`FAMILIES` lists the three latent-variable
+families the comparison chapter loops over; adding a fourth is one model module plus one entry
+here.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from .cache import Run, Trained, alias_name, same_data
 from .checks import ParameterError
 from .data import Batches, ImageData
 from .models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss
@@ -28,6 +28,7 @@ from .models.pixelcnn import PixelCNNConfig, build_pixelcnn, prior_inputs, prior
 from .models.quantise import codebook_usage, perplexity
 from .models.vae import VAEConfig, VAETrainConfig, build_vae
 from .models.vqvae2 import VQVAE2Config, build_vqvae2, vqvae2_loss
+from .store.cache import Run, Trained, alias_name, same_data
 from .training import TrainConfig, train
 
 CLASSIFIER_WARMUP = 0.15  # fraction of a classifier's one-cycle schedule spent warming up

@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from latent_notes import families  # noqa: E402
-from latent_notes.cache import Run, load_checkpoint  # noqa: E402
 from latent_notes.data import Batches, load_data  # noqa: E402
 from latent_notes.models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss  # noqa: E402
 from latent_notes.models.classifier import CNNConfig  # noqa: E402
 from latent_notes.models.vae import VAEConfig, VAETrainConfig  # noqa: E402
 from latent_notes.models.vqvae2 import VQVAE2Config  # noqa: E402
+from latent_notes.store.cache import Run, load_checkpoint  # noqa: E402
 from latent_notes.training import TrainConfig, machine, pick_device, synchronize, train  # noqa: E402
 
 
@@ -122,7 +122,7 @@ def full_profile(minutes: float, data_root, out: Path) -> dict:
         return {"skipped": "--full-minutes 0"}
     build = out / "full-build"
     env = {**os.environ, "LATENT_NOTES_BUILD_DIR": str(build), "LATENT_NOTES_PROGRESS": "0"}
-    command = [sys.executable, "-m", "latent_notes.build", "--profile", "full", "--no-render",
+    command = [sys.executable, "-m", "latent_notes.book.build", "--profile", "full", "--no-render",
                "--force", "--cache-dir", str(out / "full-cache"), "--results-dir",
                str(out / "full-results")] + (["--data-root", str(data_root)] if data_root else [])
     start = time.perf_counter()

@@ -3,13 +3,14 @@ cache."""
 import pytest
 import torch
 
-from latent_notes import families, latent
-from latent_notes.cache import Run, load_checkpoint
+from latent_notes import families
 from latent_notes.checks import ParameterError, check_latent_sizes
 from latent_notes.data import load_data
-from latent_notes.metrics import reconstruction_scores
+from latent_notes.experiments import latent
+from latent_notes.experiments.metrics import reconstruction_scores
 from latent_notes.models.autoencoder import AEConfig, AEOutput, Autoencoder, reconstruction_loss
 from latent_notes.models.common import batched, halvings
+from latent_notes.store.cache import Run, load_checkpoint
 from latent_notes.training import TrainConfig
 
 

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from latent_notes import build
-from latent_notes.results import read_results
+from latent_notes.book import build
+from latent_notes.book.results import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
@@ -55,7 +55,7 @@ def test_executed_notebook_has_no_errors_and_its_results_table(chapter):
 
 @pytest.mark.integration
 def test_rebuild_with_nothing_changed_executes_and_trains_nothing():
-    subprocess.run([sys.executable, "-m", "latent_notes.build", "--profile", "quick"],
+    subprocess.run([sys.executable, "-m", "latent_notes.book.build", "--profile", "quick"],
                    cwd=ROOT, check=True, capture_output=True)
     report = json.loads((ROOT / "_build" / "reports" / "build-report.json").read_text())
     assert {c["status"] for c in report["chapters"].values()} == {"unchanged"}

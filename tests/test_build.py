@@ -7,7 +7,7 @@ import pytest
 import yaml
 from papermill.translators import PythonTranslator
 
-from latent_notes import build
+from latent_notes.book import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = build.all_chapters()

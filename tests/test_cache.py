@@ -11,8 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from latent_notes import cache, checkpoint
-from latent_notes.cache import (
+from latent_notes.data import load_data
+from latent_notes.families import classifier_recipe, sized, train_classifier
+from latent_notes.models.autoencoder import build_autoencoder
+from latent_notes.models.classifier import CNNConfig, build_classifier
+from latent_notes.models.vae import build_vae
+from latent_notes.models.vqvae2 import build_vqvae2
+from latent_notes.store import cache, checkpoint
+from latent_notes.store.cache import (
     CheckpointError,
     Run,
     Store,
@@ -20,12 +26,6 @@ from latent_notes.cache import (
     config_key,
     load_checkpoint,
 )
-from latent_notes.data import load_data
-from latent_notes.families import classifier_recipe, sized, train_classifier
-from latent_notes.models.autoencoder import build_autoencoder
-from latent_notes.models.classifier import CNNConfig, build_classifier
-from latent_notes.models.vae import build_vae
-from latent_notes.models.vqvae2 import build_vqvae2
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_load_checkpoint_rebuilds_from_the_stored_config(tmp_path, small_digits)
 
 
 def test_alias_is_found_for_the_same_data_only(tmp_path, small_digits):
-    from latent_notes.cache import same_data
+    from latent_notes.store.cache import same_data
 
     first = train_small(small_digits, tmp_path)
     Store(tmp_path).store_alias(first.path, "cnn-digits")
@@ -136,8 +136,9 @@ def test_code_version_covers_the_model_modules_a_builder_imports_and_nothing_els
     assert {"latent_notes.models.vae", "latent_notes.models.common"} <= vae
     for builder in (build_vqvae2, build_vae, build_autoencoder, build_classifier):
         names = module_names(builder)
-        assert not names & {"latent_notes.plots", "latent_notes.training", "latent_notes.checks",
-                            "latent_notes.families", "latent_notes.cache"}
+        assert not names & {"latent_notes.experiments.plots", "latent_notes.training",
+                            "latent_notes.checks", "latent_notes.families",
+                            "latent_notes.store.cache"}
         assert len(code_version(builder)) == 8
 
 
@@ -159,7 +160,7 @@ def edited_source(monkeypatch, tmp_path, module_name):
 @pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantise", True),
                                               ("latent_notes.models.vqvae2", True),
                                               ("latent_notes.models.autoencoder", False),
-                                              ("latent_notes.plots", False),
+                                              ("latent_notes.experiments.plots", False),
                                               ("latent_notes.training", False)])
 def test_editing_a_module_changes_the_code_version_of_models_built_from_it(
         monkeypatch, tmp_path, edited, retrains):
@@ -220,7 +221,7 @@ def test_a_cached_checkpoint_cannot_choose_the_function_that_rebuilds_it(tmp_pat
 
 
 def test_an_unregistered_builder_is_refused_before_training(tmp_path):
-    with pytest.raises(ValueError, match="not in latent_notes.checkpoint.BUILDERS"):
+    with pytest.raises(ValueError, match="not in latent_notes.store.checkpoint.BUILDERS"):
         Store(tmp_path).load_or_train("cnn", TINY, lambda config: build_classifier(config),
                                       untrained, device="cpu")
 
@@ -350,7 +351,7 @@ def test_configs_refuse_infinite_weights_and_thresholds(make):
 RUN = '''
 import json, os, sys, time
 import torch
-from latent_notes.cache import Store
+from latent_notes.store.cache import Store
 from latent_notes.data import load_data
 from latent_notes.families import classifier_recipe, sized
 from latent_notes.models.classifier import CNNConfig, build_classifier, classification_loss

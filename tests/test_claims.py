@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from latent_notes.results import read_results
+from latent_notes.book.results import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.book

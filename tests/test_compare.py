@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from latent_notes import compare
-from latent_notes.metrics import classifier_features, gaussian_stats
+from latent_notes.book.results import Results
+from latent_notes.experiments import compare
+from latent_notes.experiments.metrics import classifier_features, gaussian_stats
 from latent_notes.models.classifier import CNN, CNNConfig
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
-from latent_notes.results import Results
 
 
 def test_sample_scores_are_zero_for_the_reference_itself():

@@ -16,7 +16,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
-from latent_notes import latent
+from latent_notes.experiments import latent
 from latent_notes.models.autoencoder import AEConfig, Autoencoder
 from latent_notes.models.common import sample_gaussian, seeded
 from latent_notes.models.pixelcnn import PixelCNN, PixelCNNConfig, upsample_codes

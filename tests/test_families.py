@@ -8,7 +8,6 @@ import torch
 import yaml
 
 from latent_notes import families
-from latent_notes.cache import Run, _model_modules, code_version
 from latent_notes.data import load_data
 from latent_notes.families import FAMILIES
 from latent_notes.models.autoencoder import Autoencoder, build_autoencoder
@@ -16,6 +15,7 @@ from latent_notes.models.common import batched
 from latent_notes.models.pixelcnn import PixelCNN
 from latent_notes.models.vae import VAE
 from latent_notes.models.vqvae2 import VQVAE2, build_vqvae2
+from latent_notes.store.cache import Run, _model_modules, code_version
 from latent_notes.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent

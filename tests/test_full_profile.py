@@ -27,7 +27,7 @@ def test_every_chapter_runs_with_the_full_profile(tmp_path):
     write_cifar(data, np.random.default_rng(1), per_batch=40, test=60)
     env = {**os.environ, "LATENT_NOTES_BUILD_DIR": str(tmp_path / "build"),
            "LATENT_NOTES_PROGRESS": "0"}
-    command = [sys.executable, "-m", "latent_notes.build", "--profile", "full", "--no-render",
+    command = [sys.executable, "-m", "latent_notes.book.build", "--profile", "full", "--no-render",
                "--data-root", str(data), "--cache-dir", str(tmp_path / "cache"),
                "--results-dir", str(tmp_path / "results")]
     for item in TINY:

@@ -5,8 +5,8 @@ import torch
 
 matplotlib.use("Agg")
 
-from latent_notes import latent  # noqa: E402
 from latent_notes.checks import ParameterError  # noqa: E402
+from latent_notes.experiments import latent  # noqa: E402
 from latent_notes.models.common import batched, fit_gaussian, sample_gaussian  # noqa: E402
 
 D, C, H = 4, 1, 6

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from latent_notes.metrics import (
+from latent_notes.experiments.metrics import (
     classifier_features,
     frechet_distance,
     gaussian_stats,

@@ -3,7 +3,6 @@ and sampling a VQ-VAE-2 through its attached priors."""
 import pytest
 import torch
 
-from latent_notes.cache import Run
 from latent_notes.checks import ParameterError
 from latent_notes.families import CodeData, Codes, prior_config, train_prior
 from latent_notes.models.common import draw_labels, seeded
@@ -15,6 +14,7 @@ from latent_notes.models.pixelcnn import (
     upsample_codes,
 )
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
+from latent_notes.store.cache import Run
 from latent_notes.training import TrainConfig
 
 TINY_VQ = dict(width=8, res_channels=4, embed_dim=4, codebook_size_top=6, codebook_size_bottom=7)

@@ -10,8 +10,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 matplotlib.use("Agg")
 
-from latent_notes import efficiency, probes  # noqa: E402
 from latent_notes.checks import ParameterError  # noqa: E402
+from latent_notes.experiments import efficiency, probes  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import jupytext
 import pytest
 import yaml
 
-from latent_notes import build
+from latent_notes.book import build
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
@@ -64,7 +64,7 @@ def test_repository_url_is_written_only_in_config_and_the_chapters():
                   if url in Path(folder, f).read_bytes()]
     others = [f for f in found if f != "_config.yml" and not f.startswith("book/")]
     assert not others, (f"{others} hold the repository URL: read it with "
-                        "latent_notes.build.repository_url() (from _config.yml) instead")
+                        "latent_notes.book.build.repository_url() (from _config.yml) instead")
 
 
 @pytest.mark.parametrize("chapter", build.all_chapters())

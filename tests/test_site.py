@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from latent_notes import build
+from latent_notes.book import build
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"

@@ -2,12 +2,12 @@ import pytest
 import torch
 
 from latent_notes import checks, training
-from latent_notes.cache import Run
+from latent_notes.book.notebook import start_chapter
+from latent_notes.book.results import Results, ResultsError, gather, read_results
 from latent_notes.data import Batches, load_data
 from latent_notes.families import classifier_recipe, sized, train_classifier
 from latent_notes.models.classifier import ARCHS, CNN, CNNConfig
-from latent_notes.notebook import start_chapter
-from latent_notes.results import Results, ResultsError, gather, read_results
+from latent_notes.store.cache import Run
 from latent_notes.training import (
     ParameterError,
     TrainConfig,
@@ -314,8 +314,8 @@ def test_data_stays_where_it_is_on_the_cpu():
 
 
 def test_a_checkpoint_records_its_machine_outside_the_key(tmp_path):
-    from latent_notes import cache
     from latent_notes.models.classifier import build_classifier
+    from latent_notes.store import cache
 
     data = load_data("digits", subset=60)
     config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=4)

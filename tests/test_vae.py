@@ -10,14 +10,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from latent_notes import families
-from latent_notes import vae_experiments as experiments
-from latent_notes.cache import Run
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
-from latent_notes.metrics import psnr
+from latent_notes.experiments import vae_experiments as experiments
+from latent_notes.experiments.metrics import psnr
 from latent_notes.models import vae
 from latent_notes.models.common import seeded
 from latent_notes.models.vae import VAEConfig, VAETrainConfig
+from latent_notes.store.cache import Run
 from latent_notes.training import TrainConfig
 
 CPU = torch.device("cpu")

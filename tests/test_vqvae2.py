@@ -2,12 +2,13 @@
 import pytest
 import torch
 
-from latent_notes import families, latent
-from latent_notes.cache import Run
+from latent_notes import families
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
+from latent_notes.experiments import latent
 from latent_notes.families import CodeData, codebook_stats, prior_config, train_prior, train_vqvae2
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config, vqvae2_loss
+from latent_notes.store.cache import Run
 from latent_notes.training import TrainConfig
 
 TINY = dict(width=8, res_channels=4, embed_dim=4, codebook_size_top=8, codebook_size_bottom=16)

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from latent_notes import families, weights
-from latent_notes.cache import Run, Store
+from latent_notes import families
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
 from latent_notes.models.autoencoder import AEConfig
+from latent_notes.store import weights
+from latent_notes.store.cache import Run, Store
 from latent_notes.training import TrainConfig
 
 ALIAS = "ae-digits-latent3"
@@ -204,13 +205,14 @@ def test_the_quick_book_runs_from_exported_weights_and_trains_nothing(tmp_path):
     an empty cache: every model of the build report must say 'downloaded'."""
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "weights"
-    subprocess.run([sys.executable, "-m", "latent_notes.weights", "export", "--profile", "quick",
-                    str(out)], cwd=root, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "latent_notes.store.weights", "export", "--profile",
+                    "quick", str(out)], cwd=root, check=True, capture_output=True)
     env = {**os.environ, "LATENT_NOTES_BUILD_DIR": str(tmp_path / "build"),
            "LATENT_NOTES_PROGRESS": "0"}
     with serve(out) as url:
-        run = subprocess.run([sys.executable, "-m", "latent_notes.build", "--chapters", "02", "03",
-                              "04", "05", "--no-render", "--cache-dir", str(tmp_path / "cache"),
+        run = subprocess.run([sys.executable, "-m", "latent_notes.book.build", "--chapters", "02",
+                              "03", "04", "05", "--no-render",
+                              "--cache-dir", str(tmp_path / "cache"),
                               "--results-dir", str(tmp_path / "results"), "-p", f"weights={url}",
                               *[arg for p in LIGHT for arg in ("-p", p)]],
                              cwd=root, env=env, capture_output=True, text=True)

@@ -1,8 +1,9 @@
 """Chapter 3's experiments on a trained VAE: the bound and the likelihood, active units,
 denoising, perturbing μ and σ, the 2-D manifold, and plots.
 
-Each function takes a trained :class:`latent_notes.models.vae.VAE` and returns image tensors shaped
-for :func:`latent_notes.plots.image_grid` (rows of images, flattened) or a matplotlib figure.
+Each function takes a trained :class:`latent_notes.models.vae.VAE` and returns image tensors
+shaped for :func:`latent_notes.experiments.plots.image_grid` (rows of images, flattened) or a
+matplotlib figure.
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from .checks import ParameterError, check_positive
+from ..checks import ParameterError, check_positive
+from ..models.common import batched, seeded
+from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 from .metrics import psnr
-from .models.common import batched, seeded
-from .models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 
 # -- evaluation ------------------------------------------------------------------------------
 

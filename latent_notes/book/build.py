@@ -1,8 +1,8 @@
 """Build the book: jupytext → papermill (with a profile's parameters) → Jupyter Book.
 
-    python -m latent_notes.build                      # quick profile, all chapters, render
-    python -m latent_notes.build --profile standard --data-root ../shared/data
-    python -m latent_notes.build --chapters 01 -p epochs=3 -p 01.subset=5000 --no-render
+    python -m latent_notes.book.build                      # quick profile, all chapters, render
+    python -m latent_notes.book.build --profile standard --data-root ../shared/data
+    python -m latent_notes.book.build --chapters 01 -p epochs=3 -p 01.subset=5000 --no-render
 
 Each chapter (``book/NN_name.py``, jupytext percent format) is converted to a notebook in
 ``_build/src/book``, executed there by papermill with the profile's parameters, and the staged
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
 PROFILES = ROOT / "profiles"
 BUILD = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or ROOT / "_build")  # tests use another
 STAGE = BUILD / "src"
@@ -333,7 +333,7 @@ def render() -> float:
 
 
 def write_report(report: dict) -> str:
-    from .training import describe_machine  # torch is imported only once a report is written
+    from ..training import describe_machine  # torch is imported only once a report is written
 
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "build-report.json").write_text(json.dumps(report, indent=2))

@@ -7,9 +7,9 @@ old file, and a changed plot never retrains one). The config travels inside the 
 the model is rebuilt from it, so no architecture number is written twice.
 
 Nothing read from a file is trusted: a checkpoint is rebuilt only through the package's own
-table of builders (``latent_notes.checkpoint``, the file format); a corrupt, mismatched or unknown
-file is moved aside and the model trained again; file names are plain and of bounded length
-(long names are shortened with a hash).
+table of builders (``latent_notes.store.checkpoint``, the file format); a corrupt, mismatched
+or unknown file is moved aside and the model trained again; file names are plain and of bounded
+length (long names are shortened with a hash).
 
 Nothing computed is lost: the folder is checked to be writable *before* a model is trained; a
 run writes its training state after every epoch and a killed run resumes from it; a save that
@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
+from ..training import TrainingState, as_device, machine, seed_everything
 from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need the format too)
     BUILDERS,
     CheckpointError,
@@ -52,7 +53,6 @@ from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need 
     rebuild,
     save_checkpoint,
 )
-from .training import TrainingState, as_device, machine, seed_everything
 from .weights import Source
 
 MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow

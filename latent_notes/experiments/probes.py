@@ -8,8 +8,8 @@ images, score it on the test set. Every chapter uses the same three steps:
   cross-validation on those labelled images only, never on the test set, then refits;
 - ``linear_probe`` / ``knn_probe`` / ``label_spreading`` return a test accuracy.
 
-``latent_notes.efficiency`` runs them for several inputs (pixels, PCA, each model's codes) from
-1 label per class to all labels (chapter 5's label-efficiency curve).
+``latent_notes.experiments.efficiency`` runs them for several inputs (pixels, PCA, each
+model's codes) from 1 label per class to all labels (chapter 5's label-efficiency curve).
 Codes are tensors or arrays (N, ...), flattened to (N, D) float32; labels are (N,).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .checks import ParameterError
+from ..checks import ParameterError
 from .latent import _one_thread  # scikit-learn single-threaded beside torch
 
 LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strength tried by the logistic probe

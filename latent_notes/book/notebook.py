@@ -5,12 +5,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .cache import Run, Store
-from .checks import check_positive
-from .data import ImageData, load_data
+from ..checks import check_positive
+from ..data import ImageData, load_data
+from ..store.cache import Run, Store
+from ..store.weights import Source
+from ..training import pick_device, seed_everything, set_deterministic
 from .results import Results
-from .training import pick_device, seed_everything, set_deterministic
-from .weights import Source
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 Everything here takes plain callables, such as a model's ``decode: codes -> images`` (tensors
 in, tensors out), so the same traversal, interpolation and t-SNE map serve every family. What a
-classifier reads from the codes is in ``latent_notes.probes``. Images are (N, C, H, W) in [0, 1];
-codes are (N, D) unless a model says otherwise.
+classifier reads from the codes is in ``latent_notes.experiments.probes``. Images are
+(N, C, H, W) in [0, 1]; codes are (N, D) unless a model says otherwise.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import seaborn as sns
 import torch
 
-from .checks import ParameterError
-from .models.common import batched
+from ..checks import ParameterError
+from ..models.common import batched
 
 
 def _one_thread():

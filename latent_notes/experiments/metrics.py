@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from .models.common import batched
+from ..models.common import batched
 
 
 def mse_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -2,13 +2,13 @@
 
 The models themselves share one interface (see the package docstring), so every test of
 chapter 5 is one loop over ``latent_notes.families.FAMILIES``; what a code is worth to a
-classifier is measured by ``latent_notes.probes``.
+classifier is measured by ``latent_notes.experiments.probes``.
 """
 from __future__ import annotations
 
 import torch
 
-from .families import code_grids
+from ..families import code_grids
 from .metrics import classifier_features, frechet_distance, gaussian_stats
 
 

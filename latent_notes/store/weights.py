@@ -1,6 +1,6 @@
 """Trained models for readers: export a build's checkpoints, and fetch them back, verified.
 
-    python -m latent_notes.weights export --profile standard [--cache-dir DIR] OUT/
+    python -m latent_notes.store.weights export --profile standard [--cache-dir DIR] OUT/
 
 writes every checkpoint the profile's last build trained or loaded (listed in the build's
 events, ``_build/reports/*.events.jsonl``) into OUT/, with ``manifest.json``: per model its
@@ -38,9 +38,9 @@ import warnings
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from ..checks import ParameterError
+from ..training import progress_enabled
 from .checkpoint import CheckpointError, load_checkpoint
-from .checks import ParameterError
-from .training import progress_enabled
 
 MANIFEST = "manifest.json"
 # every field of a manifest entry and the JSON type it must have
@@ -70,9 +70,9 @@ def in_colab() -> bool:
 
 def release_url() -> str:
     """The published weights: the latest release of the repository named in _config.yml."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # latent_notes/store/weights.py -> the checkout
     if (root / "_config.yml").exists():
-        from .build import repository_url
+        from ..book.build import repository_url
 
         return f"{repository_url(root)}/releases/latest/download"
     try:  # a pip install from git (Colab's install cell) records the repository it came from
@@ -103,7 +103,7 @@ def resolve(weights) -> str | None:
         f"weights={weights!r} is not a weights source. Use one of three forms: \"auto\" (the "
         f"trained models published with the book's latest release), \"off\" (train everything "
         f"here), or an https:// URL or an existing folder holding an export made by "
-        f"`python -m latent_notes.weights export` (with its {MANIFEST}).")
+        f"`python -m latent_notes.store.weights export` (with its {MANIFEST}).")
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -193,7 +193,8 @@ def validate_manifest(data, where: str) -> dict[str, dict]:
     names the manifest, the entry and the field."""
     def bad(message: str):
         raise WeightsError(f"{where} is not a valid weights manifest: {message}. Export it again "
-                           "with `python -m latent_notes.weights export`, or use another source.")
+                           "with `python -m latent_notes.store.weights export`, or use another "
+                           "source.")
 
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         bad('it must be a JSON object with a list of models under "models"')
@@ -333,12 +334,12 @@ def build_events(profile: str, reports: Path) -> list[dict]:
     report_path = reports / "build-report.json"
     if not report_path.exists():
         raise WeightsError(f"No build report in {reports}: build the {profile} profile first "
-                           f"(`python -m latent_notes.build --profile {profile}`).")
+                           f"(`python -m latent_notes.book.build --profile {profile}`).")
     built = json.loads(report_path.read_text()).get("profile")
     if built != profile:
         raise WeightsError(f"The last build in {reports.parent} was the {built!r} profile, not "
-                           f"{profile!r}: build it first (`python -m latent_notes.build --profile "
-                           f"{profile}`), then export.")
+                           f"{profile!r}: build it first (`python -m latent_notes.book.build "
+                           f"--profile {profile}`), then export.")
     events = []
     for path in sorted(reports.glob("*.events.jsonl")):
         events += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -375,7 +376,7 @@ def export(profile: str, out: Path, cache_dir: Path, reports: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    from .build import BUILD
+    from ..book.build import BUILD
 
     parser = argparse.ArgumentParser(description="Export a build's trained models for readers.")
     sub = parser.add_subparsers(dest="command", required=True)

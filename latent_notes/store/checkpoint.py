@@ -6,8 +6,9 @@ rebuilds it and the machine it was trained on. The name is looked up in :data:`B
 package's own table: nothing is ever imported or called by a name read from a file, and loads
 use ``weights_only=True``. Writes are atomic (a temporary file, then a rename).
 
-This module imports only the model builders; the cache (``latent_notes.cache``) and the weights
-source (``latent_notes.weights``) both build on it, so the import graph runs one way.
+This module imports only the model builders; the cache (``latent_notes.store.cache``) and the
+weights source (``latent_notes.store.weights``) both build on it, so the import graph runs one
+way.
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .models.autoencoder import build_autoencoder
-from .models.classifier import build_classifier
-from .models.pixelcnn import build_pixelcnn
-from .models.vae import build_vae
-from .models.vqvae2 import build_vqvae2
+from ..models.autoencoder import build_autoencoder
+from ..models.classifier import build_classifier
+from ..models.pixelcnn import build_pixelcnn
+from ..models.vae import build_vae
+from ..models.vqvae2 import build_vqvae2
 
 FORMAT_VERSION = 1
 MODELS = "latent_notes.models"
@@ -90,8 +91,8 @@ def builder_name(build) -> str:
     for name, known in BUILDERS.items():
         if known is build:
             return name
-    raise ValueError(f"{build!r} is not in latent_notes.checkpoint.BUILDERS; a model the cache "
-                     "stores must be rebuilt by one of the package's builders: add it there.")
+    raise ValueError(f"{build!r} is not in latent_notes.store.checkpoint.BUILDERS; a model the "
+                     "cache stores must be rebuilt by one of the package's builders: add it there.")
 
 
 def rebuild(name, config):

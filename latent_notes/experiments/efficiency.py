@@ -1,17 +1,19 @@
 """What a code is worth in labels: the label-efficiency experiment of chapter 5 (issue 12).
 
 For several inputs (pixels, PCA, each model's codes) and from 1 label per class to all labels,
-the book's one probe protocol (``latent_notes.probes``) is run on the same class-balanced draws
-for every input, as in Kingma et al. 2014 ("Semi-supervised learning with deep generative
-models", table 1: MNIST with 100-3000 labels). The table it returns is read by ``verdict`` and
-``curves_meet`` (the chapter's sentences) and drawn by ``label_efficiency_plot``.
+the book's one probe protocol (``latent_notes.experiments.probes``) is run on the same
+class-balanced draws for every input, as in Kingma et al. 2014 ("Semi-supervised learning with
+deep generative models", table 1: MNIST with 100-3000 labels). The table it returns is read by
+``verdict`` and ``curves_meet`` (the chapter's sentences) and drawn by
+``label_efficiency_plot``.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .checks import ParameterError
+from ..checks import ParameterError
+from ..training import progress_enabled
 from .latent import fit_pca
 from .probes import (
     CV_MAX,
@@ -26,7 +28,6 @@ from .probes import (
     fit_probe,
     probe_indices,
 )
-from .training import progress_enabled
 
 
 def pca_codes(train_images, test_images, n_components: int, seed: int = 0):

@@ -67,8 +67,8 @@ def gather(results_dir, chapters, strict: bool = True) -> pd.DataFrame:
     missing = [c for c in chapters if not (Path(results_dir) / f"{c}.csv").exists()]
     if missing:
         message = (f"No results for chapter(s) {', '.join(missing)} in {results_dir}. Run them "
-                   f"first, e.g. `python -m latent_notes.build --chapters {' '.join(missing)}`, "
-                   "or pass the results_dir they wrote to.")
+                   "first, e.g. `python -m latent_notes.book.build --chapters "
+                   f"{' '.join(missing)}`, or pass the results_dir they wrote to.")
         if strict:
             raise ResultsError(message)
         warnings.warn(message, stacklevel=2)

@@ -1,0 +1,1 @@
+"""What the chapters measure and draw with trained models: codes, probes, metrics, plots."""

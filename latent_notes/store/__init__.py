@@ -1,0 +1,1 @@
+"""Where trained models live: the checkpoint format, the cache of checkpoints, published weights."""
