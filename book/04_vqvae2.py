@@ -196,39 +196,39 @@ glue("beta_c", commitment_weight);
 
 # %%
 config = families.sized(VQVAE2Config, data, **model_options)
-runs = {"with restarts": train_vqvae2(data, config, recipe, run=run,
-                                      alias=families.FAMILIES["vqvae2"].alias(data)),
-        "without restarts": train_vqvae2(
-            data, dataclasses.replace(config, restart=False), recipe, run=run)}
-for name, run in runs.items():
-    print(f"{name}: {run.status} ({run.path.name})")
-vqvae = runs["with restarts"]
+variants = {"with restarts": train_vqvae2(data, config, recipe, run=run,
+                                          alias=families.FAMILIES["vqvae2"].alias(data)),
+            "without restarts": train_vqvae2(
+                data, dataclasses.replace(config, restart=False), recipe, run=run)}
+for name, variant in variants.items():
+    print(f"{name}: {variant.status} ({variant.path.name})")
+vqvae = variants["with restarts"]
 model = vqvae.model
 vqvae.history.round(4)
 
 # %%
-plots.training_curves({n: r.history for n, r in runs.items()},
+plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("mse", "commitment"),
                       title="Reconstruction MSE and commitment loss per epoch "
                             "(dashed: train, solid: test)", log_y=True);
 
 # %%
-plots.training_curves({n: r.history for n, r in runs.items()},
+plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("usage_top", "usage_bottom", "perplexity_top",
                                "perplexity_bottom"),
                       title="Codebook usage (fraction of codes used) and perplexity on "
                             "the test images, per epoch");
 
 # %%
-final = {name: run.history.iloc[-1] for name, run in runs.items()}
+final = {name: variant.history.iloc[-1] for name, variant in variants.items()}
 for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
     for column in ("test_mse", "test_usage_top", "test_usage_bottom",
                    "test_perplexity_top", "test_perplexity_bottom"):
         glue(f"{key}_{column[5:]}", final[name][column])
 setting = {"with restarts": "", "without restarts": "no_restart"}
-for name, run in runs.items():
-    stats = codebook_stats(run.model, data.test.images, dev)
-    test_mse = reconstruction_scores(run.model, data.test.images, dev)["test_mse"]
+for name, variant in variants.items():
+    stats = codebook_stats(variant.model, data.test.images, dev)
+    test_mse = reconstruction_scores(variant.model, data.test.images, dev)["test_mse"]
     chapter.results.add("vqvae2", "test_mse", test_mse, setting=setting[name])
     chapter.results.add("vqvae2", "codebook_usage_top", stats["usage_top"],
                         setting=setting[name])
