@@ -61,9 +61,10 @@ def exported(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serve(folder):
-    """``folder`` served over HTTP on 127.0.0.1 (a free port), stopped afterwards."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
+def serve(folder, handler_class=None):
+    """``folder`` served over HTTP on 127.0.0.1 (a free port), stopped afterwards; by
+    ``handler_class`` when a test needs a server that misbehaves."""
+    handler = functools.partial(handler_class or QuietHandler, directory=str(folder))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -306,17 +307,11 @@ class EndlessHandler(QuietHandler):
 
 def test_a_download_stops_at_the_size_the_manifest_gives(exported, tmp_path):
     folder, manifest, trained, data = exported
-    handler = functools.partial(EndlessHandler, directory=str(folder))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        use(f"http://127.0.0.1:{httpd.server_address[1]}")
-        with pytest.warns(UserWarning, match="sent more than the .* bytes"):
-            result = load_again(trained, data, tmp_path / "cache",
-                                train=lambda model, state: trained.history)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(folder, EndlessHandler) as url, pytest.warns(UserWarning,
+                                                            match="sent more than the .* bytes"):
+        use(url)
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda model, state: trained.history)
     assert result.status == "trained"
     assert EndlessHandler.sent[0] < manifest["models"][0]["bytes"] + 64 * 2**20
     files = [p.name for p in (tmp_path / "cache").iterdir() if p.name != ".locks"]
@@ -338,18 +333,12 @@ class RedirectHandler(QuietHandler):
                                     "ftp://127.0.0.1"])
 def test_a_redirect_may_not_change_scheme_or_leave_loopback(exported, tmp_path, target):
     folder, _, trained, data = exported
-    handler = functools.partial(type("H", (RedirectHandler,), {"target": target}),
-                                directory=str(folder))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        use(f"http://127.0.0.1:{httpd.server_address[1]}")
-        with pytest.warns(UserWarning, match="changes the scheme|not an https"):
-            result = load_again(trained, data, tmp_path / "cache",
-                                train=lambda model, state: trained.history)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    redirecting = type("Redirect", (RedirectHandler,), {"target": target})
+    with serve(folder, redirecting) as url, pytest.warns(UserWarning,
+                                                         match="changes the scheme|not an https"):
+        use(url)
+        result = load_again(trained, data, tmp_path / "cache",
+                            train=lambda model, state: trained.history)
     assert result.status == "trained"
 
 
