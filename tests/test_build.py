@@ -135,3 +135,16 @@ def test_the_published_parameters_show_no_path_of_the_building_machine(tmp_path,
     assert 'results_dir = "results"' in cell and "cache_dir = None" in cell
     assert 'judges = ["<a path of the building machine>", "mnist"]' in cell
     assert "epochs = 2" in cell
+
+
+def test_the_report_says_what_resumed_and_where_a_model_was_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "REPORTS", tmp_path)
+    trained = {"name": "vqvae2", "status": "trained", "seconds": 61.0, "images_per_s": 983.4,
+               "resumed_from": 2, "trained_on": {"device": "cpu", "threads": 2,
+                                                 "torch": "2.13.0"}}
+    loaded = {"name": "ae-latent16", "status": "loaded", "seconds": 0.0, "images_per_s": None,
+              "trained_on": {"device": "cuda", "name": "NVIDIA H200", "torch": "2.13.0"}}
+    text = build.write_report({"profile": "standard", "total_seconds": 70.0, "chapters": {
+        "04_vqvae2": {"status": "executed", "seconds": 70.0, "models": [trained, loaded]}}})
+    assert ("vqvae2 trained (resumed from epoch 2) 61.0 s, 983 img/s on a CPU (2 threads, "
+            "torch 2.13.0); ae-latent16 loaded |") in text

@@ -344,7 +344,7 @@ def write_report(report: dict) -> str:
             f"{e['name']} {e['status']}"
             + (f" (resumed from epoch {e['resumed_from']})" if e.get("resumed_from") else "")
             + (f" {e['seconds']} s, {e['images_per_s']:.0f} img/s" if e.get("images_per_s") else "")
-            + (f" on {describe_machine(e['trained_on'])}" if e.get("trained_on") else "")
+            + (f" on {describe_machine(e.get('trained_on'))}" if e.get("images_per_s") else "")
             for e in ch.get("models", [])) or "-"
         lines.append(f"| {name} | {ch['status']} | {ch['seconds']} | {ch.get('peak_rss_mb', '-')} "
                      f"| {models} |")
