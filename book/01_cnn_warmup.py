@@ -219,8 +219,8 @@ summary
 # wrong). cnn5x5 reached {glue:text}`acc_cnn5x5:.2%`, cnn3x3 {glue:text}`acc_cnn3x3:.2%` and
 # cnn_deep {glue:text}`acc_cnn_deep:.2%`; an epoch took {glue:text}`sec_cnn5x5:.1f` s,
 # {glue:text}`sec_cnn3x3:.1f` s and {glue:text}`sec_cnn_deep:.1f` s on the machine that
-# trained them, {glue:text}`trained_on` (a model loaded from the cache or downloaded keeps the
-# timings of the machine that trained it).
+# trained them: {glue:text}`trained_on`. A model loaded from the cache or downloaded keeps the
+# timings of the machine that trained it.
 #
 # ## Where does the best network go wrong?
 #
