@@ -293,6 +293,7 @@ def test_subset_of_a_folder_is_drawn_before_decoding(tmp_path, monkeypatch):
 def test_reading_a_large_folder_shows_progress_unless_turned_off(tmp_path, monkeypatch, capsys):
     make_folder(tmp_path)
     monkeypatch.setattr(data_module, "PROGRESS_FROM", 5)
+    monkeypatch.delenv("LATENT_NOTES_PROGRESS", raising=False)  # CI turns bars off
     load_data(f"folder:{tmp_path}", image_size=8)
     assert "reading" in capsys.readouterr().err
     monkeypatch.setenv("LATENT_NOTES_PROGRESS", "0")
