@@ -131,9 +131,7 @@ counts.T
 # %%
 archs = list(classifier.ARCHS)
 for arch in archs:
-    config = families.sized(classifier.CNNConfig, data, arch=arch,
-                            num_classes=len(data.classes))
-    model = classifier.CNN(config)
+    model = classifier.CNN(families.CLASSIFIER.configure(data, arch=arch))
     glue(f"params_{arch}", count_parameters(model))
     print(f"{arch}: {count_parameters(model):,} parameters")
 print(model)
@@ -155,16 +153,14 @@ print(model)
 # loaded instead of trained.
 
 # %%
-recipe = families.classifier_recipe(epochs, batch_size, lr)
+trained = {}
+for arch in archs:
+    model_config, recipe = families.CLASSIFIER.recipe(data, arch=arch, epochs=epochs,
+                                                      batch_size=batch_size, lr=lr)
+    trained[arch] = families.train(families.CLASSIFIER, data, model_config, recipe,
+                                   run=chapter.run)
+    print(f"{arch}: {trained[arch].status} ({trained[arch].path.name})")
 glue("warmup", recipe.warmup)
-trained = {arch: families.train_classifier(
-               data, families.sized(classifier.CNNConfig, data, arch=arch,
-                                    num_classes=len(data.classes)),
-               recipe, run=chapter.run)
-           for arch in archs if arch != "cnn_deep"}
-trained["cnn_deep"] = families.judge(data, recipe, run=chapter.run)
-for arch, result in trained.items():
-    print(f"{arch}: {result.status} ({result.path.name})")
 
 # %% [markdown]
 # The per-epoch history of the deep network: mean training loss and accuracy over the epoch
@@ -261,14 +257,14 @@ else:
 # {glue:text}`judge_features` units is one, while the other two end in thousands of raw
 # feature-map values. So the deep network is the judge, with its test accuracy of
 # {glue:text}`acc_cnn_deep:.2%` (the best network reached {glue:text}`best_acc:.2%`). It was
-# trained through `families.judge`, which also stores it under a stable name in the cache:
-# chapters 4 and 5 call the same function with the same recipe, so they load exactly this
-# network (or, run alone, train exactly this one).
+# stored under a stable name in the cache as well (the classifier family names its deep CNN
+# the judge): chapters 4 and 5 ask `families.judge` for it with the same recipe, so they load
+# exactly this network (or, run alone, train exactly this one).
 
 # %%
 glue("judge_features", trained["cnn_deep"].model.config.fc_width)
 print("the judge:", trained["cnn_deep"].path.name, "also stored as",
-      families.judge_alias(data.name) + ".pt")
+      families.alias(families.CLASSIFIER, data, arch="cnn_deep") + ".pt")
 
 # %% [markdown]
 # ## Summary

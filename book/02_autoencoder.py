@@ -50,9 +50,8 @@ from latent_notes.checks import ParameterError, check_latent_sizes
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import latent, plots, probes
 from latent_notes.experiments.metrics import reconstruction_scores
-from latent_notes.models.autoencoder import AEConfig, Autoencoder
+from latent_notes.models.autoencoder import Autoencoder
 from latent_notes.models.common import batched, count_parameters, sample_gaussian
-from latent_notes.training import TrainConfig
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -132,8 +131,9 @@ print("latent sizes:", sizes)
 # halves an even side exactly, and its transposed twin doubles it exactly.
 
 # %%
-example = Autoencoder(families.sized(AEConfig, data, latent_size=traversal_latent,
-                                     width=width)).eval()
+autoencoders = families.FAMILIES["ae"]
+example = Autoencoder(autoencoders.configure(data, latent_size=traversal_latent,
+                                             width=width)).eval()
 x = data.test.images[:2]
 print("input", tuple(x.shape))
 with torch.no_grad():
@@ -165,12 +165,12 @@ print(f"{count_parameters(example):,} parameters")
 # %%
 glue("traversal_latent_size", traversal_latent)
 glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
-recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="onecycle")
 trained = {}
 for size in sizes:
-    trained[size] = families.train_autoencoder(
-        data, families.sized(AEConfig, data, latent_size=size, width=width), recipe,
-        run=chapter.run, alias=families.FAMILIES["ae"].alias(data, size))
+    trained[size] = families.train(
+        autoencoders, data, *autoencoders.recipe(data, latent_size=size, width=width,
+                                                 epochs=epochs, batch_size=batch_size, lr=lr),
+        run=chapter.run)
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
 
 # %%

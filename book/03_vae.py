@@ -43,7 +43,6 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
-import dataclasses
 import inspect
 
 import pandas as pd
@@ -101,15 +100,18 @@ if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
     raise ParameterError(f"noise_levels must be a non-empty list of noise standard "
                          f"deviations in (0, 1], got {noise_levels!r}.")
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
-model_config = families.sized(vae.VAEConfig, data, latent_size=latent_size, width=width,
-                              fc_width=fc_width, likelihood=likelihood)
+vaes = families.FAMILIES["vae"]
+settings = dict(latent_size=latent_size, width=width, fc_width=fc_width,
+                likelihood=likelihood, batch_size=batch_size, lr=lr,
+                schedule="step" if lr_drop_at else "constant", lr_drop_at=lr_drop_at)
+model_config = vaes.configure(data, **vaes.split(settings)[0])
 
 
-def recipe(epochs, **loss_weights):
-    """This chapter's way of training a VAE: Adam, optionally one tenfold rate drop."""
-    return vae.VAETrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
-                              schedule="step" if lr_drop_at else "constant",
-                              lr_drop_at=lr_drop_at, **loss_weights)
+def trained_vae(epochs, on=data, **options):
+    """This chapter's VAE on ``on``, with ``options`` (loss weights, latent size, ...) over
+    its settings: Adam, optionally one tenfold drop of the learning rate."""
+    return families.train(vaes, on, *vaes.recipe(on, epochs=epochs, **{**settings, **options}),
+                          run=run)
 
 
 run = chapter.run  # the seed, the device and the store, for every training call
@@ -225,11 +227,7 @@ print(inspect.getsource(vae.vae_loss))
 # %%
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
-sweep = {beta: families.train_vae(
-             data, model_config, recipe(epochs, beta=beta), name=f"vae-beta{beta:g}",
-             run=run, alias=(families.FAMILIES["vae"].alias(data, latent_size)
-                             if beta == 1 else None))
-         for beta in sweep_betas}
+sweep = {beta: trained_vae(epochs, beta=beta) for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")
 reference = sweep[1.0].model
@@ -444,13 +442,11 @@ glue("sigma_median", sigma.median())
 # its code), with the KL term only, and with both (β = 1).
 
 # %%
-config_2d = dataclasses.replace(model_config, latent_size=2)
 variants = {"reconstruction only": dict(beta=0.0),
             "KL only": dict(beta=1.0, recon_weight=0.0),
             "both": dict(beta=1.0)}
-alone = {label: families.train_vae(data, config_2d, recipe(side_epochs, **kw),
-                                   name=f"vae2d-{label.split()[0].lower()}", run=run)
-         for label, kw in variants.items()}
+alone = {label: trained_vae(side_epochs, latent_size=2, **weights)
+         for label, weights in variants.items()}
 grid = []
 for result in alone.values():
     grid += [batched(result.model.reconstruct, test_x[shown], chapter.device),
@@ -545,9 +541,7 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 # %%
 rows, outputs = [], {}
 for noise_std in noise_levels:
-    result = families.train_vae(data, model_config,
-                                recipe(side_epochs, noise_std=noise_std),
-                                name=f"vae-denoise{noise_std:g}", run=run)
+    result = trained_vae(side_epochs, noise_std=noise_std)
     denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device,
                                    seed=seed)
     setting = f"denoise,sigma={noise_std:g}"
@@ -596,13 +590,8 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 if colour_dataset:
     colour = load_data(colour_dataset, data_root=data_root,
                        image_size=colour_image_size, channels=3, seed=seed)
-    colour_config = families.sized(vae.VAEConfig, colour,
-                                   latent_size=colour_latent_size, width=width,
-                                   fc_width=fc_width, likelihood="gaussian")
-    colour_recipe = dataclasses.replace(recipe(colour_epochs),
-                                        batch_size=colour_batch_size)
-    colour_vae = families.train_vae(colour, colour_config, colour_recipe,
-                                    name="vae-colour", run=run)
+    colour_vae = trained_vae(colour_epochs, on=colour, latent_size=colour_latent_size,
+                             likelihood="gaussian", batch_size=colour_batch_size)
     print(colour, "→", colour_vae.status)
     fig = plots.training_curves({"colour VAE": colour_vae.history},
                                 metrics=("neg_elbo", "recon", "kl"),

@@ -45,7 +45,6 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -57,10 +56,9 @@ from latent_notes.checks import check_positive
 from latent_notes.data import load_data
 from latent_notes.experiments import latent, plots
 from latent_notes.experiments.metrics import predict, reconstruction_scores
-from latent_notes.families import CodeData, codebook_stats, train_priors, train_vqvae2
+from latent_notes.families import CodeData, train_priors
 from latent_notes.models.common import batched
-from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
-from latent_notes.training import TrainConfig
+from latent_notes.models.vqvae2 import VQVAE2, codebook_stats
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
@@ -99,11 +97,10 @@ chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic)
 data, dev = chapter.data, chapter.device
-model_options = dict(width=width, embed_dim=embed_dim,
-                     codebook_size_top=codebook_size_top,
-                     codebook_size_bottom=codebook_size_bottom,
-                     commitment_weight=commitment_weight)
-recipe = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
+vqvae2s = families.FAMILIES["vqvae2"]
+settings = dict(width=width, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
+                codebook_size_bottom=codebook_size_bottom,
+                commitment_weight=commitment_weight, batch_size=batch_size, lr=lr)
 run = chapter.run  # the seed, the device and the store, for every training call
 print(data, "on", dev)
 
@@ -158,7 +155,7 @@ print(data, "on", dev)
 # 32-pixel colour image needs no padding. Every intermediate of one pass on four images:
 
 # %%
-untrained = VQVAE2(families.sized(VQVAE2Config, data, **model_options))
+untrained = VQVAE2(vqvae2s.configure(data, **vqvae2s.split(settings)[0]))
 flow, _ = untrained.flow(data.train.images[:4])
 steps = [("X (input)", data.train.images[:4]),
          ("X padded", flow.x_padded), ("Z_bottom = bottom encoder(X)", flow.z_bottom),
@@ -195,11 +192,10 @@ glue("beta_c", commitment_weight);
 # test images after every epoch.
 
 # %%
-config = families.sized(VQVAE2Config, data, **model_options)
-variants = {"with restarts": train_vqvae2(data, config, recipe, run=run,
-                                          alias=families.FAMILIES["vqvae2"].alias(data)),
-            "without restarts": train_vqvae2(
-                data, dataclasses.replace(config, restart=False), recipe, run=run)}
+variants = {label: families.train(vqvae2s, data, *vqvae2s.recipe(data, epochs=epochs,
+                                                                 restart=restart, **settings),
+                                  run=run)
+            for label, restart in [("with restarts", True), ("without restarts", False)]}
 for name, variant in variants.items():
     print(f"{name}: {variant.status} ({variant.path.name})")
 vqvae = variants["with restarts"]
@@ -362,11 +358,9 @@ plots.image_grid(path, 9,
 
 # %%
 train_codes = codes.train
-prior_recipe = TrainConfig(epochs=prior_epochs, batch_size=64, lr=1e-3,
-                           schedule="onecycle")
 prior_options = dict(channels=prior_channels, layers=prior_layers)
-trained_priors = train_priors(vqvae, data, prior_recipe, codes=codes, aliases=True,
-                              run=run, **prior_options)
+trained_priors = train_priors(vqvae, data, epochs=prior_epochs, codes=codes, run=run,
+                              **prior_options)
 priors = {"top | class": trained_priors["top"],
           "bottom | top, class": trained_priors["bottom"]}
 model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
@@ -425,9 +419,8 @@ plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
 
 # %%
 if data.channels == 1 and len(data.classes) == 10:
-    judge = families.judge(data, families.classifier_recipe(judge_epochs,
-                                                            judge_batch_size, judge_lr),
-                           run=run)
+    judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
+                           lr=judge_lr, run=run)
     predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
     chapter.results.add("vqvae2", "sample_agreement", agreement)
@@ -469,9 +462,9 @@ plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temper
 colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset,
                    image_size=32, channels=3, seed=seed)
 print(colour)
-colour_vqvae = train_vqvae2(colour,
-                            families.sized(VQVAE2Config, colour, **model_options),
-                            dataclasses.replace(recipe, epochs=colour_epochs), run=run)
+colour_vqvae = families.train(vqvae2s, colour,
+                             *vqvae2s.recipe(colour, epochs=colour_epochs, **settings),
+                             run=run)
 colour_shown = colour.test.images[:10]
 colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
 plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
@@ -484,7 +477,7 @@ colour_stats = codebook_stats(colour_vqvae.model, colour.test.images, dev)
 colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images,
                                    dev)["test_mse"]
 chapter.results.add("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
-colour_priors = train_priors(colour_vqvae, colour, prior_recipe, run=run,
+colour_priors = train_priors(colour_vqvae, colour, epochs=prior_epochs, run=run,
                              **prior_options)
 colour_vqvae.model.attach_priors(colour_priors["top"].model,
                                  colour_priors["bottom"].model, temperature)

@@ -4,8 +4,9 @@ A model's loss function has the signature ``loss_fn(model, x, y) -> dict`` with 
 under ``"loss"`` (what is minimised) and any other scalar terms worth logging (``"recon"``,
 ``"kl"``, ``"accuracy"``, ...). :func:`fit` averages every term over each epoch, on the training
 and on the test batches, calls the per-epoch callbacks, and returns the history as a table, one
-row per epoch. :func:`train` adds what every family shares: Adam and the learning-rate schedule
-named in a :class:`TrainConfig`.
+row per epoch. :func:`train_model` adds what every family shares: Adam and the learning-rate
+schedule named in a :class:`TrainConfig` (the recipe, defined with the families in
+``latent_notes.models.family``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import os
 import random
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -22,12 +22,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .checks import ParameterError, check_config, check_positive, choice, number, positive
+from .checks import ParameterError, check_positive
+from .models.family import SCHEDULES, TrainConfig  # noqa: F401  (the recipe it trains with)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-SCHEDULES = ("constant", "onecycle", "step")
 
-__all__ = ["ParameterError", "TrainConfig", "fit", "train", "evaluate", "seed_everything",
+__all__ = ["ParameterError", "TrainConfig", "fit", "train_model", "evaluate", "seed_everything",
            "pick_device", "check_positive"]
 
 
@@ -113,27 +113,6 @@ def describe_machine(info: dict | None) -> str:
 
 def progress_enabled() -> bool:
     return os.environ.get("LATENT_NOTES_PROGRESS", "1") != "0"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained: Adam with a learning-rate schedule (the same for every family)."""
-
-    epochs: int = positive(10)  # passes over the training images
-    batch_size: int = positive(64)  # images per gradient step
-    lr: float = number(1e-3, 0.0, 1.0, low_open=True)  # (peak) learning rate of Adam
-    schedule: str = choice("constant", SCHEDULES)  # constant | onecycle (per step) | step (÷10)
-    warmup: float = number(0.3, 0.0, 1.0, low_open=True, high_open=True)  # onecycle: rising part
-    lr_drop_at: int | None = None  # step: the epoch after which the learning rate drops tenfold
-
-    def __post_init__(self):
-        check_config(self)
-        if (self.schedule == "step") != (self.lr_drop_at is not None):
-            raise ParameterError(f"lr_drop_at goes with schedule='step' (the epoch after which the "
-                                 f"learning rate drops tenfold); got schedule={self.schedule!r}, "
-                                 f"lr_drop_at={self.lr_drop_at!r}.")
-        if self.lr_drop_at is not None:
-            check_positive(lr_drop_at=self.lr_drop_at)
 
 
 def _accumulator_dtype(device: torch.device) -> torch.dtype:
@@ -389,9 +368,9 @@ def make_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
     return None, False
 
 
-def train(model, loss_fn, train_batches, test_batches, config: TrainConfig, *, device,
-          callbacks: Iterable[Callback] = (), name: str = "model",
-          state: TrainingState | None = None) -> pd.DataFrame:
+def train_model(model, loss_fn, train_batches, test_batches, config: TrainConfig, *, device,
+                callbacks: Iterable[Callback] = (), name: str = "model",
+                state: TrainingState | None = None) -> pd.DataFrame:
     """Adam with the schedule of ``config``, through :func:`fit`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler, per_batch = make_schedule(optimizer, config, len(train_batches))

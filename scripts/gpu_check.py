@@ -31,27 +31,23 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from latent_notes import families  # noqa: E402
 from latent_notes.data import Batches, load_data  # noqa: E402
-from latent_notes.models.autoencoder import AEConfig, build_autoencoder, reconstruction_loss  # noqa: E402
-from latent_notes.models.classifier import CNNConfig  # noqa: E402
-from latent_notes.models.vae import VAEConfig, VAETrainConfig  # noqa: E402
-from latent_notes.models.vqvae2 import VQVAE2Config  # noqa: E402
+from latent_notes.models.autoencoder import build_autoencoder, reconstruction_loss  # noqa: E402
 from latent_notes.store.cache import Run, load_checkpoint  # noqa: E402
-from latent_notes.training import TrainConfig, machine, pick_device, synchronize, train  # noqa: E402
+from latent_notes.training import TrainConfig, machine, pick_device, synchronize, train_model  # noqa: E402
 
 
 def train_families(data, device, cache: Path) -> dict:
     """One epoch of each family on the embedded digits, through the book's own recipes."""
-    common = dict(run=Run.here(0, device, cache))
-    one = TrainConfig(epochs=1, batch_size=64)
-    judge = families.train_classifier(
-        data, families.sized(CNNConfig, data, arch="cnn_deep", num_classes=10), one, **common)
-    ae = families.train_autoencoder(data, families.sized(AEConfig, data, latent_size=8,
-                                                         width=16), one, **common)
-    vae = families.train_vae(data, families.sized(VAEConfig, data, latent_size=8, width=16),
-                             VAETrainConfig(epochs=1, batch_size=64), **common)
-    vq = families.train_vqvae2(data, families.sized(VQVAE2Config, data, width=32,
-                                                    embed_dim=16), one, **common)
-    priors = families.train_priors(vq, data, one, channels=16, layers=3, **common)
+    run = Run.here(0, device, cache)
+
+    def one_epoch(family, **options):
+        return families.train(family, data, *family.recipe(data, epochs=1, **options), run=run)
+
+    judge = one_epoch(families.CLASSIFIER, arch="cnn_deep")
+    ae = one_epoch(families.FAMILIES["ae"], latent_size=8, width=16)
+    vae = one_epoch(families.FAMILIES["vae"], latent_size=8, width=16)
+    vq = one_epoch(families.FAMILIES["vqvae2"], width=32, embed_dim=16)
+    priors = families.train_priors(vq, data, epochs=1, channels=16, layers=3, run=run)
     vq.model.attach_priors(priors["top"].model, priors["bottom"].model)
     return {"classifier": judge, "ae": ae, "vae": vae, "vqvae2": vq, **{
         f"prior-{level}": prior for level, prior in priors.items()}}
@@ -107,9 +103,9 @@ def throughput(data, device, batches: int = 200) -> dict:
         loader = Batches(images, labels, 128, shuffle=True, seed=0)
         if where == "device" and hasattr(loader, "to"):
             loader = loader.to(device)
-        config = families.sized(AEConfig, data, latent_size=16, width=32)
+        config = families.FAMILIES["ae"].configure(data, latent_size=16, width=32)
         model = build_autoencoder({"model": asdict(config)}).to(device)
-        history = train(model, reconstruction_loss, loader, None, TrainConfig(epochs=1),
+        history = train_model(model, reconstruction_loss, loader, None, TrainConfig(epochs=1),
                         device=device, name=f"ae, data on {where}")
         synchronize(device)
         result[f"data on {where}"] = round(float(history["images_per_s"].iloc[0]), 1)

@@ -71,23 +71,24 @@ def test_sample_draws_from_the_gaussian_fitted_to_the_codes():
 
 def test_train_autoencoder_learns_fits_its_prior_caches_and_rebuilds(tmp_path):
     data = load_data("digits", subset=200)
-    model_config = families.sized(AEConfig, data, latent_size=4, width=8)
-    recipe = TrainConfig(epochs=3, batch_size=32, lr=2e-3, schedule="onecycle")
-    kwargs = dict(run=Run.here(0, "cpu", tmp_path),
-                  alias=families.FAMILIES["ae"].alias(data, 4))
-    first = families.train_autoencoder(data, model_config, recipe, **kwargs)
+    aes = families.FAMILIES["ae"]
+    model_config, recipe = aes.recipe(data, epochs=3, latent_size=4, width=8, batch_size=32)
+    assert (recipe.lr, recipe.schedule) == (2e-3, "onecycle")  # the family's defaults
+    run = Run.here(0, "cpu", tmp_path)
+    first = families.train(aes, data, model_config, recipe, run=run)
     assert first.status == "trained"
     history = first.history
     assert list(history["epoch"]) == [1, 2, 3]
     assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]
     codes = batched(first.model.encode, data.train.images, "cpu")
     assert torch.allclose(first.model.prior_mean, codes.mean(0), atol=1e-4)  # fitted, saved
-    second = families.train_autoencoder(data, model_config, recipe, **kwargs)
+    second = families.train(aes, data, model_config, recipe, run=run)
     assert second.status == "loaded"
     x = data.test.images[:16]
     assert torch.allclose(first.model(x).recon, second.model(x).recon, atol=1e-6)
     assert torch.equal(first.model.sample(4, seed=0), second.model.sample(4, seed=0))
-    rebuilt = load_checkpoint(tmp_path / f"{kwargs['alias']}.pt")  # the config rebuilds it
+    stable = families.alias(aes, data, latent_size=4)  # train stored it under its chapter's name
+    rebuilt = load_checkpoint(tmp_path / f"{stable}.pt")  # the config rebuilds it
     assert rebuilt.model.config == AEConfig(latent_size=4, channels=1, image_size=28, width=8)
     with pytest.raises(ParameterError, match="lr"):
         TrainConfig(epochs=1, lr=-1.0)

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from latent_notes.data import load_data
-from latent_notes.families import classifier_recipe, sized, train_classifier
+from latent_notes.families import CLASSIFIER, train
 from latent_notes.models.autoencoder import build_autoencoder
 from latent_notes.models.classifier import CNNConfig, build_classifier
+from latent_notes.models.family import sized
 from latent_notes.models.vae import build_vae
 from latent_notes.models.vqvae2 import build_vqvae2
 from latent_notes.store import cache, checkpoint
@@ -35,8 +36,8 @@ def small_digits():
 
 def train_small(data, cache_dir, seed=0, epochs=1):
     model_config = sized(CNNConfig, data, arch="cnn3x3", num_classes=len(data.classes), width=8)
-    return train_classifier(data, model_config, classifier_recipe(epochs, 32, 5e-3),
-                            run=Run.here(seed, "cpu", cache_dir))
+    recipe = CLASSIFIER.train_config(epochs=epochs, batch_size=32, lr=5e-3)
+    return train(CLASSIFIER, data, model_config, recipe, run=Run.here(seed, "cpu", cache_dir))
 
 
 def test_config_key_ignores_key_order_and_sees_every_value():
@@ -315,16 +316,16 @@ def test_a_state_is_written_after_each_epoch_and_removed_once_saved(tmp_path, sm
 
 def test_a_non_finite_loss_stops_training_and_caches_nothing(tmp_path, small_digits):
     from latent_notes.models.classifier import classification_loss
-    from latent_notes.training import TrainingDiverged, train
+    from latent_notes.training import TrainingDiverged, train_model
 
     def exploding(model, x, y):
         terms = classification_loss(model, x, y)
         return {**terms, "loss": terms["loss"] * float("inf")}
 
     def run(model, state):
-        return train(model, exploding, small_digits.train.loader(32, shuffle=True),
-                     None, classifier_recipe(2, 32, 5e-3), device="cpu", name="cnn",
-                     state=state)
+        return train_model(model, exploding, small_digits.train.loader(32, shuffle=True), None,
+                           CLASSIFIER.train_config(epochs=2, batch_size=32, lr=5e-3),
+                           device="cpu", name="cnn", state=state)
 
     with pytest.raises(TrainingDiverged, match="cnn diverged.*epoch 1 of 2.*Lower the learning"):
         Store(tmp_path).load_or_train("cnn", TINY, build_classifier, run, device="cpu")
@@ -332,10 +333,10 @@ def test_a_non_finite_loss_stops_training_and_caches_nothing(tmp_path, small_dig
 
 
 @pytest.mark.parametrize("make", [
-    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(beta=float("inf")),
-    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAEConfig(beta=float("inf")),
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAEConfig(
         recon_weight=float("inf")),
-    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAETrainConfig(
+    lambda: __import__("latent_notes.models.vae", fromlist=["x"]).VAEConfig(
         noise_std=float("inf")),
     lambda: __import__("latent_notes.models.vqvae2", fromlist=["x"]).VQVAE2Config(
         commitment_weight=float("inf")),
@@ -353,15 +354,16 @@ import json, os, sys, time
 import torch
 from latent_notes.store.cache import Store
 from latent_notes.data import load_data
-from latent_notes.families import classifier_recipe, sized
+from latent_notes.families import CLASSIFIER
+from latent_notes.models.family import sized
 from latent_notes.models.classifier import CNNConfig, build_classifier, classification_loss
-from latent_notes.training import train
+from latent_notes.training import train_model
 
 cache_dir, out, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
 torch.set_num_threads(1)
 data = load_data("digits", subset=200)
 model_config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=8)
-recipe = classifier_recipe(3, 32, 5e-3)
+recipe = CLASSIFIER.train_config(epochs=3, batch_size=32, lr=5e-3)
 
 calls = [0]
 
@@ -371,7 +373,7 @@ def slow_loss(model, x, y):
     return classification_loss(model, x, y)
 
 def run(model, state):
-    return train(model, slow_loss, data.train.loader(32, shuffle=True, seed=0), None, recipe,
+    return train_model(model, slow_loss, data.train.loader(32, shuffle=True, seed=0), None, recipe,
                  device="cpu", name="cnn", state=state)
 
 config = {"model": model_config.__dict__, "train": recipe.__dict__, "data": data.spec, "seed": 0}

@@ -4,16 +4,17 @@ import pytest
 import torch
 
 from latent_notes.checks import ParameterError
-from latent_notes.families import CodeData, Codes, prior_config, train_prior
+from latent_notes.families import PRIOR, CodeData, train
 from latent_notes.models.common import draw_labels, seeded
 from latent_notes.models.pixelcnn import (
     PixelCNN,
     PixelCNNConfig,
+    prior_config,
     prior_inputs,
     prior_loss,
     upsample_codes,
 )
-from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
+from latent_notes.models.vqvae2 import VQVAE2, Codes, VQVAE2Config
 from latent_notes.store.cache import Run
 from latent_notes.training import TrainConfig
 
@@ -213,16 +214,16 @@ def random_codes(n, seed):
 
 
 def test_train_prior_on_code_grids_is_cached_per_source(tmp_path):
-    codes = CodeData(random_codes(64, 0), random_codes(16, 1), source="vqvae2-abc")
+    codes = CodeData(random_codes(64, 0), random_codes(16, 1), source="vqvae2-abc", name="tiny")
     config = prior_config(VQVAE2Config(**TINY_VQ), "bottom", channels=8, layers=2, num_classes=3)
     recipe = TrainConfig(epochs=1, batch_size=32)
     kw = dict(run=Run.here(0, "cpu", tmp_path))
-    first = train_prior(codes, config, recipe, **kw)
+    first = train(PRIOR, codes, config, recipe, **kw)
     assert first.status == "trained" and first.path.name.startswith("prior-bottom-class")
     assert first.model.config == config
-    assert first.config["data"] == {"codes_of": "vqvae2-abc", "level": "bottom", "n_train": 64}
+    assert first.config["data"] == {"codes_of": "vqvae2-abc", "n_train": 64}
     bits = first.history["test_bits_per_code"].iloc[-1]
     assert 0 < bits < 2 * 3  # random codes of 7 values: about log2(7) ≈ 2.8 bits
-    assert train_prior(codes, config, recipe, **kw).status == "loaded"
-    other = CodeData(codes.train, codes.test, source="vqvae2-def")  # another model's codes
-    assert train_prior(other, config, recipe, **kw).status == "trained"
+    assert train(PRIOR, codes, config, recipe, **kw).status == "loaded"
+    other = codes._replace(source="vqvae2-def")  # another model's codes
+    assert train(PRIOR, other, config, recipe, **kw).status == "trained"

@@ -5,8 +5,9 @@ from latent_notes import checks, training
 from latent_notes.book.notebook import start_chapter
 from latent_notes.book.results import Results, ResultsError, gather, read_results
 from latent_notes.data import Batches, load_data
-from latent_notes.families import classifier_recipe, sized, train_classifier
+from latent_notes.families import CLASSIFIER, train
 from latent_notes.models.classifier import ARCHS, CNN, CNNConfig
+from latent_notes.models.family import sized
 from latent_notes.store.cache import Run
 from latent_notes.training import (
     ParameterError,
@@ -14,7 +15,7 @@ from latent_notes.training import (
     fit,
     pick_device,
     seed_everything,
-    train,
+    train_model,
 )
 
 CPU = torch.device("cpu")
@@ -26,20 +27,22 @@ def classifier(data, arch, **options):
 
 def test_same_seed_same_losses_on_cpu(tmp_path):
     data = load_data("digits", subset=150)
-    model_config, recipe = classifier(data, "cnn5x5", width=8), classifier_recipe(2, 32, 5e-3)
-    runs = [train_classifier(data, model_config, recipe, run=Run.here(7, CPU, tmp_path / str(i)))
+    model_config = classifier(data, "cnn5x5", width=8)
+    recipe = CLASSIFIER.train_config(epochs=2, batch_size=32, lr=5e-3)
+    runs = [train(CLASSIFIER, data, model_config, recipe, run=Run.here(7, CPU, tmp_path / str(i)))
             for i in range(2)]
     columns = ["train_loss", "test_loss", "test_accuracy"]
     assert runs[0].history[columns].equals(runs[1].history[columns])
-    other = train_classifier(data, model_config, recipe,
+    other = train(CLASSIFIER, data, model_config, recipe,
                              run=Run.here(8, CPU, tmp_path / "other"))
     assert not other.history["train_loss"].equals(runs[0].history["train_loss"])
 
 
 def test_training_learns_and_history_has_one_row_per_epoch(tmp_path):
     data = load_data("digits")
-    result = train_classifier(data, classifier(data, "cnn3x3", width=8),
-                              classifier_recipe(3, 32, 5e-3), run=Run.here(0, CPU, tmp_path))
+    result = train(CLASSIFIER, data, classifier(data, "cnn3x3", width=8),
+                   CLASSIFIER.train_config(epochs=3, batch_size=32, lr=5e-3),
+                   run=Run.here(0, CPU, tmp_path))
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3]
     assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "seconds",
@@ -178,7 +181,7 @@ def test_train_uses_adam_and_the_schedule_of_its_config(monkeypatch, config, lrs
 
     monkeypatch.setattr(torch.optim, "Adam", RecordedAdam)
     model, loss_fn, batches, test_batches = toy_problem()
-    history = train(model, loss_fn, batches, test_batches, config, device=CPU,
+    history = train_model(model, loss_fn, batches, test_batches, config, device=CPU,
                     callbacks=[lambda epoch, m: {"lr": made[0].param_groups[0]["lr"]}])
     assert len(made) == 1 and list(history["epoch"]) == [1, 2, 3]
     assert history["lr"].tolist() == pytest.approx(lrs)  # the rate each epoch ran with
@@ -223,7 +226,7 @@ def test_train_config_accepts_the_schedules():
     assert TrainConfig().schedule == "constant"
     assert TrainConfig(schedule="onecycle", warmup=0.15).warmup == 0.15
     assert TrainConfig(epochs=4, schedule="step", lr_drop_at=3).lr_drop_at == 3
-    recipe = classifier_recipe(5, 32, 1e-3)
+    recipe = CLASSIFIER.train_config(epochs=5, batch_size=32, lr=1e-3)
     assert (recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule) == (5, 32, 1e-3,
                                                                               "onecycle")
 
@@ -319,8 +322,9 @@ def test_a_checkpoint_records_its_machine_outside_the_key(tmp_path):
 
     data = load_data("digits", subset=60)
     config = sized(CNNConfig, data, arch="cnn3x3", num_classes=10, width=4)
-    first = train_classifier(data, config, classifier_recipe(1, 32, 5e-3),
-                             run=Run.here(0, "cpu", tmp_path))
+    first = train(CLASSIFIER, data, config,
+                  CLASSIFIER.train_config(epochs=1, batch_size=32, lr=5e-3),
+                  run=Run.here(0, "cpu", tmp_path))
     assert first.trained_on["device"] == "cpu" and first.trained_on["torch"] == torch.__version__
     # the published file says CUDA: a reader on the CPU still finds it by its key
     payload = torch.load(first.path, weights_only=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace as dataclass_replace
 
 import numpy as np
 import pytest
@@ -16,9 +17,11 @@ from latent_notes.experiments import vae_experiments as experiments
 from latent_notes.experiments.metrics import psnr
 from latent_notes.models import vae
 from latent_notes.models.common import seeded
-from latent_notes.models.vae import VAEConfig, VAETrainConfig
+from latent_notes.models.vae import VAEConfig
 from latent_notes.store.cache import Run
 from latent_notes.training import TrainConfig
+
+VAES = families.FAMILIES["vae"]
 
 CPU = torch.device("cpu")
 
@@ -77,10 +80,10 @@ def test_kl_matches_monte_carlo_estimate():
 
 
 def test_loss_is_summed_over_pixels_and_averaged_over_batch():
-    model = tiny()
+    model = tiny(beta=2.0)
     x = torch.rand(6, 1, 28, 28)
     torch.manual_seed(1)
-    terms = vae.vae_loss(model, x, beta=2.0)
+    terms = vae.vae_loss(model, x)
     torch.manual_seed(1)
     out = model(x)
     recon = F.binary_cross_entropy(out.recon, x, reduction="sum") / len(x)  # nats per image
@@ -106,54 +109,39 @@ def test_gaussian_likelihood_is_scaled_squared_error():
 
 
 def test_beta_zero_is_a_plain_autoencoder_loss():
-    model = tiny()
+    model = tiny(beta=0.0)
     x = torch.rand(4, 1, 28, 28)
     torch.manual_seed(0)
-    terms = vae.vae_loss(model, x, beta=0.0)
+    terms = vae.vae_loss(model, x)
     assert torch.equal(terms["loss"], terms["recon"])
     # With σ → 0 the sampled code is μ: the loss is the autoencoder's cross-entropy of decode(μ).
     with torch.no_grad():
         model.to_logvar.weight.zero_()
         model.to_logvar.bias.fill_(-40.0)
-    loss = vae.vae_loss(model, x, beta=0.0)["loss"]
+    loss = vae.vae_loss(model, x)["loss"]
     ae = F.binary_cross_entropy(model.decode(model.encode(x)), x, reduction="sum") / len(x)
     assert torch.allclose(loss, ae, rtol=1e-4)
 
 
-def test_recon_only_weights_give_the_reconstruction_term():
-    model = tiny()
+@pytest.mark.parametrize("beta,recon_weight", [(0.0, 1.0), (2.5, 0.0), (0.5, 2.0)])
+def test_the_loss_weighs_its_terms_with_the_configs_weights(beta, recon_weight):
+    model = tiny(beta=beta, recon_weight=recon_weight)
     x = torch.rand(4, 1, 28, 28)
     torch.manual_seed(0)
-    terms = vae.vae_loss(model, x, recon_weight=1.0, beta=0.0)
-    assert terms["kl"] > 0  # there is a KL term to leave out
-    assert torch.equal(terms["loss"], terms["recon"])
-    # The training config passes its weights to the loss: the same number through it.
-    torch.manual_seed(0)
-    through_config = VAETrainConfig(beta=0.0, recon_weight=1.0).loss(model, x, None)
-    assert torch.equal(through_config["loss"], terms["recon"])
-
-
-def test_kl_only_weights_give_beta_times_the_kl_term():
-    model = tiny()
-    x = torch.rand(4, 1, 28, 28)
-    torch.manual_seed(0)
-    terms = vae.vae_loss(model, x, recon_weight=0.0, beta=2.5)
-    assert terms["recon"] > 0  # there is a reconstruction term to leave out
-    assert torch.allclose(terms["loss"], 2.5 * terms["kl"])
+    terms = vae.vae_loss(model, x)
+    assert terms["kl"] > 0 and terms["recon"] > 0  # both terms are there to be weighed
+    assert torch.allclose(terms["loss"], recon_weight * terms["recon"] + beta * terms["kl"])
     assert torch.allclose(terms["neg_elbo"], terms["recon"] + terms["kl"])  # the bound unweighted
-    torch.manual_seed(0)
-    through_config = VAETrainConfig(beta=2.5, recon_weight=0.0).loss(model, x, None)
-    assert torch.allclose(through_config["loss"], 2.5 * terms["kl"])
 
 
 def test_denoising_loss_sees_noisy_inputs_and_clean_targets():
-    model = tiny(likelihood="gaussian", decoder_std=0.5)
+    model = tiny(likelihood="gaussian", decoder_std=0.5, noise_std=0.3)
     model.reparameterise = lambda mu, logvar: mu  # deterministic: only the pixel noise is random
     seen, posterior = [], model.posterior
     model.posterior = lambda inputs: seen.append(inputs) or posterior(inputs)
     x = torch.rand(4, 1, 28, 28)
     with seeded(5):
-        terms = VAETrainConfig(noise_std=0.3).loss(model, x, None)
+        terms = vae.vae_loss(model, x)
     with seeded(5):
         noisy = vae.add_pixel_noise(x, 0.3)
     assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy - x).abs().mean() > 0.1
@@ -163,6 +151,7 @@ def test_denoising_loss_sees_noisy_inputs_and_clean_targets():
     assert torch.allclose(terms["recon"], scored_on(x), rtol=1e-4)  # ... and is scored on x
     assert not torch.allclose(terms["recon"], scored_on(noisy), rtol=1e-2)
     seen.clear()
+    model.config = dataclass_replace(model.config, noise_std=0.0)
     vae.vae_loss(model, x)  # noise_std = 0: the clean images go in
     assert torch.equal(seen[0], x)
 
@@ -171,15 +160,15 @@ def test_denoising_loss_sees_noisy_inputs_and_clean_targets():
                                            (dict(recon_weight=-0.5), "recon_weight"),
                                            (dict(noise_std=-0.1), "noise_std"),
                                            (dict(epochs=0), "epochs")])
-def test_vae_train_config_rejects_negative_weights(options, named):
+def test_vae_config_rejects_negative_weights(options, named):
     with pytest.raises(ParameterError, match=named):
-        VAETrainConfig(**options)
+        VAEConfig(**options) if named != "epochs" else TrainConfig(**options)
 
 
 def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
-    model_config = families.sized(VAEConfig, digits, latent_size=4, width=4, fc_width=32)
-    trained = families.train_vae(digits, model_config, VAETrainConfig(epochs=2),
-                                 run=Run.here(0, CPU, tmp_path))
+    trained = families.train(VAES, digits, *VAES.recipe(digits, epochs=2, latent_size=4, width=4,
+                                                        fc_width=32),
+                             run=Run.here(0, CPU, tmp_path))
     images = digits.test.images[:40]
     elbo = np.mean([experiments.evaluate_elbo(trained.model, images, "cpu", seed=s)["neg_elbo"]
                     for s in range(10)])
@@ -202,38 +191,40 @@ def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
 
 
 def test_training_is_cached_and_reproducible(digits, tmp_path):
-    config = families.sized(VAEConfig, digits, latent_size=3, width=4, fc_width=16)
-    recipe = VAETrainConfig(epochs=2, beta=0.5, schedule="step", lr_drop_at=1)
+    config, recipe = VAES.recipe(digits, epochs=2, latent_size=3, width=4, fc_width=16, beta=0.5,
+                                 schedule="step", lr_drop_at=1)
+
     def run(folder):
         return Run.here(0, CPU, tmp_path / folder)
 
-    first = families.train_vae(digits, config, recipe, run=run("a"))
-    again = families.train_vae(digits, config, recipe, run=run("b"))
-    loaded = families.train_vae(digits, config, recipe, run=run("a"))
+    first = families.train(VAES, digits, config, recipe, run=run("a"))
+    again = families.train(VAES, digits, config, recipe, run=run("b"))
+    loaded = families.train(VAES, digits, config, recipe, run=run("a"))
     assert first.status == again.status == "trained" and loaded.status == "loaded"
     assert np.allclose(first.history["test_loss"], again.history["test_loss"])
     assert loaded.model.config == config
-    assert loaded.config["train"]["beta"] == 0.5  # the loss weights are part of the key
+    assert loaded.config["model"]["beta"] == 0.5  # the loss weights are part of the key
+    assert first.path.name.startswith("vae-latent3-beta0.5")
     assert set(first.history) >= {"train_loss", "test_neg_elbo", "test_recon", "test_kl"}
     # β weighs the KL term of the training loss: loss = recon + 0.5 kl, the bound is recon + kl.
     h = first.history
     assert np.allclose(h["test_loss"], h["test_recon"] + 0.5 * h["test_kl"], rtol=1e-5)
-    other = families.train_vae(digits, config, VAETrainConfig(epochs=2, beta=1.0, schedule="step",
-                                                              lr_drop_at=1),
-                               run=run("a"))
+    other = families.train(VAES, digits, dataclass_replace(config, beta=1.0), recipe, run=run("a"))
     assert other.status == "trained" and other.path != first.path
     with pytest.raises(ParameterError, match="lr_drop_at"):
-        VAETrainConfig(epochs=1, schedule="step", lr_drop_at=0)
-    with pytest.raises(ParameterError, match="VAETrainConfig"):
-        families.train_vae(digits, config, TrainConfig(epochs=1), run=run("a"))
+        TrainConfig(epochs=1, schedule="step", lr_drop_at=0)
+    with pytest.raises(ParameterError, match="VAEConfig"):  # a config of another family
+        families.train(VAES, digits, families.CLASSIFIER.configure(digits), recipe, run=run("a"))
 
 
 def test_sized_reads_the_data_and_rejects_unknown_options(digits):
-    config = families.sized(VAEConfig, digits, latent_size=5, fc_width=64)
+    config = VAES.configure(digits, latent_size=5, fc_width=64)
     assert (config.channels, config.image_size, config.latent_size,
             config.fc_width) == (1, 28, 5, 64)
     with pytest.raises(ParameterError, match="hidden"):
-        families.sized(VAEConfig, digits, hidden=64)  # the old name of fc_width
+        VAES.configure(digits, hidden=64)
+    with pytest.raises(ParameterError, match="Unknown option.*epoch.*training options"):
+        VAES.recipe(digits, epochs=1, epoch=3)  # neither a model nor a training field
 
 
 def test_active_units_count_informative_dimensions():
@@ -278,10 +269,10 @@ def test_folder_of_rgb_images_of_two_sizes(tmp_path):
     data = load_data(f"folder:{tmp_path / 'images'}", image_size=32)
     assert data.classes == ["cars", "vans"]
     assert data.train.images.shape[1:] == (3, 32, 32) and len(data.train) + len(data.test) == 8
-    config = families.sized(VAEConfig, data, latent_size=4, width=4, fc_width=16,
-                            likelihood="gaussian")
-    trained = families.train_vae(data, config, VAETrainConfig(epochs=1, batch_size=4),
-                                 run=Run.here(0, CPU, tmp_path / "cache"))
+    trained = families.train(VAES, data, *VAES.recipe(data, epochs=1, batch_size=4, latent_size=4,
+                                                      width=4, fc_width=16,
+                                                      likelihood="gaussian"),
+                             run=Run.here(0, CPU, tmp_path / "cache"))
     assert trained.model.config.channels == 3 and trained.model.config.image_size == 32
     assert trained.model.sample(2).shape == (2, 3, 32, 32)
     assert np.isfinite(trained.history["test_neg_elbo"]).all()

@@ -6,10 +6,9 @@ from latent_notes import families
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
 from latent_notes.experiments import latent
-from latent_notes.families import CodeData, codebook_stats, prior_config, train_prior, train_vqvae2
-from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config, vqvae2_loss
+from latent_notes.families import CodeData, train, train_priors
+from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config, codebook_stats, vqvae2_loss
 from latent_notes.store.cache import Run
-from latent_notes.training import TrainConfig
 
 TINY = dict(width=8, res_channels=4, embed_dim=4, codebook_size_top=8, codebook_size_bottom=16)
 
@@ -98,16 +97,16 @@ def test_gradients_reach_both_encoders():
 def test_train_load_priors_and_sample(tmp_path):
     data = load_data("digits", subset=120)
     where = dict(run=Run.here(0, "cpu", tmp_path))
-    config = families.sized(VQVAE2Config, data, **TINY)
-    recipe = TrainConfig(epochs=2, batch_size=32)
-    first = train_vqvae2(data, config, recipe, **where)
+    vqvae2s = families.FAMILIES["vqvae2"]
+    config, recipe = vqvae2s.recipe(data, epochs=2, batch_size=32, **TINY)
+    first = train(vqvae2s, data, config, recipe, **where)
     assert first.status == "trained"
     for column in ("test_mse", "test_usage_top", "test_usage_bottom", "test_perplexity_top"):
         assert column in first.history and len(first.history[column]) == 2  # per epoch
     stats = codebook_stats(first.model, data.test.images[:50], torch.device("cpu"))
     assert 0 < stats["usage_top"] <= 1 and 1 <= stats["perplexity_top"] <= 8
     assert stats["perplexity_top"] <= stats["usage_top"] * 8 + 1e-6  # never above the codes used
-    again = train_vqvae2(data, config, recipe, **where)
+    again = train(vqvae2s, data, config, recipe, **where)
     assert again.status == "loaded"
     assert torch.equal(again.model.quantise_top.embed, first.model.quantise_top.embed)
     codes = CodeData.of(first, data, torch.device("cpu"))
@@ -115,10 +114,8 @@ def test_train_load_priors_and_sample(tmp_path):
     assert codes.source == first.path.stem
     with pytest.raises(ParameterError, match="priors"):
         first.model.sample(2, seed=0)
-    priors = {level: train_prior(codes, prior_config(config, level, channels=8, layers=2,
-                                                     num_classes=10),
-                                 TrainConfig(epochs=1, batch_size=32, schedule="onecycle"), **where)
-              for level in ("top", "bottom")}
+    priors = train_priors(first, data, epochs=1, batch_size=32, channels=8, layers=2, codes=codes,
+                          **where)
     assert priors["bottom"].model.config.cond_codebook_size == 8
     assert priors["top"].history["test_bits_per_code"].iloc[-1] > 0
     first.model.attach_priors(priors["top"].model, priors["bottom"].model)
@@ -142,4 +139,4 @@ def test_impossible_configs_raise_a_clear_error(options, named):
 def test_unknown_options_are_named():
     data = load_data("digits", subset=50)
     with pytest.raises(ParameterError, match="codebook_size.*options are"):
-        families.sized(VQVAE2Config, data, codebook_size=3)
+        families.FAMILIES["vqvae2"].configure(data, codebook_size=3)

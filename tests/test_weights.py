@@ -16,12 +16,10 @@ import torch
 from latent_notes import families
 from latent_notes.checks import ParameterError
 from latent_notes.data import load_data
-from latent_notes.models.autoencoder import AEConfig
 from latent_notes.store import weights
 from latent_notes.store.cache import Run, Store
-from latent_notes.training import TrainConfig
 
-ALIAS = "ae-digits-latent3"
+ALIAS = "ae-latent3-digits"  # the stable name train gives its chapter's model
 SOURCE = {}  # the weights source the test under way uses (see `use`)
 
 
@@ -39,10 +37,10 @@ def fresh_source(monkeypatch):
     monkeypatch.setenv("LATENT_NOTES_PROGRESS", "0")
 
 
-def train_tiny(data, cache_dir, **extra):
-    return families.train_autoencoder(
-        data, families.sized(AEConfig, data, latent_size=3, width=4),
-        TrainConfig(epochs=1, batch_size=64), run=Run.here(0, "cpu", cache_dir), **extra)
+def train_tiny(data, cache_dir):
+    aes = families.FAMILIES["ae"]
+    return families.train(aes, data, *aes.recipe(data, epochs=1, latent_size=3, width=4),
+                          run=Run.here(0, "cpu", cache_dir))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +53,7 @@ def exported(tmp_path_factory):
     (reports / "build-report.json").write_text(json.dumps({"profile": "tiny", "chapters": {}}))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LATENT_NOTES_EVENTS", str(reports / "02_autoencoder.events.jsonl"))
-        trained = train_tiny(data, root / "cache", alias=ALIAS)
+        trained = train_tiny(data, root / "cache")
     manifest = weights.export("tiny", root / "export", root / "cache", reports)
     return root / "export", manifest, trained, data
 

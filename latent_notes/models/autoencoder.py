@@ -21,7 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, choice, positive
-from .common import fit_gaussian, halvings, sample_gaussian
+from .common import batched, fit_gaussian, halvings, sample_gaussian
+from .family import Family
 
 # -- blocks ------------------------------------------------------------------------------------
 
@@ -127,3 +128,19 @@ def reconstruction_loss(model, x, y) -> dict:
     """Mean squared error per pixel, ||x - x̂||² / (C H W), averaged over the batch."""
     mse = F.mse_loss(model(x).recon, x)
     return {"loss": mse}
+
+
+# -- the family ----------------------------------------------------------------------------------
+
+def fit_sampling_gaussian(model: Autoencoder, data, device) -> None:
+    """After training: the Gaussian ``sample`` draws from, fitted to the training codes."""
+    model.fit_prior(batched(model.encode, data.train.images, device, 512))
+
+
+FAMILY = Family(
+    "ae", "autoencoder", AEConfig, build_autoencoder, reconstruction_loss,
+    model_options={"width": 32}, train_options={"batch_size": 64, "lr": 2e-3,
+                                                "schedule": "onecycle"},
+    chapter="02_autoencoder", test_batch_size=1000,
+    file_name=lambda cfg: f"ae-latent{cfg.latent_size}",
+    alias=lambda cfg: f"ae-latent{cfg.latent_size}", after_fit=fit_sampling_gaussian)

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, choice, number, positive
+from .family import Family
 
 ARCHS = ("cnn5x5", "cnn3x3", "cnn_deep")
 
@@ -91,3 +92,14 @@ def classification_loss(model, x, y) -> dict:
     logits = model(x)
     return {"loss": F.cross_entropy(logits, y),
             "accuracy": (logits.argmax(1) == y).float().mean()}
+
+
+# -- the family ----------------------------------------------------------------------------------
+
+# Chapter 1's recipe: Adam, one-cycle with a short warm-up (15 % of the schedule). Its deep CNN
+# is the judge later chapters score images with, stored under "judge-<data set>".
+FAMILY = Family(
+    "classifier", "CNN classifier", CNNConfig, build_classifier, classification_loss,
+    train_options={"schedule": "onecycle", "warmup": 0.15}, chapter="01_cnn_warmup",
+    test_batch_size=1000, file_name=lambda cfg: cfg.arch,
+    alias=lambda cfg: "judge" if cfg.arch == "cnn_deep" else None)

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, number, positive
+from .family import Family
 
 LEVELS = ("top", "bottom")
 
@@ -220,3 +221,42 @@ def prior_loss(model: PixelCNN, x, y) -> dict:
     logits = model(codes, y if model.config.num_classes else None, cond)
     bits = F.cross_entropy(logits, codes) / math.log(2)
     return {"loss": bits, "bits_per_code": bits}
+
+
+# -- the family ----------------------------------------------------------------------------------
+
+LEVELS = ("top", "bottom")
+
+
+def level_of(config: PixelCNNConfig) -> str:
+    """A prior conditioned on a code map is the bottom level's; else the top level's."""
+    return "bottom" if config.cond_codebook_size else "top"
+
+
+def prior_config(vq_config, level: str, **options) -> PixelCNNConfig:
+    """The PixelCNN config of one level's prior of a VQ-VAE-2 (its config ``vq_config``): the
+    grid and codebooks read from it, the chapter's defaults overridden by ``options``."""
+    if level not in LEVELS:
+        raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
+    top = level == "top"
+    return PixelCNNConfig(**{**FAMILY.model_options, **options,
+                             "codebook_size": (vq_config.codebook_size_top if top
+                                               else vq_config.codebook_size_bottom),
+                             "grid_size": vq_config.top_grid if top else vq_config.bottom_grid,
+                             "cond_codebook_size": 0 if top else vq_config.codebook_size_top})
+
+
+def _name(config: PixelCNNConfig) -> str:
+    return f"prior-{level_of(config)}" + ("-class" if config.num_classes else "")
+
+
+# A prior reads code grids, not images: its data is a VQ-VAE-2's codes (families.CodeData),
+# each split a (top, bottom, labels) triple.
+FAMILY = Family(
+    "prior", "PixelCNN prior", PixelCNNConfig, build_pixelcnn, prior_loss,
+    model_options={"channels": 32, "layers": 5},
+    train_options={"batch_size": 64, "lr": 1e-3, "schedule": "onecycle"},
+    chapter="04_vqvae2", file_name=_name,
+    alias=lambda cfg: f"prior-{level_of(cfg)}" if cfg.num_classes else None,
+    inputs=lambda split, cfg: (prior_inputs(split.top, split.bottom, level_of(cfg)),
+                               split.labels))

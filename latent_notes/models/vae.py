@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, choice, number, positive
-from ..training import TrainConfig
 from .common import halvings
+from .family import Family
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -89,6 +89,10 @@ class VAEConfig:
     fc_width: int = positive(256)  # the fully connected layer between feature maps and (μ, log σ²)
     likelihood: str = choice("bernoulli", LIKELIHOODS)  # p(x | z): bernoulli (BCE) | gaussian (MSE)
     decoder_std: float = number(0.1, 0.0, low_open=True)  # std of the Gaussian likelihood
+    # the loss (vae_loss): recon_weight · reconstruction + beta · KL
+    beta: float = number(1.0, 0.0)  # weight of the KL term (β-VAE: β ≠ 1)
+    recon_weight: float = number(1.0, 0.0)  # weight of the reconstruction term
+    noise_std: float = number(0.0, 0.0)  # > 0: a denoiser (noisy inputs, clean targets)
 
     def __post_init__(self):
         check_config(self)
@@ -185,30 +189,40 @@ def elbo_terms(model: VAE, out: VAEOutput,
     return recon, kl
 
 
-def vae_loss(model: VAE, x: torch.Tensor, y=None, *, beta: float = 1.0,
-             recon_weight: float = 1.0, noise_std: float = 0.0) -> dict:
+def vae_loss(model: VAE, x: torch.Tensor, y=None) -> dict:
     """recon_weight · E_q[-log p(x|z)] + β · KL, batch mean; also reports the true -ELBO.
 
-    ``noise_std`` > 0 trains a denoiser: the encoder sees a noisy copy, the target stays clean.
+    The weights are the model config's ``recon_weight`` and ``beta``; ``noise_std`` > 0 trains
+    a denoiser: the encoder sees a noisy copy, the target stays clean.
     """
-    inputs = add_pixel_noise(x, noise_std) if noise_std > 0 else x
+    cfg = model.config
+    inputs = add_pixel_noise(x, cfg.noise_std) if cfg.noise_std > 0 else x
     out = model(inputs)
     recon, kl = elbo_terms(model, out, x)
     recon, kl = recon.mean(), kl.mean()  # nats per image
-    return {"loss": recon_weight * recon + beta * kl, "neg_elbo": recon + kl,
+    return {"loss": cfg.recon_weight * recon + cfg.beta * kl, "neg_elbo": recon + kl,
             "recon": recon, "kl": kl}
 
 
+# -- the family ----------------------------------------------------------------------------------
+
+def _file_name(cfg: VAEConfig) -> str:
+    """e.g. vae-latent16, vae-latent16-beta4, vae-latent2-recon0, vae-latent16-noise0.3."""
+    parts = [f"vae-latent{cfg.latent_size}"]
+    parts += [f"beta{cfg.beta:g}"] if cfg.beta != 1 else []
+    parts += [f"recon{cfg.recon_weight:g}"] if cfg.recon_weight != 1 else []
+    parts += [f"noise{cfg.noise_std:g}"] if cfg.noise_std else []
+    parts += ["colour"] if cfg.channels == 3 else []
+    return "-".join(parts)
 
 
-@dataclass(frozen=True)
-class VAETrainConfig(TrainConfig):
-    """A TrainConfig with the weights of the VAE's loss terms."""
+def _is_plain(cfg: VAEConfig) -> bool:
+    """The VAE proper (β = 1, both terms, clean inputs): the one later chapters compare."""
+    return cfg.beta == 1 and cfg.recon_weight == 1 and cfg.noise_std == 0
 
-    beta: float = number(1.0, 0.0)  # weight of the KL term (β-VAE: β ≠ 1)
-    recon_weight: float = number(1.0, 0.0)  # weight of the reconstruction term
-    noise_std: float = number(0.0, 0.0)  # > 0: train a denoiser on noisy inputs, clean targets
 
-    def loss(self, model: VAE, x, y=None) -> dict:
-        return vae_loss(model, x, beta=self.beta, recon_weight=self.recon_weight,
-                        noise_std=self.noise_std)
+FAMILY = Family(
+    "vae", "variational autoencoder (β = 1)", VAEConfig, build_vae, vae_loss,
+    model_options={"width": 16, "fc_width": 256, "likelihood": "bernoulli"},
+    train_options={"batch_size": 64, "lr": 1e-3}, chapter="03_vae", file_name=_file_name,
+    alias=lambda cfg: f"vae-latent{cfg.latent_size}" if _is_plain(cfg) else None)

@@ -24,7 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import ParameterError, check_config, choice, number, positive
-from .quantise import VectorQuantiserEMA
+from .common import batched
+from .family import Family
+from .quantise import VectorQuantiserEMA, codebook_usage, perplexity
 
 # -- blocks ---------------------------------------------------------------------------------
 
@@ -343,3 +345,55 @@ def vqvae2_loss(model: VQVAE2, x, y) -> dict:
     out = model(x)
     mse = F.mse_loss(out.recon, x)
     return {"loss": mse + out.commitment, "mse": mse, "commitment": out.commitment}
+
+
+# -- code grids and codebook statistics ----------------------------------------------------------
+
+class Codes(NamedTuple):
+    top: torch.Tensor  # (N, S/8, S/8) long
+    bottom: torch.Tensor  # (N, S/4, S/4) long
+    labels: torch.Tensor  # (N,)
+
+
+def code_grids(model: VQVAE2, images: torch.Tensor, labels: torch.Tensor, device) -> Codes:
+    """The code grids of both levels for every image, on the CPU."""
+    model.eval()
+    cfg = model.config
+    split = cfg.top_grid ** 2
+
+    def both(x):
+        q = model.quantise(x)
+        return torch.cat([q.codes_top.flatten(1), q.codes_bottom.flatten(1)], 1)
+
+    flat = batched(both, images, device)
+    return Codes(flat[:, :split].unflatten(1, (cfg.top_grid, cfg.top_grid)),
+                 flat[:, split:].unflatten(1, (cfg.bottom_grid, cfg.bottom_grid)), labels.clone())
+
+
+def codebook_stats(model: VQVAE2, images: torch.Tensor, device) -> dict:
+    """Usage (fraction of codes used) and perplexity of both codebooks over ``images``."""
+    codes = code_grids(model, images, torch.zeros(len(images)), device)
+    k_top, k_bottom = model.config.codebook_size_top, model.config.codebook_size_bottom
+    return {"usage_top": codebook_usage(codes.top, k_top),
+            "usage_bottom": codebook_usage(codes.bottom, k_bottom),
+            "perplexity_top": perplexity(codes.top, k_top),
+            "perplexity_bottom": perplexity(codes.bottom, k_bottom)}
+
+
+# -- the family ----------------------------------------------------------------------------------
+
+def monitor_codebooks(model: VQVAE2, data, device) -> dict:
+    """Every epoch: codebook usage and perplexity of the test images' codes."""
+    stats = codebook_stats(model, data.test.images, device)
+    return {f"test_{key}": value for key, value in stats.items()}
+
+
+FAMILY = Family(
+    "vqvae2", "VQ-VAE-2", VQVAE2Config, build_vqvae2, vqvae2_loss,
+    model_options={"width": 64, "embed_dim": 32, "codebook_size_top": 64,
+                   "codebook_size_bottom": 128, "commitment_weight": 0.25},
+    train_options={"batch_size": 64, "lr": 1e-3}, chapter="04_vqvae2",
+    file_name=lambda cfg: "vqvae2" + ("" if cfg.restart else "-norestart")
+    + ("-colour" if cfg.channels == 3 else ""),
+    alias=lambda cfg: "vqvae2" if cfg.restart else None,
+    monitor=monitor_codebooks, has_priors=True)

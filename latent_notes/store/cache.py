@@ -334,7 +334,7 @@ def _save_or_keep(path: Path, model, config, build, history, name, trained_on) -
 def alias_name(*parts) -> str:
     """A file-safe stable cache name, e.g. alias_name("vae", "folder:/x", "latent16"): ASCII,
     and of bounded length however long or non-ASCII a folder's path is."""
-    return bounded("-".join("".join(ch if ch.isascii() and (ch.isalnum() or ch == ".") else "_"
+    return bounded("-".join("".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-") else "_"
                                     for ch in str(p)) for p in parts))
 
 

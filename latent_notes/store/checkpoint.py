@@ -33,6 +33,7 @@ from ..models.vqvae2 import build_vqvae2
 
 FORMAT_VERSION = 1
 MODELS = "latent_notes.models"
+RECIPES = "latent_notes.models.family"  # recipes and names, no model code: not hashed
 # The only functions a checkpoint can be rebuilt with, by the short name stored in the file.
 BUILDERS = {"classifier": build_classifier, "autoencoder": build_autoencoder, "vae": build_vae,
             "vqvae2": build_vqvae2, "pixelcnn": build_pixelcnn}
@@ -68,7 +69,8 @@ def _model_modules(module, seen: set) -> list:
     found = [module]
     for value in vars(module).values():
         name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-        if isinstance(name, str) and name.startswith(MODELS) and name != module.__name__:
+        if (isinstance(name, str) and name.startswith(MODELS) and name != module.__name__
+                and name != RECIPES):
             found += _model_modules(importlib.import_module(name), seen)
     return found
 
