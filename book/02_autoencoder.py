@@ -167,10 +167,11 @@ glue("traversal_latent_size", traversal_latent)
 glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
 trained = {}
 for size in sizes:
-    trained[size] = families.train(
-        autoencoders, data, *autoencoders.recipe(data, latent_size=size, width=width,
-                                                 epochs=epochs, batch_size=batch_size, lr=lr),
-        run=chapter.run)
+    model_config, recipe = autoencoders.recipe(data, latent_size=size, width=width,
+                                               epochs=epochs, batch_size=batch_size,
+                                               lr=lr)
+    trained[size] = families.train(autoencoders, data, model_config, recipe,
+                                   run=chapter.run)
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
 
 # %%

@@ -108,10 +108,10 @@ model_config = vaes.configure(data, **vaes.split(settings)[0])
 
 
 def trained_vae(epochs, on=data, **options):
-    """This chapter's VAE on ``on``, with ``options`` (loss weights, latent size, ...) over
-    its settings: Adam, optionally one tenfold drop of the learning rate."""
-    return families.train(vaes, on, *vaes.recipe(on, epochs=epochs, **{**settings, **options}),
-                          run=run)
+    """This chapter's VAE on ``on``, with ``options`` (loss weights, latent size, ...)
+    over its settings: Adam, optionally one tenfold drop of the learning rate."""
+    model_config, recipe = vaes.recipe(on, epochs=epochs, **{**settings, **options})
+    return families.train(vaes, on, model_config, recipe, run=run)
 
 
 run = chapter.run  # the seed, the device and the store, for every training call

@@ -192,10 +192,11 @@ glue("beta_c", commitment_weight);
 # test images after every epoch.
 
 # %%
-variants = {label: families.train(vqvae2s, data, *vqvae2s.recipe(data, epochs=epochs,
-                                                                 restart=restart, **settings),
-                                  run=run)
-            for label, restart in [("with restarts", True), ("without restarts", False)]}
+variants = {}
+for label, restart in [("with restarts", True), ("without restarts", False)]:
+    model_config, recipe = vqvae2s.recipe(data, epochs=epochs, restart=restart,
+                                          **settings)
+    variants[label] = families.train(vqvae2s, data, model_config, recipe, run=run)
 for name, variant in variants.items():
     print(f"{name}: {variant.status} ({variant.path.name})")
 vqvae = variants["with restarts"]

@@ -105,8 +105,8 @@ for name in FAMILIES:
         name, data, latent_size=latent_size, epochs=epochs, temperature=temperature,
         run=run)
     origin += found
-judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size, lr=judge_lr,
-                       run=run).model
+judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
+                       lr=judge_lr, run=run).model
 pd.DataFrame(origin)
 
 # %% [markdown]

@@ -16,19 +16,23 @@
 What a family can do beyond that stays on the model: ``VAE.posterior(x)`` (μ and log σ²),
 ``VQVAE2.quantise(x)`` (code grids), ``decode_code`` and ``edit_code``.
 
-**Training** (``families``): every ``train_*`` takes ``(data, model_config, train_config, *,
-run, alias)``, where ``run`` (``store.cache.Run``: the seed, the device and the store, made by
-``book.notebook.start_chapter``) says how and where; the model is loaded from the checkpoint
-cache (or fetched from the weights source) when it was trained before. ``families.FAMILIES`` is
-the registry the comparison chapter loops over.
+**Training** (``families``): each model module ends with its ``FAMILY`` (``models.family``:
+config, builder, loss with its weights on the config, its chapter's defaults, its names), and
+one ``families.train(family, data, model_config, train_config, *, run)`` trains any of them,
+where ``run`` (``store.cache.Run``: the seed, the device and the store, made by
+``book.notebook.start_chapter``) says how and where; ``family.recipe(data, epochs=...,
+**options)`` makes the two configs. The model is loaded from the checkpoint cache (or fetched
+from the weights source) when it was trained before. ``families.FAMILIES`` is the registry the
+comparison chapter loops over.
 
 **Layout**: the folders tell where a change goes.
 
 - ``checks``: the parameter checks shared by everything; ``data``: the data sets;
-  ``training``: the one training loop (with per-epoch callbacks); ``families``: the training
-  recipes and the registry.
-- ``models/``: blocks, configs, models and losses, one module per family (the checkpoint key
-  hashes this code only).
+  ``training``: the one training loop (with per-epoch callbacks); ``families``: ``train``
+  for every family, the judge, the priors, and the registry.
+- ``models/``: blocks, configs, models and losses, one module per family, each ending with its
+  ``FAMILY``; ``family``: the ``Family`` record and the ``TrainConfig`` recipe (the checkpoint
+  key hashes the model code only, not these recipes).
 - ``store/``: where trained models live: ``checkpoint`` (the file format and the builder table),
   ``cache`` (the ``Store`` of checkpoints, and ``Run``), ``weights`` (the ``Source`` of
   published models, and their export).
