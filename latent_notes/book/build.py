@@ -53,9 +53,12 @@ class BuildError(RuntimeError):
     """The book could not be built; the message says where and what to do."""
 
 
-def repository_url(root: Path = ROOT) -> str:
-    """The repository's URL, kept in one place: ``repository.url`` in _config.yml."""
-    return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+def repository_url() -> str:
+    """The repository's URL, kept in one place: ``repository.url`` in _config.yml (read by the
+    store, which derives the published weights' address from it)."""
+    from ..store.weights import repository_url as configured  # torch only once it is needed
+
+    return configured(ROOT)
 
 
 def toc_chapters(root: Path = ROOT) -> list[str]:

@@ -42,6 +42,8 @@ from ..checks import ParameterError
 from ..training import progress_enabled
 from .checkpoint import CheckpointError, load_checkpoint
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # latent_notes/store/weights.py -> the checkout
+
 MANIFEST = "manifest.json"
 # every field of a manifest entry and the JSON type it must have
 FIELDS = {"file": str, "name": str, "key": str, "bytes": int, "sha256": str, "aliases": list,
@@ -68,13 +70,17 @@ def in_colab() -> bool:
     return True
 
 
+def repository_url(root: Path = CHECKOUT) -> str:
+    """The repository's URL, kept in one place: ``repository.url`` in _config.yml."""
+    import yaml
+
+    return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+
+
 def release_url() -> str:
     """The published weights: the latest release of the repository named in _config.yml."""
-    root = Path(__file__).resolve().parents[2]  # latent_notes/store/weights.py -> the checkout
-    if (root / "_config.yml").exists():
-        from ..book.build import repository_url
-
-        return f"{repository_url(root)}/releases/latest/download"
+    if (CHECKOUT / "_config.yml").exists():
+        return f"{repository_url()}/releases/latest/download"
     try:  # a pip install from git (Colab's install cell) records the repository it came from
         from importlib.metadata import distribution
 
@@ -376,8 +382,7 @@ def export(profile: str, out: Path, cache_dir: Path, reports: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    from ..book.build import BUILD
-
+    build = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or CHECKOUT / "_build")
     parser = argparse.ArgumentParser(description="Export a build's trained models for readers.")
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="copy the profile's checkpoints and write manifest.json")
@@ -386,12 +391,12 @@ def main(argv=None) -> int:
     ex.add_argument("--cache-dir", type=Path, default=None,
                     help="the build's cache folder "
                          "(default: $LATENT_NOTES_CACHE or .cache/checkpoints)")
-    ex.add_argument("--build-dir", type=Path, default=BUILD,
+    ex.add_argument("--build-dir", type=Path, default=build,
                     help="the build folder (default _build)")
     args = parser.parse_args(argv)
     cache = args.cache_dir or (Path(os.environ["LATENT_NOTES_CACHE"])
                                if os.environ.get("LATENT_NOTES_CACHE")
-                               else BUILD.parent / ".cache" / "checkpoints")
+                               else CHECKOUT / ".cache" / "checkpoints")
     try:
         result = export(args.profile, args.out, cache, args.build_dir / "reports")
     except WeightsError as err:
