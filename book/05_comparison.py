@@ -251,7 +251,7 @@ if len(counts) < len(labels_per_class):
 curve = efficiency.label_efficiency(
     inputs, train_y, test_y, labels_per_class=counts, repeats=label_repeats,
     spread_at=[k for k in spread_at if k in counts], spread_neighbors=spread_neighbours,
-    seed=seed)
+    seed=seed, store=run.store)  # computed once, then read from the cache
 for row in curve.itertuples():
     results.add(row.model, row.metric, row.value, setting=row.setting)
 efficiency.curve_table(curve).round(4)

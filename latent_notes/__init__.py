@@ -34,8 +34,8 @@ comparison chapter loops over.
   ``FAMILY``; ``family``: the ``Family`` record and the ``TrainConfig`` recipe (the checkpoint
   key hashes the model code only, not these recipes).
 - ``store/``: where trained models live: ``checkpoint`` (the file format and the builder table),
-  ``cache`` (the ``Store`` of checkpoints, and ``Run``), ``weights`` (the ``Source`` of
-  published models, and their export).
+  ``cache`` (the ``Store`` of checkpoints and experiment tables, and ``Run``), ``tables`` (the
+  table file: CSV), ``weights`` (the ``Source`` of published models, and their export).
 - ``experiments/``: what the chapters measure and draw: ``latent`` (traversals, interpolation),
   ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency curve),
   ``vae_experiments``, ``compare``, ``metrics``, ``plots``.

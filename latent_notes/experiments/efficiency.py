@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from ..checks import ParameterError
+from ..store.checkpoint import EXPERIMENTS, code_version
+from ..store.tables import fingerprint
 from ..training import progress_enabled
 from .latent import fit_pca
 from .probes import (
@@ -54,7 +57,7 @@ def label_efficiency(inputs: dict, train_labels, test_labels, *,
                      labels_per_class=(1, 10, 100, 1000, None), repeats: int = 5,
                      repeats_large: int = 1, large_from: int = 1000, spread_at=(10,),
                      spread_neighbors: int = 10, cv_max: int = CV_MAX, seed: int = 0,
-                     progress: bool = True) -> pd.DataFrame:
+                     progress: bool = True, store=None) -> pd.DataFrame:
     """Probe accuracy against labels per class for every input {name: (train_codes,
     test_codes)}: the tidy table (model, setting, metric, value, labels_per_class, draws).
 
@@ -64,7 +67,14 @@ def label_efficiency(inputs: dict, train_labels, test_labels, *,
     CV (``cv_max``: its subsample size); values in ``spread_at`` also get transductive label
     spreading with label_spreading's defaults. ``*_std`` rows hold the sample standard
     deviation over the draws (ddof=1; 0.0 for a single draw).
+
+    With a ``store`` (a chapter's ``run.store``) the table is computed once and read from the
+    store's cache after that, keyed by the inputs' contents, every parameter and this code.
     """
+    arguments = dict(locals())  # every parameter, so that a new one enters the cache key too
+    if store is not None:
+        return store.table("label-efficiency", _table_key(**arguments),
+                           lambda: label_efficiency(**{**arguments, "store": None}))
     from tqdm.auto import tqdm
 
     y, y_test = _as_labels(train_labels), _as_labels(test_labels)
@@ -90,6 +100,16 @@ def label_efficiency(inputs: dict, train_labels, test_labels, *,
                      seed=seed)
     bar.close()
     return _tidy(values, mean_class_size=len(y) / len(np.unique(y)))
+
+
+def _table_key(inputs, train_labels, test_labels, progress, store, **parameters) -> dict:
+    """What label_efficiency's table depends on: the codes and labels as the probes see them,
+    the other parameters, the experiment code (this module, the probes) and scikit-learn."""
+    return {"inputs": [[name, fingerprint(as_codes(train)), fingerprint(as_codes(test))]
+                       for name, (train, test) in inputs.items()],
+            "labels": [fingerprint(_as_labels(train_labels)), fingerprint(_as_labels(test_labels))],
+            "parameters": parameters, "code": code_version(label_efficiency, EXPERIMENTS),
+            "scikit-learn": sklearn.__version__}
 
 
 def _score_input(name, train, test, y, y_test, draws, values, bar, *, spread_at,

@@ -18,6 +18,9 @@ atomic (a temporary file, then a rename) and temporary files of dead processes a
 lock per entry lets two builds share a cache (the second waits, then loads). A read-only cache
 that holds the model is only read.
 
+Experiment tables that take minutes to compute are kept in the same folder (``Store.table``:
+plain CSV, keyed by a hash of their inputs, parameters and code; ``latent_notes.store.tables``).
+
 Every train or load is appended as one JSON line to ``$LATENT_NOTES_EVENTS`` when that is set:
 the book's build report reads it to say what was trained and how fast.
 """
@@ -36,6 +39,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from filelock import FileLock, Timeout
 
@@ -53,6 +57,7 @@ from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need 
     rebuild,
     save_checkpoint,
 )
+from .tables import TableError, load_table, save_table
 from .weights import Source
 
 MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow
@@ -265,6 +270,37 @@ class Store:
         model.eval()
         return Trained(model, history, status, path, json.loads(json.dumps(config, default=str)),
                        name, builder_name(build), trained_on)
+
+    def table(self, name: str, key: dict, compute) -> pd.DataFrame:
+        """The table ``compute()`` returns, computed once per ``key`` and read from
+        ``<folder>/tables/`` after that (the file format: ``latent_notes.store.tables``).
+
+        ``key`` must hold everything that determines the table: the inputs' fingerprints,
+        every parameter, the computing code's version. An unusable file is computed again
+        (one warning); a table that cannot be written (a read-only cache, a full disk) is
+        returned all the same (one warning) and computed again next time.
+        """
+        if self.folder is None:  # a store without a folder caches nothing
+            return compute()
+        digest = config_key(key)
+        path = self.folder / "tables" / f"{bounded(f'{name}-{digest}')}.csv"
+        with entry_lock(path):
+            if path.exists():
+                try:
+                    return load_table(path, digest)
+                except TableError as err:
+                    warnings.warn(f"The cached table {path} is unusable ({err}); computing it "
+                                  "again.", stacklevel=2)
+            table = compute()
+            remove_stale(path.parent)
+            try:
+                save_table(path, table, digest)
+            except (OSError, TableError) as err:
+                full = " (the disk is full)" if getattr(err, "errno", None) == errno.ENOSPC else ""
+                warnings.warn(f"The table {name!r} could not be cached in {path}{full}: "
+                              f"{type(err).__name__}: {getattr(err, 'strerror', None) or err}. "
+                              "It is computed again next time.", stacklevel=2)
+            return table
 
     def load_alias(self, alias: str, device, check=None) -> Trained | None:
         """The model stored under ``alias``, or None when there is none or ``check(config)``

@@ -34,6 +34,7 @@ from ..models.vqvae2 import build_vqvae2
 FORMAT_VERSION = 1
 MODELS = "latent_notes.models"
 RECIPES = "latent_notes.models.family"  # recipes and names, no model code: not hashed
+EXPERIMENTS = "latent_notes.experiments"  # the code a cached table depends on
 # The only functions a checkpoint can be rebuilt with, by the short name stored in the file.
 BUILDERS = {"classifier": build_classifier, "autoencoder": build_autoencoder, "vae": build_vae,
             "vqvae2": build_vqvae2, "pixelcnn": build_pixelcnn}
@@ -61,29 +62,31 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _model_modules(module, seen: set) -> list:
-    """``module`` and the ``latent_notes.models`` modules it imports from, recursively."""
+def _model_modules(module, seen: set, prefix: str = MODELS) -> list:
+    """``module`` and the modules under ``prefix`` (by default the model code) it imports
+    from, recursively."""
     if module.__name__ in seen:
         return []
     seen.add(module.__name__)
     found = [module]
     for value in vars(module).values():
         name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-        if (isinstance(name, str) and name.startswith(MODELS) and name != module.__name__
+        if (isinstance(name, str) and name.startswith(prefix) and name != module.__name__
                 and name != RECIPES):
-            found += _model_modules(importlib.import_module(name), seen)
+            found += _model_modules(importlib.import_module(name), seen, prefix)
     return found
 
 
-def code_version(build) -> str:
+def code_version(build, prefix: str = MODELS) -> str:
     """A hash of the model-defining code of ``build``: its module and the model modules it
     imports (blocks, quantiser), nothing else. Editing a model retrains it; editing a plot,
-    a chapter or the training loop's bookkeeping does not."""
+    a chapter or the training loop's bookkeeping does not. With another ``prefix``
+    (``latent_notes.experiments``) it is the version of an experiment's code, for tables."""
     module = inspect.getmodule(build)
     if module is None:
         return "none"
     h = hashlib.sha256()
-    for m in sorted(_model_modules(module, set()), key=lambda m: m.__name__):
+    for m in sorted(_model_modules(module, set(), prefix), key=lambda m: m.__name__):
         h.update(Path(inspect.getsourcefile(m)).read_bytes())
     return h.hexdigest()[:8]
 
