@@ -328,9 +328,10 @@ for beta, result in sweep.items():
 #   p_\theta(x \mid z_k)\,p(z_k) / q_\phi(z_k \mid x)$. For $K = 1$ this is the ELBO;
 #   for larger $K$ it is a tighter bound, so `nll_is` should lie below `neg_elbo`. We
 #   use $K$ = {glue:text}`is_samples` on {glue:text}`n_eval` test images.
-# - **Active units**: latent dimensions whose mean KL exceeds 0.01 nats. A dimension with
-#   KL ≈ 0 has $q(z_j \mid x) = \mathcal{N}(0, 1)$ for every image: it carries nothing
-#   (posterior collapse).
+# - **Active units** (Burda et al., 2016): dimension $j$ is active when its posterior mean
+#   moves with the image, $\mathrm{Cov}_x\big(\mathbb{E}_{q(z \mid x)}[z_j]\big) > 0.01$. An
+#   inactive dimension encodes the same $\mu_j$ for every image, so the decoder can read
+#   nothing from it (posterior collapse), even where its KL is not zero.
 # - **Linear probe**: logistic regression from μ to the label, trained on codes of training
 #   images and tested on test images. High accuracy means the classes are linearly separable
 #   in the code, although no label was used to learn it.
@@ -349,7 +350,7 @@ for beta, result in sweep.items():
     elbo_same = experiments.evaluate_elbo(model_b, eval_x, chapter.device,
                                           seed=seed)["neg_elbo"]
     kl_by_beta[beta] = experiments.kl_per_dimension(model_b, test_x, chapter.device)
-    units = experiments.active_units(kl_by_beta[beta])
+    units = experiments.active_units(model_b, test_x, chapter.device)
     accuracy = probes.linear_probe(
         batched(model_b.encode, train_x, chapter.device), train_y,
         batched(model_b.encode, test_x, chapter.device), test_y, seed=seed)

@@ -227,17 +227,24 @@ def test_sized_reads_the_data_and_rejects_unknown_options(digits):
         VAES.recipe(digits, epochs=1, epoch=3)  # neither a model nor a training field
 
 
-def test_active_units_count_informative_dimensions():
+def test_active_units_count_dimensions_whose_mean_moves_with_the_image():
     model = tiny(latent_size=6, width=8, fc_width=64)
+    images = torch.rand(20, 1, 28, 28)
     with torch.no_grad():  # posterior = prior for every image: nothing is encoded
         for head in (model.to_mu, model.to_logvar):
             head.weight.zero_()
             head.bias.zero_()
         model.to_mu.weight[:2].normal_(0, 10.0)  # ... except in the first two dimensions
-    kl = experiments.kl_per_dimension(model, torch.rand(20, 1, 28, 28), "cpu")
+    kl = experiments.kl_per_dimension(model, images, "cpu")
     assert kl.shape == (6,)
     assert torch.all(kl[2:] == 0) and torch.all(kl[:2] > 0.01)
-    assert experiments.active_units(kl) == 2
+    assert experiments.active_units(model, images, "cpu") == 2
+    # Burda et al.'s definition, not KL > 0.01: a narrower posterior with the same mean for
+    # every image pays KL in every dimension but tells the decoder nothing new
+    with torch.no_grad():
+        model.to_logvar.bias.fill_(-1.0)
+    assert torch.all(experiments.kl_per_dimension(model, images, "cpu") > 0.01)
+    assert experiments.active_units(model, images, "cpu") == 2
 
 
 def test_psnr_and_denoising():

@@ -73,13 +73,18 @@ def kl_per_dimension(model: VAE, images: torch.Tensor, device) -> torch.Tensor:
     return batched(lambda x: kl_to_standard_normal(*model.posterior(x)), images, device).mean(0)
 
 
-def active_units(kl_per_dim: torch.Tensor, threshold: float = 0.01) -> int:
-    """Latent dimensions whose mean KL exceeds ``threshold`` nats: those the decoder can use.
+@torch.no_grad()
+def active_units(model: VAE, images: torch.Tensor, device, threshold: float = 0.01) -> int:
+    """Burda et al. 2016 (section 5.2): dimension j is active when A_j = Cov_x(E_q[z_j | x]),
+    the variance over the images of its posterior mean μ_j(x), exceeds ``threshold``.
 
-    A dimension with KL ≈ 0 has q(z_j|x) = N(0, 1) for every x: it carries no information
-    (posterior collapse). Burda et al. 2016 count Var_x(μ_j) > 0.01 instead; both agree closely.
+    An inactive dimension encodes the same μ_j for every image, so the decoder cannot read
+    anything from it (posterior collapse), whatever its KL: a posterior narrower than the
+    prior costs KL without carrying information.
     """
-    return int((kl_per_dim > threshold).sum())
+    model.eval()
+    means = batched(model.encode, images, device).double()  # (N, D), μ(x)
+    return int((means.var(0, unbiased=False) > threshold).sum())
 
 
 class Denoised(NamedTuple):
