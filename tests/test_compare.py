@@ -40,3 +40,44 @@ def test_summary_figure_has_a_panel_per_metric(tmp_path):
     fig = compare.summary_figure(results.frame, "test")
     assert len(fig.axes) == 6
     assert all(len(ax.patches) == 3 for ax in fig.axes)
+
+
+class PixelsAsCode(torch.nn.Module):
+    """A 'model' whose code is the image itself: its latent path is the pixel blend."""
+
+    def encode(self, x):
+        return x.flatten(1)
+
+    def decode(self, z):
+        return z.unflatten(1, (1, 28, 28))
+
+
+def test_interpolation_frames_are_the_inner_points_of_seeded_pairs():
+    images = torch.rand(30, 1, 28, 28)
+    frames, rest = compare.interpolation_frames({"same": PixelsAsCode()}, images, pairs=4,
+                                                steps=5, device="cpu", seed=1)
+    assert frames["pixels"].shape == (4 * 3, 1, 28, 28) and len(rest) == 30 - 8
+    assert torch.allclose(frames["same"], frames["pixels"], atol=1e-6)  # a code of pixels
+    # the first pair's middle frame is the mean of its two ends; no end is in the rest
+    order = torch.randperm(30, generator=torch.Generator().manual_seed(1))
+    a, b = images[order[0]], images[order[4]]
+    assert torch.allclose(frames["pixels"][1], (a + b) / 2, atol=1e-6)
+    ends = {order[i].item() for i in range(8)}
+    assert all(not any(torch.equal(r, images[i]) for i in ends) for r in rest)
+    again, _ = compare.interpolation_frames({}, images, pairs=4, steps=5, device="cpu", seed=1)
+    assert torch.equal(again["pixels"], frames["pixels"])
+    with pytest.raises(Exception, match="pairs"):
+        compare.interpolation_frames({}, images, pairs=16, steps=5, device="cpu")
+
+
+def test_frechet_to_real_puts_real_images_at_the_floor_and_a_blend_above_it():
+    torch.manual_seed(0)
+    judge = CNN(CNNConfig(arch="cnn3x3", width=4)).eval()
+    real = (torch.rand(300, 1, 28, 28) > 0.7).float()  # sharp 'strokes'
+    other_real = (torch.rand(300, 1, 28, 28) > 0.7).float()
+    blurred = torch.full((80, 1, 28, 28), 0.3) + 0.05 * torch.rand(80, 1, 28, 28)
+    scores = compare.frechet_to_real(judge, {"blend": blurred}, real, other_real, "cpu")
+    assert set(scores) == {"real images (floor)", "blend"}
+    assert scores["blend"] > 2 * scores["real images (floor)"]
+    with pytest.raises(Exception, match="at least 80"):
+        compare.frechet_to_real(judge, {"blend": blurred}, real[:50], other_real, "cpu")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from ..families import code_grids
+from ..checks import ParameterError
+from ..models.common import batched
+from ..models.vqvae2 import code_grids
 from .metrics import classifier_features, frechet_distance, gaussian_stats
 
 
@@ -20,6 +22,55 @@ def sample_scores(judge, samples: torch.Tensor, reference_stats, device) -> dict
     confidence = torch.softmax(logits, 1).max(1).values.mean()
     return {"fid_cnn": frechet_distance(*gaussian_stats(features), *reference_stats),
             "sample_confidence": float(confidence)}
+
+
+@torch.no_grad()
+def interpolation_frames(models: dict, images: torch.Tensor, pairs: int, steps: int, device,
+                         seed: int = 0) -> tuple[dict, torch.Tensor]:
+    """The inner frames of straight lines between ``pairs`` seeded random pairs of ``images``,
+    in each model's latent space and in pixel space: ({"pixels": ..., name: ...}, the rest).
+
+    Each entry holds pairs · (steps − 2) images (the ends left out); the rest are the images
+    that are no end of any pair, for a reference set of real images that shares none with the
+    paths. The same pairs and the same t for every space.
+    """
+    inner = steps - 2
+    if pairs < 1 or inner < 1 or 2 * pairs > len(images):
+        raise ParameterError(f"interpolation_frames needs 1 <= pairs <= {len(images) // 2} "
+                             f"and steps >= 3, got pairs={pairs}, steps={steps}.")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    ends_a, ends_b = images[order[:pairs]], images[order[pairs:2 * pairs]]
+    t = torch.linspace(0, 1, steps)[1:-1]  # (inner,)
+
+    def blend(a, b):  # (P, ...) x (P, ...) → (P · inner, ...), pair-major
+        w = t.view(1, inner, *([1] * (a.dim() - 1)))
+        return ((1 - w) * a.unsqueeze(1) + w * b.unsqueeze(1)).flatten(0, 1)
+
+    frames = {"pixels": blend(ends_a, ends_b)}
+    for name, model in models.items():
+        model.eval()
+        codes = blend(batched(model.encode, ends_a, device), batched(model.encode, ends_b, device))
+        frames[name] = batched(model.decode, codes, device)
+    return frames, images[order[2 * pairs:]]
+
+
+def frechet_to_real(judge, frames: dict, real: torch.Tensor, floor_images: torch.Tensor,
+                    device, seed: int = 0) -> dict:
+    """Fréchet distance (in the judge's feature space) from each set of ``frames`` to as many
+    real images drawn from ``real``, and the floor: as many other real images
+    (``floor_images``, e.g. training images) to the same reference. Equal counts everywhere,
+    so the small-sample bias of the distance is the same in every row."""
+    n = min(len(f) for f in frames.values())
+    if len(real) < n or len(floor_images) < n:
+        raise ParameterError(f"frechet_to_real needs at least {n} real and {n} floor images, "
+                             f"got {len(real)} and {len(floor_images)}.")
+    generator = torch.Generator().manual_seed(seed)
+    pick = lambda x: x[torch.randperm(len(x), generator=generator)[:n]]  # noqa: E731
+    reference = gaussian_stats(classifier_features(judge, pick(real), device))
+    sets = {"real images (floor)": pick(floor_images),
+            **{name: pick(f) for name, f in frames.items()}}
+    return {name: frechet_distance(*gaussian_stats(classifier_features(judge, x, device)),
+                                   *reference) for name, x in sets.items()}
 
 
 def most_used_codes(vq_model, images: torch.Tensor, device, n: int) -> torch.Tensor:
