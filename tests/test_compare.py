@@ -81,3 +81,24 @@ def test_frechet_to_real_puts_real_images_at_the_floor_and_a_blend_above_it():
     assert scores["blend"] > 2 * scores["real images (floor)"]
     with pytest.raises(Exception, match="at least 80"):
         compare.frechet_to_real(judge, {"blend": blurred}, real[:50], other_real, "cpu")
+
+
+def test_a_vaes_units_are_ranked_by_kl_and_an_aes_by_spread():
+    from latent_notes.models.autoencoder import AEConfig, Autoencoder
+    from latent_notes.models.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(latent_size=5, width=4, fc_width=16)).eval()
+    with torch.no_grad():  # only coordinates 3 and 1 carry anything, 3 the most
+        for head in (vae.to_mu, vae.to_logvar):
+            head.weight.zero_()
+            head.bias.zero_()
+        vae.to_mu.weight[3].normal_(0, 10.0)
+        vae.to_mu.weight[1].normal_(0, 1.0)
+    images = torch.rand(16, 1, 28, 28)
+    dims, how = compare.ranked_units(vae, images, "cpu", 2)
+    assert dims.tolist() == [3, 1] and how == "mean KL"
+    ae = Autoencoder(AEConfig(latent_size=4, width=4)).eval()
+    dims, how = compare.ranked_units(ae, images, "cpu", 4)
+    spread = ae.encode(images).std(0)
+    assert spread[dims].tolist() == sorted(spread.tolist(), reverse=True) and "spread" in how

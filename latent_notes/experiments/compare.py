@@ -73,6 +73,24 @@ def frechet_to_real(judge, frames: dict, real: torch.Tensor, floor_images: torch
                                    *reference) for name, x in sets.items()}
 
 
+@torch.no_grad()
+def ranked_units(model, images: torch.Tensor, device, n: int) -> tuple[torch.Tensor, str]:
+    """The ``n`` coordinates of a vector code worth traversing first, and how they were ranked:
+    a VAE's by their mean KL to the prior (what chapter 3 reads: an inactive coordinate, KL ≈ 0,
+    changes nothing), any other code's by its spread over ``images``."""
+    model.eval()
+    if hasattr(model, "posterior"):
+        from ..models.vae import kl_to_standard_normal
+
+        score = batched(lambda x: kl_to_standard_normal(*model.posterior(x)), images,
+                        device).mean(0)
+        how = "mean KL"
+    else:
+        score = batched(model.encode, images, device).std(0)
+        how = "spread over the test images"
+    return score.argsort(descending=True)[:n], how
+
+
 def most_used_codes(vq_model, images: torch.Tensor, device, n: int) -> torch.Tensor:
     """The ``n`` top-level codes VQ-VAE-2 uses most often on ``images``."""
     top = code_grids(vq_model, images, torch.zeros(len(images)), device).top
