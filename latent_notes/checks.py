@@ -29,9 +29,13 @@ def check_number(name: str, value, *, low: float = 0.0, high: float | None = Non
         if high is not None:
             ok = ok and (value < high if high_open else value <= high)
     if not ok:
-        interval = (("(" if low_open else "[") + f"{low:g}, "
-                    + ("∞)" if high is None else f"{high:g}" + (")" if high_open else "]")))
+        interval = _interval(low, high, low_open, high_open)
         raise ParameterError(f"{name} must be a finite number in {interval}, got {value!r}.")
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    return (("(" if low_open else "[") + f"{low:g}, "
+            + ("∞)" if high is None else f"{high:g}" + (")" if high_open else "]")))
 
 
 def check_choice(name: str, value, choices) -> None:
@@ -99,3 +103,19 @@ def check_latent_sizes(latent_sizes, **needed) -> list[int]:
                                  f"experiments reuse the models of the sweep. Add it to "
                                  f"latent_sizes or choose one of them.")
     return sizes
+
+
+
+def check_numbers(name: str, values, *, example: str, low: float = 0.0, high: float | None = None,
+                  low_open: bool = False, high_open: bool = False) -> None:
+    """Raise unless ``values`` is a non-empty list of real numbers in the interval."""
+    ok = isinstance(values, (list, tuple)) and len(values) > 0
+    try:
+        for value in values if ok else ():
+            check_number(name, value, low=low, high=high, low_open=low_open, high_open=high_open)
+    except ParameterError:
+        ok = False
+    if not ok:
+        raise ParameterError(f"{name} must be a non-empty list of finite numbers in "
+                             f"{_interval(low, high, low_open, high_open)} such as {example}, "
+                             f"got {values!r}.")

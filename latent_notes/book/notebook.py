@@ -1,4 +1,5 @@
-"""What every chapter does first: check its parameters, seed, pick a device, load the data."""
+"""What every chapter does first (check its parameters, seed, pick a device, load the data), and
+how it records a measured number for its results table and its text."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,18 +11,20 @@ from ..data import ImageData, load_data
 from ..store.cache import Run, Store
 from ..store.weights import Source
 from ..training import pick_device, seed_everything, set_deterministic
+from .parameters import ChapterParameters
 from .results import Results
 
 
 @dataclass
 class Chapter:
-    """The context of one chapter run: its data, results table, and the run (seed, device,
-    store) that every training call takes as one argument."""
+    """The context of one chapter run: its data, results table, the run (seed, device, store)
+    that every training call takes as one argument, and its own checked parameters."""
 
     name: str
     data: ImageData
     results: Results
     run: Run
+    parameters: ChapterParameters | None = None
 
     @property
     def device(self) -> torch.device:
@@ -31,11 +34,34 @@ class Chapter:
     def seed(self) -> int:
         return self.run.seed
 
+    def record(self, model: str, metric: str, value, setting: str = "",
+               glue: str | None = None) -> float:
+        """Record a measured number in the results table and, given a ``glue`` name, glue it
+        for the text ({glue:text}`NAME`); returns the number."""
+        value = self.results.add(model, metric, value, setting)
+        if glue:
+            _glue(glue, value)
+        return value
+
+    def record_all(self, model: str, scores: dict, setting: str = "",
+                   glue: str | None = None) -> dict:
+        """Record several metrics of one model: ``scores`` is {metric: value}. ``glue`` names
+        each glued value from a template, e.g. ``"{metric}_{model}"``; returns the numbers."""
+        return {metric: self.record(model, metric, value, setting,
+                                    glue and glue.format(model=model, metric=metric))
+                for metric, value in scores.items()}
+
 
 def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
                   device: str, results_dir, cache_dir=None, weights=None, image_size=None,
-                  channels=None, deterministic: bool = False) -> Chapter:
-    """Validate the shared parameters, choose the weights source, seed, load the data set."""
+                  channels=None, deterministic: bool = False,
+                  parameters: ChapterParameters | None = None,
+                  label: str | None = None) -> Chapter:
+    """Validate the shared parameters, choose the weights source, seed, load the data set.
+
+    ``parameters`` are the chapter's own, already checked (``book.parameters``: a dataclass that
+    checks itself when it is made); ``label`` is the results table's ``chapter`` column.
+    """
     check_positive(epochs=epochs)
     source = Source.of(weights)
     if source:
@@ -45,8 +71,8 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     chosen = pick_device(device)
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
                      channels=channels, seed=seed)
-    results = Results(name, data.name, results_dir)
-    return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)))
+    results = Results(name, data.name, results_dir, label=label)
+    return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)), parameters)
 
 
 def glue(name: str, value, display: bool = False):
@@ -59,6 +85,9 @@ def glue(name: str, value, display: bool = False):
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+_glue = glue  # for Chapter's methods, whose ``glue`` argument is a name
 
 
 def download_link(table, filename: str):
