@@ -75,16 +75,18 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)), parameters)
 
 
-def glue(name: str, value, display: bool = False):
-    """Store a computed value for the text ({glue:text}`name`); a no-op without myst-nb (Colab)."""
+def glue(name: str, value, display: bool = False) -> None:
+    """Store a computed value for the text ({glue:text}`name`); a no-op without myst-nb (Colab).
+
+    It returns nothing, so a glue on a cell's last line adds no output to the page.
+    """
     if hasattr(value, "item"):  # NumPy and torch scalars → Python numbers, so formats apply
         value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        return value
+        return
     myst_glue(name, value, display=display)
-    return value
 
 
 _glue = glue  # for Chapter's methods, whose ``glue`` argument is a name
