@@ -41,6 +41,7 @@ except ImportError:
 
 # %%
 import pandas as pd
+from IPython.display import display
 from latent_notes import families
 from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.experiments import plots
@@ -81,23 +82,19 @@ print(data, "on", chapter.device)
 # training, only to measure.
 
 # %%
-x, y = data.train.images[:40], data.train.labels[:40]
 print("images:", tuple(data.train.images.shape), data.train.images.dtype,
       f"values in [{data.train.images.min():.1f}, {data.train.images.max():.1f}]")
 print("labels:", tuple(data.train.labels.shape), data.train.labels.dtype)
-plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
-                 title=f"The first 40 training images of {data.name}, "
-                       "with their labels");
-
-# %%
 counts = pd.DataFrame({
     "train": pd.Series(data.train.labels.numpy()).value_counts().sort_index(),
     "test": pd.Series(data.test.labels.numpy()).value_counts().sort_index(),
 })
 counts.index = [data.classes[i] for i in counts.index]
-glue("n_train", len(data.train))
-glue("n_test", len(data.test))
-counts.T
+display(counts.T)  # images per class
+x, y = data.train.images[:40], data.train.labels[:40]
+plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
+                 title=f"The first 40 training images of {data.name}, "
+                       "with their labels");
 
 # %% [markdown]
 # We train on {glue:text}`n_train` images and test on {glue:text}`n_test`. The classes are
@@ -132,7 +129,6 @@ counts.T
 archs = list(classifier.ARCHS)
 for arch in archs:
     model = classifier.CNN(families.CLASSIFIER.configure(data, arch=arch))
-    glue(f"params_{arch}", count_parameters(model))
     print(f"{arch}: {count_parameters(model):,} parameters")
 print(model)
 
@@ -167,9 +163,7 @@ glue("warmup", recipe.warmup)
 # (with dropout active), test loss and accuracy after it, and the speed of the training pass.
 
 # %%
-trained["cnn_deep"].history.round(4)
-
-# %%
+display(trained["cnn_deep"].history.round(4))
 plots.training_curves({arch: r.history for arch, r in trained.items()},
                       metrics=("loss", "accuracy"),
                       title=f"Cross-entropy and accuracy per epoch on {data.name} "
@@ -189,25 +183,31 @@ plots.training_curves({arch: r.history for arch, r in trained.items()},
 rows = []
 for arch, result in trained.items():
     final = result.history.iloc[-1]
-    accuracy = chapter.results.add(arch, "test_accuracy", final["test_accuracy"])
-    chapter.results.add(arch, "test_loss", final["test_loss"])
-    seconds = result.history["seconds"].mean()
-    chapter.results.add(arch, "seconds_per_epoch", seconds)
-    chapter.results.add(arch, "parameters", count_parameters(result.model))
-    glue(f"acc_{arch}", accuracy)
-    glue(f"sec_{arch}", seconds)
-    rows.append({"network": arch, "parameters": count_parameters(result.model),
-                 "seconds per epoch": round(seconds, 2),
-                 "test loss": round(final["test_loss"], 4),
-                 "test accuracy": round(accuracy, 4)})
+    scores = {"test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
+              "seconds_per_epoch": result.history["seconds"].mean(),
+              "parameters": count_parameters(result.model)}
+    chapter.record_all(arch, scores)  # one row per number in 01_cnn_warmup.csv
+    rows.append({"network": arch, **scores})
 summary = pd.DataFrame(rows).set_index("network")
-best = summary["test accuracy"].idxmax()
+best = summary["test_accuracy"].idxmax()
+summary.round(4)
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+glue("n_train", len(data.train))
+glue("n_test", len(data.test))
+for arch, row in summary.iterrows():
+    glue(f"params_{arch}", int(row["parameters"]))
+    glue(f"acc_{arch}", row["test_accuracy"])
+    glue(f"sec_{arch}", row["seconds_per_epoch"])
 glue("best_arch", best)
-glue("best_acc", summary.loc[best, "test accuracy"])
+glue("best_acc", summary.loc[best, "test_accuracy"])
 glue("best_errors",
-     int(round((1 - summary.loc[best, "test accuracy"]) * len(data.test))))
+     int(round((1 - summary.loc[best, "test_accuracy"]) * len(data.test))))
 glue("trained_on", describe_machine(trained[best].trained_on))  # timings made there
-summary
+glue("judge_features", trained["cnn_deep"].model.config.fc_width)
+glue("judge_file", trained["cnn_deep"].path.name)
+glue("judge_alias", families.alias(families.CLASSIFIER, data, arch="cnn_deep") + ".pt")
 
 # %% [markdown]
 # On this run the best network is **{glue:text}`best_arch`** with a test accuracy of
@@ -221,7 +221,8 @@ summary
 # ## Where does the best network go wrong?
 #
 # A confusion matrix counts, for every true class (row), how often each class was predicted
-# (column); the diagonal holds the correct answers.
+# (column); the diagonal holds the correct answers. Below it, the test images the network got
+# wrong, with what it said and how sure it was.
 
 # %%
 best_model = trained[best].model
@@ -230,9 +231,7 @@ predicted = probabilities.argmax(1)
 true = data.test.labels.numpy()
 plots.confusion_matrix_plot(true, predicted, data.classes,
                             title=f"{best} on the {len(true)} test images "
-                                  f"of {data.name}");
-
-# %%
+                                  f"of {data.name}")
 wrong = (predicted != true).nonzero()[0]
 shown = wrong[:40]
 glue("n_wrong", len(wrong))
@@ -258,13 +257,9 @@ else:
 # feature-map values. So the deep network is the judge, with its test accuracy of
 # {glue:text}`acc_cnn_deep:.2%` (the best network reached {glue:text}`best_acc:.2%`). It was
 # stored under a stable name in the cache as well (the classifier family names its deep CNN
-# the judge): chapters 4 and 5 ask `families.judge` for it with the same recipe, so they load
-# exactly this network (or, run alone, train exactly this one).
-
-# %%
-glue("judge_features", trained["cnn_deep"].model.config.fc_width)
-print("the judge:", trained["cnn_deep"].path.name, "also stored as",
-      families.alias(families.CLASSIFIER, data, arch="cnn_deep") + ".pt")
+# the judge): its checkpoint {glue:text}`judge_file` is also {glue:text}`judge_alias`.
+# Chapters 4 and 5 ask `families.judge` for it with the same recipe, so they load exactly this
+# network (or, run alone, train exactly this one).
 
 # %% [markdown]
 # ## Summary

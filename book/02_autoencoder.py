@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book.notebook import glue, start_chapter
-from latent_notes.checks import ParameterError, check_latent_sizes
+from latent_notes.book.parameters import AutoencoderParameters
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import latent, plots, probes
 from latent_notes.experiments.metrics import reconstruction_scores
@@ -87,20 +87,11 @@ tsne_points = 500  # test codes on the t-SNE map
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic)
+                        deterministic=deterministic,
+                        parameters=AutoencoderParameters.of(globals()))
 data = chapter.data
-sizes = check_latent_sizes(latent_sizes, traversal_latent=traversal_latent,
-                           **({"noise_latent": noise_latent} if noise_latent else {}))
-noise_latent = noise_latent or sizes[-1]
-if (traversal_units not in ("std", "code") or not traversal_step > 0
-        or not traversal_range > 0):
-    raise ParameterError(f"The traversal needs traversal_units 'std' or 'code' and "
-                         f"positive traversal_range and traversal_step; got "
-                         f"{traversal_units!r}, {traversal_range!r} and "
-                         f"{traversal_step!r}.")
-if not noise_scales or min(noise_scales) < 0:
-    raise ParameterError(f"noise_scales must be a list of scales >= 0 such as "
-                         f"[0, 0.5, 1], got {noise_scales!r}.")
+# the sweep sorted, and the noise experiment's model (None: the largest)
+sizes, noise_latent = chapter.parameters.latent_sizes, chapter.parameters.noise_latent
 print(data, "on", chapter.device)
 print("latent sizes:", sizes)
 
@@ -146,8 +137,6 @@ with torch.no_grad():
         h = layer(h)
         if isinstance(layer, (torch.nn.ReLU, torch.nn.Sigmoid)):
             print(f"  decoder {type(layer).__name__:>7} → {tuple(h.shape)}")
-glue("params_example", count_parameters(example))
-glue("pixels", data.channels * data.image_size ** 2)
 print(f"{count_parameters(example):,} parameters")
 
 # %% [markdown]
@@ -163,8 +152,6 @@ print(f"{count_parameters(example):,} parameters")
 # chapters) reuse exactly these models.
 
 # %%
-glue("traversal_latent_size", traversal_latent)
-glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
 trained = {}
 for size in sizes:
     model_config, recipe = autoencoders.recipe(data, latent_size=size, width=width,
@@ -173,8 +160,6 @@ for size in sizes:
     trained[size] = families.train(autoencoders, data, model_config, recipe,
                                    run=chapter.run)
     print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
-
-# %%
 plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
                       metrics=("loss",), log_y=True,
                       title=f"Reconstruction MSE per pixel on {data.name} "
@@ -199,39 +184,19 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
 # %%
 rows = []
 for size, result in trained.items():
-    setting = f"latent={size}"
-    scores = reconstruction_scores(result.model, data.test.images, chapter.device)
-    mse = chapter.results.add("ae", "test_mse", scores["test_mse"], setting=setting)
-    pca = chapter.results.add("ae", "pca_test_mse",
-                              latent.pca_baseline(data.train.images, data.test.images,
-                                                  size, seed=seed),
-                              setting=setting)
+    mse = reconstruction_scores(result.model, data.test.images,
+                                chapter.device)["test_mse"]
+    pca = latent.pca_baseline(data.train.images, data.test.images, size, seed=seed)
+    chapter.record_all("ae", {"test_mse": mse, "pca_test_mse": pca}, f"latent={size}")
     rows.append({"latent_size": size, "autoencoder": mse, "PCA": pca,
                  "ratio AE / PCA": mse / pca})
 sweep = pd.DataFrame(rows).set_index("latent_size")
-wins = int((sweep["autoencoder"] < sweep["PCA"]).sum())
-sweep.round(5)
-
-# %% tags=["remove-input"]
-glue("ae_mse", sweep.loc[traversal_latent, "autoencoder"])
-glue("pca_mse", sweep.loc[traversal_latent, "PCA"])
-glue("ae_vs_pca", "below" if sweep.loc[traversal_latent, "autoencoder"]
-     < sweep.loc[traversal_latent, "PCA"] else "above")
-glue("n_wins", wins)
-glue("n_sizes", len(sweep))
-glue("ratio_smallest", sweep["ratio AE / PCA"].iloc[0])
-glue("ratio_largest", sweep["ratio AE / PCA"].iloc[-1])
-glue("smallest_size", sizes[0])
-glue("largest_size", sizes[-1])
-glue("advantage_trend", "grows" if sweep["ratio AE / PCA"].iloc[-1]
-     < sweep["ratio AE / PCA"].iloc[0] else "shrinks")
-
-# %%
 plots.sweep_plot(sweep.reset_index(), "latent_size",
                  {"autoencoder": "convolutional autoencoder",
                   "PCA": "PCA, same number of components"},
                  title=f"Test reconstruction error against code size ({data.name})",
-                 ylabel="test MSE per pixel", log_y=True);
+                 ylabel="test MSE per pixel", log_y=True)
+sweep.round(5)
 
 # %% [markdown]
 # At code size {glue:text}`traversal_latent_size` the autoencoder's test error is
@@ -304,15 +269,7 @@ noise_table = pd.DataFrame(noise_rows).set_index("noise scale")
 plots.image_grid(torch.cat(grids), len(picks),
                  row_labels=[f"s = {s}" for s in noise_scales],
                  title=f"Decoding noisy codes (latent {noise_latent}), noise in "
-                       "standard deviations per coordinate");
-
-# %% tags=["remove-input"]
-glue("noise_latent_size", noise_latent)
-glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
-glue("noise_mse_max", noise_table["test MSE"].iloc[-1])
-glue("noise_scale_max", noise_scales[-1])
-
-# %%
+                       "standard deviations per coordinate")
 noise_table.round(5)
 
 # %% [markdown]
@@ -403,9 +360,7 @@ fitted = sample_gaussian(model.prior_mean, model.prior_cov, n_samples,
 plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
                             batched(model.decode, fitted, chapter.device)]),
                  n_samples, size=0.8, row_labels=["N(0, I)", "fitted"],
-                 title=f"Decoded random codes (latent {traversal_latent})");
-
-# %%
+                 title=f"Decoded random codes (latent {traversal_latent})")
 test_traversal_codes = batched(model.encode, data.test.images, chapter.device)
 candidates = {"test images' codes": test_traversal_codes[:n_samples * 4],
               "N(0, I) samples": standard, "fitted Gaussian samples": fitted}
@@ -413,14 +368,6 @@ distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes)
                        for name, codes in candidates.items()},
                       name="mean distance to the nearest training code")
 distances.to_frame().round(3)
-
-# %% tags=["remove-input"]
-glue("code_sd_min", float(sd.min()))
-glue("code_sd_max", float(sd.max()))
-glue("code_mean_abs", float(mean.abs().mean()))
-glue("dist_test", distances.iloc[0])
-glue("dist_standard", distances.iloc[1])
-glue("dist_fitted", distances.iloc[2])
 
 # %% [markdown]
 # Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$, and they do not: the
@@ -447,35 +394,19 @@ for size in sizes:
     test_codes = batched(trained[size].model.encode, data.test.images, chapter.device)
     accuracy = probes.linear_probe(train_codes[size], data.train.labels[probe_idx],
                                    test_codes, data.test.labels, seed=seed)
-    chapter.results.add("ae", "probe_accuracy", accuracy, setting=f"latent={size}")
+    chapter.record("ae", "probe_accuracy", accuracy, setting=f"latent={size}")
     probe_rows.append({"latent_size": size, "probe accuracy": accuracy})
-pixel_accuracy = chapter.results.add(
-    "pixels", "probe_accuracy",
-    probes.linear_probe(data.train.images[probe_idx], data.train.labels[probe_idx],
-                        data.test.images, data.test.labels, seed=seed))
-probe_table = pd.DataFrame(probe_rows)
-best = probe_table.loc[probe_table["probe accuracy"].idxmax()]
-largest = probe_table.iloc[-1]
-probe_table.assign(pixels=pixel_accuracy).set_index("latent_size").round(4)
-
-# %% tags=["remove-input"]
-glue("probe_n", n_probe)
-glue("probe_best_size", int(best["latent_size"]))
-glue("probe_best", best["probe accuracy"])
-glue("probe_pixels", pixel_accuracy)
-glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
-glue("probe_trend",
-     "The probe improves all the way to the largest code."
-     if int(best["latent_size"]) == int(largest["latent_size"]) else
-     f"Past code size {int(best['latent_size'])} the probe does not improve "
-     f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
-
-# %%
-plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
+pixel_accuracy = probes.linear_probe(data.train.images[probe_idx],
+                                     data.train.labels[probe_idx], data.test.images,
+                                     data.test.labels, seed=seed)
+chapter.record("pixels", "probe_accuracy", pixel_accuracy)
+probe_table = pd.DataFrame(probe_rows).assign(pixels=pixel_accuracy)
+plots.sweep_plot(probe_table, "latent_size",
                  {"probe accuracy": "logistic regression on the codes",
                   "pixels": "logistic regression on the pixels"},
                  title=f"Linear probe accuracy on the test set ({data.name})",
-                 ylabel="test accuracy");
+                 ylabel="test accuracy")
+probe_table.set_index("latent_size").round(4)
 
 # %% [markdown]
 # Trained on {glue:text}`probe_n` training codes, the best probe reads the label with
@@ -498,13 +429,52 @@ plots.sweep_plot(probe_table.assign(pixels=pixel_accuracy), "latent_size",
 latent.tsne_map(test_traversal_codes, data.test.labels, data.classes,
                 max_points=tsne_points, seed=seed,
                 title=f"t-SNE of {min(tsne_points, len(data.test))} test codes "
-                      f"(latent {traversal_latent})");
-
-# %%
+                      f"(latent {traversal_latent})")
 if 2 in trained:
     latent.tsne_map(batched(trained[2].model.encode, data.test.images, chapter.device),
                     data.test.labels, data.classes, max_points=tsne_points, seed=seed,
                     title="The codes of size 2 as they are (test images)")
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+glue("params_example", count_parameters(example))
+glue("pixels", data.channels * data.image_size ** 2)
+glue("traversal_latent_size", traversal_latent)
+glue("compression", data.channels * data.image_size ** 2 / traversal_latent)
+at = sweep.loc[traversal_latent]  # the sweep at the code size of the experiments
+glue("ae_mse", at["autoencoder"])
+glue("pca_mse", at["PCA"])
+glue("ae_vs_pca", "below" if at["autoencoder"] < at["PCA"] else "above")
+glue("n_wins", int((sweep["autoencoder"] < sweep["PCA"]).sum()))
+glue("n_sizes", len(sweep))
+ratio = sweep["ratio AE / PCA"]
+glue("ratio_smallest", ratio.iloc[0])
+glue("ratio_largest", ratio.iloc[-1])
+glue("smallest_size", sizes[0])
+glue("largest_size", sizes[-1])
+glue("advantage_trend", "grows" if ratio.iloc[-1] < ratio.iloc[0] else "shrinks")
+glue("noise_latent_size", noise_latent)
+glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
+glue("noise_mse_max", noise_table["test MSE"].iloc[-1])
+glue("noise_scale_max", noise_scales[-1])
+glue("code_sd_min", float(sd.min()))
+glue("code_sd_max", float(sd.max()))
+glue("code_mean_abs", float(mean.abs().mean()))
+glue("dist_test", distances.iloc[0])
+glue("dist_standard", distances.iloc[1])
+glue("dist_fitted", distances.iloc[2])
+best = probe_table.loc[probe_table["probe accuracy"].idxmax()]
+largest = probe_table.iloc[-1]
+glue("probe_n", n_probe)
+glue("probe_best_size", int(best["latent_size"]))
+glue("probe_best", best["probe accuracy"])
+glue("probe_pixels", pixel_accuracy)
+glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
+glue("probe_trend",
+     "The probe improves all the way to the largest code."
+     if int(best["latent_size"]) == int(largest["latent_size"]) else
+     f"Past code size {int(best['latent_size'])} the probe does not improve "
+     f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
 
 # %% [markdown]
 # Most classes form their own islands; the ones that touch are typically classes that share

@@ -49,7 +49,7 @@ import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book.notebook import glue, start_chapter
-from latent_notes.checks import ParameterError
+from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class
 from latent_notes.experiments import latent, plots, probes
 from latent_notes.experiments import vae_experiments as experiments
@@ -91,14 +91,9 @@ colour_batch_size = 16  # images per gradient step for the colour VAE
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic)
+                        deterministic=deterministic,
+                        parameters=VAEParameters.of(globals()))
 data = chapter.data
-if not betas or any(not isinstance(b, (int, float)) or b < 0 for b in betas):
-    raise ParameterError(f"betas must be a non-empty list of numbers >= 0, "
-                         f"got {betas!r}.")
-if not noise_levels or any(not 0 < s <= 1 for s in noise_levels):
-    raise ParameterError(f"noise_levels must be a non-empty list of noise standard "
-                         f"deviations in (0, 1], got {noise_levels!r}.")
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
 vaes = families.FAMILIES["vae"]
 settings = dict(latent_size=latent_size, width=width, fc_width=fc_width,
@@ -157,7 +152,6 @@ print(data, "on", chapter.device)
 
 # %%
 model = vae.VAE(model_config)
-glue("n_params", sum(p.numel() for p in model.parameters()))
 print(model_config)
 print(model)
 
@@ -231,8 +225,6 @@ sweep = {beta: trained_vae(epochs, beta=beta) for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")
 reference = sweep[1.0].model
-
-# %%
 plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
                       metrics=("neg_elbo", "recon", "kl"),
                       title=f"Negative ELBO and its two terms per epoch on {data.name} "
@@ -253,25 +245,12 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 rows = []
 for beta, result in sweep.items():
     terms = experiments.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
-    setting = f"beta={beta:g},latent={latent_size}"
-    for metric in ("neg_elbo", "recon", "kl"):
-        chapter.results.add("vae", metric, terms[metric], setting=setting)
+    chapter.record_all("vae", terms, setting=f"beta={beta:g},latent={latent_size}")
     rows.append({"beta": beta, **terms})
 sweep_table = pd.DataFrame(rows)
 experiments.rate_distortion_plot(sweep_table,
-                                 f"Rate–distortion on the {data.name} test set");
-
-# %%
-lowest, highest = sweep_table.iloc[0], sweep_table.iloc[-1]
+                                 f"Rate–distortion on the {data.name} test set")
 sweep_table.round(2).set_index("beta")
-
-# %% tags=["remove-input"]
-glue("beta_low", lowest["beta"])
-glue("beta_high", highest["beta"])
-glue("kl_low_beta", lowest["kl"])
-glue("kl_high_beta", highest["kl"])
-glue("recon_low_beta", lowest["recon"])
-glue("recon_high_beta", highest["recon"])
 
 # %% [markdown]
 # From β = {glue:text}`beta_low:g` to β = {glue:text}`beta_high:g` the rate goes from
@@ -290,9 +269,7 @@ per_beta = torch.stack([batched(r.model.reconstruct, test_x[shown], chapter.devi
                         for r in sweep.values()])  # (betas, classes, C, H, W)
 plots.image_grid(torch.cat([test_x[shown][None], per_beta]).flatten(0, 1), len(shown),
                  row_labels=["original"] + [f"β={b:g}" for b in sweep],
-                 title="Test images and their reconstructions decode(μ) per β");
-
-# %%
+                 title="Test images and their reconstructions decode(μ) per β")
 samples = torch.stack([r.model.sample(len(shown), seed=seed).cpu()
                        for r in sweep.values()])
 plots.image_grid(samples.flatten(0, 1), len(shown),
@@ -337,8 +314,6 @@ for beta, result in sweep.items():
 #   in the code, although no label was used to learn it.
 
 # %%
-glue("is_samples", is_samples)
-glue("n_eval", len(eval_x))
 probe_idx = probes.probe_indices(data.train.labels, max_train=probe_train, seed=seed)
 train_x, train_y = data.train.images[probe_idx], data.train.labels[probe_idx]
 rows, kl_by_beta = [], {}
@@ -354,38 +329,15 @@ for beta, result in sweep.items():
     accuracy = probes.linear_probe(
         batched(model_b.encode, train_x, chapter.device), train_y,
         batched(model_b.encode, test_x, chapter.device), test_y, seed=seed)
-    chapter.results.add("vae", "nll_is", nll, setting=setting)
-    chapter.results.add("vae", "neg_elbo_eval", elbo_same, setting=setting)  # on eval_x
-    chapter.results.add("vae", "active_units", units, setting=setting)
-    chapter.results.add("vae", "probe_accuracy", accuracy, setting=setting)
+    scores = {"nll_is": nll, "neg_elbo_eval": elbo_same,  # both on eval_x
+              "active_units": units, "probe_accuracy": accuracy}
+    chapter.record_all("vae", scores, setting=setting)
     rows.append({"beta": beta, "neg_elbo (same images)": elbo_same, "nll_is": nll,
                  "active_units": units, "probe_accuracy": accuracy})
 evaluation = pd.DataFrame(rows).set_index("beta")
-evaluation.round(3)
-
-# %%
 experiments.kl_per_dimension_plot({b: k.numpy() for b, k in kl_by_beta.items()}, 0.01,
-                                  "KL per latent dimension on the test set");
-
-# %% tags=["remove-input"]
-ref = evaluation.loc[1.0]
-units_high = int(evaluation["active_units"].iloc[-1])
-glue("ref_neg_elbo", sweep_table.set_index("beta").loc[1.0, "neg_elbo"])
-glue("ref_elbo_eval", ref["neg_elbo (same images)"])
-glue("ref_nll", ref["nll_is"])
-glue("ref_gap", ref["neg_elbo (same images)"] - ref["nll_is"])
-glue("ref_nll_word",
-     "below" if ref["nll_is"] < ref["neg_elbo (same images)"] else "not below")
-glue("ref_units", int(ref["active_units"]))
-glue("ref_probe", ref["probe_accuracy"])
-glue("latent_size", latent_size)
-glue("units_sentence",
-     f"only {units_high} dimensions stay active: a heavier KL price makes the model "
-     "switch dimensions off entirely rather than use all of them a little"
-     if units_high < ref["active_units"] else
-     f"{units_high} dimensions are still active in this run: the heavier KL price has "
-     "shrunk the information in every dimension (the plot above) without yet switching "
-     "any of them off; with longer training a β-VAE tends to prune whole dimensions")
+                                  "KL per latent dimension on the test set")
+evaluation.round(3)
 
 # %% [markdown]
 # At β = 1 the negative ELBO on the whole test set is {glue:text}`ref_neg_elbo:.1f` nats per
@@ -427,7 +379,8 @@ plots.image_grid(spread.flatten(0, 1), len(factors),
                  title="decode(μ + k·σ·ε), one test image per row (β = 1)");
 logvar = batched(lambda x: reference.posterior(x).logvar, test_x, chapter.device)
 sigma = torch.exp(0.5 * logvar)
-glue("sigma_median", sigma.median())
+print(f"median σ over the test images and the {latent_size} dimensions: "
+      f"{sigma.median():.3f}")
 
 # %% [markdown]
 # Up to $k$ = 1 the image barely changes: the decoder has learnt that the whole σ-cloud around
@@ -455,12 +408,9 @@ for result in alone.values():
 plots.image_grid(torch.cat(grid), len(shown),
                  row_labels=[f"{label}\n{kind}" for label in alone
                              for kind in ("reconstruction", "sample")],
-                 title="Each loss term alone, and both (2-D latent)");
-
-# %%
+                 title="Each loss term alone, and both (2-D latent)")
 for label, result in alone.items():
     mu = batched(result.model.encode, test_x, chapter.device)
-    glue(f"spread_{label.split()[0].lower()}", mu.std(0).mean())
     fig = latent.tsne_map(mu, test_y, data.classes,
                           f"Test μ in the 2-D latent: {label}",
                           max_points=tsne_points, seed=seed)
@@ -502,9 +452,7 @@ plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps
 
 # %%
 plots.image_grid(reference.sample(40, seed=seed + 1).cpu(), 10,
-                 title="40 samples from the β = 1 VAE: decode(z), z ~ N(0, I)");
-
-# %%
+                 title="40 samples from the β = 1 VAE: decode(z), z ~ N(0, I)")
 top_dims = torch.argsort(kl_by_beta[1.0], descending=True)[:6].tolist()
 values = torch.linspace(-3, 3, 9)
 z0 = batched(reference.encode, test_x[shown[:1]], chapter.device)[0]
@@ -514,9 +462,7 @@ plots.image_grid(walk.flatten(0, 1), len(values),
                  row_labels=[f"z[{d}]" for d in top_dims],
                  col_labels=[f"{v:+.1f}" for v in values.tolist()],
                  title="Traversal: μ with one dimension shifted "
-                       "(the six with the largest KL)");
-
-# %%
+                       "(the six with the largest KL)")
 a, b = shown[0], shown[min(1, len(shown) - 1)]
 mu_ab = batched(reference.encode, test_x[[a, b]], chapter.device)
 path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9,
@@ -545,31 +491,19 @@ for noise_std in noise_levels:
     result = trained_vae(side_epochs, noise_std=noise_std)
     denoised = experiments.denoise(result.model, test_x, noise_std, chapter.device,
                                    seed=seed)
-    setting = f"denoise,sigma={noise_std:g}"
-    chapter.results.add("vae", "psnr_in", denoised.psnr_in, setting=setting)
-    chapter.results.add("vae", "psnr_out", denoised.psnr_out, setting=setting)
-    rows.append({"noise_std": noise_std, "psnr_in": denoised.psnr_in,
-                 "psnr_out": denoised.psnr_out,
+    psnr = {"psnr_in": denoised.psnr_in, "psnr_out": denoised.psnr_out}
+    chapter.record_all("vae", psnr, setting=f"denoise,sigma={noise_std:g}")
+    rows.append({"noise_std": noise_std, **psnr,
                  "gain": denoised.psnr_out - denoised.psnr_in})
     outputs[noise_std] = denoised
 psnr_table = pd.DataFrame(rows)
-experiments.psnr_plot(psnr_table, f"Denoising {data.name} test images");
-
-# %%
+experiments.psnr_plot(psnr_table, f"Denoising {data.name} test images")
 middle = noise_levels[len(noise_levels) // 2]
 mid = outputs[middle]
 plots.image_grid(torch.cat([test_x[shown], mid.noisy[shown], mid.output[shown]]),
                  len(shown), row_labels=["clean", f"noisy σ={middle:g}", "denoised"],
                  title=f"Denoising at noise level σ = {middle:g}");
-mid_row = psnr_table.set_index("noise_std").loc[middle]
 psnr_table.round(2).set_index("noise_std")
-
-# %% tags=["remove-input"]
-glue("noise_mid", middle)
-glue("psnr_in_mid", mid_row["psnr_in"])
-glue("psnr_out_mid", mid_row["psnr_out"])
-glue("psnr_gain_mid", abs(mid_row["gain"]))
-glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
 
 # %% [markdown]
 # At σ = {glue:text}`noise_mid:g` the noisy inputs have a PSNR of
@@ -587,7 +521,6 @@ glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
 # decoder is Gaussian: its reconstruction term is a scaled squared error.
 
 # %%
-glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 if colour_dataset:
     colour = load_data(colour_dataset, data_root=data_root,
                        image_size=colour_image_size, channels=3, seed=seed)
@@ -611,9 +544,6 @@ if colour_dataset:
     fig = plots.image_grid(torch.cat([originals, rebuilt, drawn]), 8, size=1.4,
                            row_labels=["original", "reconstruction", "sample"],
                            title=f"The colour VAE on {colour.name} test images")
-
-# %%
-if colour_dataset:
     mu_pair = batched(colour_vae.model.encode, originals[:2], chapter.device)
     frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1],
                                 steps=8, device=chapter.device)
@@ -621,6 +551,48 @@ if colour_dataset:
         torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
         8, size=1.4, row_labels=["latent", "pixels"],
         title="Interpolating between two colour test images")
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+glue("n_params", sum(p.numel() for p in model.parameters()))
+glue("latent_size", latent_size)
+lowest, highest = sweep_table.iloc[0], sweep_table.iloc[-1]  # smallest and largest β
+glue("beta_low", lowest["beta"])
+glue("beta_high", highest["beta"])
+glue("kl_low_beta", lowest["kl"])
+glue("kl_high_beta", highest["kl"])
+glue("recon_low_beta", lowest["recon"])
+glue("recon_high_beta", highest["recon"])
+glue("is_samples", is_samples)
+glue("n_eval", len(eval_x))
+ref = evaluation.loc[1.0]
+units_high = int(evaluation["active_units"].iloc[-1])
+glue("ref_neg_elbo", sweep_table.set_index("beta").loc[1.0, "neg_elbo"])
+glue("ref_elbo_eval", ref["neg_elbo (same images)"])
+glue("ref_nll", ref["nll_is"])
+glue("ref_gap", ref["neg_elbo (same images)"] - ref["nll_is"])
+glue("ref_nll_word",
+     "below" if ref["nll_is"] < ref["neg_elbo (same images)"] else "not below")
+glue("ref_units", int(ref["active_units"]))
+glue("ref_probe", ref["probe_accuracy"])
+glue("units_sentence",
+     f"only {units_high} dimensions stay active: a heavier KL price makes the model "
+     "switch dimensions off entirely rather than use all of them a little"
+     if units_high < ref["active_units"] else
+     f"{units_high} dimensions are still active in this run: the heavier KL price has "
+     "shrunk the information in every dimension (the plot above) without yet switching "
+     "any of them off; with longer training a β-VAE tends to prune whole dimensions")
+glue("sigma_median", sigma.median())
+for label, result in alone.items():  # how far the test μ spread, per loss
+    spread_of_mu = batched(result.model.encode, test_x, chapter.device).std(0).mean()
+    glue(f"spread_{label.split()[0].lower()}", spread_of_mu)
+mid_row = psnr_table.set_index("noise_std").loc[middle]
+glue("noise_mid", middle)
+glue("psnr_in_mid", mid_row["psnr_in"])
+glue("psnr_out_mid", mid_row["psnr_out"])
+glue("psnr_gain_mid", abs(mid_row["gain"]))
+glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
+glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 
 # %% [markdown]
 # With few images and few epochs, colour reconstructions are blurred: a Gaussian decoder
