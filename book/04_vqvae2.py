@@ -45,14 +45,11 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
-from pathlib import Path
-
 import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book.notebook import glue, start_chapter
-from latent_notes.book.results import read_results
-from latent_notes.checks import check_positive
+from latent_notes.book.parameters import VQVAE2Parameters
 from latent_notes.data import load_data
 from latent_notes.experiments import latent, plots
 from latent_notes.experiments.metrics import predict, reconstruction_scores
@@ -95,7 +92,8 @@ colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epoch
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic)
+                        deterministic=deterministic,
+                        parameters=VQVAE2Parameters.of(globals()))
 data, dev = chapter.data, chapter.device
 vqvae2s = families.FAMILIES["vqvae2"]
 settings = dict(width=width, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
@@ -168,12 +166,6 @@ steps = [("X (input)", data.train.images[:4]),
 for name, tensor in steps:
     print(f"{name:<50} {tuple(tensor.shape)}")
 
-# %% tags=["remove-input"]
-glue("top_grid", untrained.config.top_grid)
-glue("bottom_grid", untrained.config.bottom_grid)
-glue("padded_size", untrained.config.padded_size)
-glue("beta_c", commitment_weight);
-
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
 # {glue:text}`top_grid`×{glue:text}`top_grid` grid of top codes and a
@@ -207,36 +199,23 @@ vqvae.history.round(4)
 plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("mse", "commitment"),
                       title="Reconstruction MSE and commitment loss per epoch "
-                            "(dashed: train, solid: test)", log_y=True);
-
-# %%
+                            "(dashed: train, solid: test)", log_y=True)
 plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("usage_top", "usage_bottom", "perplexity_top",
                                "perplexity_bottom"),
                       title="Codebook usage (fraction of codes used) and perplexity on "
-                            "the test images, per epoch");
-
-# %%
-final = {name: variant.history.iloc[-1] for name, variant in variants.items()}
-for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
-    for column in ("test_mse", "test_usage_top", "test_usage_bottom",
-                   "test_perplexity_top", "test_perplexity_bottom"):
-        glue(f"{key}_{column[5:]}", final[name][column])
+                            "the test images, per epoch")
 setting = {"with restarts": "", "without restarts": "no_restart"}
-for name, variant in variants.items():
+for name, variant in variants.items():  # the final models, on the whole test set
     stats = codebook_stats(variant.model, data.test.images, dev)
-    test_mse = reconstruction_scores(variant.model, data.test.images, dev)["test_mse"]
-    chapter.results.add("vqvae2", "test_mse", test_mse, setting=setting[name])
-    chapter.results.add("vqvae2", "codebook_usage_top", stats["usage_top"],
-                        setting=setting[name])
-    chapter.results.add("vqvae2", "codebook_usage_bottom", stats["usage_bottom"],
-                        setting=setting[name])
-    chapter.results.add("vqvae2", "perplexity_top", stats["perplexity_top"],
-                        setting=setting[name])
-    chapter.results.add("vqvae2", "perplexity_bottom", stats["perplexity_bottom"],
-                        setting=setting[name])
-glue("restart_effect", "lower" if final["with restarts"]["test_mse"]
-     < final["without restarts"]["test_mse"] else "not lower")
+    scores = {"test_mse": reconstruction_scores(variant.model, data.test.images,
+                                                dev)["test_mse"],
+              "codebook_usage_top": stats["usage_top"],
+              "codebook_usage_bottom": stats["usage_bottom"],
+              "perplexity_top": stats["perplexity_top"],
+              "perplexity_bottom": stats["perplexity_bottom"]}
+    chapter.record_all("vqvae2", scores, setting=setting[name])
+final = {name: variant.history.iloc[-1] for name, variant in variants.items()}
 pd.DataFrame(final).T[["test_mse", "test_usage_top", "test_usage_bottom",
                        "test_perplexity_top", "test_perplexity_bottom"]].round(4)
 
@@ -369,21 +348,13 @@ model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
 for name, prior in priors.items():
     print(f"{name}: {prior.status} ({prior.path.name})")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
-
-# %%
+bits = {f"prior_nll_{level}": prior.history["test_bits_per_code"].iloc[-1]
+        for level, prior in trained_priors.items()}  # on the test codes, after training
+chapter.record_all("vqvae2", bits)
 plots.training_curves({n: p.history for n, p in priors.items()},
                       metrics=("bits_per_code",),
                       title="PixelCNN priors: bits per code "
                             "(dashed: train, solid: test)");
-
-# %% tags=["remove-input"]
-bits = {name: p.history["test_bits_per_code"].iloc[-1] for name, p in priors.items()}
-chapter.results.add("vqvae2", "prior_nll_top", bits["top | class"])
-chapter.results.add("vqvae2", "prior_nll_bottom", bits["bottom | top, class"])
-glue("bits_top_class", bits["top | class"])
-glue("bits_bottom", bits["bottom | top, class"])
-glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
-glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))));
 
 # %% [markdown]
 # A code drawn uniformly from the codebook would cost $\log_2 K$ bits:
@@ -401,7 +372,6 @@ glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))));
 # images), $T > 1$ the opposite. Each row below is one class asked for.
 
 # %%
-check_positive(samples_per_class=samples_per_class, judged_per_class=judged_per_class)
 n_judged = max(judged_per_class, samples_per_class)
 asked = torch.arange(len(data.classes)).repeat_interleave(n_judged)
 samples = model.sample(len(asked), seed=seed, labels=asked).cpu()
@@ -419,18 +389,15 @@ plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
 # cache, or trained the same way when chapter 1 has not run.
 
 # %%
+agreement = None  # measured on MNIST-like data only: grey images of ten classes
 if data.channels == 1 and len(data.classes) == 10:
     judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
                            lr=judge_lr, run=run)
     predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
-    chapter.results.add("vqvae2", "sample_agreement", agreement)
-    glue("agreement_text", f"classifies {agreement:.0%} of the {len(asked)} samples as "
-                           "the class they were asked for")
-else:
-    glue("agreement_text", "is only asked on MNIST-like data, so the agreement is not "
-                           "measured here")
-print(chapter.results.frame.query("metric == 'sample_agreement'"))
+    chapter.record("vqvae2", "sample_agreement", agreement)
+    print(f"the judge reads the class asked for in {agreement:.1%} "
+          f"of the {len(asked)} samples")
 
 # %% [markdown]
 # The judge {glue:text}`agreement_text`.
@@ -471,13 +438,11 @@ colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
 plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
                  row_labels=["input", "recon"],
                  title=f"{colour.name}: test images (top) and VQ-VAE-2 reconstructions "
-                       "(bottom)");
-
-# %%
+                       "(bottom)")
 colour_stats = codebook_stats(colour_vqvae.model, colour.test.images, dev)
 colour_mse = reconstruction_scores(colour_vqvae.model, colour.test.images,
                                    dev)["test_mse"]
-chapter.results.add("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
+chapter.record("vqvae2", "test_mse", colour_mse, setting=f"colour:{colour.name}")
 colour_priors = train_priors(colour_vqvae, colour, epochs=prior_epochs, run=run,
                              **prior_options)
 colour_vqvae.model.attach_priors(colour_priors["top"].model,
@@ -488,7 +453,27 @@ colour_samples = colour_vqvae.model.sample(len(colour_asked), seed=seed,
 plots.image_grid(colour_samples, samples_per_class, row_labels=colour.classes,
                  title=f"{colour.name}: class-conditional samples (one row per class)");
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+glue("top_grid", untrained.config.top_grid)
+glue("bottom_grid", untrained.config.bottom_grid)
+glue("padded_size", untrained.config.padded_size)
+glue("beta_c", commitment_weight)
+for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
+    for column in ("test_mse", "test_usage_top", "test_usage_bottom",
+                   "test_perplexity_top", "test_perplexity_bottom"):
+        glue(f"{key}_{column[5:]}", final[name][column])  # the last epoch's, on test
+glue("restart_effect", "lower" if final["with restarts"]["test_mse"]
+     < final["without restarts"]["test_mse"] else "not lower")
+glue("bits_top_class", bits["prior_nll_top"])
+glue("bits_bottom", bits["prior_nll_bottom"])
+glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
+glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))))
+glue("agreement_text",
+     "is only asked on MNIST-like data, so the agreement is not measured here"
+     if agreement is None else
+     f"classifies {agreement:.0%} of the {len(asked)} samples as the class they were "
+     "asked for")
 glue("colour_name", colour.name)
 glue("colour_mse", colour_mse)
 glue("colour_usage_top", colour_stats["usage_top"])
@@ -503,41 +488,6 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # large, attention-augmented priors close on ImageNet.
 
 # %% [markdown]
-# ## How it compares
-#
-# Chapter 2's plain autoencoder squeezes each image into one vector; the comparison below
-# reads its results table if it has been run on the same data set (at latent size 64, or its
-# largest latent size).
-
-# %%
-ae_path = Path(results_dir) / "02_autoencoder.csv"
-ae = pd.DataFrame()
-if ae_path.exists():
-    ae = read_results(ae_path).query("dataset == @data.name and model == 'ae' "
-                                     "and metric == 'test_mse'")
-vq_mse = chapter.results.frame.query("metric == 'test_mse' "
-                                     "and setting == ''")["value"].iloc[0]
-glue("vq_mse", vq_mse)
-if len(ae):
-    ae = (ae.assign(latent=ae["setting"].str.replace("latent=", "").astype(int))
-          .sort_values("latent"))
-    best_ae = (ae[ae["latent"] == 64].iloc[0] if (ae["latent"] == 64).any()
-               else ae.iloc[-1])
-    glue("ae_text", f"the autoencoder with a latent vector of "
-                    f"{int(best_ae['latent'])} numbers reached {best_ae['value']:.4f}, "
-                    f"so the two code grids are "
-                    f"{'better' if vq_mse < best_ae['value'] else 'not better'}")
-    display_table = ae[["latent", "value"]].rename(columns={"value": "ae test_mse"})
-else:
-    glue("ae_text", "chapter 2 has not been run on this data set, so there is nothing "
-                    "to compare with yet")
-    display_table = pd.DataFrame()
-display_table
-
-# %% [markdown]
-# The VQ-VAE-2 reconstructs the test images with an MSE of {glue:text}`vq_mse:.4f`; on this
-# data {glue:text}`ae_text`.
-#
 # ## Summary
 #
 # - A vector quantiser maps each encoder vector to its nearest code; straight-through
@@ -553,4 +503,6 @@ display_table
 # - A gated PixelCNN per level turns the autoencoder into a generator
 #   ({glue:text}`bits_top_class:.2f` and {glue:text}`bits_bottom:.2f` bits per code on the test
 #   codes); sampling is sequential over positions and tuned by a temperature.
-# - Everything was recorded in `04_vqvae2.csv` for the comparison chapter.
+# - Everything was recorded in `04_vqvae2.csv`. Chapter 5 sets this VQ-VAE-2 beside the
+#   autoencoder and the VAE on the same tests, and beside every code size of chapter 2's
+#   autoencoder.

@@ -24,7 +24,8 @@
 #
 # **The tests:** reconstruction, what one latent unit controls, interpolation, how well a
 # simple classifier reads the codes, and how good the generated images are, judged by chapter
-# 1's classifier. At the end, the results of every chapter are gathered into one table.
+# 1's classifier. At the end, the results of every chapter are gathered into one table, and
+# VQ-VAE-2 meets every code size of chapter 2's autoencoder.
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -38,11 +39,13 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %%
+import math
+
 import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book.notebook import download_link, glue, start_chapter
-from latent_notes.book.results import Results, gather
+from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import compare, efficiency, latent, plots, probes
 from latent_notes.experiments.metrics import (
@@ -82,9 +85,8 @@ judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trai
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic)
+                        deterministic=deterministic, label="comparison")
 data, dev = chapter.data, chapter.device
-results = Results("05_comparison", data.name, results_dir, label="comparison")
 test_x, test_y = data.test.images, data.test.labels
 print(data, "on", dev)
 
@@ -121,13 +123,9 @@ pd.DataFrame(origin)
 rows = []
 for name, model in models.items():
     scores = reconstruction_scores(model, test_x, dev)
-    for metric, value in scores.items():
-        results.add(name, metric, value)
-        glue(f"{metric}_{name}", value)
+    chapter.record_all(name, scores, glue="{metric}_{model}")  # glued: test_mse_ae, ...
     rows.append({"model": name, **scores})
 recon_table = pd.DataFrame(rows).set_index("model")
-best_recon = recon_table["test_mse"].idxmin()
-glue("best_recon", best_recon)
 recon_table.round(5)
 
 # %%
@@ -146,14 +144,6 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # that the discrete grid of VQ-VAE-2 keeps the most detail, because it stores a code for every
 # region of the image, while the VAE blurs most, because its KL term pays for every bit of
 # information in its code. {glue:text}`recon_verdict`
-
-# %% tags=["remove-input"]
-order = list(recon_table["test_mse"].sort_values().index)
-expected = ["vqvae2", "ae", "vae"]
-gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
-glue("recon_verdict", "This run agrees." if order == expected else
-     f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
-     f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.");
 
 # %% [markdown]
 # ## 2. What does one latent unit control?
@@ -208,8 +198,6 @@ plots.image_grid(torch.cat(list(paths.values())), 9, row_labels=list(paths),
                        "straight lines in four spaces");
 plausibility = {name: float(predict(judge, frames[1:-1], dev).max(1).mean())
                 for name, frames in paths.items()}
-for name, value in plausibility.items():
-    glue(f"plausible_{name}", value)
 pd.Series(plausibility, name="mean judge confidence, inner frames").round(3)
 
 # %% [markdown]
@@ -253,28 +241,11 @@ curve = efficiency.label_efficiency(
     spread_at=[k for k in spread_at if k in counts], spread_neighbors=spread_neighbours,
     seed=seed, store=run.store)  # computed once, then read from the cache
 for row in curve.itertuples():
-    results.add(row.model, row.metric, row.value, setting=row.setting)
-efficiency.curve_table(curve).round(4)
-
-# %%
+    chapter.record(row.model, row.metric, row.value, setting=row.setting)
 efficiency.label_efficiency_plot(
     curve, f"Test accuracy against labelled images per class ({data.name}; "
-           "bands: ±1 std over draws)");
-
-# %% tags=["remove-input"]
-few = 10 if 10 in counts else counts[0]
-glue("few", few)
-glue("n_draws", label_repeats)
-glue("cv_folds", probes.CV_FOLDS)
-glue("cv_max", f"{probes.CV_MAX:,}")
-most = None if None in counts else max(counts)  # the curve's right end
-glue("all_label", "every label" if most is None else f"{most} labels per class")
-glue("few_verdict", efficiency.verdict(curve, few))
-glue("all_verdict", efficiency.verdict(curve, most))
-glue("meet_text", efficiency.meet_sentence(curve))
-for name, value in efficiency.best_by_input(curve, most).items():
-    glue(f"all_{name}", value)
-glue("spread_text", efficiency.spread_sentence(curve, few, spread_neighbours))
+           "bands: ±1 std over draws)")
+efficiency.curve_table(curve).round(4)
 
 # %% [markdown]
 # **Reading the curve.** With {glue:text}`few` labelled images per class (mean of
@@ -337,21 +308,15 @@ floor = compare.sample_scores(judge, test_x[held_out[:n_samples]], reference, de
 rows = [{"samples": "test images (floor)", **floor}]
 for name, images in samples.items():
     scores = compare.sample_scores(judge, images, reference, dev)
-    if name in models:
-        for metric, value in scores.items():
-            results.add(name, metric, value)
-            glue(f"{metric}_{name}", value)
+    if name in models:  # fid_cnn_ae, sample_confidence_ae, ...
+        chapter.record_all(name, scores, glue="{metric}_{model}")
     else:
-        results.add("ae", "fid_cnn", scores["fid_cnn"], setting="prior=N(0,I)")
+        chapter.record("ae", "fid_cnn", scores["fid_cnn"], setting="prior=N(0,I)")
     rows.append({"samples": name, **scores})
-glue("fid_floor", results.add("test images", "fid_cnn", floor["fid_cnn"],
-                              setting="floor"))
+    plots.image_grid(images[:30], 10, title=f"Samples: {name}", size=0.8)
+chapter.record("test images", "fid_cnn", floor["fid_cnn"], "floor", glue="fid_floor")
 sample_table = pd.DataFrame(rows).set_index("samples")
 sample_table.round(3)
-
-# %%
-for name, images in samples.items():
-    plots.image_grid(images[:30], 10, title=f"Samples: {name}", size=0.8)
 
 # %% [markdown]
 # Fréchet distances: AE (fitted Gaussian) {glue:text}`fid_cnn_ae:.2f`, VAE
@@ -360,13 +325,6 @@ for name, images in samples.items():
 # {glue:text}`sample_confidence_ae:.2f`, {glue:text}`sample_confidence_vae:.2f` and
 # {glue:text}`sample_confidence_vqvae2:.2f`. The usual ranking is VQ-VAE-2 best, then
 # the VAE, then the AE. {glue:text}`fid_verdict`
-
-# %% tags=["remove-input"]
-fid_order = [m for m in sample_table.loc[list(models), "fid_cnn"].sort_values().index]
-glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] else
-     f"This run ranks them {' < '.join(fid_order)} (lower is better), against the "
-     "usual expectation. On the quick profile the PixelCNN priors are tiny and trained "
-     "for a few epochs, and they are what VQ-VAE-2's samples depend on.");
 
 # %% [markdown]
 # ## 6. The book's results table
@@ -379,7 +337,6 @@ glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] e
 chapters = ["01_cnn_warmup", "02_autoencoder", "03_vae", "04_vqvae2", "05_comparison"]
 everything = gather(results_dir, chapters, strict=False)
 everything.to_csv(f"{results_dir}/all_results.csv", index=False)
-glue("n_results", len(everything))
 everything[everything.dataset == data.name].pivot_table(
     index=["chapter", "model", "setting"], columns="metric", values="value"
 ).round(4).fillna("")
@@ -389,10 +346,98 @@ everything[everything.dataset == data.name].pivot_table(
 # seen) is saved as `all_results.csv` in the results folder, and can be downloaded here:
 
 # %%
+compare.summary_figure(chapter.results.frame,
+                       title=f"AE, VAE and VQ-VAE-2 on {data.name}")
 download_link(everything, "all_results.csv")
 
+# %% [markdown]
+# ### One VQ-VAE-2 against a whole sweep of autoencoders
+#
+# The gathered table also holds what chapter 2 measured: one autoencoder per code size, from
+# a handful of numbers up. The comparisons above used one of them, the one with a code of
+# `latent_size` numbers; here VQ-VAE-2's test error is set beside all of them. Its code for one
+# image is {glue:text}`vq_codes` integers (its top grid is
+# {glue:text}`vq_top`×{glue:text}`vq_top`, its bottom grid
+# {glue:text}`vq_bottom`×{glue:text}`vq_bottom`), each the index of one of $K$ codes, so it
+# takes {glue:text}`vq_bits` bits; an autoencoder's code of $d$ numbers stored as 32-bit floats
+# takes $32\,d$.
+
 # %%
-compare.summary_figure(results.frame, title=f"AE, VAE and VQ-VAE-2 on {data.name}");
+vq = models["vqvae2"].config
+ae_sweep = select(everything, dataset=data.name, chapter="02_autoencoder", model="ae",
+                  metric="test_mse")
+ae_sweep = pd.DataFrame({
+    "code_size": ae_sweep["setting"].str.removeprefix("latent=").astype(int),
+    "ae": ae_sweep["value"], "vqvae2": recon_table.loc["vqvae2", "test_mse"],
+}).sort_values("code_size")
+if len(ae_sweep):
+    plots.sweep_plot(ae_sweep, "code_size",
+                     {"ae": "autoencoder of that code size (chapter 2)",
+                      "vqvae2": "VQ-VAE-2 (chapter 4)"},
+                     title=f"Test reconstruction error ({data.name})",
+                     ylabel="test MSE per pixel", log_y=True)
+else:
+    print(f"Chapter 2 has not written results for {data.name} to {results_dir}.")
+ae_sweep.set_index("code_size").rename(columns={"ae": "autoencoder test MSE",
+                                                "vqvae2": "VQ-VAE-2 test MSE"}).round(5)
+
+# %% [markdown]
+# {glue:text}`sweep_text` Neither side of this comparison is quite fair to the other. The
+# autoencoder has to rebuild the whole image from a few real numbers; VQ-VAE-2 says, region by
+# region, which of its learnt codes goes where, and its grids grow with the image. Counted in
+# bits, its {glue:text}`vq_bits` bits are as many as an autoencoder's code of about
+# {glue:text}`vq_floats` numbers.
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+glue("best_recon", recon_table["test_mse"].idxmin())
+order = list(recon_table["test_mse"].sort_values().index)
+gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
+glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] else
+     f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
+     f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.")
+for name, value in plausibility.items():
+    glue(f"plausible_{name}", value)
+few = 10 if 10 in counts else counts[0]
+most = None if None in counts else max(counts)  # the curve's right end
+glue("few", few)
+glue("n_draws", label_repeats)
+glue("cv_folds", probes.CV_FOLDS)
+glue("cv_max", f"{probes.CV_MAX:,}")
+glue("all_label", "every label" if most is None else f"{most} labels per class")
+glue("few_verdict", efficiency.verdict(curve, few))
+glue("all_verdict", efficiency.verdict(curve, most))
+glue("meet_text", efficiency.meet_sentence(curve))
+for name, value in efficiency.best_by_input(curve, most).items():
+    glue(f"all_{name}", value)
+glue("spread_text", efficiency.spread_sentence(curve, few, spread_neighbours))
+fid_order = list(sample_table.loc[list(models), "fid_cnn"].sort_values().index)
+glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] else
+     f"This run ranks them {' < '.join(fid_order)} (lower is better), against the "
+     "usual expectation. On the quick profile the PixelCNN priors are tiny and trained "
+     "for a few epochs, and they are what VQ-VAE-2's samples depend on.")
+glue("n_results", len(everything))
+glue("vq_top", vq.top_grid)
+glue("vq_bottom", vq.bottom_grid)
+glue("vq_codes", vq.top_grid ** 2 + vq.bottom_grid ** 2)
+vq_bits = (vq.top_grid ** 2 * math.log2(vq.codebook_size_top)
+           + vq.bottom_grid ** 2 * math.log2(vq.codebook_size_bottom))
+glue("vq_bits", round(vq_bits))
+glue("vq_floats", round(vq_bits / 32))
+vq_mse = recon_table.loc["vqvae2", "test_mse"]
+beaten = ae_sweep[ae_sweep["ae"] <= vq_mse]  # the autoencoders at least as good
+if ae_sweep.empty:
+    sweep_text = (f"Chapter 2 has written no results for {data.name} to this results "
+                  "folder, so there is no sweep to set VQ-VAE-2 beside yet.")
+else:
+    sweep_text = (f"VQ-VAE-2's test MSE of {vq_mse:.4f} is below the autoencoder's at "
+                  f"{len(ae_sweep) - len(beaten)} of the {len(ae_sweep)} code sizes; ")
+    sweep_text += (f"no autoencoder of the sweep, up to a code of "
+                   f"{ae_sweep['code_size'].max()} numbers, reconstructs as well."
+                   if beaten.empty else
+                   f"the smallest autoencoder that does at least as well has a code of "
+                   f"{beaten['code_size'].min()} numbers ({beaten['ae'].iloc[0]:.4f}).")
+glue("sweep_text", sweep_text)
 
 # %% [markdown]
 # ## Summary

@@ -116,6 +116,20 @@ def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match()
     assert text["best_recon"] == min(mse, key=mse.get)
 
 
+def test_chapter_5_sets_chapter_4s_vqvae2_beside_chapter_2s_whole_sweep_and_says_so():
+    vq = value("05_comparison", model="vqvae2", metric="test_mse", setting="")
+    assert vq == pytest.approx(value("04_vqvae2", metric="test_mse", setting=""), rel=1e-6)
+    ae = rows("02_autoencoder", model="ae", metric="test_mse")
+    sizes = {int(setting.split("=")[1]): mse for setting, mse in zip(ae.setting, ae.value,
+                                                                        strict=True)}
+    as_good = sorted(size for size, mse in sizes.items() if mse <= vq)
+    text = glued("05_comparison")["sweep_text"]
+    assert (f"test MSE of {vq:.4f} is below the autoencoder's at "
+            f"{len(sizes) - len(as_good)} of the {len(sizes)} code sizes") in text, text
+    assert (f"has a code of {as_good[0]} numbers" if as_good
+            else "no autoencoder of the sweep") in text, text
+
+
 def test_chapter_5_label_efficiency_rows_and_its_sentences_match_the_numbers():
     inputs = ("pixels", "pca", "ae", "vae", "vqvae2")
     curve = rows("05_comparison")

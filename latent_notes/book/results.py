@@ -74,3 +74,15 @@ def gather(results_dir, chapters, strict: bool = True) -> pd.DataFrame:
         warnings.warn(message, stacklevel=2)
     tables = [read_results(Path(results_dir) / f"{c}.csv") for c in chapters if c not in missing]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+
+
+def select(table: pd.DataFrame, **match) -> pd.DataFrame:
+    """The rows of a results table whose columns hold the given values, e.g.
+    ``select(table, chapter="02_autoencoder", metric="test_mse")``."""
+    unknown = set(match) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"results tables have no column {', '.join(sorted(unknown))}; "
+                       f"their columns are {COLUMNS}")
+    for column, value in match.items():
+        table = table[table[column] == value]
+    return table
