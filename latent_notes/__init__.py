@@ -40,5 +40,7 @@ comparison chapter loops over.
   ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency curve),
   ``vae_experiments``, ``compare``, ``metrics``, ``plots``.
 - ``book/``: the book's machinery: ``build`` (the build, and the Sphinx extension),
-  ``notebook`` (a chapter's start-up), ``results`` (the results tables).
+  ``notebook`` (a chapter's start-up, and ``record``: a number into the results table and the
+  text), ``parameters`` (each chapter's own parameters, checked), ``results`` (the results
+  tables).
 """
