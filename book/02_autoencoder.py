@@ -315,7 +315,9 @@ plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
 # gentle: some coordinates thicken the stroke, some tilt or bend it, most do a mixture of
 # these (widen `traversal_range` to watch digits change identity). Nothing
 # in the loss asked the coordinates to mean one thing each, so they rarely do: the
-# autoencoder's code is *entangled*. (A later chapter meets losses that push the other way.)
+# autoencoder's code is *entangled*. (Chapter 3 adds a term that pulls every code towards a
+# standard normal; that alone does not make single coordinates mean one thing each, and
+# without labels nothing guarantees it (Locatello et al., 2019).)
 #
 # ## Blending two digits: in latent space and in pixel space
 #
@@ -412,8 +414,11 @@ probe_table.set_index("latent_size").round(4)
 # Trained on {glue:text}`probe_n` training codes, the best probe reads the label with
 # {glue:text}`probe_best:.2%` accuracy at code size {glue:text}`probe_best_size`,
 # {glue:text}`probe_vs_pixels` the {glue:text}`probe_pixels:.2%` of the same probe on the raw
-# pixels. A code of two numbers cannot separate ten classes with straight lines; a few more
-# numbers already carry most of the label, although nobody told the autoencoder that labels
+# pixels. With a code of {glue:text}`smallest_size` numbers the probe reaches
+# {glue:text}`probe_smallest:.2%`: a softmax classifier on a plane cuts it into ten convex
+# regions, one per class, and the classes of this code are not laid out that way (a code of
+# size 2 is drawn as it is in the map below). A few more numbers already carry most of the
+# label, although nobody told the autoencoder that labels
 # exist: digits of one class look alike, so similar images get similar codes.
 # {glue:text}`probe_trend` A reconstruction loss rewards codes from which a non-linear decoder
 # can rebuild the image; it is indifferent to whether the classes can be told apart by a
@@ -468,6 +473,7 @@ largest = probe_table.iloc[-1]
 glue("probe_n", n_probe)
 glue("probe_best_size", int(best["latent_size"]))
 glue("probe_best", best["probe accuracy"])
+glue("probe_smallest", probe_table["probe accuracy"].iloc[0])
 glue("probe_pixels", pixel_accuracy)
 glue("probe_vs_pixels", "above" if best["probe accuracy"] > pixel_accuracy else "below")
 glue("probe_trend",

@@ -17,19 +17,22 @@
 # # 4. VQ-VAE-2: discrete latent grids and an autoregressive prior
 #
 # The autoencoders so far squeeze an image into one short vector of real numbers, and the VAE
-# asks those numbers to look like Gaussian noise. Both blur: a single vector has to average
-# over everything the image could be. VQ-VAE (van den Oord et al., 2017) keeps a **grid** of
-# latents instead, one per image region, and each latent is not a real vector but a choice
+# charges, through its KL term, for every nat those numbers carry about the image: with a
+# few numbers for the whole image, both lose fine detail. VQ-VAE (van den Oord et al., 2017)
+# keeps a **grid** of latents instead, one per image region, and each latent is not a real vector but a choice
 # among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
 # integers, like a tiny picture painted with $K$ colours, and the decoder turns that picture
 # back into pixels. VQ-VAE-2 (Razavi et al., 2019) stacks two such grids: a coarse top grid
-# for the global shape and a finer bottom grid for the details.
+# for the global shape and a finer bottom grid for the details. Being discrete does not add
+# information, it caps it: a position holds at most $\log_2 K$ bits, a $G \times G$ grid at
+# most $G^2 \log_2 K$. What the grid gains is room (many positions, one per region) and no
+# KL price on what they carry; chapter 5 sets the sizes side by side.
 #
 # A grid of integers has no Gaussian to sample from, so generation needs a second model: an
 # autoregressive **prior** that learns which code grids occur, one position at a time. We use
 # the gated PixelCNN (van den Oord et al., 2016).
 #
-# **What you will learn:** why discrete codes keep detail, how a codebook is learnt
+# **What you will learn:** what a grid of discrete codes can hold, how a codebook is learnt
 # (straight-through gradients, the commitment loss, moving averages, restarts of dead codes),
 # why two levels, and how a PixelCNN over codes turns the autoencoder into a generator.
 
@@ -170,12 +173,16 @@ for name, tensor in steps:
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
 # {glue:text}`top_grid`×{glue:text}`top_grid` grid of top codes and a
 # {glue:text}`bottom_grid`×{glue:text}`bottom_grid` grid of bottom codes. The loss is the
-# mean squared reconstruction error plus the commitment terms of both levels,
+# mean squared reconstruction error plus the commitment terms of both levels, each a mean
+# over its own elements (as the code computes it, so that $\beta_c$ means the same whatever
+# the image size or the length $D$ of a code vector),
 #
-# $$ \mathcal{L} = \lVert x - \hat x \rVert^2 + \beta_c \lVert z_{top} - \mathrm{sg}(e_{top}) \rVert^2
-#    + \beta_c \lVert z_{bottom} - \mathrm{sg}(e_{bottom}) \rVert^2 , $$
+# $$ \mathcal{L} = \frac{1}{CHW} \lVert x - \hat x \rVert^2
+#    + \beta_c \sum_{\ell \in \{top,\, bottom\}} \frac{1}{D\, G_\ell^2}
+#      \lVert z_\ell - \mathrm{sg}(e_\ell) \rVert^2 , $$
 #
-# and the codebooks move by their moving averages, outside the gradient.
+# averaged over the batch ($G_\ell$: the side of level $\ell$'s grid), and the codebooks
+# move by their moving averages, outside the gradient.
 #
 # ## Training, with and without restarts of dead codes
 #
@@ -325,10 +332,15 @@ plots.image_grid(path, 9,
 #
 # each grid factorised in raster order, $p(c) = \prod_i p(c_i \mid c_{<i})$, each factor a
 # softmax over the codebook. A **gated PixelCNN** computes all these conditionals at once with
-# *masked* convolutions: a **vertical stack** sees only the rows above, a **horizontal stack**
-# only the positions to the left in the current row, and the vertical stack feeds the
-# horizontal one with a shift of one row, so nothing at or after the current position leaks in
-# and no region above is left blind. Each layer uses the gated unit
+# *masked* convolutions. A plain stack of masked $3 \times 3$ convolutions has a **blind
+# spot**: each layer sees the row above only up to one column to the right, so a growing
+# triangle of positions above and to the right never reaches the prediction, however deep the
+# stack. The gated PixelCNN splits it in two. A **vertical stack** sees whole rows: at row
+# $i$ it has seen rows $\le i$ (the current row too, so it must not feed row $i$ itself); a
+# **horizontal stack** sees only the positions to the left in the current row. The vertical
+# stack's output is **shifted down one row** before it is added to the horizontal stack: that
+# shift is what makes the model causal (row $i$'s horizontal stack receives only rows
+# $< i$), and since the vertical stack covers full rows, no region above is left blind. Each layer uses the gated unit
 # $\tanh(W_f * x + V_f h) \odot \sigma(W_g * x + V_g h)$ (van den Oord et al., 2016, eq. 4),
 # where $h$ is the condition: the class label for the top prior; the label and the top code
 # grid (each top code repeated over the bottom positions it covers) for the bottom prior. The
@@ -404,8 +416,10 @@ if data.channels == 1 and len(data.classes) == 10:
 #
 # Unconditional samples come from the same priors by sampling the label too: draw $y$ with
 # the class frequencies of the training set, then the codes given $y$, and forget $y$. This is
-# an exact sample of $p(c_{top}, c_{bottom}) = \sum_y p(y)\, p(c_{top}, c_{bottom} \mid y)$.
-# Lowering the temperature trades variety for clean strokes.
+# an exact sample of the priors' $p(c_{top}, c_{bottom}) = \sum_y p(y)\, p(c_{top}, c_{bottom}
+# \mid y)$ at temperature 1 only. A temperature $T$ divides every logit by $T$ before the
+# softmax, so the other rows below sample from sharpened ($T < 1$) or flattened ($T > 1$)
+# conditionals, not from the model: lowering it trades variety for clean strokes.
 
 # %%
 n_free = samples_per_class * 2

@@ -51,7 +51,6 @@ from latent_notes.experiments import compare, efficiency, latent, plots, probes
 from latent_notes.experiments.metrics import (
     classifier_features,
     gaussian_stats,
-    predict,
     reconstruction_scores,
 )
 from latent_notes.families import FAMILIES
@@ -77,6 +76,7 @@ spread_at = [10]  # labels per class where label spreading also uses unlabelled 
 spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading runs on
 interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
+interpolation_pairs = 100  # random test pairs whose inner frames are scored (at most N / 9)
 judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
@@ -140,51 +140,75 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # The lowest reconstruction error on this run belongs to **{glue:text}`best_recon`**
 # (AE {glue:text}`test_mse_ae:.4f`, VAE {glue:text}`test_mse_vae:.4f`, VQ-VAE-2
 # {glue:text}`test_mse_vqvae2:.4f`; PSNR {glue:text}`psnr_ae:.1f`,
-# {glue:text}`psnr_vae:.1f` and {glue:text}`psnr_vqvae2:.1f` dB). The usual expectation is
-# that the discrete grid of VQ-VAE-2 keeps the most detail, because it stores a code for every
-# region of the image, while the VAE blurs most, because its KL term pays for every bit of
-# information in its code. {glue:text}`recon_verdict`
+# {glue:text}`psnr_vae:.1f` and {glue:text}`psnr_vqvae2:.1f` dB). This is not a
+# capacity-matched race: the AE and the VAE keep {glue:text}`code_numbers` real numbers per
+# image, VQ-VAE-2 two grids of {glue:text}`vq_codes` codes, at most {glue:text}`vq_bits`
+# bits (positions × log₂ K; section 5 below sets it beside every code size of chapter 2).
+# Discreteness caps what a code can hold; VQ-VAE-2 is expected to reconstruct best because it
+# has many positions, one per region, and pays no price for what they carry, and the VAE the
+# worst, because its KL term charges for every nat its code carries. {glue:text}`recon_verdict`
 
 # %% [markdown]
 # ## 2. What does one latent unit control?
 #
 # We take one test image and change a single unit of its latent: one coordinate of the AE's
 # or the VAE's code (by −2 to +2 standard deviations of that coordinate over the test set), or
-# one code index of VQ-VAE-2's top grid (replaced by the most used codes).
+# one code index of VQ-VAE-2's top grid (replaced by the most used codes). A coordinate can
+# be inactive (chapter 3: a VAE leaves some at the prior), so the rows show the four that
+# matter most: the VAE's of largest mean KL, the AE's of largest spread. Under each picture,
+# a number says how much the image changed.
 
 # %%
 x0 = test_x[shown[0]]
 steps = torch.linspace(-2, 2, 7)
+effects = {}
 for name, model in models.items():
     if hasattr(model, "edit_code"):  # a grid of discrete codes: swap one code
         with torch.no_grad():
             q = model.quantise(x0[None].to(dev))
         centre = (q.codes_top.shape[1] // 2, q.codes_top.shape[2] // 2)
         images = model.edit_code(q.codes_top[0], q.codes_bottom[0], "top", centre,
-                                 compare.most_used_codes(model, test_x, dev, 7))
+                                 compare.most_used_codes(model, test_x, dev, 7)).cpu()
+        box = compare.top_code_box(model.config, centre)
+        effects[name] = compare.unit_effect(
+            images, batched(model.reconstruct, x0[None], dev)[0], box)
         what = "the top code at the centre replaced by each of the 7 most used codes"
     else:  # a vector: move one coordinate by −2 … +2 of its spread on the test set
         spread = batched(model.encode, test_x, dev).std(0)  # (D,)
+        dims, ranked_by = compare.ranked_units(model, test_x, dev, 4)
         z0 = batched(model.encode, x0[None], dev)[0]
-        images = torch.cat([latent.traverse(model.decode, z0, steps * spread[d],
-                                            dims=[d], device=dev)[0]
-                            for d in range(4)])
-        what = "coordinates 1-4 (rows) moved by −2σ … +2σ (columns)"
+        rows = [latent.traverse(model.decode, z0, steps * spread[d], dims=[int(d)],
+                                device=dev)[0] for d in dims]
+        images = torch.cat(rows)
+        effects[name] = {"mean_change": sum(compare.unit_effect(row, row[3])["mean_change"]
+                                            for row in rows) / len(rows)}  # from the 0σ column
+        what = (f"coordinates {', '.join(str(int(d) + 1) for d in dims)} (largest "
+                f"{ranked_by}; rows) moved by −2σ … +2σ (columns)")
     plots.image_grid(images, 7, title=f"{name}: one latent unit changed: {what}",
                      size=0.9)
+pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
+                                        "share_inside": "share inside the code's cell"})
 
 # %% [markdown]
-# A coordinate of the AE moves the whole image in ways that need not be meaningful, and often
-# several features at once; the VAE's coordinates, pushed towards independence by the KL term,
-# tend to change one smooth property (slant, width, thickness). A single top code of VQ-VAE-2
-# changes only its own region of the image: the latent is a map, not a list of global factors.
+# Moving one of the AE's four most spread coordinates through −2σ … +2σ changes a pixel by
+# {glue:text}`change_ae:.3f` on average over the row (against the unchanged middle column),
+# one of the VAE's four coordinates of largest KL by {glue:text}`change_vae:.3f`. Replacing VQ-VAE-2's centre top code changes a pixel by
+# {glue:text}`change_vqvae2:.3f` on average, and {glue:text}`share_vqvae2:.0%` of that change
+# falls inside the {glue:text}`vq_cell` pixels the code sits over: {glue:text}`locality_text`.
+# Whether one coordinate of the AE or the VAE stands for one property of the digit (slant,
+# width) is not what these pictures measure, and at β = 1 nothing in the VAE's loss asks for
+# it; without labels nothing can guarantee it (Locatello et al., 2019).
 #
 # ## 3. Interpolation
 #
 # The straight line between two test images in each latent space, decoded, beside the same
-# blend in pixel space. To put a number on "plausible", chapter 1's classifier looks at the
-# seven frames strictly between the ends; the mean of its top-class probability says how much
-# the in-between images look like *some* digit.
+# blend in pixel space. Do the frames in between look like real digits? The judge's
+# top-class confidence cannot say: two faint digits on top of each other are often
+# classified confidently. A distance between *sets* of images can: we take many random pairs
+# of test images, decode the seven frames strictly between the ends of each, and measure the
+# Fréchet distance (section 5 below) of these frames to as many real test images, in the
+# judge's feature space. Real training images, as many, measured the same way, give the floor
+# at this sample size.
 
 # %%
 ends = test_x[[first_of_class(test_y, data.classes, interpolation_from),
@@ -196,21 +220,24 @@ for name, model in models.items():
 plots.image_grid(torch.cat(list(paths.values())), 9, row_labels=list(paths),
                  title=f"From a {interpolation_from} to a {interpolation_to}: "
                        "straight lines in four spaces");
-plausibility = {name: float(predict(judge, frames[1:-1], dev).max(1).mean())
-                for name, frames in paths.items()}
-pd.Series(plausibility, name="mean judge confidence, inner frames").round(3)
+pairs = min(interpolation_pairs, len(test_x) // 9)  # the reference needs 7 images per pair
+inner, others = compare.interpolation_frames(models, test_x, pairs, 9, dev, seed=seed)
+path_distance = compare.frechet_to_real(judge, inner, others, data.train.images, dev,
+                                        seed=seed)
+pd.Series(path_distance, name="Fréchet distance of the inner frames to real test images")
 
 # %% [markdown]
-# The judge's mean confidence on the inner frames is {glue:text}`plausible_pixels:.2f` for the
-# pixel blend, {glue:text}`plausible_ae:.2f` for the AE, {glue:text}`plausible_vae:.2f` for the
-# VAE and {glue:text}`plausible_vqvae2:.2f` for VQ-VAE-2. A pixel blend is two faint digits on
-# top of each other; a latent path that stays where the training images live passes through
-# images that look like digits themselves.
+# Over {glue:text}`n_pairs` random pairs ({glue:text}`n_inner` inner frames per space), the
+# frames' Fréchet distance to real test images is {glue:text}`path_pixels:.1f` for the pixel
+# blend, {glue:text}`path_ae:.1f` for the AE, {glue:text}`path_vae:.1f` for the VAE and
+# {glue:text}`path_vqvae2:.1f` for VQ-VAE-2; real training images sit at
+# {glue:text}`path_floor:.1f`. {glue:text}`path_verdict`
 #
 # ## 4. What a code is worth: classifying with few labels
 #
-# None of the three models saw a label while training. Does its code still make the class
-# easy to read? With every label available the question is nearly empty: a linear classifier
+# None of the three encoders saw a label while training (VQ-VAE-2's priors are
+# class-conditional, but the codes below come from its encoder alone). Does a code still make
+# the class easy to read? With every label available the question is nearly empty: a linear classifier
 # on the 784 raw pixels of MNIST is already strong. The sharper question is the one Kingma
 # et al. (2014, "Semi-supervised learning with deep generative models") asked: **how few
 # labels** does a classifier need on top of a code? We draw class-balanced labelled sets of
@@ -293,6 +320,13 @@ efficiency.curve_table(curve).round(4)
 # from the other half are scored the same way, so the floor has the samples' size and
 # reference. (MNIST's test set is not shuffled: its first and second halves were written by
 # different people, so a first-half/second-half split would raise the floor.)
+#
+# Three cautions before reading the numbers. They are **not comparable with published FID**:
+# the features are our small classifier's, not Inception's. The Fréchet distance is **biased
+# upwards at small sample sizes** (`n_samples` = {glue:text}`n_samples_used` here; published
+# FIDs use 50,000), which is why the floor is measured at the same size. And the features
+# are a *classifier's*, so they reward samples whose class is easy to tell: VQ-VAE-2 samples
+# **given a class label**, the AE and the VAE without one, which favours VQ-VAE-2.
 
 # %%
 generator = torch.Generator().manual_seed(seed)
@@ -386,7 +420,10 @@ ae_sweep.set_index("code_size").rename(columns={"ae": "autoencoder test MSE",
 # autoencoder has to rebuild the whole image from a few real numbers; VQ-VAE-2 says, region by
 # region, which of its learnt codes goes where, and its grids grow with the image. Counted in
 # bits, its {glue:text}`vq_bits` bits are as many as an autoencoder's code of about
-# {glue:text}`vq_floats` numbers.
+# {glue:text}`vq_floats` numbers takes in storage. Storage is not information: a deterministic
+# code of real numbers has no rate of its own (a decoder could read arbitrarily many bits
+# from one real number, and nothing in the AE's loss charges for them); only the VAE's KL term
+# puts a price, in nats, on what its code carries.
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
@@ -396,8 +433,26 @@ gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"]
 glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] else
      f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
      f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.")
-for name, value in plausibility.items():
-    glue(f"plausible_{name}", value)
+for name, effect in effects.items():
+    glue(f"change_{name}", effect["mean_change"])
+glue("share_vqvae2", effects["vqvae2"]["share_inside"])
+glue("vq_cell", f"{box[0].stop - box[0].start}×{box[1].stop - box[1].start}")
+glue("locality_text", "most of a top code's effect stays in its own region, though the "
+     "decoder spreads some past it" if effects["vqvae2"]["share_inside"] > 0.5 else
+     "on this run most of the change lands outside the code's own cell: the decoder's "
+     "receptive field spreads a top code's influence over its neighbours")
+glue("n_pairs", pairs)
+glue("n_inner", pairs * 7)
+for name, value in path_distance.items():
+    glue("path_floor" if name.startswith("real") else f"path_{name}", value)
+latent_paths = {name: path_distance[name] for name in models}
+closer = [name for name, value in latent_paths.items() if value < path_distance["pixels"]]
+glue("path_verdict",
+     "Every latent path stays closer to real images than the pixel blend." if
+     len(closer) == len(latent_paths) else
+     (f"Only {', '.join(closer)} stay{'s' if len(closer) == 1 else ''} closer to real "
+      "images than the pixel blend." if closer else
+      "No latent path is closer to real images than the pixel blend on this run."))
 few = 10 if 10 in counts else counts[0]
 most = None if None in counts else max(counts)  # the curve's right end
 glue("few", few)
@@ -417,6 +472,8 @@ glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] e
      "usual expectation. On the quick profile the PixelCNN priors are tiny and trained "
      "for a few epochs, and they are what VQ-VAE-2's samples depend on.")
 glue("n_results", len(everything))
+glue("code_numbers", latent_size)
+glue("n_samples_used", n_samples)
 glue("vq_top", vq.top_grid)
 glue("vq_bottom", vq.bottom_grid)
 glue("vq_codes", vq.top_grid ** 2 + vq.bottom_grid ** 2)
@@ -444,8 +501,12 @@ glue("sweep_text", sweep_text)
 #
 # - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run
 #   ({glue:text}`recon_verdict`).
-# - **Latent units:** the AE's and VAE's coordinates act on the whole image; a VQ-VAE-2 code
-#   acts on its own region.
+# - **Latent units:** a VQ-VAE-2 top code puts {glue:text}`share_vqvae2:.0%` of its effect
+#   inside its own {glue:text}`vq_cell` cell; an AE or VAE coordinate has no cell of its own.
+# - **Interpolation:** Fréchet distance of the inner frames to real images
+#   {glue:text}`path_pixels:.1f` (pixels), {glue:text}`path_ae:.1f` (AE),
+#   {glue:text}`path_vae:.1f` (VAE), {glue:text}`path_vqvae2:.1f` (VQ-VAE-2); floor
+#   {glue:text}`path_floor:.1f`.
 # - **Codes as features:** with {glue:text}`few` labels per class, {glue:text}`few_verdict`;
 #   with {glue:text}`all_label`, {glue:text}`all_verdict`.
 # - **Generation:** Fréchet distances {glue:text}`fid_cnn_ae:.2f` (AE),

@@ -102,3 +102,20 @@ def test_a_vaes_units_are_ranked_by_kl_and_an_aes_by_spread():
     dims, how = compare.ranked_units(ae, images, "cpu", 4)
     spread = ae.encode(images).std(0)
     assert spread[dims].tolist() == sorted(spread.tolist(), reverse=True) and "spread" in how
+
+
+def test_a_change_confined_to_a_top_codes_cell_is_all_inside_its_box():
+    config = VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=8,
+                          codebook_size_bottom=16)  # 28 px, padded to 32, a 4x4 top grid
+    rows, cols = compare.top_code_box(config, (0, 0))
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (0, 6, 0, 6)  # 8 px less 2 of pad
+    rows, cols = compare.top_code_box(config, (2, 1))
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (14, 22, 6, 14)
+    reference = torch.zeros(1, 28, 28)
+    frames = torch.zeros(3, 1, 28, 28)
+    frames[:, :, 14:22, 6:14] = 0.5
+    effect = compare.unit_effect(frames, reference, (rows, cols))
+    assert effect["share_inside"] == pytest.approx(1.0)
+    assert effect["mean_change"] == pytest.approx(0.5 * 64 / 784)
+    frames[:, :, 0, 0] = 1.0  # some change outside
+    assert compare.unit_effect(frames, reference, (rows, cols))["share_inside"] < 1.0

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 class Quantised(NamedTuple):
     quantised: torch.Tensor  # (B, D, H, W) the chosen codebook vectors (straight-through)
     codes: torch.Tensor  # (B, H, W) long, the indices into the codebook
-    commitment: torch.Tensor  # scalar, β ||z - sg(e)||², β = commitment_weight
+    commitment: torch.Tensor  # scalar, β · mean (z - sg(e))², β = commitment_weight
 
 
 def codebook_usage(codes: torch.Tensor, codebook_size: int) -> float:
