@@ -434,8 +434,9 @@ glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] els
      f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
      f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.")
 for name, effect in effects.items():
-    glue(f"change_{name}", effect["mean_change"])
-glue("share_vqvae2", effects["vqvae2"]["share_inside"])
+    chapter.record(name, "unit_change", effect["mean_change"], glue=f"change_{name}")
+chapter.record("vqvae2", "unit_share_inside", effects["vqvae2"]["share_inside"],
+               glue="share_vqvae2")
 glue("vq_cell", f"{box[0].stop - box[0].start}×{box[1].stop - box[1].start}")
 glue("locality_text", "most of a top code's effect stays in its own region, though the "
      "decoder spreads some past it" if effects["vqvae2"]["share_inside"] > 0.5 else
@@ -444,7 +445,9 @@ glue("locality_text", "most of a top code's effect stays in its own region, thou
 glue("n_pairs", pairs)
 glue("n_inner", pairs * 7)
 for name, value in path_distance.items():
-    glue("path_floor" if name.startswith("real") else f"path_{name}", value)
+    real = name.startswith("real")
+    chapter.record("train images" if real else name, "interpolation_fid", value,
+                   setting="floor" if real else "", glue="path_floor" if real else f"path_{name}")
 latent_paths = {name: path_distance[name] for name in models}
 closer = [name for name, value in latent_paths.items() if value < path_distance["pixels"]]
 glue("path_verdict",

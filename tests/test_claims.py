@@ -175,3 +175,24 @@ def test_one_probe_protocol_chapters_2_and_3_agree_with_chapter_5s_full_label_en
                  setting="") == pytest.approx(end["pixels"], abs=1e-9)
     assert value("03_vae", model="vae", metric="probe_accuracy",
                  setting="beta=1,latent=16") == pytest.approx(end["vae"], abs=1e-9)
+
+
+def test_chapter_5_interpolation_and_unit_sentences_follow_their_numbers():
+    path = {m: value("05_comparison", model=m, metric="interpolation_fid", setting="")
+            for m in ("pixels", "ae", "vae", "vqvae2")}
+    floor = value("05_comparison", model="train images", metric="interpolation_fid",
+                  setting="floor")
+    assert all(d > floor for d in path.values()), (path, floor)  # no path beats real images
+    text = glued("05_comparison")
+    closer = [m for m in ("ae", "vae", "vqvae2") if path[m] < path["pixels"]]
+    if len(closer) == 3:
+        assert text["path_verdict"].startswith("Every latent path")
+    elif closer:
+        assert text["path_verdict"].startswith(f"Only {', '.join(closer)}")
+    else:
+        assert text["path_verdict"].startswith("No latent path")
+    share = value("05_comparison", model="vqvae2", metric="unit_share_inside", setting="")
+    assert 0 < share <= 1
+    assert text["locality_text"].startswith("most of" if share > 0.5 else "on this run")
+    changes = rows("05_comparison", metric="unit_change")
+    assert set(changes.model) == {"ae", "vae", "vqvae2"} and (changes.value > 0).all()
