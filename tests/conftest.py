@@ -1,7 +1,9 @@
 """Shared fixtures: small data sets in their real on-disk formats, written by the tests."""
 import gzip
+import inspect
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,3 +49,26 @@ def cifar_root(tmp_path):
     """A tiny CIFAR-10 in its python-pickle batches: 5 x 8 train and 6 test images."""
     write_cifar(tmp_path, np.random.default_rng(0))
     return tmp_path
+
+
+@pytest.fixture
+def edit_source(monkeypatch, tmp_path):
+    """``edit_source("latent_notes.x")``: code versions are read from an edited copy of that
+    module's source file (what an edit of the module would do to every key)."""
+    from latent_notes.store import checkpoint
+
+    real = inspect.getsourcefile
+
+    def edit(module_name: str) -> None:
+        def fake(module):
+            path = real(module)
+            if getattr(module, "__name__", None) == module_name:
+                copy = tmp_path / "edited" / Path(path).name
+                copy.parent.mkdir(exist_ok=True)
+                copy.write_bytes(Path(path).read_bytes() + b"\n# edited\n")
+                return str(copy)
+            return path
+
+        monkeypatch.setattr(checkpoint.inspect, "getsourcefile", fake)
+
+    return edit

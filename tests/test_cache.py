@@ -18,7 +18,7 @@ from latent_notes.models.classifier import CNNConfig, build_classifier
 from latent_notes.models.family import sized
 from latent_notes.models.vae import build_vae
 from latent_notes.models.vqvae2 import build_vqvae2
-from latent_notes.store import cache, checkpoint
+from latent_notes.store import cache
 from latent_notes.store.cache import (
     CheckpointError,
     Run,
@@ -143,21 +143,6 @@ def test_code_version_covers_the_model_modules_a_builder_imports_and_nothing_els
         assert len(code_version(builder)) == 8
 
 
-def edited_source(monkeypatch, tmp_path, module_name):
-    """Let code_version read an edited copy of ``module_name``'s source file."""
-    real = inspect.getsourcefile
-
-    def fake(module):
-        path = real(module)
-        if getattr(module, "__name__", None) == module_name:
-            copy = tmp_path / Path(path).name
-            copy.write_bytes(Path(path).read_bytes() + b"\n# edited\n")
-            return str(copy)
-        return path
-
-    monkeypatch.setattr(checkpoint.inspect, "getsourcefile", fake)
-
-
 @pytest.mark.parametrize("edited, retrains", [("latent_notes.models.quantise", True),
                                               ("latent_notes.models.vqvae2", True),
                                               ("latent_notes.models.autoencoder", False),
@@ -165,14 +150,14 @@ def edited_source(monkeypatch, tmp_path, module_name):
                                               ("latent_notes.training", False),
                                               ("latent_notes.models.family", False)])
 def test_editing_a_module_changes_the_code_version_of_models_built_from_it(
-        monkeypatch, tmp_path, edited, retrains):
+        edit_source, edited, retrains):
     importlib.import_module(edited)
     before = code_version(build_vqvae2)
-    edited_source(monkeypatch, tmp_path, edited)
+    edit_source(edited)
     assert (code_version(build_vqvae2) != before) == retrains
 
 
-def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(monkeypatch, tmp_path):
+def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(edit_source, tmp_path):
     config = {"model": {"arch": "cnn3x3", "channels": 1, "image_size": 28, "num_classes": 10,
                         "width": 4, "fc_width": 8, "dropout": 0.5, "batch_norm": False}, "seed": 0}
 
@@ -184,7 +169,7 @@ def test_an_edited_model_is_not_loaded_from_its_old_checkpoint(monkeypatch, tmp_
     assert store.load_or_train("cnn", config, build_classifier, history,
                                device="cpu").status == "loaded"
     (tmp_path / "edited").mkdir()
-    edited_source(monkeypatch, tmp_path / "edited", "latent_notes.models.classifier")
+    edit_source("latent_notes.models.classifier")
     again = Store(tmp_path).load_or_train("cnn", config, build_classifier, history, device="cpu")
     assert again.status == "trained" and again.path != first.path
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from latent_notes.experiments import efficiency
-from latent_notes.store import cache, checkpoint, tables
+from latent_notes.store import cache, tables
 from latent_notes.store.cache import Store, config_key
 
 
@@ -140,30 +140,15 @@ def test_every_input_value_label_and_parameter_is_in_the_key(digits):
                              list(y), y_test, progress=False)) == base
 
 
-def edited_source(monkeypatch, tmp_path, module_name):
-    """Let code_version read an edited copy of ``module_name``'s source file."""
-    real = inspect.getsourcefile
-
-    def fake(module):
-        path = real(module)
-        if getattr(module, "__name__", None) == module_name:
-            copy = tmp_path / Path(path).name
-            copy.write_bytes(Path(path).read_bytes() + b"\n# edited\n")
-            return str(copy)
-        return path
-
-    monkeypatch.setattr(checkpoint.inspect, "getsourcefile", fake)
-
-
 @pytest.mark.parametrize("edited, recomputes", [("latent_notes.experiments.efficiency", True),
                                                 ("latent_notes.experiments.probes", True),
                                                 ("latent_notes.experiments.plots", False),
                                                 ("latent_notes.models.vae", False)])
-def test_editing_the_experiment_code_changes_the_key(monkeypatch, tmp_path, digits, edited,
+def test_editing_the_experiment_code_changes_the_key(edit_source, digits, edited,
                                                      recomputes):
     x, y, x_test, y_test = digits
     before = config_key(key_of({"pixels": (x, x_test)}, y, y_test))
-    edited_source(monkeypatch, tmp_path, edited)
+    edit_source(edited)
     after = config_key(key_of({"pixels": (x, x_test)}, y, y_test))
     assert (after != before) == recomputes
 
