@@ -64,6 +64,13 @@ weights = None  # fetch trained models: auto | off | URL | folder (None: see REA
 batch_size = 16  # images per gradient step
 lr = 5e-3  # peak learning rate of the one-cycle schedule
 
+# %% [markdown]
+# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
+# a few epochs); the standard and full profiles override some of them, and so can you:
+# `papermill -p NAME VALUE`, or `-p 01.NAME=VALUE` on the book's build. The next cell
+# checks them (a wrong value is named with its fix), seeds every random generator, picks
+# the device and loads the data.
+
 # %%
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,

@@ -83,6 +83,13 @@ n_samples = 16  # random codes decoded per distribution
 probe_train = 2000  # training codes for the linear probes (None: all)
 tsne_points = 500  # test codes on the t-SNE map
 
+# %% [markdown]
+# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
+# a few epochs); the standard and full profiles override some of them, and so can you:
+# `papermill -p NAME VALUE`, or `-p 02.NAME=VALUE` on the book's build. The next cell
+# checks them (a wrong value is named with its fix), seeds every random generator, picks
+# the device and loads the data.
+
 # %%
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,

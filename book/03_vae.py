@@ -87,6 +87,13 @@ colour_latent_size = 32  # latent dimensions of the colour VAE
 colour_epochs = 10  # passes over the colour training images
 colour_batch_size = 16  # images per gradient step for the colour VAE
 
+# %% [markdown]
+# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
+# a few epochs); the standard and full profiles override some of them, and so can you:
+# `papermill -p NAME VALUE`, or `-p 03.NAME=VALUE` on the book's build. The next cell
+# checks them (a wrong value is named with its fix), seeds every random generator, picks
+# the device and loads the data.
+
 # %%
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device,
@@ -542,8 +549,6 @@ if colour_dataset:
                                       "(nats per image up to a constant)")
 else:
     print("colour_dataset is None: the colour section is skipped.")
-
-# %%
 if colour_dataset:
     picked = torch.randperm(len(colour.test),
                             generator=torch.Generator().manual_seed(seed))[:8]

@@ -91,6 +91,13 @@ colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
 
+# %% [markdown]
+# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
+# a few epochs); the standard and full profiles override some of them, and so can you:
+# `papermill -p NAME VALUE`, or `-p 04.NAME=VALUE` on the book's build. The next cell
+# checks them (a wrong value is named with its fix), seeds every random generator, picks
+# the device and loads the data.
+
 # %%
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,

@@ -81,6 +81,13 @@ judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): t
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
 
+# %% [markdown]
+# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
+# a few epochs); the standard and full profiles override some of them, and so can you:
+# `papermill -p NAME VALUE`, or `-p 05.NAME=VALUE` on the book's build. The next cell
+# checks them (a wrong value is named with its fix), seeds every random generator, picks
+# the device and loads the data.
+
 # %%
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
