@@ -445,10 +445,19 @@ for name, effect in effects.items():
 chapter.record("vqvae2", "unit_share_inside", effects["vqvae2"]["share_inside"],
                glue="share_vqvae2")
 glue("vq_cell", f"{box[0].stop - box[0].start}×{box[1].stop - box[1].start}")
-glue("locality_text", "most of a top code's effect stays in its own region, though the "
-     "decoder spreads some past it" if effects["vqvae2"]["share_inside"] > 0.5 else
-     "on this run most of the change lands outside the code's own cell: the decoder's "
-     "receptive field spreads a top code's influence over its neighbours")
+vector_change = min(effects["ae"]["mean_change"], effects["vae"]["mean_change"])
+if effects["vqvae2"]["mean_change"] < 0.1 * vector_change:
+    locality = ("a top code barely matters to the image on this run, less than a tenth of "
+                "what one AE or VAE coordinate does: with the bottom codes held fixed, the "
+                "bottom grid carries the strokes (chapter 4's code maps), so where the little "
+                "change falls says little")
+elif effects["vqvae2"]["share_inside"] > 0.5:
+    locality = ("most of a top code's effect stays in its own region, though the decoder "
+                "spreads some past it")
+else:
+    locality = ("on this run most of the change lands outside the code's own cell: the "
+                "decoder's receptive field spreads a top code's influence over its neighbours")
+glue("locality_text", locality)
 glue("n_pairs", pairs)
 glue("n_inner", pairs * 7)
 for name, value in path_distance.items():

@@ -193,6 +193,9 @@ def test_chapter_5_interpolation_and_unit_sentences_follow_their_numbers():
         assert text["path_verdict"].startswith("No latent path")
     share = value("05_comparison", model="vqvae2", metric="unit_share_inside", setting="")
     assert 0 < share <= 1
-    assert text["locality_text"].startswith("most of" if share > 0.5 else "on this run")
-    changes = rows("05_comparison", metric="unit_change")
-    assert set(changes.model) == {"ae", "vae", "vqvae2"} and (changes.value > 0).all()
+    changes = rows("05_comparison", metric="unit_change").set_index("model").value
+    assert set(changes.index) == {"ae", "vae", "vqvae2"} and (changes > 0).all()
+    if changes["vqvae2"] < 0.1 * min(changes["ae"], changes["vae"]):
+        assert text["locality_text"].startswith("a top code barely matters")
+    else:
+        assert text["locality_text"].startswith("most of" if share > 0.5 else "on this run")
