@@ -520,8 +520,10 @@ glue("sweep_text", sweep_text)
 #
 # - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run
 #   ({glue:text}`recon_verdict`).
-# - **Latent units:** a VQ-VAE-2 top code puts {glue:text}`share_vqvae2:.0%` of its effect
-#   inside its own {glue:text}`vq_cell` cell; an AE or VAE coordinate has no cell of its own.
+# - **Latent units:** the mean pixel change from one unit is {glue:text}`change_ae:.3f` (AE
+#   coordinate), {glue:text}`change_vae:.3f` (VAE coordinate) and
+#   {glue:text}`change_vqvae2:.4f` (VQ-VAE-2 top code, {glue:text}`share_vqvae2:.0%` of it
+#   inside the code's own cell).
 # - **Interpolation:** Fréchet distance of the inner frames to real images
 #   {glue:text}`path_pixels:.1f` (pixels), {glue:text}`path_ae:.1f` (AE),
 #   {glue:text}`path_vae:.1f` (VAE), {glue:text}`path_vqvae2:.1f` (VQ-VAE-2); floor
