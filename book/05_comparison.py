@@ -76,7 +76,7 @@ spread_at = [10]  # labels per class where label spreading also uses unlabelled 
 spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading runs on
 interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
-interpolation_pairs = 100  # random test pairs whose inner frames are scored (at most N / 9)
+interpolation_pairs = 100  # random test pairs scored by their inner frames (<= N / 9)
 judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
@@ -187,8 +187,8 @@ for name, model in models.items():
         rows = [latent.traverse(model.decode, z0, steps * spread[d], dims=[int(d)],
                                 device=dev)[0] for d in dims]
         images = torch.cat(rows)
-        effects[name] = {"mean_change": sum(compare.unit_effect(row, row[3])["mean_change"]
-                                            for row in rows) / len(rows)}  # from the 0σ column
+        change = [compare.unit_effect(row, row[3])["mean_change"] for row in rows]
+        effects[name] = {"mean_change": sum(change) / len(change)}  # against 0σ
         what = (f"coordinates {', '.join(str(int(d) + 1) for d in dims)} (largest "
                 f"{ranked_by}; rows) moved by −2σ … +2σ (columns)")
     plots.image_grid(images, 7, title=f"{name}: one latent unit changed: {what}",
@@ -227,7 +227,7 @@ for name, model in models.items():
 plots.image_grid(torch.cat(list(paths.values())), 9, row_labels=list(paths),
                  title=f"From a {interpolation_from} to a {interpolation_to}: "
                        "straight lines in four spaces");
-pairs = min(interpolation_pairs, len(test_x) // 9)  # the reference needs 7 images per pair
+pairs = min(interpolation_pairs, len(test_x) // 9)  # 7 reference images a pair
 inner, others = compare.interpolation_frames(models, test_x, pairs, 9, dev, seed=seed)
 path_distance = compare.frechet_to_real(judge, inner, others, data.train.images, dev,
                                         seed=seed)
