@@ -200,7 +200,7 @@ pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
 # Moving one of the AE's four most spread coordinates through −2σ … +2σ changes a pixel by
 # {glue:text}`change_ae:.3f` on average over the row (against the unchanged middle column),
 # one of the VAE's four coordinates of largest KL by {glue:text}`change_vae:.3f`. Replacing VQ-VAE-2's centre top code changes a pixel by
-# {glue:text}`change_vqvae2:.3f` on average, and {glue:text}`share_vqvae2:.0%` of that change
+# {glue:text}`change_vqvae2:.2g` on average, and {glue:text}`share_vqvae2:.0%` of that change
 # falls inside the {glue:text}`vq_cell` pixels the code sits over: {glue:text}`locality_text`.
 # Whether one coordinate of the AE or the VAE stands for one property of the digit (slant,
 # width) is not what these pictures measure, and at β = 1 nothing in the VAE's loss asks for
@@ -522,7 +522,7 @@ glue("sweep_text", sweep_text)
 #   ({glue:text}`recon_verdict`).
 # - **Latent units:** the mean pixel change from one unit is {glue:text}`change_ae:.3f` (AE
 #   coordinate), {glue:text}`change_vae:.3f` (VAE coordinate) and
-#   {glue:text}`change_vqvae2:.4f` (VQ-VAE-2 top code, {glue:text}`share_vqvae2:.0%` of it
+#   {glue:text}`change_vqvae2:.2g` (VQ-VAE-2 top code, {glue:text}`share_vqvae2:.0%` of it
 #   inside the code's own cell).
 # - **Interpolation:** Fréchet distance of the inner frames to real images
 #   {glue:text}`path_pixels:.1f` (pixels), {glue:text}`path_ae:.1f` (AE),
