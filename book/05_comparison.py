@@ -76,7 +76,7 @@ spread_at = [10]  # labels per class where label spreading also uses unlabelled 
 spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading runs on
 interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
-interpolation_pairs = 100  # random test pairs scored by their inner frames (<= N / 9)
+interpolation_pairs = 100  # random test pairs scored by their inner frames
 judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
