@@ -154,7 +154,8 @@ print(f"{count_parameters(example):,} parameters")
 # ## Training one autoencoder per code size
 #
 # Every model is trained with Adam and a one-cycle learning-rate schedule, as in chapter 1, on
-# the same shuffled batches; the test set is evaluated after every epoch. A trained model is
+# the same shuffled batches; the validation images are evaluated after every epoch. A trained
+# model is
 # kept in the checkpoint cache and loaded the next time, so the later experiments (and later
 # chapters) reuse exactly these models.
 
@@ -170,12 +171,12 @@ for size in sizes:
 plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
                       metrics=("loss",), log_y=True,
                       title=f"Reconstruction MSE per pixel on {data.name} "
-                            "(dashed: train, solid: test)");
+                            "(dashed: train, solid: validation)");
 
 # %% [markdown]
 # Every curve falls steeply in the first epochs and then flattens. The larger the code, the
 # lower its curve: more numbers let more of the image through. The gap between the dashed
-# (training) and solid (test) curves tells whether a model starts to memorise its training
+# (training) and solid (validation) curves tells whether a model starts to memorise its training
 # images.
 #
 # ## The linear floor: PCA

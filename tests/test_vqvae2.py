@@ -101,7 +101,7 @@ def test_train_load_priors_and_sample(tmp_path):
     config, recipe = vqvae2s.recipe(data, epochs=2, batch_size=32, **TINY)
     first = train(vqvae2s, data, config, recipe, **where)
     assert first.status == "trained"
-    for column in ("test_mse", "test_usage_top", "test_usage_bottom", "test_perplexity_top"):
+    for column in ("val_mse", "val_usage_top", "val_usage_bottom", "val_perplexity_top"):
         assert column in first.history and len(first.history[column]) == 2  # per epoch
     stats = codebook_stats(first.model, data.test.images[:50], torch.device("cpu"))
     assert 0 < stats["usage_top"] <= 1 and 1 <= stats["perplexity_top"] <= 8
