@@ -205,7 +205,7 @@ def test_training_is_cached_and_reproducible(digits, tmp_path):
     assert loaded.model.config == config
     assert loaded.config["model"]["beta"] == 0.5  # the loss weights are part of the key
     assert first.path.name.startswith("vae-latent3-beta0.5")
-    assert set(first.history) >= {"train_loss", "test_neg_elbo", "test_recon", "test_kl"}
+    assert set(first.history) >= {"train_loss", "val_neg_elbo", "val_recon", "val_kl"}
     # β weighs the KL term of the training loss: loss = recon + 0.5 kl, the bound is recon + kl.
     h = first.history
     assert np.allclose(h["val_loss"], h["val_recon"] + 0.5 * h["val_kl"], rtol=1e-5)
@@ -283,7 +283,7 @@ def test_folder_of_rgb_images_of_two_sizes(tmp_path):
                              run=Run.here(0, CPU, tmp_path / "cache"))
     assert trained.model.config.channels == 3 and trained.model.config.image_size == 32
     assert trained.model.sample(2).shape == (2, 3, 32, 32)
-    assert np.isfinite(trained.history["test_neg_elbo"]).all()
+    assert np.isfinite(trained.history["val_neg_elbo"]).all()
 
 
 def test_mu_and_sigma_experiments():

@@ -117,7 +117,7 @@ def test_train_load_priors_and_sample(tmp_path):
     priors = train_priors(first, data, epochs=1, batch_size=32, channels=8, layers=2, codes=codes,
                           **where)
     assert priors["bottom"].model.config.cond_codebook_size == 8
-    assert priors["top"].history["test_bits_per_code"].iloc[-1] > 0
+    assert priors["top"].history["val_bits_per_code"].iloc[-1] > 0
     first.model.attach_priors(priors["top"].model, priors["bottom"].model)
     labels = torch.arange(4)
     drawn = first.model.sample(4, seed=3, labels=labels)
