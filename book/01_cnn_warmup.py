@@ -290,3 +290,21 @@ else:
 #
 # Next, the autoencoder: instead of squeezing an image into ten class scores we squeeze it into
 # a small vector from which the image itself can be rebuilt.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Count by hand the weights of cnn5x5's first convolution (32 filters of $5 \times 5$ on
+#    one channel, plus one bias each) and of cnn_deep's hidden linear layer, and compare with
+#    the parameter counts printed above. Which layer holds most of each network?
+# 2. Rerun the chapter with `papermill -p epochs 2` and `-p epochs 20` (or
+#    `-p 01.epochs=20` on the book's build). Where do the validation curves of cnn_deep stop
+#    falling? Does the test accuracy, scored once at the end, follow what the validation curve
+#    promised?
+# 3. Train on 1,000 images only (`-p subset 1000`). Which of the three networks suffers most,
+#    and does the gap between its training and validation loss tell you before the test set
+#    does?
+# 4. Suppose you picked the number of epochs by the *test* accuracy of each run in exercise
+#    2. Why is the accuracy of the run you picked no longer an honest estimate of how the
+#    network does on new images, and what would you report instead?
+

@@ -225,12 +225,6 @@ for name, variant in variants.items():  # the final models, scored once on the t
     stats = codebook_stats(variant.model, data.test.images, dev)
     mse = reconstruction_scores(variant.model, data.test.images, dev)["test_mse"]
     final[name] = {"mse": mse, **stats}
-    chapter.record_all("vqvae2", {"test_mse": mse,
-                                  "codebook_usage_top": stats["usage_top"],
-                                  "codebook_usage_bottom": stats["usage_bottom"],
-                                  "perplexity_top": stats["perplexity_top"],
-                                  "perplexity_bottom": stats["perplexity_bottom"]},
-                       setting=setting[name])
 pd.DataFrame(final).T.round(4)  # on the test images
 
 # %% [markdown]
@@ -481,6 +475,10 @@ glue("top_grid", untrained.config.top_grid)
 glue("bottom_grid", untrained.config.bottom_grid)
 glue("padded_size", untrained.config.padded_size)
 glue("beta_c", commitment_weight)
+for name, scores in final.items():
+    chapter.record_all("vqvae2", {"test_mse" if k == "mse" else
+                                  f"codebook_{k}" if k.startswith("usage") else k: v
+                                  for k, v in scores.items()}, setting=setting[name])
 for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
     for column in ("mse", "usage_top", "usage_bottom", "perplexity_top",
                    "perplexity_bottom"):
