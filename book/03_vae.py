@@ -150,6 +150,29 @@ print(data, "on", chapter.device)
 # stay close to the prior, so that codes from the prior look like codes of real images. This
 # is where μ **and** σ come in: the KL term would be infinite for a single point, and it is
 # the spread σ that lets many nearby codes decode to the same image.
+
+# %% [markdown]
+# **Where the bound comes from.** Multiply and divide by $q_\phi(z \mid x)$ inside the
+# integral, then use Jensen's inequality ($\log$ is concave, so the log of an average is at
+# least the average of the logs):
+#
+# $$
+# \log p_\theta(x) = \log \mathbb{E}_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x \mid z)\,p(z)}
+#   {q_\phi(z \mid x)}\right]
+# \;\ge\; \mathbb{E}_{q_\phi(z \mid x)}\!\left[\log p_\theta(x \mid z)
+#   + \log \frac{p(z)}{q_\phi(z \mid x)}\right] = \mathrm{ELBO}(x).
+# $$
+#
+# The size of the gap follows from Bayes' rule, $p_\theta(x \mid z)\,p(z) =
+# p_\theta(z \mid x)\,p_\theta(x)$: put it into the ELBO and $\log p_\theta(x)$ comes out of
+# the expectation,
+#
+# $$ \log p_\theta(x) - \mathrm{ELBO}(x) = \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,
+#    p_\theta(z \mid x)\big) \;\ge\; 0, $$
+#
+# so the bound is tight exactly when the encoder's guess is the true posterior. Averaging the
+# ratio inside the logarithm over $K$ draws of $z$ instead of one tightens the bound, which
+# is how the likelihood is estimated further down (Burda et al., 2016).
 #
 # ## The model
 #
@@ -193,7 +216,13 @@ print(inspect.getsource(vae.VAE.reparameterise))
 # $$ \mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\big)
 #    = \tfrac12 \sum_{j=1}^{D} \big(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\big), $$
 #
-# zero exactly when $\mu = 0$ and $\sigma = 1$. It is one line of code:
+# zero exactly when $\mu = 0$ and $\sigma = 1$. For one dimension, with
+# $q = \mathcal{N}(\mu, \sigma^2)$ and $p = \mathcal{N}(0, 1)$,
+# $\log q(z) - \log p(z) = -\log \sigma - \frac{(z - \mu)^2}{2\sigma^2} + \frac{z^2}{2}$; its
+# mean under $q$, using $\mathbb{E}_q[(z - \mu)^2] = \sigma^2$ and
+# $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$, is
+# $-\log \sigma - \tfrac12 + \tfrac12(\mu^2 + \sigma^2)$, the summand above; the dimensions
+# of a diagonal Gaussian add up. It is one line of code:
 
 # %%
 print(inspect.getsource(vae.kl_to_standard_normal))
@@ -666,3 +695,33 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 #
 # Next: vector-quantised autoencoders, which replace the Gaussian code by a choice from a
 # learnt codebook.
+
+# %% [markdown]
+# ## What can go wrong
+#
+# - **Posterior collapse**: the KL term can be made zero by ignoring the image, so a decoder
+#   strong enough to model the pixels on its own (an autoregressive one, or a large β here)
+#   lets some or all dimensions of the code fall back to the prior. Watch the active units
+#   (Burda et al.'s definition above) and the KL per dimension, not only the loss.
+# - **β that means something else**: averaging the reconstruction over pixels while summing the
+#   KL (or the other way round) rescales β by the number of pixels; check which one a paper or
+#   a library uses before copying its β.
+# - **Likelihoods in the wrong units**: a binary cross-entropy on grey levels is a loss, not a
+#   log-likelihood; compare nats with published numbers only on the same binarised data.
+# - **Blur taken for a bug**: the decoder's output is the mean of what a code could mean;
+#   samples drawn pixel by pixel from the Bernoulli or Gaussian would be noisy, and showing
+#   the mean is the usual choice.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Derive the KL term for a prior $\mathcal{N}(0, s^2 I)$ instead of $\mathcal{N}(0, I)$ and
+#    check that it reduces to the formula above for $s = 1$.
+# 2. Show that the importance-sampled estimate with $K = 1$ has the ELBO as its expectation,
+#    and that its expectation cannot decrease as $K$ grows (Burda et al., 2016, theorem 1).
+# 3. Rerun the β sweep with `-p betas "[0.1, 1, 10]"`. Where on the rate–distortion plane do
+#    the new points fall, and how many units stay active at β = 10?
+# 4. The traversal above shifts μ by up to three prior standard deviations. What should
+#    shifting an inactive dimension do to the image, and does the traversal's row of smallest
+#    KL agree at every β? What would you expect from a shift of 30?
+
