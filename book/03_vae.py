@@ -78,7 +78,7 @@ lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: co
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
 side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
-is_samples = 200  # importance samples K per image for the likelihood (binarised VAE)
+is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)
 eval_images = None  # binarised test images of the likelihood estimate (None: all)
 probe_train = 2000  # training codes for the linear probe (None: all)
 tsne_points = 1000  # points in each t-SNE map
@@ -636,9 +636,10 @@ pythae, *burda = published.MNIST_NLL
 glue("burda_samples", f"{burda[0].samples:,}")
 glue("published_text",
      f"pythae's reproduced VAE, {pythae.nll:.2f} nats with K = {pythae.samples} "
-     f"({pythae.source}); and {burda[0].source}: "
-     + ", ".join(f"{r.model}, {r.nll:.2f}" for r in burda)
-     + f" nats, each with K = {burda[0].samples:,}")
+     f"[{pythae.source}]; and, each with K = {burda[0].samples:,}, "
+     + "; ".join(f"{r.model}: {r.nll:.2f}" for r in burda)
+     + f" nats [{burda[0].source}; k is the number of samples per training step, "
+     "and k = 1 is the VAE's own loss]")
 gap_to_pythae = binary_nll - pythae.nll
 glue("published_sentence",
      f"This run's estimate is {abs(gap_to_pythae):.1f} nats "
