@@ -50,7 +50,7 @@ def check_config(config) -> None:
 
     A field declared ``field(default=..., metadata={"positive": True})`` must be a positive
     integer; ``{"range": (low, high, low_open, high_open)}`` a number in that interval;
-    ``{"choices": (...)}`` one of the values.
+    ``{"choices": (...)}`` one of the values; ``{"switch": True}`` True or False.
     """
     from dataclasses import fields
 
@@ -64,6 +64,8 @@ def check_config(config) -> None:
                          high_open=high_open)
         if "choices" in meta:
             check_choice(f.name, value, meta["choices"])
+        if meta.get("switch") and not isinstance(value, bool):
+            raise ParameterError(f"{f.name} must be True or False, got {value!r}.")
 
 
 # -- config fields that know their valid values (read by check_config) ------------------------
@@ -88,6 +90,15 @@ def choice(default, choices):
     from dataclasses import field
 
     return field(default=default, metadata={"choices": tuple(choices)})
+
+
+def switch(default: bool = False):
+    """A dataclass field holding True or False. At its default it is left out of a model's
+    cache key (``latent_notes.families``), so adding a switch to a config keeps the keys of
+    every model trained before it had one."""
+    from dataclasses import field
+
+    return field(default=default, metadata={"switch": True})
 
 
 def check_latent_sizes(latent_sizes, **needed) -> list[int]:

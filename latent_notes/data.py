@@ -224,6 +224,22 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
     return ImageData(name, train, test, classes, spec, val)
 
 
+def binarise(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Black-and-white images: each pixel 1 with its grey level as probability, else 0, drawn
+    once from a generator seeded with ``seed`` (the same images on every run and machine)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(images.detach().cpu().float(), generator=generator)
+
+
+def with_binarised_test(data: ImageData, seed: int = 0) -> ImageData:
+    """``data`` with its test images binarised once (:func:`binarise`): the fixed binary test
+    set a likelihood is reported on, as published MNIST likelihoods are. The training images
+    stay grey; a model re-draws them per batch (the VAE's ``binarise``)."""
+    test = ImageSet(binarise(data.test.images, seed), data.test.labels)
+    return ImageData(data.name, data.train, test, data.classes,
+                     {**data.spec, "test_binarised_with_seed": seed})
+
+
 def _convert(images: ImageSet, image_size, channels) -> ImageSet:
     x = images.images
     if channels == 1 and x.shape[1] == 3:

@@ -33,8 +33,12 @@ PRIOR = pixelcnn.FAMILY  # VQ-VAE-2's PixelCNN priors, trained on its code grids
 
 
 def _key(model_config, train_config: TrainConfig, data_spec: dict, seed: int) -> dict:
-    """Everything that determines the weights: what the cache key hashes."""
-    return {"model": asdict(model_config), "train": {**asdict(train_config), "optimizer": "adam"},
+    """Everything that determines the weights: what the cache key hashes. A switch at its
+    default (``latent_notes.checks.switch``) is left out: it changes nothing."""
+    unset = {f.name for f in fields(model_config)
+             if f.metadata.get("switch") and getattr(model_config, f.name) == f.default}
+    model = {k: v for k, v in asdict(model_config).items() if k not in unset}
+    return {"model": model, "train": {**asdict(train_config), "optimizer": "adam"},
             "data": data_spec, "seed": seed}
 
 

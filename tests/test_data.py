@@ -13,11 +13,13 @@ from latent_notes import data as data_module
 from latent_notes.data import (
     Batches,
     DataError,
+    binarise,
     class_index,
     first_of_class,
     load_data,
     one_per_class,
     read_idx,
+    with_binarised_test,
 )
 
 
@@ -338,3 +340,17 @@ def test_a_cifar_batch_that_would_run_code_is_refused(cifar_root, tmp_path):
     with pytest.raises(DataError, match="data_batch_3 asks to call .*system.*not read"):
         load_data("cifar10", data_root=cifar_root)
     assert not marker.exists()
+
+
+def test_the_binarised_test_set_is_seeded_black_and_white_and_leaves_training_grey():
+    digits = load_data("digits")
+    first, again = with_binarised_test(digits, seed=0), with_binarised_test(digits, seed=0)
+    assert torch.equal(first.test.images, again.test.images)  # the same test set every run
+    assert set(first.test.images.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(first.test.images, with_binarised_test(digits, seed=1).test.images)
+    assert (first.test.images.mean() - digits.test.images.mean()).abs() < 0.01
+    assert first.train.images is digits.train.images  # training stays grey: drawn per batch
+    assert first.spec["test_binarised_with_seed"] == 0
+    assert "test_binarised_with_seed" not in digits.spec
+    assert torch.equal(binarise(digits.test.images[:5], seed=3),
+                       binarise(digits.test.images[:5], seed=3))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from latent_notes import families
 from latent_notes.checks import ParameterError
-from latent_notes.data import load_data
+from latent_notes.data import load_data, with_binarised_test
 from latent_notes.experiments import vae_experiments as experiments
 from latent_notes.experiments.metrics import psnr
 from latent_notes.models import vae
@@ -188,6 +188,88 @@ def test_importance_sampled_nll_is_at_most_the_elbo_bound(digits, tmp_path):
     assert one == pytest.approx(float((recon + kl_draw).double().mean()), rel=1e-4)
     assert float(recon.double().mean()) == pytest.approx(
         experiments.evaluate_elbo(model, images, "cpu", seed=3)["recon"], rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained_binary(tmp_path_factory):
+    """A small VAE trained on dynamically binarised digits (all 1,437 training images, a
+    few seconds), and the digits' test set binarised once."""
+    binary = with_binarised_test(load_data("digits"), seed=0)
+    config, recipe = VAES.recipe(binary, epochs=3, latent_size=4, width=4, fc_width=32,
+                                 binarise=True)
+    run = Run.here(0, CPU, tmp_path_factory.mktemp("binary"))
+    return families.train(VAES, binary, config, recipe, run=run).model, binary.test.images
+
+
+def test_one_importance_sample_is_the_elbo_in_expectation(trained_binary):
+    model, images = trained_binary
+    many = images[:40].repeat(50, 1, 1, 1)  # 2,000 draws: the mean of K = 1 settles
+    one = experiments.importance_sampled_nll(model, many, "cpu", samples=1, seed=1)
+    elbo = experiments.evaluate_elbo(model, many, "cpu", seed=2)["neg_elbo"]
+    assert one == pytest.approx(elbo, rel=5e-3)  # the same expectation, other draws
+
+
+def test_more_importance_samples_give_a_tighter_lower_estimate(trained_binary):
+    model, images = trained_binary
+    nll = {k: experiments.importance_sampled_nll(model, images[:60], "cpu", samples=k)
+           for k in (1, 10, 100)}
+    assert nll[1] > nll[10] > nll[100], nll
+    elbo = experiments.evaluate_elbo(model, images[:60], "cpu")["neg_elbo"]
+    assert nll[100] < elbo
+
+
+def test_the_estimate_does_not_depend_on_how_the_codes_are_batched(trained_binary):
+    model, images = trained_binary
+    runs = [experiments.importance_sampled_nll(model, images[:30], "cpu", samples=50,
+                                               codes_per_pass=codes, batch_size=batch)
+            for codes, batch in [(30, 30), (1500, 30), (4096, 30), (64, 10)]]
+    # the same draws whatever the pass size; other batches of images draw in another order
+    assert runs[0] == pytest.approx(runs[1], abs=1e-9) == pytest.approx(runs[2], abs=1e-9)
+    assert runs[3] == pytest.approx(runs[0], abs=2.0)
+
+
+def test_the_estimator_runs_no_python_loop_per_image_or_sample(trained_binary, monkeypatch):
+    model, images = trained_binary
+    passes = []
+    decode = model.decode_logits
+    monkeypatch.setattr(model, "decode_logits", lambda z: passes.append(len(z)) or decode(z))
+    experiments.importance_sampled_nll(model, images[:100], "cpu", samples=200,
+                                       codes_per_pass=2000)
+    assert passes == [2000] * 10  # 20 samples of 100 images per pass: 10 passes in all
+
+
+def test_binarised_training_draws_new_black_and_white_batches():
+    model = tiny(binarise=True)
+    seen, posterior = [], model.posterior
+    model.posterior = lambda inputs: seen.append(inputs) or posterior(inputs)
+    x = torch.rand(8, 1, 28, 28)
+    vae.vae_loss(model, x)
+    vae.vae_loss(model, x)  # the same images a second time, as in the next epoch
+    first, second = seen
+    assert set(first.unique().tolist()) <= {0.0, 1.0} and not torch.equal(first, second)
+    assert (first.mean() - x.mean()).abs() < 0.05  # each pixel is 1 with its grey level
+    black_and_white = torch.bernoulli(x)
+    vae.vae_loss(model, black_and_white)  # an image already 0/1 stays as it is
+    assert torch.equal(seen[-1], black_and_white)
+
+
+def test_binarise_is_a_switch_that_goes_with_the_bernoulli_decoder():
+    with pytest.raises(ParameterError, match="binarise must be True or False"):
+        VAEConfig(binarise=1)
+    with pytest.raises(ParameterError, match="likelihood='bernoulli'"):
+        VAEConfig(binarise=True, likelihood="gaussian")
+
+
+def test_a_vae_without_binarise_keeps_its_key_and_names(digits):
+    plain, recipe = VAES.recipe(digits, epochs=1)
+    binary = dataclass_replace(plain, binarise=True)
+    key = families._key(plain, recipe, digits.spec, 0)
+    assert "binarise" not in key["model"]  # the key of every VAE trained before the switch
+    assert set(key["model"]) | {"binarise"} == set(families._key(binary, recipe, digits.spec,
+                                                                 0)["model"])
+    assert VAES.checkpoint_name(plain) == "vae-latent16" == VAES.alias_stem(plain)
+    assert VAES.checkpoint_name(binary) == "vae-latent16-binary"
+    assert VAES.alias_stem(binary) is None  # not the VAE later chapters compare
 
 
 def test_training_is_cached_and_reproducible(digits, tmp_path):

@@ -85,13 +85,21 @@ class AutoencoderParameters(ChapterParameters):
 
 @dataclass
 class VAEParameters(ChapterParameters):
-    """Chapter 3: the β sweep and the noise levels of the denoising VAEs."""
+    """Chapter 3: the β sweep, the noise levels of the denoising VAEs, and the importance
+    samples and test images of the likelihood estimate."""
 
     CHAPTER: ClassVar[str] = "03_vae"
     betas: list
     noise_levels: list
+    is_samples: int
+    eval_images: int | None
 
     def __post_init__(self):
+        with self.checking("is_samples"):
+            check_positive(is_samples=self.is_samples)
+        if self.eval_images is not None:
+            with self.checking("eval_images"):  # None: every test image
+                check_positive(eval_images=self.eval_images)
         with self.checking("betas"):
             check_numbers("betas", self.betas, example="[0.5, 1, 4]", low=0)
         with self.checking("noise_levels"):  # a standard deviation of pixels in [0, 1]

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from tqdm.auto import tqdm
 
 from ..checks import ParameterError, check_positive
 from ..models.common import batched, seeded
 from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
+from ..training import progress_enabled
 from .latent import traverse
 from .metrics import psnr
 
@@ -39,32 +41,58 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
+def log_importance_weights(model: VAE, x: torch.Tensor, samples: int,
+                           codes_per_pass: int = 2048) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k ~ q(z|x): (samples, B).
+
+    The K codes of all B images are decoded together, ``codes_per_pass`` at a time, so no
+    Python loop runs per image or per sample. A pass holds about 50 kB per code for 28x28
+    images at width 16 (measured: 2,048 codes add about 150 MB to the peak), besides the
+    K·B·D numbers of noise drawn at once (32 MB for K = 5,000, B = 100, D = 16); on a CPU
+    passes of a few thousand codes are also the fastest (larger ones leave the caches).
+    """
+    cfg = model.config
+    mu, logvar = model.posterior(x)  # (B, D)
+    # all the noise at once (K·B·D numbers), so the draws do not depend on the pass size
+    eps = torch.randn(samples, *mu.shape, device=mu.device)  # (K, B, D)
+    chunk = max(1, min(samples, codes_per_pass // len(x)))  # samples per decoder pass
+    parts = []
+    for start in range(0, samples, chunk):
+        c = min(chunk, samples - start)
+        z = mu + torch.exp(0.5 * logvar) * eps[start:start + c]  # (c, B, D)
+        logits = model.decode_logits(z.flatten(0, 1))  # (c·B, C, H, W)
+        target = x.expand(c, *x.shape).flatten(0, 1)
+        log_px_z = -reconstruction_nll(logits, target, cfg.likelihood, cfg.decoder_std)
+        log_pz = _log_normal(z, torch.zeros_like(mu), torch.zeros_like(logvar))  # (c, B)
+        parts.append(log_px_z.view(c, len(x)) + log_pz - _log_normal(z, mu, logvar))
+    return torch.cat(parts)  # (samples, B)
+
+
 @torch.no_grad()
 def importance_sampled_nll(model: VAE, images: torch.Tensor, device, samples: int = 100,
-                           seed: int = 0) -> float:
-    """-log p(x) estimated with ``samples`` draws from q(z|x) per image (Burda et al. 2016).
+                           seed: int = 0, batch_size: int = 100,
+                           codes_per_pass: int = 2048) -> float:
+    """-log p(x) estimated with ``samples`` draws from q(z|x) per image (Burda et al. 2016),
+    averaged over the images, in nats.
 
-    log p(x) ≈ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). For K = 1 its
-    expectation is the ELBO; for K > 1 it is a tighter bound, so the estimate is <= -ELBO on
-    average.
+    log p(x) ≈ log (1/K) Σ_k w_k, w_k = p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x): a
+    log-sum-exp over K. For K = 1 its expectation is the ELBO; it grows with K towards
+    log p(x), so the estimate of -log p(x) is at most -ELBO on average and falls with K.
     """
-    check_positive(samples=samples)
+    check_positive(samples=samples, batch_size=batch_size, codes_per_pass=codes_per_pass)
     model.eval()
-    cfg = model.config
-
-    def log_px(x):  # (B,)
-        mu, logvar = model.posterior(x)  # (B, D)
-        log_weights = []
-        for _ in range(samples):
-            z = model.reparameterise(mu, logvar)
-            log_px_z = -reconstruction_nll(model.decode_logits(z), x, cfg.likelihood,
-                                           cfg.decoder_std)
-            log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-            log_weights.append(log_px_z + log_pz - _log_normal(z, mu, logvar))
-        return torch.logsumexp(torch.stack(log_weights), 0) - math.log(samples)
-
+    total = 0.0
+    bar = tqdm(total=len(images), desc=f"log p(x), K={samples}", unit="image",
+               mininterval=5.0, disable=not progress_enabled())
     with seeded(seed):
-        return -float(batched(log_px, images, device, batch_size=100).double().mean())
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(device)
+            log_w = log_importance_weights(model, x, samples, codes_per_pass)
+            log_px = torch.logsumexp(log_w.double(), 0) - math.log(samples)  # (B,)
+            total += float(log_px.sum())
+            bar.update(len(x))
+    bar.close()
+    return -total / len(images)
 
 
 @torch.no_grad()

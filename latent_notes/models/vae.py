@@ -10,6 +10,8 @@ through a sigmoid. The loss is the negative evidence lower bound (ELBO)
 with both terms **summed** over pixels and latent dimensions and **averaged** over the batch:
 the numbers are nats per image, and β = 1 is the true bound whatever the image size, so β
 means the same for 28x28 digits and 64x64 photos (Higgins et al. 2017 call β > 1 the β-VAE).
+With ``binarise`` each batch is re-drawn as black-and-white pixels x_b ~ Bernoulli(x) (dynamic
+binarisation, as in Burda et al. 2016), where the Bernoulli decoder is a normalised likelihood.
 Evaluation helpers: the importance-sampled negative log-likelihood (Burda et al. 2016), the
 KL per latent dimension and the number of active units, and the PSNR of denoised images.
 """
@@ -22,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checks import ParameterError, check_config, choice, number, positive
+from ..checks import ParameterError, check_config, choice, number, positive, switch
 from .common import halvings
 from .family import Family
 
@@ -93,9 +95,14 @@ class VAEConfig:
     beta: float = number(1.0, 0.0)  # weight of the KL term (β-VAE: β ≠ 1)
     recon_weight: float = number(1.0, 0.0)  # weight of the reconstruction term
     noise_std: float = number(0.0, 0.0)  # > 0: a denoiser (noisy inputs, clean targets)
+    binarise: bool = switch(False)  # True: each batch drawn as 0/1 pixels, x_b ~ Bernoulli(x)
 
     def __post_init__(self):
         check_config(self)
+        if self.binarise and self.likelihood != "bernoulli":
+            raise ParameterError("binarise=True draws black-and-white pixels, whose likelihood is "
+                                 f"the Bernoulli decoder's: use likelihood='bernoulli' (got "
+                                 f"{self.likelihood!r}) or binarise=False.")
         if halvings(self.image_size) == 0:
             raise ParameterError(f"image_size {self.image_size} cannot be halved: use an even "
                                  "size such as 28, 32 or 64.")
@@ -193,9 +200,12 @@ def vae_loss(model: VAE, x: torch.Tensor, y=None) -> dict:
     """recon_weight · E_q[-log p(x|z)] + β · KL, batch mean; also reports the true -ELBO.
 
     The weights are the model config's ``recon_weight`` and ``beta``; ``noise_std`` > 0 trains
-    a denoiser: the encoder sees a noisy copy, the target stays clean.
+    a denoiser: the encoder sees a noisy copy, the target stays clean. With ``binarise`` the
+    batch is first drawn afresh as 0/1 pixels (an image already black and white stays as it is).
     """
     cfg = model.config
+    if cfg.binarise:  # dynamic binarisation: a new draw each time an image is seen
+        x = torch.bernoulli(x)
     inputs = add_pixel_noise(x, cfg.noise_std) if cfg.noise_std > 0 else x
     out = model(inputs)
     recon, kl = elbo_terms(model, out, x)
@@ -207,18 +217,21 @@ def vae_loss(model: VAE, x: torch.Tensor, y=None) -> dict:
 # -- the family ----------------------------------------------------------------------------------
 
 def _file_name(cfg: VAEConfig) -> str:
-    """e.g. vae-latent16, vae-latent16-beta4, vae-latent2-recon0, vae-latent16-noise0.3."""
+    """e.g. vae-latent16, vae-latent16-beta4, vae-latent2-recon0, vae-latent16-noise0.3,
+    vae-latent16-binary."""
     parts = [f"vae-latent{cfg.latent_size}"]
     parts += [f"beta{cfg.beta:g}"] if cfg.beta != 1 else []
     parts += [f"recon{cfg.recon_weight:g}"] if cfg.recon_weight != 1 else []
     parts += [f"noise{cfg.noise_std:g}"] if cfg.noise_std else []
+    parts += ["binary"] if cfg.binarise else []
     parts += ["colour"] if cfg.channels == 3 else []
     return "-".join(parts)
 
 
 def _is_plain(cfg: VAEConfig) -> bool:
-    """The VAE proper (β = 1, both terms, clean inputs): the one later chapters compare."""
-    return cfg.beta == 1 and cfg.recon_weight == 1 and cfg.noise_std == 0
+    """The VAE proper (β = 1, both terms, clean grey-level inputs): the one later chapters
+    compare."""
+    return cfg.beta == 1 and cfg.recon_weight == 1 and cfg.noise_std == 0 and not cfg.binarise
 
 
 FAMILY = Family(
