@@ -326,3 +326,34 @@ def test_bits_per_code_with_and_without_labels():
         bits_per_code(PixelCNN(PixelCNNConfig(codebook_size=6, grid_size=4, channels=8,
                                               layers=2, num_classes=3)), codes, "cpu",
                       labelled=False)
+
+
+def naive_sample(model, n, labels=None, cond=None, temperature=1.0):
+    """The sampler written the obvious way: the whole network once per position."""
+    g = model.config.grid_size
+    codes = torch.zeros(n, g, g, dtype=torch.long)
+    with torch.no_grad():
+        context = model.eval().context(labels, cond, n)
+        for i in range(g):
+            for j in range(g):
+                x = model.embed(codes).permute(0, 3, 1, 2)
+                logits = model.logits_from_embedded(x, context)[:, :, i, j] / temperature
+                codes[:, i, j] = torch.multinomial(torch.softmax(logits, 1), 1)[:, 0]
+    return codes
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_the_row_by_row_sampler_draws_what_the_whole_network_would(kernel_size):
+    torch.manual_seed(0)
+    model = PixelCNN(PixelCNNConfig(codebook_size=6, grid_size=5, channels=8, layers=3,
+                                    kernel_size=kernel_size, num_classes=3, label_dropout=0.1,
+                                    cond_codebook_size=4))
+    labels, cond = torch.tensor([0, 1, 2, 3]), torch.randint(0, 4, (4, 5, 5))
+    with seeded(3):
+        fast = model.sample(4, labels, cond=cond, temperature=0.8)
+    with seeded(3):
+        slow = naive_sample(model, 4, labels, cond, temperature=0.8)
+    assert torch.equal(fast, slow)
+    greedy = model.sample(4, labels, cond=cond, temperature=1e-4)
+    with torch.no_grad():  # each code the argmax of forward's logits given the codes before it
+        assert torch.equal(model(greedy, labels, cond).argmax(1), greedy)

@@ -112,18 +112,26 @@ class GatedLayer(nn.Module):
         self.label_bias = nn.Embedding(label_rows, c2) if label_rows else None
         self.map_bias = nn.Conv2d(channels, c2, 1) if conditioned else None
 
-    def forward(self, v, h, context: Context):
+    def bias(self, context: Context, rows: slice = slice(None)):
+        """The condition's term of eq. 4 for ``rows`` of the grid: (B, 2c, 1 or rows, G)."""
         bias = 0
         if self.label_bias is not None:
             bias = bias + self.label_bias(context.labels)[:, :, None, None]  # V h, one per class
         if self.map_bias is not None:
-            bias = bias + self.map_bias(context.features)  # V * s, a 1x1 conv of the map
+            bias = bias + self.map_bias(context.features[:, :, rows])  # V * s, a 1x1 conv
+        return bias
+
+    def forward(self, v, h, context: Context):
+        bias = self.bias(context)
         v_pre = self.vertical(v)  # (B, 2c, G, G), row i sees rows <= i
         # The horizontal stack may see the vertical one only from strictly earlier rows.
-        h_pre = self.horizontal(h) + self.vertical_to_horizontal(shift_down(v_pre))
-        v_out = gate(v_pre + bias)
+        return gate(v_pre + bias), self.horizontal_step(h, shift_down(v_pre), bias)
+
+    def horizontal_step(self, h, v_above, bias):
+        """The horizontal stack, given the vertical stack's pre-activations one row up."""
+        h_pre = self.horizontal(h) + self.vertical_to_horizontal(v_above)
         h_out = self.horizontal_out(gate(h_pre + bias))
-        return v_out, (h_out + h if self.residual else h_out)
+        return h_out + h if self.residual else h_out
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -235,6 +243,10 @@ class PixelCNN(nn.Module):
 
         temperature < 1 sharpens every softmax (likelier, less varied codes), > 1 flattens it.
         ``labels=None`` on a class-conditional prior samples without a label (label dropout).
+
+        The logits are those of ``forward``, computed with less work: the vertical stack of
+        the finished rows once per row, then only the current row's horizontal stack per
+        position (its 1 x k kernels see no other row).
         """
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
@@ -246,11 +258,30 @@ class PixelCNN(nn.Module):
         context = self.context(labels, cond, n)
         codes = torch.zeros(n, g, g, dtype=torch.long, device=device)
         for i in range(g):
+            above = self._vertical_above(codes[:, :i], context)  # per layer, (n, 2c, 1, G)
+            biases = [layer.bias(context, slice(i, i + 1)) for layer in self.layers]
             for j in range(g):
-                x = self.embed(codes).permute(0, 3, 1, 2)
-                logits = self.logits_from_embedded(x, context)[:, :, i, j] / temperature
+                h = self.embed(codes[:, i:i + 1]).permute(0, 3, 1, 2)  # row i: (n, c, 1, G)
+                for layer, v_above, bias in zip(self.layers, above, biases, strict=True):
+                    h = layer.horizontal_step(h, v_above, bias)
+                logits = self.head(h)[:, :, 0, j] / temperature
                 codes[:, i, j] = torch.multinomial(F.softmax(logits, 1), 1)[:, 0]
         return codes
+
+    def _vertical_above(self, done: torch.Tensor, context: Context) -> list:
+        """Each layer's vertical pre-activations of the last finished row, (n, 2c, 1, G),
+        from the finished rows ``done`` (n, i, G) alone (causal: no later row changes them);
+        zeros above the first row, as ``shift_down`` pads."""
+        n, i, g = done.shape
+        if i == 0:
+            zeros = self.embed.weight.new_zeros(n, 2 * self.config.channels, 1, g)
+            return [zeros] * len(self.layers)
+        v, above = self.embed(done).permute(0, 3, 1, 2), []  # (n, c, i, G)
+        for layer in self.layers:
+            v_pre = layer.vertical(v)
+            above.append(v_pre[:, :, -1:])
+            v = gate(v_pre + layer.bias(context, slice(0, i)))
+        return above
 
 
 def drop_labels(labels: torch.Tensor, p: float, no_label: int) -> torch.Tensor:
