@@ -570,8 +570,8 @@ else:
         + f": the commonest, {data.classes[int(judged.argmax())]}, takes "
         f"{float(judged.max()):.0%} of them and the rarest, "
         f"{data.classes[int(judged.argmin())]}, {float(judged.min()):.0%}, where the "
-        f"training set's shares run from {float(train_share.min()):.0%} to "
-        f"{float(train_share.max()):.0%}.")
+        f"training set's shares run from {float(train_share.min()):.1%} to "
+        f"{float(train_share.max()):.1%}.")
 glue("coverage_text", coverage_text)
 glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
 glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))))
@@ -609,6 +609,10 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # - A gated PixelCNN per level turns the autoencoder into a generator
 #   ({glue:text}`bits_top_class:.2f` and {glue:text}`bits_bottom:.2f` bits per code on the test
 #   codes); sampling is sequential over positions and tuned by a temperature.
+# - Label dropout ({glue:text}`label_dropout:.0%` of the training labels hidden behind a "no
+#   label" embedding) lets the same priors sample and score without a label
+#   ({glue:text}`free_bits_top:.2f` and {glue:text}`free_bits_bottom:.2f` bits per code):
+#   chapter 5 compares these unconditional samples with the AE's and the VAE's.
 # - Everything was recorded in `04_vqvae2.csv`. Chapter 5 sets this VQ-VAE-2 beside the
 #   autoencoder and the VAE on the same tests, and beside every code size of chapter 2's
 #   autoencoder.

@@ -533,8 +533,8 @@ apart = not compare.overlapping({"label": labelled["fid_cnn"], "none": free["fid
                                  "none": free["fid_cnn_std"]})
 if labelled["fid_cnn"] < free["fid_cnn"]:
     conditional_text = ("closer to the test images than without one" + (
-        ", by more than the two standard deviations added: what being told the class is "
-        "worth to a judge whose features separate classes." if apart else
+        ", by more than the two standard deviations added (a judge whose features "
+        "separate classes rewards being told the class)." if apart else
         ", but within the two standard deviations added: the draws do not separate them."))
 else:
     conditional_text = ("no closer to the test images than without one on this run" + (
