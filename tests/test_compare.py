@@ -170,8 +170,9 @@ def test_disjoint_draws_share_no_image():
     assert len(set(seen)) == 20
     assert all(torch.equal(a, b) for a, b in zip(draws, compare.disjoint_draws(images, 4, 5),
                                                  strict=True))
-    with pytest.raises(ParameterError, match="24 images"):
-        compare.disjoint_draws(images, 6, 4)
+    for n, draws in [(6, 4), (0, 5), (4, 0)]:
+        with pytest.raises(ParameterError, match="cannot be taken from 23 images"):
+            compare.disjoint_draws(images, n, draws)
 
 
 def test_frechet_over_draws_is_the_mean_and_std_of_the_draws():

@@ -50,9 +50,10 @@ def draw_samples(model, n: int, seed: int, conditional: bool = False) -> torch.T
 def disjoint_draws(images: torch.Tensor, n: int, draws: int, seed: int = 0) -> list:
     """``draws`` seeded sets of ``n`` of ``images``, no image in two sets: real images for the
     real-versus-real floor of the Fréchet distance."""
-    if n < 1 or n * draws > len(images):
-        raise ParameterError(f"{draws} disjoint draws of {n} images need {n * draws} images, "
-                             f"but there are {len(images)}: draw fewer or smaller sets.")
+    if n < 1 or draws < 1 or n * draws > len(images):
+        raise ParameterError(f"{draws} disjoint draws of {n} images each cannot be taken from "
+                             f"{len(images)} images: ask for at least one draw of at least one "
+                             f"image, and at most {len(images)} images in all.")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     return [images[order[i * n:(i + 1) * n]] for i in range(draws)]
 
