@@ -14,10 +14,10 @@ book: $(STAMP)  ## execute the chapters with $(PROFILE) and render the book into
 	$(PY) -m latent_notes.book.build --profile $(PROFILE)
 
 test: book  ## unit and book tiers, and nbval over the executed chapters (the cache is warm)
-	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider -m "not integration"
+	$(PY) -m pytest tests _build/src/book --nbval-lax -p no:cacheprovider -m "not integration" --durations=15
 
 check: book  ## the integration tier: builds and training runs in subprocesses
-	$(PY) -m pytest tests -p no:cacheprovider -m integration
+	$(PY) -m pytest tests -p no:cacheprovider -m integration --durations=0
 
 unit: $(STAMP)  ## the fast tier only: no book needed
 	$(PY) -m pytest tests -p no:cacheprovider -m "not book and not integration"

@@ -85,16 +85,20 @@ print(data, "on", chapter.device)
 # A data set here is two tensors per split: images of shape `(N, C, H, W)` (number of images,
 # channels, height, width) with pixel values in $[0, 1]$, and integer labels. Whatever the
 # source, every image arrives at the same size, so every model of the book can read every data
-# set. The split into training and test images is fixed: the test images are never used for
-# training, only to measure.
+# set. The images come in three fixed splits. The **training** images are what a network
+# learns from. The **validation** images, a fixed twelfth of the training images held out,
+# are what we watch while training and choose anything by. The **test**
+# images score a finished network, once: a number we had looked at while choosing would no
+# longer say how the network does on images it never met.
 
 # %%
 print("images:", tuple(data.train.images.shape), data.train.images.dtype,
       f"values in [{data.train.images.min():.1f}, {data.train.images.max():.1f}]")
 print("labels:", tuple(data.train.labels.shape), data.train.labels.dtype)
 counts = pd.DataFrame({
-    "train": pd.Series(data.train.labels.numpy()).value_counts().sort_index(),
-    "test": pd.Series(data.test.labels.numpy()).value_counts().sort_index(),
+    split: pd.Series(images.labels.numpy()).value_counts().sort_index()
+    for split, images in (("train", data.train), ("validation", data.val),
+                          ("test", data.test))
 })
 counts.index = [data.classes[i] for i in counts.index]
 display(counts.T)  # images per class
@@ -104,7 +108,8 @@ plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
                        "with their labels");
 
 # %% [markdown]
-# We train on {glue:text}`n_train` images and test on {glue:text}`n_test`. The classes are
+# We train on {glue:text}`n_train` images, watch training on {glue:text}`n_val` and test on
+# {glue:text}`n_test`. The classes are
 # close to balanced, so accuracy (the fraction of test images classified correctly) is a fair
 # single number.
 #
@@ -150,8 +155,8 @@ print(model)
 # All three are trained the same way: Adam with a *one-cycle* learning-rate schedule
 # (Smith & Topin, 2019), which warms the rate up to `lr` over the first
 # {glue:text}`warmup:.0%` of the steps and anneals it to nearly zero by the last step,
-# on mini-batches of `batch_size` shuffled images. After each epoch the whole test set
-# is evaluated. A trained network is saved in the checkpoint cache, keyed by everything
+# on mini-batches of `batch_size` shuffled images. After each epoch the validation images
+# are evaluated. A trained network is saved in the checkpoint cache, keyed by everything
 # that determines its weights; run the chapter again with the same parameters and it is
 # loaded instead of trained.
 
@@ -167,30 +172,33 @@ glue("warmup", recipe.warmup)
 
 # %% [markdown]
 # The per-epoch history of the deep network: mean training loss and accuracy over the epoch
-# (with dropout active), test loss and accuracy after it, and the speed of the training pass.
+# (with dropout active), validation loss and accuracy after it, and the speed of the training
+# pass.
 
 # %%
 display(trained["cnn_deep"].history.round(4))
 plots.training_curves({arch: r.history for arch, r in trained.items()},
                       metrics=("loss", "accuracy"),
                       title=f"Cross-entropy and accuracy per epoch on {data.name} "
-                            "(dashed: train, solid: test)");
+                            "(dashed: train, solid: validation)");
 
 # %% [markdown]
-# Read the curves in pairs: while the test loss falls with the training loss the network is
-# still learning things that generalise; when the training loss keeps falling and the test loss
-# turns up, it has started to memorise the training images.
+# Read the curves in pairs: while the validation loss falls with the training loss the
+# network is still learning things that generalise; when the training loss keeps falling and
+# the validation loss turns up, it has started to memorise the training images. Had we
+# stopped each network at its best validation epoch, that choice would be made on the
+# validation images, never on the test images.
 #
 # ## Honest evaluation
 #
-# The table evaluates each network on the **whole** test set, with the weights at the end of
-# training (no picking of the best epoch by looking at test numbers).
+# Now, and only now, each network meets the **whole** test set, once, with the weights at the
+# end of training.
 
 # %% tags=["nbval-check-output"]
 rows = []
 for arch, result in trained.items():
-    final = result.history.iloc[-1]
-    scores = {"test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
+    tested = families.score_on_test(families.CLASSIFIER, result, data, run=chapter.run)
+    scores = {"test_accuracy": tested["test_accuracy"], "test_loss": tested["test_loss"],
               "seconds_per_epoch": result.history["seconds"].mean(),
               "parameters": count_parameters(result.model)}
     chapter.record_all(arch, scores)  # one row per number in 01_cnn_warmup.csv
@@ -202,6 +210,7 @@ summary.round(4)
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
 glue("n_train", len(data.train))
+glue("n_val", len(data.val))
 glue("n_test", len(data.test))
 for arch, row in summary.iterrows():
     glue(f"params_{arch}", int(row["parameters"]))
@@ -275,8 +284,27 @@ else:
 #   form.
 # - Three small CNNs reached {glue:text}`acc_cnn5x5:.2%`, {glue:text}`acc_cnn3x3:.2%` and
 #   {glue:text}`acc_cnn_deep:.2%` on the held-out test set.
-# - Test numbers are measured once, at the end, on images never trained on; the chapter wrote
+# - Training is watched on validation images held out of the training set; test numbers are
+#   measured once, at the end, on images never trained on or chosen by; the chapter wrote
 #   them to its results table (`01_cnn_warmup.csv`) for the comparison chapter.
 #
 # Next, the autoencoder: instead of squeezing an image into ten class scores we squeeze it into
 # a small vector from which the image itself can be rebuilt.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Count by hand the weights of cnn5x5's first convolution (32 filters of $5 \times 5$ on
+#    one channel, plus one bias each) and of cnn_deep's hidden linear layer, and compare with
+#    the parameter counts printed above. Which layer holds most of each network?
+# 2. Rerun the chapter with `papermill -p epochs 2` and `-p epochs 20` (or
+#    `-p 01.epochs=20` on the book's build). Where do the validation curves of cnn_deep stop
+#    falling? Does the test accuracy, scored once at the end, follow what the validation curve
+#    promised?
+# 3. Train on 1,000 images only (`-p subset 1000`). Which of the three networks suffers most,
+#    and does the gap between its training and validation loss tell you before the test set
+#    does?
+# 4. Suppose you picked the number of epochs by the *test* accuracy of each run in exercise
+#    2. Why is the accuracy of the run you picked no longer an honest estimate of how the
+#    network does on new images, and what would you report instead?
+

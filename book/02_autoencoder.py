@@ -154,7 +154,8 @@ print(f"{count_parameters(example):,} parameters")
 # ## Training one autoencoder per code size
 #
 # Every model is trained with Adam and a one-cycle learning-rate schedule, as in chapter 1, on
-# the same shuffled batches; the test set is evaluated after every epoch. A trained model is
+# the same shuffled batches; the validation images are evaluated after every epoch. A trained
+# model is
 # kept in the checkpoint cache and loaded the next time, so the later experiments (and later
 # chapters) reuse exactly these models.
 
@@ -170,12 +171,12 @@ for size in sizes:
 plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
                       metrics=("loss",), log_y=True,
                       title=f"Reconstruction MSE per pixel on {data.name} "
-                            "(dashed: train, solid: test)");
+                            "(dashed: train, solid: validation)");
 
 # %% [markdown]
 # Every curve falls steeply in the first epochs and then flattens. The larger the code, the
 # lower its curve: more numbers let more of the image through. The gap between the dashed
-# (training) and solid (test) curves tells whether a model starts to memorise its training
+# (training) and solid (validation) curves tells whether a model starts to memorise its training
 # images.
 #
 # ## The linear floor: PCA
@@ -508,3 +509,35 @@ glue("probe_trend",
 #
 # All numbers are in this chapter's results table (`02_autoencoder.csv`). Next, the variational
 # autoencoder turns the code into a distribution and makes sampling work.
+
+# %% [markdown]
+# ## What can go wrong
+#
+# - **A code too small for the data**: every reconstruction looks like the same few
+#   prototypes. The sweep above shows where the error stops falling; below it, no training
+#   trick helps.
+# - **An unused coordinate**: a coordinate the decoder ignores spreads over nothing. The
+#   traversal shows it as a row that does not change; the spread of each coordinate over the
+#   test codes tells you which ones these are.
+# - **Sampling by drawing random codes**: nothing made the codes of real images fill any
+#   simple region, so most random codes decode to smudges (the section on generation). This
+#   is the autoencoder working as trained, not a bug: chapter 3 changes the training.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The PCA floor is fitted on the same training images: show that a linear autoencoder
+#    (encoder and decoder without non-linearities) trained with the squared error can do no
+#    better than PCA with the same number of components (Baldi & Hornik, 1989, prove it;
+#    sketch why the best rank-$d$ approximation of the centred data matrix is the answer).
+# 2. Rerun the sweep with `-p width 8` and with `-p width 64`. Does a wider network lower the
+#    error at every code size, or mostly at the large ones?
+# 3. The traversal moves each coordinate in units of its standard deviation
+#    (`traversal_units = "std"`). Rerun with `-p traversal_units code`, which moves every
+#    coordinate by the same raw amount: do all rows still change about as much? Relate what
+#    you see to each coordinate's spread over the test codes.
+# 4. Compare the linear probe on the 2-number codes with the one on the 16-number codes (the
+#    probe section's table). Plot the 2-D codes coloured by class and say where the classes
+#    overlap: a softmax classifier *can* carve the plane into ten convex regions, so what
+#    limits it is how the codes are arranged, not their number.
+

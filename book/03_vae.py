@@ -53,6 +53,7 @@ from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class
 from latent_notes.experiments import latent, plots, probes
 from latent_notes.experiments import vae_experiments as experiments
+from latent_notes.experiments.metrics import reconstruction_scores
 from latent_notes.models import vae
 from latent_notes.models.common import batched
 
@@ -149,6 +150,29 @@ print(data, "on", chapter.device)
 # stay close to the prior, so that codes from the prior look like codes of real images. This
 # is where μ **and** σ come in: the KL term would be infinite for a single point, and it is
 # the spread σ that lets many nearby codes decode to the same image.
+
+# %% [markdown]
+# **Where the bound comes from.** Multiply and divide by $q_\phi(z \mid x)$ inside the
+# integral, then use Jensen's inequality ($\log$ is concave, so the log of an average is at
+# least the average of the logs):
+#
+# $$
+# \log p_\theta(x) = \log \mathbb{E}_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x \mid z)\,p(z)}
+#   {q_\phi(z \mid x)}\right]
+# \;\ge\; \mathbb{E}_{q_\phi(z \mid x)}\!\left[\log p_\theta(x \mid z)
+#   + \log \frac{p(z)}{q_\phi(z \mid x)}\right] = \mathrm{ELBO}(x).
+# $$
+#
+# The size of the gap follows from Bayes' rule, $p_\theta(x \mid z)\,p(z) =
+# p_\theta(z \mid x)\,p_\theta(x)$: put it into the ELBO and $\log p_\theta(x)$ comes out of
+# the expectation,
+#
+# $$ \log p_\theta(x) - \mathrm{ELBO}(x) = \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,
+#    p_\theta(z \mid x)\big) \;\ge\; 0, $$
+#
+# so the bound is tight exactly when the encoder's guess is the true posterior. Averaging the
+# ratio inside the logarithm over $K$ draws of $z$ instead of one tightens the bound, which
+# is how the likelihood is estimated further down (Burda et al., 2016).
 #
 # ## The model
 #
@@ -192,7 +216,13 @@ print(inspect.getsource(vae.VAE.reparameterise))
 # $$ \mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\big)
 #    = \tfrac12 \sum_{j=1}^{D} \big(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\big), $$
 #
-# zero exactly when $\mu = 0$ and $\sigma = 1$. It is one line of code:
+# zero exactly when $\mu = 0$ and $\sigma = 1$. For one dimension, with
+# $q = \mathcal{N}(\mu, \sigma^2)$ and $p = \mathcal{N}(0, 1)$,
+# $\log q(z) - \log p(z) = -\log \sigma - \frac{(z - \mu)^2}{2\sigma^2} + \frac{z^2}{2}$; its
+# mean under $q$, using $\mathbb{E}_q[(z - \mu)^2] = \sigma^2$ and
+# $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$, is
+# $-\log \sigma - \tfrac12 + \tfrac12(\mu^2 + \sigma^2)$, the summand above; the dimensions
+# of a diagonal Gaussian add up. It is one line of code:
 
 # %%
 print(inspect.getsource(vae.kl_to_standard_normal))
@@ -237,7 +267,7 @@ reference = sweep[1.0].model
 plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
                       metrics=("neg_elbo", "recon", "kl"),
                       title=f"Negative ELBO and its two terms per epoch on {data.name} "
-                            "(nats per image; dashed: train, solid: test)");
+                            "(nats per image; dashed: train, solid: validation)");
 
 # %% [markdown]
 # The curves show the negative ELBO (reconstruction plus KL, whatever β was trained with) and
@@ -254,6 +284,8 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 rows = []
 for beta, result in sweep.items():
     terms = experiments.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
+    terms["test_mse"] = reconstruction_scores(result.model, test_x,
+                                              chapter.device)["test_mse"]  # for chapter 5
     chapter.record_all("vae", terms, setting=f"beta={beta:g},latent={latent_size}")
     rows.append({"beta": beta, **terms})
 sweep_table = pd.DataFrame(rows)
@@ -461,24 +493,57 @@ plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps
 #
 # ## Generation, traversal and interpolation
 #
-# Back to the {glue:text}`latent_size`-dimensional β = 1 model: more prior samples, then a
-# *traversal*, which changes one latent dimension of a test image's μ at a time (the most
-# informative dimensions by KL, one per row), and an *interpolation*, which decodes the straight
-# line between the μ of two test images, compared with a blend of their pixels.
+# Back to the {glue:text}`latent_size`-dimensional models: prior samples of the β = 1 model,
+# then a *traversal* for every β of the sweep, which shifts one latent dimension of a test
+# image's μ at a time: per β, the three dimensions of largest KL and the one of smallest,
+# one per row. Then an *interpolation*, which decodes the straight line between the μ of two
+# test images, compared with a blend of their pixels.
 
 # %%
 plots.image_grid(reference.sample(40, seed=seed + 1).cpu(), 10,
                  title="40 samples from the β = 1 VAE: decode(z), z ~ N(0, I)")
-top_dims = torch.argsort(kl_by_beta[1.0], descending=True)[:6].tolist()
 values = torch.linspace(-3, 3, 9)
-z0 = batched(reference.encode, test_x[shown[:1]], chapter.device)[0]
-walk = latent.traverse(reference.decode, z0, values, dims=top_dims, relative=True,
-                       device=chapter.device)
-plots.image_grid(walk.flatten(0, 1), len(values),
-                 row_labels=[f"z[{d}]" for d in top_dims],
+walks, walk_rows, walk_effects = experiments.traversal_by_beta(
+    {beta: result.model for beta, result in sweep.items()}, test_x[shown[0]], test_x,
+    values, chapter.device)
+plots.image_grid(walks, len(values), row_labels=walk_rows,
                  col_labels=[f"{v:+.1f}" for v in values.tolist()],
-                 title="Traversal: μ with one dimension shifted "
-                       "(the six with the largest KL)")
+                 title="Traversal per β: μ with one dimension shifted (per β, the three "
+                       "of largest KL, then the smallest)")
+walk_effects.round(4)
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+by_rank = walk_effects.groupby(["beta", "rank"])["mean_change"].mean().unstack()
+for beta, row in by_rank.iterrows():
+    chapter.record("vae", "traversal_change", row["largest KL"],
+                   setting=f"beta={beta:g},largest KL", glue=f"walk_top_{beta:g}")
+    chapter.record("vae", "traversal_change", row["smallest KL"],
+                   setting=f"beta={beta:g},smallest KL", glue=f"walk_low_{beta:g}")
+quiet = by_rank["smallest KL"] < 0.1 * by_rank["largest KL"]
+glue("walk_sentence",
+     "at every β the dimension of smallest KL changes the image by less than a tenth of "
+     "what the three of largest KL change: it is inactive, and the decoder ignores it"
+     if quiet.all() else
+     "the dimension of smallest KL changes the image by less than a tenth of what the top "
+     f"three change at β = {', '.join(f'{b:g}' for b in by_rank.index[quiet])} only"
+     if quiet.any() else
+     "even the dimension of smallest KL still changes the image by a tenth or more of what "
+     "the top three change, at every β")
+glue("walk_beta_high", max(by_rank.index))
+glue("walk_high_top", by_rank["largest KL"].iloc[-1])
+glue("walk_high_low", by_rank["smallest KL"].iloc[-1])
+
+# %% [markdown]
+# Read the rows by β: {glue:text}`walk_sentence`. At β = {glue:text}`walk_beta_high:g` a
+# shift along one of the top three dimensions changes a pixel by
+# {glue:text}`walk_high_top:.3f` on average, along the smallest by
+# {glue:text}`walk_high_low:.4f`. What each active dimension stands for (slant, width, a
+# class) is for the eye to read from the rows, and nothing here measures it: at β = 1
+# nothing in the loss asks one dimension to carry one property, and without labels nothing
+# can guarantee it (Locatello et al., 2019).
+
+# %%
 a, b = shown[0], shown[min(1, len(shown) - 1)]
 mu_ab = batched(reference.encode, test_x[[a, b]], chapter.device)
 path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9,
@@ -630,3 +695,33 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 #
 # Next: vector-quantised autoencoders, which replace the Gaussian code by a choice from a
 # learnt codebook.
+
+# %% [markdown]
+# ## What can go wrong
+#
+# - **Posterior collapse**: the KL term can be made zero by ignoring the image, so a decoder
+#   strong enough to model the pixels on its own (an autoregressive one, or a large β here)
+#   lets some or all dimensions of the code fall back to the prior. Watch the active units
+#   (Burda et al.'s definition above) and the KL per dimension, not only the loss.
+# - **β that means something else**: averaging the reconstruction over pixels while summing the
+#   KL (or the other way round) rescales β by the number of pixels; check which one a paper or
+#   a library uses before copying its β.
+# - **Likelihoods in the wrong units**: a binary cross-entropy on grey levels is a loss, not a
+#   log-likelihood; compare nats with published numbers only on the same binarised data.
+# - **Blur taken for a bug**: the decoder's output is the mean of what a code could mean;
+#   samples drawn pixel by pixel from the Bernoulli or Gaussian would be noisy, and showing
+#   the mean is the usual choice.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Derive the KL term for a prior $\mathcal{N}(0, s^2 I)$ instead of $\mathcal{N}(0, I)$ and
+#    check that it reduces to the formula above for $s = 1$.
+# 2. Show that the importance-sampled estimate with $K = 1$ has the ELBO as its expectation,
+#    and that its expectation cannot decrease as $K$ grows (Burda et al., 2016, theorem 1).
+# 3. Rerun the β sweep with `-p betas "[0.1, 1, 10]"`. Where on the rate–distortion plane do
+#    the new points fall, and how many units stay active at β = 10?
+# 4. The traversal above shifts μ by up to three prior standard deviations. What should
+#    shifting an inactive dimension do to the image, and does the traversal's row of smallest
+#    KL agree at every β? What would you expect from a shift of 30?
+

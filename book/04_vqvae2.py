@@ -215,25 +215,19 @@ vqvae.history.round(4)
 plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("mse", "commitment"),
                       title="Reconstruction MSE and commitment loss per epoch "
-                            "(dashed: train, solid: test)", log_y=True)
+                            "(dashed: train, solid: validation)", log_y=True)
 plots.training_curves({n: v.history for n, v in variants.items()},
                       metrics=("usage_top", "usage_bottom", "perplexity_top",
                                "perplexity_bottom"),
                       title="Codebook usage (fraction of codes used) and perplexity on "
-                            "the test images, per epoch")
+                            "the validation images, per epoch")
 setting = {"with restarts": "", "without restarts": "no_restart"}
-for name, variant in variants.items():  # the final models, on the whole test set
+final = {}
+for name, variant in variants.items():  # the final models, scored once on the test set
     stats = codebook_stats(variant.model, data.test.images, dev)
-    scores = {"test_mse": reconstruction_scores(variant.model, data.test.images,
-                                                dev)["test_mse"],
-              "codebook_usage_top": stats["usage_top"],
-              "codebook_usage_bottom": stats["usage_bottom"],
-              "perplexity_top": stats["perplexity_top"],
-              "perplexity_bottom": stats["perplexity_bottom"]}
-    chapter.record_all("vqvae2", scores, setting=setting[name])
-final = {name: variant.history.iloc[-1] for name, variant in variants.items()}
-pd.DataFrame(final).T[["test_mse", "test_usage_top", "test_usage_bottom",
-                       "test_perplexity_top", "test_perplexity_bottom"]].round(4)
+    mse = reconstruction_scores(variant.model, data.test.images, dev)["test_mse"]
+    final[name] = {"mse": mse, **stats}
+pd.DataFrame(final).T.round(4)  # on the test images
 
 # %% [markdown]
 # With restarts the model ends at a test MSE of {glue:text}`restart_mse:.4f` and uses
@@ -381,8 +375,9 @@ model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
 for name, prior in priors.items():
     print(f"{name}: {prior.status} ({prior.path.name})")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
-bits = {f"prior_nll_{level}": prior.history["test_bits_per_code"].iloc[-1]
-        for level, prior in trained_priors.items()}  # on the test codes, after training
+bits = {f"prior_nll_{level}":  # scored once on the test codes, after training
+        families.score_on_test(families.PRIOR, prior, codes, run=run)["test_bits_per_code"]
+        for level, prior in trained_priors.items()}
 chapter.record_all("vqvae2", bits)
 free_bits = {f"prior_nll_{level}": bits_per_code(prior.model, codes.test, dev,
                                                  labelled=False)
@@ -391,7 +386,7 @@ chapter.record_all("vqvae2", free_bits, setting="no_label")
 plots.training_curves({n: p.history for n, p in priors.items()},
                       metrics=("bits_per_code",),
                       title="PixelCNN priors: bits per code "
-                            "(dashed: train, solid: test)");
+                            "(dashed: train, solid: validation)");
 
 # %% [markdown]
 # A code drawn uniformly from the codebook would cost $\log_2 K$ bits:
@@ -534,12 +529,16 @@ glue("top_grid", untrained.config.top_grid)
 glue("bottom_grid", untrained.config.bottom_grid)
 glue("padded_size", untrained.config.padded_size)
 glue("beta_c", commitment_weight)
+for name, scores in final.items():
+    chapter.record_all("vqvae2", {"test_mse" if k == "mse" else
+                                  f"codebook_{k}" if k.startswith("usage") else k: v
+                                  for k, v in scores.items()}, setting=setting[name])
 for name, key in (("with restarts", "restart"), ("without restarts", "norestart")):
-    for column in ("test_mse", "test_usage_top", "test_usage_bottom",
-                   "test_perplexity_top", "test_perplexity_bottom"):
-        glue(f"{key}_{column[5:]}", final[name][column])  # the last epoch's, on test
-glue("restart_effect", "lower" if final["with restarts"]["test_mse"]
-     < final["without restarts"]["test_mse"] else "not lower")
+    for column in ("mse", "usage_top", "usage_bottom", "perplexity_top",
+                   "perplexity_bottom"):
+        glue(f"{key}_{column}", final[name][column])  # the final model's, on test
+glue("restart_effect", "lower" if final["with restarts"]["mse"]
+     < final["without restarts"]["mse"] else "not lower")
 glue("bits_top_class", bits["prior_nll_top"])
 glue("bits_bottom", bits["prior_nll_bottom"])
 glue("label_dropout", prior_label_dropout)

@@ -47,7 +47,7 @@ from latent_notes import families
 from latent_notes.book.notebook import download_link, glue, start_chapter
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
-from latent_notes.experiments import compare, efficiency, latent, plots, probes
+from latent_notes.experiments import compare, efficiency, latent, plots, probes, rates
 from latent_notes.experiments.metrics import (
     classifier_features,
     gaussian_stats,
@@ -68,7 +68,7 @@ results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # code size of the AE and the VAE compared (chapters 2 and 3 train it)
-n_samples = 280  # generated images per draw for the sample scores
+n_samples = 260  # generated images per draw for the sample scores
 fid_draws = 5  # seeded draws per Fréchet distance (mean and std over them)
 temperature = 1.0  # sampling temperature of VQ-VAE-2's priors
 labels_per_class = [1, 10, 100, 1000, None]  # labelled images per class (None: all)
@@ -568,6 +568,82 @@ else:
 glue("sweep_text", sweep_text)
 
 # %% [markdown]
+# ### What each code costs in bits
+#
+# Storage is not information, but rate is: the number of bits a code carries about its image
+# on average, measured under a model of the codes (Alemi et al., 2018, plot every model of a
+# family as a point of rate against distortion). Two of our three families have one.
+#
+# - **The VAE:** its KL term, $\mathbb{E}_x\,\mathrm{KL}(q(z \mid x)\,\|\,p(z))$, divided by
+#   $\ln 2$. Chapter 3's β sweep gives one point per β.
+# - **VQ-VAE-2:** the length of its code grids under its own priors,
+#   $-\log_2 p(c_\text{top} \mid y) - \log_2 p(c_\text{bottom} \mid c_\text{top}, y)$, as
+#   an entropy coder driven by the two PixelCNNs would write them. The priors know the
+#   class $y$; sending the class first costs $\log_2 C$ bits more, and that sum bounds the
+#   length without the class from above. Without any prior the grids take their storage,
+#   positions × $\log_2 K$.
+# - **The AE:** none. Its code is a deterministic vector of real numbers, and nothing in its
+#   loss charges for what they carry, so it appears as a line at its distortion.
+#
+# Distortion is section 1's test MSE per pixel, the same for every model.
+
+# %%
+rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
+vae_bits = rates.vae_rate_bits(models["vae"], test_x, dev)
+code_bits = rates.vqvae2_code_bits(models["vqvae2"], test_x, test_y, dev)
+mse = recon_table["test_mse"]
+rates.rate_distortion_plot(
+    rd_sweep, {"VAE, β = 1 (this chapter's)": (vae_bits, mse["vae"]),
+               "VQ-VAE-2, codes under its priors, class sent first":
+                   (code_bits["with_class"], mse["vqvae2"]),
+               "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"])},
+    mse["ae"], f"Rate against distortion on the {data.name} test images")
+pd.Series({"VAE rate (KL / ln 2)": vae_bits, **{
+    f"VQ-VAE-2 {k.replace('_', ' ')}": v for k, v in code_bits.items()}},
+    name="bits per image").round(1)
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+chapter.record("vae", "rate_bits", vae_bits, glue="rate_vae")
+for key, setting in (("top", "top|class"), ("bottom", "bottom|top,class"),
+                     ("given_class", "codes|class"), ("with_class", "class+codes"),
+                     ("storage", "storage")):
+    chapter.record("vqvae2", "rate_bits", code_bits[key], setting=setting,
+                   glue=f"rate_vq_{key}")
+glue("rd_trade",
+     "As β grows the VAE's rate falls and its distortion rises: the β values are points "
+     "on one trade-off, not better and worse models." if rates.sweep_is_a_trade(rd_sweep)
+     else "On this run the β sweep is not a clean trade-off (rate and distortion do not "
+     "move in opposite directions at every step), so read its points one by one."
+     if len(rd_sweep) > 1 else "Chapter 3's β sweep is not in this results folder yet.")
+rate_ratio = code_bits["with_class"] / vae_bits
+mse_ratio = mse["vae"] / mse["vqvae2"]
+if rate_ratio > 1 and mse_ratio > 1:
+    rd_verdict = (f"VQ-VAE-2's codes cost {rate_ratio:.1f} times the VAE's bits and its "
+                  f"test MSE is {mse_ratio:.1f} times lower: its sharper reconstructions are "
+                  "bought with bits, not given by discreteness")
+elif mse_ratio > 1:
+    rd_verdict = (f"VQ-VAE-2 spends fewer bits than the VAE ({1 / rate_ratio:.1f} times "
+                  f"fewer) and still has a {mse_ratio:.1f} times lower test MSE: on this run "
+                  "its codes are the more efficient ones")
+else:
+    rd_verdict = (f"VQ-VAE-2 spends {rate_ratio:.1f} times the VAE's bits without a lower "
+                  "test MSE on this run")
+glue("rd_verdict", rd_verdict)
+share = code_bits["with_class"] / code_bits["storage"]
+glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
+    ": what the priors learnt about which codes follow which" if share < 1 else
+    ", more than storage: on this run the priors predict the codes worse than a uniform "
+    "guess would"))
+
+# %% [markdown]
+# The VAE at β = 1 carries {glue:text}`rate_vae:.1f` bits per test image. VQ-VAE-2's codes
+# take {glue:text}`rate_vq_given_class:.0f` bits under its priors given the class
+# ({glue:text}`rate_vq_top:.0f` for the top grid, {glue:text}`rate_vq_bottom:.0f` for the
+# bottom one), {glue:text}`rate_vq_with_class:.0f` with the class sent first: that is
+# {glue:text}`storage_text`. {glue:text}`rd_verdict`. {glue:text}`rd_trade`
+
+# %% [markdown]
 # ## Summary
 #
 # - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run
@@ -582,6 +658,9 @@ glue("sweep_text", sweep_text)
 #   {glue:text}`path_floor:.1f`.
 # - **Codes as features:** with {glue:text}`few` labels per class, {glue:text}`few_verdict`;
 #   with {glue:text}`all_label`, {glue:text}`all_verdict`.
+# - **Rate:** {glue:text}`rate_vae:.1f` bits per image for the VAE at β = 1,
+#   {glue:text}`rate_vq_with_class:.0f` for VQ-VAE-2's codes under its priors (class sent
+#   first); the AE's real-valued code has none.
 # - **Generation** (without a label; mean ± std of {glue:text}`n_fid_draws` draws): Fréchet
 #   distances {glue:text}`fid_cnn_ae:.1f` ± {glue:text}`fid_cnn_std_ae:.1f` (AE),
 #   {glue:text}`fid_cnn_vae:.1f` ± {glue:text}`fid_cnn_std_vae:.1f` (VAE) and

@@ -1,9 +1,12 @@
 """Data sets of the book, all as in-memory image tensors with values in [0, 1].
 
-Every loader returns an :class:`ImageData`: a train and a test :class:`ImageSet` of shape
-(N, C, H, W) plus the class names. Everything the chapters train on fits in memory (MNIST is
-188 MB as float32), so batches are sliced straight out of one tensor: no per-image Python work,
-which on a 2-core laptop is the difference between seconds and minutes per epoch.
+Every loader returns an :class:`ImageData`: train, validation and test :class:`ImageSet` s of
+shape (N, C, H, W) plus the class names. The validation images are a fixed, stratified twelfth
+of the training images (MNIST: 55,000 to train on, 5,000 to watch training with); the test
+images are only for scoring a finished model, once. Everything the chapters train on fits
+in memory (MNIST is 188 MB as float32), so batches are sliced straight out of one tensor: no
+per-image Python work, which on a 2-core laptop is the difference between seconds and minutes
+per epoch.
 
 Names understood by :func:`load_data`:
 
@@ -46,6 +49,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
 SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # Synology thumbnails, macOS archive leftovers
 SHOWN_SKIPS = 5  # skipped files a warning names
 PROGRESS_FROM = 1000  # a folder with more files to read shows a progress bar
+VAL_FRACTION = 1 / 12  # of the training images, held out to watch training: MNIST 55,000/5,000
 
 
 class DataError(ValueError):
@@ -102,13 +106,15 @@ class Batches:
 
 @dataclass
 class ImageData:
-    """A named data set with a fixed train/test split."""
+    """A named data set with fixed train/validation/test splits: models learn from ``train``,
+    training is watched (and anything is chosen) on ``val``, ``test`` scores a finished model."""
 
     name: str
     train: ImageSet
     test: ImageSet
     classes: list[str]
     spec: dict = field(default_factory=dict)
+    val: ImageSet | None = None
 
     @property
     def channels(self) -> int:
@@ -119,7 +125,9 @@ class ImageData:
         return self.train.images.shape[-1]
 
     def __repr__(self) -> str:
-        return (f"ImageData({self.name!r}: {len(self.train)} train / {len(self.test)} test images, "
+        val = f" / {len(self.val)} validation" if self.val is not None else ""
+        return (f"ImageData({self.name!r}: {len(self.train)} train{val} / {len(self.test)} test "
+                "images, "
                 f"{self.channels}x{self.image_size}x{self.image_size}, "
                 f"{len(self.classes)} classes)")
 
@@ -171,7 +179,9 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
               test_fraction: float = 0.2) -> ImageData:
     """Load a data set by name; ``subset`` caps the training images (a seeded random choice).
 
-    For a folder the choice is made among its training files, before any is decoded.
+    For a folder the choice is made among its training files, before any is decoded, and the
+    validation images are held out of the drawn files; elsewhere they are held out first, so
+    that a subset does not change them.
     """
     if not isinstance(dataset, str):
         raise DataError(f"dataset must be a string such as 'digits', got {dataset!r}.")
@@ -202,14 +212,16 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
             "(for your own images: 'folder:/path/to/images', with one sub-folder per class).")
     train = _convert(train, image_size, channels)
     test = _convert(test, image_size, channels)
+    train, val = _hold_out(train, VAL_FRACTION)  # before the subset: one validation set per data
     if subset is not None and subset < len(train):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:subset]
         keep = keep.sort().values  # keep the original order of the chosen images
         train = ImageSet(train.images[keep], train.labels[keep])
     spec = {"dataset": name, "subset": subset, "seed": seed if subset else None,
             "image_size": train.images.shape[-1], "channels": train.images.shape[1],
-            "n_train": len(train), "n_test": len(test), "fingerprint": _fingerprint(train, test)}
-    return ImageData(name, train, test, classes, spec)
+            "n_train": len(train), "n_val": len(val), "n_test": len(test),
+            "fingerprint": _fingerprint(train, val, test)}
+    return ImageData(name, train, test, classes, spec, val)
 
 
 def _convert(images: ImageSet, image_size, channels) -> ImageSet:
@@ -224,10 +236,10 @@ def _convert(images: ImageSet, image_size, channels) -> ImageSet:
     return ImageSet(x.contiguous(), images.labels)
 
 
-def _fingerprint(train: ImageSet, test: ImageSet) -> str:
+def _fingerprint(*parts: ImageSet) -> str:
     """A short hash of the pixels and labels: the cache notices when the data changes."""
     h = hashlib.sha1()
-    for part in (train, test):
+    for part in parts:
         h.update((part.images * 255).round().to(torch.uint8).numpy().tobytes())
         h.update(part.labels.numpy().tobytes())
     return h.hexdigest()[:12]
@@ -250,6 +262,28 @@ def _split(images: np.ndarray, labels: np.ndarray, test_fraction: float):
     stratify = labels if len(counts) > 1 and counts[counts > 0].min() >= 2 else None
     return train_test_split(images, labels, test_size=test_fraction, random_state=0,
                             stratify=stratify)
+
+
+def _hold_out(train: ImageSet, fraction: float) -> tuple[ImageSet, ImageSet]:
+    """(train, validation): a fixed, stratified ``fraction`` of the training images held out
+    (seed 0 whatever the run's seed, like the test split; both keep the original order)."""
+    from sklearn.model_selection import train_test_split
+
+    labels = train.labels.numpy()
+    counts = np.bincount(labels)
+    if len(labels) < 2:
+        raise DataError(f"{len(labels)} training image is too few to hold out a validation "
+                        "image from; give the data set at least 2 training images (a twelfth of "
+                        "them, at least one, is held out).")
+    n_val = max(1, round(len(labels) * fraction))
+    n_classes = int((counts > 0).sum())
+    balanced = counts[counts > 0].min() >= 2 and min(n_val, len(labels) - n_val) >= n_classes
+    stratify = labels if balanced else None
+    keep, held = train_test_split(np.arange(len(labels)), test_size=n_val, random_state=0,
+                                  stratify=stratify)
+    keep, held = torch.from_numpy(np.sort(keep)), torch.from_numpy(np.sort(held))
+    return (ImageSet(train.images[keep], train.labels[keep]),
+            ImageSet(train.images[held], train.labels[held]))
 
 
 def _digits():

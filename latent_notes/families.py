@@ -25,7 +25,7 @@ from .models.family import Family, TrainConfig
 from .models.pixelcnn import LEVELS, prior_config
 from .models.vqvae2 import Codes, code_grids
 from .store.cache import Run, Trained, alias_name, same_data
-from .training import train_model
+from .training import evaluate, train_model
 
 FAMILIES = {family.name: family for family in (autoencoder.FAMILY, vae.FAMILY, vqvae2.FAMILY)}
 CLASSIFIER = classifier.FAMILY  # chapter 1's CNNs; its deep CNN is every later chapter's judge
@@ -54,14 +54,15 @@ def train(family: Family, data, model_config, train_config: TrainConfig, *, run:
 
     name = family.checkpoint_name(model_config)
     callbacks = ([lambda epoch, model: family.monitor(model, data, run.device)]
-                 if family.monitor else [])
+                 if family.monitor and data.val is not None else [])
 
-    def fit_it(model, state):
+    def fit_it(model, state):  # watched on the validation images; the test set is not read
+        watch = (batches(data.val, family.test_batch_size, shuffle=False)
+                 if data.val is not None else None)
         history = train_model(model, family.loss,
                               batches(data.train, train_config.batch_size, shuffle=True),
-                              batches(data.test, family.test_batch_size, shuffle=False),
-                              train_config, device=run.device, callbacks=callbacks, name=name,
-                              state=state)
+                              watch, train_config, device=run.device, callbacks=callbacks,
+                              name=name, state=state)
         if family.after_fit:
             family.after_fit(model, data, run.device)
         return history
@@ -70,6 +71,16 @@ def train(family: Family, data, model_config, train_config: TrainConfig, *, run:
     return run.store.load_or_train(name, _key(model_config, train_config, data.spec, run.seed),
                                    family.build, fit_it, device=run.device,
                                    alias=alias_name(stem, data.name) if stem else None)
+
+
+def score_on_test(family: Family, trained: Trained, data, *, run: Run) -> dict[str, float]:
+    """A finished model scored once on the test set: every term of the family's loss as
+    ``test_<term>`` (the classifier's ``test_accuracy``, a prior's ``test_bits_per_code``)."""
+    model = trained.model
+    x, y = (family.inputs(data.test, model.config) if family.inputs
+            else (data.test.images, data.test.labels))
+    terms = evaluate(model, family.loss, Batches(x, y, family.test_batch_size), run.device)
+    return {f"test_{key}": value for key, value in terms.items()}
 
 
 def alias(family: Family, data: ImageData, **model_options) -> str:
@@ -95,12 +106,14 @@ def judge(data: ImageData, *, run: Run, epochs: int, **options) -> Trained:
 # -- VQ-VAE-2's priors: code grids in -------------------------------------------------------------
 
 class CodeData(NamedTuple):
-    """What a prior is trained on: one VQ-VAE-2's code grids of the training and test images."""
+    """What a prior is trained on: one VQ-VAE-2's code grids of the training, test and
+    validation images (the prior is watched on the validation codes, scored on the test codes)."""
 
     train: Codes
     test: Codes
     source: str  # the VQ-VAE-2's checkpoint name: a prior belongs to exactly one model
     name: str  # the image data set's name
+    val: Codes | None = None
 
     @property
     def spec(self) -> dict:
@@ -108,9 +121,11 @@ class CodeData(NamedTuple):
 
     @classmethod
     def of(cls, vqvae: Trained, data: ImageData, device) -> "CodeData":
-        return cls(code_grids(vqvae.model, data.train.images, data.train.labels, device),
-                   code_grids(vqvae.model, data.test.images, data.test.labels, device),
-                   vqvae.path.stem, data.name)
+        def grids(split):
+            return code_grids(vqvae.model, split.images, split.labels, device)
+
+        return cls(grids(data.train), grids(data.test), vqvae.path.stem, data.name,
+                   grids(data.val) if data.val is not None else None)
 
 
 def train_priors(vqvae: Trained, data: ImageData, *, epochs: int, run: Run,

@@ -2,11 +2,11 @@
 
 A model's loss function has the signature ``loss_fn(model, x, y) -> dict`` with a scalar tensor
 under ``"loss"`` (what is minimised) and any other scalar terms worth logging (``"recon"``,
-``"kl"``, ``"accuracy"``, ...). :func:`fit` averages every term over each epoch, on the training
-and on the test batches, calls the per-epoch callbacks, and returns the history as a table, one
-row per epoch. :func:`train_model` adds what every family shares: Adam and the learning-rate
-schedule named in a :class:`TrainConfig` (the recipe, defined with the families in
-``latent_notes.models.family``).
+``"kl"``, ``"accuracy"``, ...). :func:`fit` averages every term over each epoch, on the
+training and on the validation batches, calls the per-epoch callbacks, and returns the history
+as a table, one row per epoch. :func:`train_model` adds what every family shares: Adam and the
+learning-rate schedule named in a :class:`TrainConfig` (the recipe, defined with the families
+in ``latent_notes.models.family``).
 """
 from __future__ import annotations
 
@@ -286,14 +286,15 @@ def _diverged(name: str, epoch: int, epochs: int, value: float, optimizer) -> Tr
         f"(noise_std); a one-cycle schedule (schedule='onecycle') also starts gently.")
 
 
-def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimizer, device,
+def fit(model, loss_fn, train_batches, val_batches=None, *, epochs: int, optimizer, device,
         scheduler=None, step_per_batch: bool = False, callbacks: Iterable[Callback] = (),
         name: str = "model", state: TrainingState | None = None) -> pd.DataFrame:
-    """Train for ``epochs`` passes; return one row per epoch with train_/test_ terms and speed.
+    """Train for ``epochs`` passes; return one row per epoch with train_/val_ terms and speed.
 
     ``scheduler`` steps once per batch when ``step_per_batch``, else once per epoch. After each
     epoch every ``callback(epoch, model)`` runs; a dict it returns joins that epoch's row.
-    Columns: ``epoch``, ``train_<term>``, ``test_<term>``, ``seconds`` (the training pass),
+    Columns: ``epoch``, ``train_<term>``, ``val_<term>`` (the validation batches, which watch
+    training; the test set is for scoring the finished model), ``seconds`` (the training pass),
     ``images_per_s`` and the callbacks' own. With a ``state``, each epoch ends by writing it
     and a run resumes after the last epoch written. The loss terms are summed on the device
     and read once per epoch; a loss that is not finite stops training (TrainingDiverged).
@@ -302,7 +303,7 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
     device = as_device(device)
     model.to(device)
     train_batches = on_device(train_batches, device)  # shares the shuffling stream
-    test_batches = on_device(test_batches, device) if test_batches is not None else None
+    val_batches = on_device(val_batches, device) if val_batches is not None else None
     saved = state.load(epochs) if state is not None else None
     rows = _restore(saved, model, optimizer, scheduler, train_batches) if saved else []
     first = len(rows) + 1
@@ -338,8 +339,8 @@ def fit(model, loss_fn, train_batches, test_batches=None, *, epochs: int, optimi
             raise _diverged(name, epoch, epochs, means["loss"], optimizer)
         bar.set_postfix(epoch=epoch, loss=f"{means['loss']:.4g}")
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}}
-        if test_batches is not None:
-            row.update({f"test_{k}": v for k, v in evaluate(model, loss_fn, test_batches,
+        if val_batches is not None:
+            row.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, val_batches,
                                                              device).items()})
         row.update(seconds=seconds, images_per_s=count / seconds)
         for callback in callbacks:
@@ -368,12 +369,12 @@ def make_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
     return None, False
 
 
-def train_model(model, loss_fn, train_batches, test_batches, config: TrainConfig, *, device,
+def train_model(model, loss_fn, train_batches, val_batches, config: TrainConfig, *, device,
                 callbacks: Iterable[Callback] = (), name: str = "model",
                 state: TrainingState | None = None) -> pd.DataFrame:
     """Adam with the schedule of ``config``, through :func:`fit`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler, per_batch = make_schedule(optimizer, config, len(train_batches))
-    return fit(model, loss_fn, train_batches, test_batches, epochs=config.epochs,
+    return fit(model, loss_fn, train_batches, val_batches, epochs=config.epochs,
                optimizer=optimizer, device=device, scheduler=scheduler, step_per_batch=per_batch,
                callbacks=callbacks, name=name, state=state)

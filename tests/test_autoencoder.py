@@ -79,7 +79,7 @@ def test_train_autoencoder_learns_fits_its_prior_caches_and_rebuilds(tmp_path):
     assert first.status == "trained"
     history = first.history
     assert list(history["epoch"]) == [1, 2, 3]
-    assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
     codes = batched(first.model.encode, data.train.images, "cpu")
     assert torch.allclose(first.model.prior_mean, codes.mean(0), atol=1e-4)  # fitted, saved
     second = families.train(aes, data, model_config, recipe, run=run)

@@ -244,3 +244,44 @@ def test_chapter_5_interpolation_and_unit_sentences_follow_their_numbers():
         assert text["locality_text"].startswith("a top code barely matters")
     else:
         assert text["locality_text"].startswith("most of" if share > 0.5 else "on this run")
+
+
+def test_chapter_5_rates_agree_with_chapter_3_and_its_rate_sentences_follow_the_numbers():
+    import math
+
+    import numpy as np
+
+    vae = value("05_comparison", model="vae", metric="rate_bits", setting="")
+    kl = value("03_vae", model="vae", metric="kl", setting="beta=1,latent=16")
+    assert vae == pytest.approx(kl / math.log(2), rel=1e-4)  # one model, one test set
+    vq = {s: value("05_comparison", model="vqvae2", metric="rate_bits", setting=s)
+          for s in ("top|class", "bottom|top,class", "codes|class", "class+codes", "storage")}
+    assert vq["codes|class"] == pytest.approx(vq["top|class"] + vq["bottom|top,class"])
+    assert vq["class+codes"] == pytest.approx(vq["codes|class"] + math.log2(10))
+    text = glued("05_comparison")
+    share = vq["class+codes"] / vq["storage"]
+    assert f"{share:.0%} of their" in text["storage_text"]
+    assert ("what the priors learnt" in text["storage_text"]) == (share < 1)
+    mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
+           for m in ("vae", "vqvae2")}
+    costlier, sharper = vq["class+codes"] > vae, mse["vqvae2"] < mse["vae"]
+    assert ("bought with bits" in text["rd_verdict"]) == (costlier and sharper)
+    assert ("fewer bits" in text["rd_verdict"]) == (not costlier and sharper)
+    sweep = rows("03_vae", model="vae")
+    sweep = sweep[sweep.setting.str.fullmatch(r"beta=[^,]+,latent=16")]
+    wide = sweep.pivot_table(index="setting", columns="metric", values="value")
+    wide.index = wide.index.str.extract(r"beta=([^,]+)", expand=False).astype(float)
+    wide = wide.sort_index()
+    trade = (np.diff(wide.kl) <= 0).all() and (np.diff(wide.test_mse) >= 0).all()
+    assert ("points on one trade-off" in text["rd_trade"]) == bool(trade)
+
+
+def test_chapter_3_traversal_per_beta_sentence_follows_its_measured_changes():
+    found = rows("03_vae", model="vae", metric="traversal_change")
+    assert len(found) >= 6, "a traversal per β: its largest- and smallest-KL rows"
+    change = {tuple(s.split(",")): v for s, v in zip(found.setting, found.value, strict=True)}
+    betas = sorted({beta for beta, _ in change}, key=lambda b: float(b.split("=")[1]))
+    quiet = [change[(b, "smallest KL")] < 0.1 * change[(b, "largest KL")] for b in betas]
+    sentence = glued("03_vae")["walk_sentence"]
+    assert sentence.startswith("at every β") == all(quiet), sentence
+    assert sentence.startswith("even the dimension") == (not any(quiet)), sentence

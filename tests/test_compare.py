@@ -151,6 +151,10 @@ def test_draw_samples_with_and_without_a_label():
     assert not torch.equal(free, model.sample(4, seed=2))
     with pytest.raises(ParameterError, match="no \"no label\""):
         compare.draw_samples(vqvae2_with_priors(0.0), 4, seed=2)
+    mixed = vqvae2_with_priors(0.1)  # a bottom prior without "no label" is refused too
+    mixed.attach_priors(mixed.priors.top, vqvae2_with_priors(0.0).priors.bottom)
+    with pytest.raises(ParameterError, match="no \"no label\""):
+        compare.draw_samples(mixed, 4, seed=2)
 
 
 def test_a_model_without_labels_has_no_conditional_samples():

@@ -22,7 +22,9 @@ from latent_notes.data import (
 
 
 def check_images(data, n_train, n_test, channels, size):
-    for part, n in ((data.train, n_train), (data.test, n_test)):
+    """``n_train``: the data set's training images, a twelfth of them held out to validate."""
+    n_val = max(1, round(n_train / 12))
+    for part, n in ((data.train, n_train - n_val), (data.val, n_val), (data.test, n_test)):
         assert part.images.shape == (n, channels, size, size)
         assert part.images.dtype == torch.float32
         assert part.labels.shape == (n,) and part.labels.dtype == torch.int64
@@ -43,6 +45,20 @@ def test_digits_are_28px_with_a_fixed_stratified_split():
     assert data.train.images.max() > 0.9  # the ink reaches full intensity
 
 
+def test_the_validation_set_is_fixed_stratified_and_disjoint_from_train_and_test(mnist_root):
+    data = load_data("digits")
+    assert len(data.val) == round((len(data.train) + len(data.val)) / 12)
+    assert np.bincount(data.val.labels).min() >= 11  # stratified: 12 of each class, give or take
+    again = load_data("digits", seed=5, subset=300)  # neither the seed nor a subset moves it
+    assert torch.equal(again.val.images, data.val.images)
+    assert len(again.train) == 300
+    assert data.spec["n_val"] == len(data.val)
+    mnist = load_data("mnist", data_root=mnist_root)  # random images: every row is unique
+    rows = {name: {tuple(image.flatten().tolist()) for image in getattr(mnist, name).images}
+            for name in ("train", "val", "test")}
+    assert not rows["val"] & rows["train"] and not rows["val"] & rows["test"]
+
+
 def test_subset_is_seeded_and_caps_training_images_only():
     a, b, c = (load_data("digits", subset=100, seed=s) for s in (1, 1, 2))
     assert len(a.train) == 100 and len(a.test) == 360
@@ -55,13 +71,18 @@ def test_mnist_from_idx_archives(mnist_root):
     data = load_data("mnist", data_root=mnist_root)
     check_images(data, 50, 20, 1, 28)
     raw = read_idx(mnist_root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz")
-    assert torch.allclose(data.train.images[3, 0], torch.from_numpy(raw[3] / 255).float())
-    assert data.train.labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    raw = torch.from_numpy(raw / 255).float()
+    rows = {tuple(image.flatten().tolist()): i for i, image in enumerate(raw)}
+    kept = [rows[tuple(image.flatten().tolist())] for image in data.train.images]
+    held = [rows[tuple(image.flatten().tolist())] for image in data.val.images]
+    assert kept == sorted(kept) and held == sorted(held)  # the archive's order, split in two
+    assert sorted(kept + held) == list(range(50))
+    assert data.train.labels.tolist() == [i % 10 for i in kept]  # labels travel with images
 
 
 def test_mnist_root_from_environment(mnist_root, monkeypatch):
     monkeypatch.setenv("LATENT_NOTES_DATA", str(mnist_root))
-    assert len(load_data("mnist").train) == 50
+    assert len(load_data("mnist").train) == 46  # 50, a twelfth held out to validate
 
 
 def test_truncated_idx_file_is_reported(mnist_root):
@@ -124,8 +145,8 @@ def test_folder_with_class_subfolders_and_corrupt_files(tmp_path):
     with pytest.warns(UserWarning, match="skipped 2 of 12 files"):
         data = load_data(f"folder:{tmp_path}", image_size=32)
     assert data.classes == ["cats", "dogs"]
-    assert len(data.train) + len(data.test) == 10
-    check_images(data, len(data.train), len(data.test), 3, 32)
+    assert len(data.train) + len(data.val) + len(data.test) == 10
+    check_images(data, len(data.train) + len(data.val), len(data.test), 3, 32)
     assert set(data.train.labels.tolist()) == {0, 1}
     with pytest.warns(UserWarning):
         gray = load_data(f"folder:{tmp_path}", image_size=16, channels=1)
@@ -232,7 +253,7 @@ def test_oversized_empty_and_broken_images_are_skipped_with_one_warning(tmp_path
     assert "cats/bomb.png (more pixels than Pillow's limit" in message
     assert "dogs/big.png (more pixels than Pillow's limit" in message
     assert "dogs/empty.png (empty file)" in message and "cats/broken.jpg (not a readable" in message
-    assert len(data.train) + len(data.test) == 10
+    assert len(data.train) + len(data.val) + len(data.test) == 10
 
 
 def test_hidden_entries_are_skipped_at_any_depth(tmp_path):
@@ -244,7 +265,7 @@ def test_hidden_entries_are_skipped_at_any_depth(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "cats" / ".hidden.png")
     data = load_data(f"folder:{tmp_path}", image_size=16)
     assert data.classes == ["cats", "dogs"]
-    assert len(data.train) + len(data.test) == 10
+    assert len(data.train) + len(data.val) + len(data.test) == 10
 
 
 def write_split(root, counts):
@@ -262,8 +283,8 @@ def test_train_and_test_folders_are_the_split(tmp_path):
                            ("test", "birds"): 1})
     data = load_data(f"folder:{tmp_path}", image_size=8)
     assert data.classes == ["birds", "cats", "dogs"]  # the union, sorted
-    assert len(data.train) == 7 and len(data.test) == 3
-    assert sorted(data.train.labels.tolist()) == [1, 1, 1, 1, 2, 2, 2]
+    assert len(data.train) + len(data.val) == 7 and len(data.test) == 3
+    assert sorted(data.train.labels.tolist() + data.val.labels.tolist()) == [1, 1, 1, 1, 2, 2, 2]
     assert sorted(data.test.labels.tolist()) == [0, 1, 1]
 
 
@@ -281,7 +302,8 @@ def test_subset_of_a_folder_is_drawn_before_decoding(tmp_path, monkeypatch):
     full = load_data(f"folder:{tmp_path}", image_size=8)
     reads.clear()
     a = load_data(f"folder:{tmp_path}", image_size=8, subset=3, seed=1)
-    assert len(reads) == 3 + 2 and len(a.train) == 3  # only the drawn files and the test files
+    assert len(reads) == 3 + 2  # only the drawn files and the test files
+    assert len(a.train) + len(a.val) == 3  # a folder's subset: drawn files, validation included
     assert torch.equal(a.test.images, full.test.images)  # the split does not depend on subset
     assert all((full.train.images == x).all((1, 2, 3)).any() for x in a.train.images)
     b = load_data(f"folder:{tmp_path}", image_size=8, subset=3, seed=1)

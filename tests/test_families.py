@@ -166,3 +166,38 @@ def test_train_configs_check_themselves():
         TrainConfig(epochs=0)
     with pytest.raises(Exception, match="beta"):
         FAMILIES["vae"].recipe(load_data("digits", subset=50), epochs=1, beta=-1)
+
+
+class CountedReads:
+    """A split that counts how often its images are read."""
+
+    def __init__(self, split):
+        self.split, self.reads = split, 0
+
+    @property
+    def images(self):
+        self.reads += 1
+        return self.split.images
+
+    @property
+    def labels(self):
+        return self.split.labels
+
+    def __len__(self):
+        return len(self.split)
+
+
+@pytest.mark.parametrize("name", ["classifier", "vqvae2"])
+def test_training_watches_the_validation_set_and_the_test_set_is_read_once(tmp_path, name):
+    data = load_data("digits", subset=120)
+    test = data.test = CountedReads(data.test)
+    family = families.CLASSIFIER if name == "classifier" else FAMILIES[name]
+    options = dict(arch="cnn5x5", width=4) if name == "classifier" else TINY[name]
+    model_config, recipe = family.recipe(data, epochs=2, batch_size=32, **options)
+    trained = families.train(family, data, model_config, recipe, run=Run.here(0, "cpu", tmp_path))
+    assert test.reads == 0, "training read the test images"
+    assert {"val_loss", "train_loss"} <= set(trained.history.columns)
+    if name == "vqvae2":  # its codebook monitor watches the validation codes too
+        assert "val_usage_top" in trained.history.columns
+    scores = families.score_on_test(family, trained, data, run=Run.here(0, "cpu", tmp_path))
+    assert test.reads == 1 and scores["test_loss"] > 0

@@ -31,7 +31,7 @@ def test_same_seed_same_losses_on_cpu(tmp_path):
     recipe = CLASSIFIER.train_config(epochs=2, batch_size=32, lr=5e-3)
     runs = [train(CLASSIFIER, data, model_config, recipe, run=Run.here(7, CPU, tmp_path / str(i)))
             for i in range(2)]
-    columns = ["train_loss", "test_loss", "test_accuracy"]
+    columns = ["train_loss", "val_loss", "val_accuracy"]
     assert runs[0].history[columns].equals(runs[1].history[columns])
     other = train(CLASSIFIER, data, model_config, recipe,
                              run=Run.here(8, CPU, tmp_path / "other"))
@@ -45,10 +45,10 @@ def test_training_learns_and_history_has_one_row_per_epoch(tmp_path):
                    run=Run.here(0, CPU, tmp_path))
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3]
-    assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "seconds",
+    assert {"train_loss", "val_loss", "train_accuracy", "val_accuracy", "seconds",
             "images_per_s"} <= set(history.columns)
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
-    assert history["test_accuracy"].iloc[-1] > 0.9
+    assert history["val_accuracy"].iloc[-1] > 0.9
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -128,7 +128,7 @@ def toy_problem(n=64, seed=0):
 
 
 def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
-    model, loss_fn, batches, test_batches = toy_problem()
+    model, loss_fn, batches, val_batches = toy_problem()
     calls = []
 
     def probe(epoch, seen):
@@ -139,18 +139,18 @@ def test_fit_runs_callbacks_once_per_epoch_and_their_dict_joins_the_row():
         calls.append((epoch, "silent"))
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    history = fit(model, loss_fn, batches, test_batches, epochs=3, optimizer=optimizer, device=CPU,
+    history = fit(model, loss_fn, batches, val_batches, epochs=3, optimizer=optimizer, device=CPU,
                   callbacks=[probe, silent])
     assert calls == [(1, model), (1, "silent"), (2, model), (2, "silent"), (3, model),
                      (3, "silent")]
     assert list(history["epoch"]) == [1, 2, 3]
     assert list(history["probe"]) == [10, 20, 30]
     assert history["weight_norm"].iloc[-1] == pytest.approx(float(model.weight.detach().norm()))
-    assert {"train_loss", "train_mae", "test_loss", "test_mae", "seconds",
+    assert {"train_loss", "train_mae", "val_loss", "val_mae", "seconds",
             "images_per_s"} <= set(history.columns)
-    assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]  # it learns
-    assert history["test_loss"].iloc[-1] == pytest.approx(
-        training.evaluate(model, loss_fn, test_batches, CPU)["loss"])
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]  # it learns
+    assert history["val_loss"].iloc[-1] == pytest.approx(
+        training.evaluate(model, loss_fn, val_batches, CPU)["loss"])
 
 
 @pytest.mark.parametrize("per_batch, expected", [(False, [1.0, 0.5, 0.25]),
@@ -163,7 +163,7 @@ def test_fit_steps_the_scheduler_per_epoch_or_per_batch(per_batch, expected):
     history = fit(model, loss_fn, batches, epochs=3, optimizer=optimizer, device=CPU,
                   scheduler=scheduler, step_per_batch=per_batch, callbacks=[lrs])
     assert history["lr"].tolist() == pytest.approx(expected)
-    assert not any(column.startswith("test_") for column in history)  # no test batches given
+    assert not any(column.startswith("val_") for column in history)  # no batches to watch
 
 
 @pytest.mark.parametrize("config, lrs", [
@@ -180,8 +180,8 @@ def test_train_uses_adam_and_the_schedule_of_its_config(monkeypatch, config, lrs
             made.append(self)
 
     monkeypatch.setattr(torch.optim, "Adam", RecordedAdam)
-    model, loss_fn, batches, test_batches = toy_problem()
-    history = train_model(model, loss_fn, batches, test_batches, config, device=CPU,
+    model, loss_fn, batches, val_batches = toy_problem()
+    history = train_model(model, loss_fn, batches, val_batches, config, device=CPU,
                     callbacks=[lambda epoch, m: {"lr": made[0].param_groups[0]["lr"]}])
     assert len(made) == 1 and list(history["epoch"]) == [1, 2, 3]
     assert history["lr"].tolist() == pytest.approx(lrs)  # the rate each epoch ran with
@@ -282,8 +282,8 @@ def test_a_torch_device_is_accepted_as_well_as_a_name():
 
 @pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
 def test_fit_takes_a_device_by_name_or_as_torch_device(device):
-    model, loss_fn, batches, test_batches = toy_problem()
-    history = fit(model, loss_fn, batches, test_batches, epochs=2, device=device,
+    model, loss_fn, batches, val_batches = toy_problem()
+    history = fit(model, loss_fn, batches, val_batches, epochs=2, device=device,
                   optimizer=torch.optim.SGD(model.parameters(), lr=0.05))
     assert list(history["epoch"]) == [1, 2] and history["images_per_s"].gt(0).all()
 
@@ -299,7 +299,7 @@ def test_fit_reads_the_losses_once_per_epoch(monkeypatch):
     assert len(batches) > 2 and len(reads) == 2 * 2  # 2 epochs x (loss, mae)
 
 
-def test_batches_moved_to_a_device_keep_their_shuffles():
+def val_batches_moved_to_a_device_keep_their_shuffles():
     x, y = torch.arange(40.0).view(20, 2), torch.arange(20)
     here = Batches(x, y, 6, shuffle=True, seed=3)
     moved = Batches(x, y, 6, shuffle=True, seed=3).to("cpu")

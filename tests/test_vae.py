@@ -201,14 +201,14 @@ def test_training_is_cached_and_reproducible(digits, tmp_path):
     again = families.train(VAES, digits, config, recipe, run=run("b"))
     loaded = families.train(VAES, digits, config, recipe, run=run("a"))
     assert first.status == again.status == "trained" and loaded.status == "loaded"
-    assert np.allclose(first.history["test_loss"], again.history["test_loss"])
+    assert np.allclose(first.history["val_loss"], again.history["val_loss"])
     assert loaded.model.config == config
     assert loaded.config["model"]["beta"] == 0.5  # the loss weights are part of the key
     assert first.path.name.startswith("vae-latent3-beta0.5")
-    assert set(first.history) >= {"train_loss", "test_neg_elbo", "test_recon", "test_kl"}
+    assert set(first.history) >= {"train_loss", "val_neg_elbo", "val_recon", "val_kl"}
     # β weighs the KL term of the training loss: loss = recon + 0.5 kl, the bound is recon + kl.
     h = first.history
-    assert np.allclose(h["test_loss"], h["test_recon"] + 0.5 * h["test_kl"], rtol=1e-5)
+    assert np.allclose(h["val_loss"], h["val_recon"] + 0.5 * h["val_kl"], rtol=1e-5)
     other = families.train(VAES, digits, dataclass_replace(config, beta=1.0), recipe, run=run("a"))
     assert other.status == "trained" and other.path != first.path
     with pytest.raises(ParameterError, match="lr_drop_at"):
@@ -275,14 +275,15 @@ def test_folder_of_rgb_images_of_two_sizes(tmp_path):
             Image.fromarray(pixels, "RGB").save(tmp_path / "images" / cls / f"{i}.png")
     data = load_data(f"folder:{tmp_path / 'images'}", image_size=32)
     assert data.classes == ["cars", "vans"]
-    assert data.train.images.shape[1:] == (3, 32, 32) and len(data.train) + len(data.test) == 8
+    assert data.train.images.shape[1:] == (3, 32, 32)
+    assert len(data.train) + len(data.val) + len(data.test) == 8
     trained = families.train(VAES, data, *VAES.recipe(data, epochs=1, batch_size=4, latent_size=4,
                                                       width=4, fc_width=16,
                                                       likelihood="gaussian"),
                              run=Run.here(0, CPU, tmp_path / "cache"))
     assert trained.model.config.channels == 3 and trained.model.config.image_size == 32
     assert trained.model.sample(2).shape == (2, 3, 32, 32)
-    assert np.isfinite(trained.history["test_neg_elbo"]).all()
+    assert np.isfinite(trained.history["val_neg_elbo"]).all()
 
 
 def test_mu_and_sigma_experiments():

@@ -101,7 +101,7 @@ def test_train_load_priors_and_sample(tmp_path):
     config, recipe = vqvae2s.recipe(data, epochs=2, batch_size=32, **TINY)
     first = train(vqvae2s, data, config, recipe, **where)
     assert first.status == "trained"
-    for column in ("test_mse", "test_usage_top", "test_usage_bottom", "test_perplexity_top"):
+    for column in ("val_mse", "val_usage_top", "val_usage_bottom", "val_perplexity_top"):
         assert column in first.history and len(first.history[column]) == 2  # per epoch
     stats = codebook_stats(first.model, data.test.images[:50], torch.device("cpu"))
     assert 0 < stats["usage_top"] <= 1 and 1 <= stats["perplexity_top"] <= 8
@@ -117,7 +117,7 @@ def test_train_load_priors_and_sample(tmp_path):
     priors = train_priors(first, data, epochs=1, batch_size=32, channels=8, layers=2, codes=codes,
                           **where)
     assert priors["bottom"].model.config.cond_codebook_size == 8
-    assert priors["top"].history["test_bits_per_code"].iloc[-1] > 0
+    assert priors["top"].history["val_bits_per_code"].iloc[-1] > 0
     first.model.attach_priors(priors["top"].model, priors["bottom"].model)
     labels = torch.arange(4)
     drawn = first.model.sample(4, seed=3, labels=labels)

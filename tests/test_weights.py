@@ -96,7 +96,7 @@ def test_export_writes_every_checkpoint_with_its_manifest(exported):
     assert entry["sha256"] == weights.sha256_of(trained.path)
     assert entry["aliases"] == [ALIAS]
     assert entry["config"]["model"]["latent_size"] == 3
-    assert entry["headline"]["metric"] == "test_loss" and entry["headline"]["value"] > 0
+    assert entry["headline"]["metric"] == "val_loss" and entry["headline"]["value"] > 0
     assert json.loads((folder / "manifest.json").read_text()) == manifest
 
 

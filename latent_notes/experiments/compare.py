@@ -43,7 +43,10 @@ def draw_samples(model, n: int, seed: int, conditional: bool = False) -> torch.T
         raise ParameterError(f"A {type(model).__name__} samples without labels: it has no "
                              "conditional samples. Ask for conditional=False.")
     if labelled and not conditional:
-        return model.sample(n, seed=seed, labels=priors.top.no_label(n)).cpu()
+        no_label = priors.top.no_label(n)
+        if priors.bottom.config.num_classes:
+            priors.bottom.no_label(n)  # the bottom prior must know "no label" too
+        return model.sample(n, seed=seed, labels=no_label).cpu()
     return model.sample(n, seed=seed).cpu()
 
 

@@ -55,16 +55,17 @@ def image_grid(images, nrow: int | None = None, *, title: str = "", captions=Non
 
 def training_curves(histories: dict, metrics=("loss",), title: str = "Training curves",
                     log_y: bool = False):
-    """One panel per metric: train (dashed) and test (solid) per epoch for each named history."""
+    """One panel per metric: train (dashed) and validation (solid) per epoch for each named
+    history."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), squeeze=False)
     colors = sns.color_palette(n_colors=max(len(histories), 1))
     for ax, metric in zip(axes[0], metrics, strict=False):
         for color, (name, history) in zip(colors, histories.items(), strict=True):
-            for split, style in (("train", "--"), ("test", "-")):
+            for split, style, label in (("train", "--", "train"), ("val", "-", "validation")):
                 column = f"{split}_{metric}"
                 if column in history:
                     ax.plot(history["epoch"], history[column], style, color=color, marker=".",
-                            label=f"{name} ({split})")
+                            label=f"{name} ({label})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric.replace("_", " "))
         ax.set_title(metric.replace("_", " "))

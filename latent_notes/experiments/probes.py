@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ..checks import ParameterError
@@ -107,30 +108,101 @@ class Probe:
         return float(np.mean(self.predict(codes) == _as_labels(labels)))
 
 
-def _pipeline(kind: str):
+class NearestNeighbours(ClassifierMixin, BaseEstimator):
+    """A k-nearest-neighbour classifier with scikit-learn's interface: exact Euclidean
+    neighbours found by one matrix product per chunk of queries (torch, which uses every core;
+    scikit-learn's brute-force search runs single-threaded here beside torch), then a majority
+    vote with ties going to the smallest label, as scikit-learn's uniform-weight vote does."""
+
+    def __init__(self, n_neighbors: int = 1):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, codes, labels) -> "NearestNeighbours":
+        self.classes_, y = np.unique(_as_labels(labels), return_inverse=True)
+        self._points = torch.as_tensor(as_codes(codes))
+        self._norms = self._points.pow(2).sum(1)
+        self._labels = torch.as_tensor(y)
+        self.n_samples_fit_ = len(self._points)
+        return self
+
+    def neighbours(self, codes, k: int, chunk: int = 1024) -> torch.Tensor:
+        """Indices (N, k) of each query's k nearest fitted points, nearest first."""
+        queries = torch.as_tensor(as_codes(codes))
+        k = min(k, len(self._points))
+        found = []
+        for start in range(0, len(queries), chunk):
+            q = queries[start:start + chunk]
+            # |q - p|^2 = |q|^2 - 2 q.p + |p|^2; |q|^2 is the same for every p of a row
+            distance = self._norms[None] - 2 * q @ self._points.T
+            found.append(distance.topk(k, dim=1, largest=False).indices)
+        return torch.cat(found)
+
+    def vote(self, neighbours: torch.Tensor, k: int) -> np.ndarray:
+        """The labels the first ``k`` of each row of ``neighbours`` vote for."""
+        votes = torch.zeros(len(neighbours), len(self.classes_))
+        votes.scatter_add_(1, self._labels[neighbours[:, :k]], torch.ones(len(neighbours), k))
+        return self.classes_[votes.argmax(1).numpy()]  # argmax: the first (smallest) of ties
+
+    def predict(self, codes) -> np.ndarray:
+        return self.vote(self.neighbours(codes, self.n_neighbors), self.n_neighbors)
+
+
+def _fold_accuracies(kind: str, train, y_train, held, y_held, values) -> np.ndarray:
+    """Accuracy on the held-out fold for each setting in ``values`` (C or k), each fitted on
+    the fold's training part: logistic fits warm-started along the increasing C, the k-NN
+    neighbours found once for the largest k."""
+    if kind == "knn":
+        knn = NearestNeighbours().fit(train, y_train)
+        near = knn.neighbours(held, max(values))
+        return np.array([np.mean(knn.vote(near, k) == y_held) for k in values])
     from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
+
+    model = LogisticRegression(max_iter=100, warm_start=True)
+    accuracies = []
+    for c in values:  # ascending: each fit starts from the last one's weights
+        model.set_params(C=c).fit(train, y_train)
+        accuracies.append(model.score(held, y_held))
+    return np.array(accuracies)
+
+
+def _pipeline(kind: str, value, standardise: bool):
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = (LogisticRegression(C=1.0, max_iter=100) if kind == "logistic"
-             else KNeighborsClassifier(n_neighbors=1))
-    return Pipeline([("scale", StandardScaler()), ("model", model)])
+    model = (LogisticRegression(C=value, max_iter=100) if kind == "logistic"
+             else NearestNeighbours(n_neighbors=value))
+    return Pipeline([("scale", StandardScaler() if standardise else "passthrough"),
+                     ("model", model)])
 
 
-def _readable(kind: str, best: dict) -> dict:
-    params = {"standardise": best["scale"] != "passthrough"}
-    key = "C" if kind == "logistic" else "n_neighbors"
-    params[key] = best[f"model__{key}"]
-    return params
+def _cross_validate(kind: str, x, y, values, folds: int, seed: int) -> tuple:
+    """(value, standardise, mean accuracy) of the best setting by stratified k-fold CV: every
+    (value, standardise) pair scored on every fold, the first best in the order value, then
+    standardise (True first), as scikit-learn's grid search orders and breaks ties."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    scores = np.zeros((len(values), 2))
+    for train_idx, held_idx in StratifiedKFold(folds, shuffle=True,
+                                               random_state=seed).split(x, y):
+        for column, standardise in enumerate((True, False)):
+            train, held = x[train_idx], x[held_idx]
+            if standardise:  # the fold's own statistics, as a pipeline would fit them
+                scaler = StandardScaler().fit(train)
+                train, held = scaler.transform(train), scaler.transform(held)
+            scores[:, column] += _fold_accuracies(kind, train, y[train_idx], held,
+                                                  y[held_idx], values)
+    scores /= folds
+    best = int(np.argmax(scores.ravel()))  # row-major: value outer, standardise inner
+    return values[best // 2], best % 2 == 0, float(scores.ravel()[best])
 
 
 def fit_probe(kind: str, codes, labels, *, seed: int = 0, cv_max: int = CV_MAX) -> Probe:
     """Fit a "logistic" or "knn" probe whose settings stratified k-fold CV chose on the labelled
     codes alone (on a seeded stratified subsample of ``cv_max`` when there are more); the
     chosen settings are then refitted on all labelled codes."""
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import train_test_split
 
     if kind not in ("logistic", "knn"):
         raise ParameterError(f"fit_probe: kind must be 'logistic' or 'knn', got {kind!r}.")
@@ -145,26 +217,22 @@ def fit_probe(kind: str, codes, labels, *, seed: int = 0, cv_max: int = CV_MAX) 
                                    stratify=y if counts.min() >= 2 else None)
         cv_x, cv_y = x[keep], y[keep]
     smallest = np.unique(cv_y, return_counts=True)[1].min()
-    pipe = _pipeline(kind)
-    key, values, default = (("model__C", list(LOGISTIC_C), 1.0) if kind == "logistic"
-                            else ("model__n_neighbors", list(KNN_NEIGHBOURS), 1))
+    values = list(LOGISTIC_C) if kind == "logistic" else list(KNN_NEIGHBOURS)
     with _one_thread(), warnings.catch_warnings():
         # lbfgs may stop at max_iter for C=10; the probe is still a fair linear classifier
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         if smallest < 2:  # one label of some class: no CV possible, use the defaults
-            best, cv_accuracy = {"scale": StandardScaler(), key: default}, np.nan
+            value, standardise, cv_accuracy = (1.0 if kind == "logistic" else 1), True, np.nan
         else:
             folds = min(CV_FOLDS, smallest)
             if kind == "knn":  # k may not exceed a CV training fold's smallest class
                 cap = smallest - math.ceil(smallest / folds)
                 values = sorted({min(k, cap) for k in values})
-            search = GridSearchCV(pipe, {"scale": [StandardScaler(), "passthrough"], key: values},
-                                  cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                                  refit=False, error_score="raise")
-            search.fit(cv_x, cv_y)
-            best, cv_accuracy = search.best_params_, float(search.best_score_)
-        model = pipe.set_params(**best).fit(x, y)
-    return Probe(model, _readable(kind, best), cv_accuracy)
+            value, standardise, cv_accuracy = _cross_validate(kind, cv_x, cv_y, values,
+                                                              folds, seed)
+        model = _pipeline(kind, value, standardise).fit(x, y)
+    key = "C" if kind == "logistic" else "n_neighbors"
+    return Probe(model, {"standardise": standardise, key: value}, cv_accuracy)
 
 
 def linear_probe(train_codes, train_labels, test_codes, test_labels, *, seed: int = 0) -> float:

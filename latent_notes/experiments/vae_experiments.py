@@ -19,6 +19,7 @@ import torch
 from ..checks import ParameterError, check_positive
 from ..models.common import batched, seeded
 from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
+from .latent import traverse
 from .metrics import psnr
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -150,6 +151,37 @@ def manifold(model: VAE, device, steps: int = 15, edge: float = 0.03) -> torch.T
     z = torch.stack([z1.flatten(), z2.flatten()], 1).to(device)
     model.eval()
     return model.decode(z).cpu()
+
+
+@torch.no_grad()
+def traversal_by_beta(models: dict, image: torch.Tensor, images: torch.Tensor, values,
+                      device, n_top: int = 3) -> tuple[torch.Tensor, list, pd.DataFrame]:
+    """What β does to the latent dimensions, shown and measured: for each {β: VAE}, one test
+    ``image`` (C, H, W) traversed along the ``n_top`` dimensions of largest mean KL on
+    ``images`` and along the one of smallest, each row shifting μ by ``values``.
+
+    Returns the frames (rows · len(values), C, H, W), a label per row, and a table with each
+    row's β, dimension, its KL (nats) and the mean absolute pixel change of the row against
+    the unshifted image (what a reader sees change).
+    """
+    values = torch.as_tensor(list(values), dtype=torch.float32)
+    frames, labels, rows = [], [], []
+    for beta, model in models.items():
+        model.eval()
+        kl = kl_per_dimension(model, images, device)
+        order = kl.argsort(descending=True)
+        dims = order[:n_top].tolist() + order[-1:].tolist()
+        z = batched(model.encode, image[None], device)[0]
+        walk = traverse(model.decode, z, values, dims=dims, relative=True, device=device)
+        still = model.decode(z[None].to(device)).cpu()[0]  # the image with nothing shifted
+        for row, dim in enumerate(dims):
+            change = float((walk[row] - still).abs().mean())
+            rank = "largest KL" if row < n_top else "smallest KL"
+            rows.append({"beta": beta, "dimension": dim, "rank": rank, "kl": float(kl[dim]),
+                         "mean_change": change})
+            labels.append(f"β={beta:g}, z[{dim}]")
+        frames.append(walk.flatten(0, 1))
+    return torch.cat(frames), labels, pd.DataFrame(rows)
 
 
 def rate_distortion_plot(table: pd.DataFrame, title: str):

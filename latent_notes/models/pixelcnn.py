@@ -209,13 +209,6 @@ class PixelCNN(nn.Module):
             labels = self.no_label(n)
         elif not cfg.num_classes and labels is not None:
             raise ParameterError("This prior was built with num_classes=0; pass labels=None.")
-        if labels is not None and len(labels) and not (
-                0 <= int(labels.min()) and int(labels.max()) < cfg.label_rows):
-            raise ParameterError(
-                f"labels must lie in [0, {cfg.num_classes}) for this prior"
-                + (f", or be {cfg.num_classes} (\"no label\")" if cfg.label_dropout else
-                   " (it was trained without label dropout, so it has no \"no label\" index)")
-                + f"; got values from {int(labels.min())} to {int(labels.max())}.")
         if bool(cfg.cond_codebook_size) != (cond is not None):
             raise ParameterError(f"This prior was built with cond_codebook_size="
                                  f"{cfg.cond_codebook_size}; pass cond="

@@ -383,9 +383,9 @@ def codebook_stats(model: VQVAE2, images: torch.Tensor, device) -> dict:
 # -- the family ----------------------------------------------------------------------------------
 
 def monitor_codebooks(model: VQVAE2, data, device) -> dict:
-    """Every epoch: codebook usage and perplexity of the test images' codes."""
-    stats = codebook_stats(model, data.test.images, device)
-    return {f"test_{key}": value for key, value in stats.items()}
+    """Every epoch: codebook usage and perplexity of the validation images' codes."""
+    stats = codebook_stats(model, data.val.images, device)
+    return {f"val_{key}": value for key, value in stats.items()}
 
 
 FAMILY = Family(

@@ -53,7 +53,7 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_MODEL_BYTES = 2 * 2**30  # no checkpoint of the book comes near this
 MAX_MANIFEST_BYTES = 16 * 2**20
 MAX_REDIRECTS = 5
-HEADLINES = ("test_accuracy", "test_neg_elbo", "test_mse", "test_bits_per_code", "test_loss")
+HEADLINES = ("val_accuracy", "val_neg_elbo", "val_mse", "val_bits_per_code", "val_loss")
 
 
 class WeightsError(RuntimeError):

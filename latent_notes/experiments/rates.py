@@ -1,0 +1,130 @@
+"""What a code costs, in bits per image: the rate of each family, for chapter 5's
+rate-distortion figure (Alemi et al. 2018, "Fixing a broken ELBO", plot rate against distortion
+the same way).
+
+- The VAE's rate is its KL term, E_x KL(q(z|x) || N(0, I)), over ln 2: the average number of
+  bits the code carries about the image beyond what the prior already says (Alemi et al. 2018,
+  section 2; the "bits-back" reading of Hinton & van Camp 1993).
+- VQ-VAE-2's rate is the length of its code grids under its own priors, −log2 p(codes), as an
+  entropy coder driven by the two PixelCNNs would write it. The priors are class-conditional,
+  so the length is −log2 p(c_top | y) − log2 p(c_bottom | c_top, y); sending the class first
+  costs log2 C more bits and gives an upper bound on the length under the class mixture
+  p(c) = Σ_y p(c | y) / C. The storage bound, positions × log2 K per level, is what the codes
+  would take with no prior at all.
+- The AE has no rate: its code is a deterministic vector of real numbers, and nothing in its
+  loss charges for what those numbers carry (storage, 32 bits a float, is not information).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..checks import ParameterError
+from ..models.common import batched
+from ..models.pixelcnn import prior_inputs
+from ..models.vqvae2 import code_grids
+
+LN2 = math.log(2)
+
+
+@torch.no_grad()
+def vae_rate_bits(model, images: torch.Tensor, device) -> float:
+    """E_x KL(q(z|x) || N(0, I)) / ln 2 over ``images``: the VAE's rate in bits per image."""
+    from ..models.vae import kl_to_standard_normal
+
+    model.eval()
+    kl = batched(lambda x: kl_to_standard_normal(*model.posterior(x)).sum(1), images, device)
+    return float(kl.double().mean()) / LN2
+
+
+@torch.no_grad()
+def vqvae2_code_bits(model, images: torch.Tensor, labels: torch.Tensor, device,
+                     batch_size: int = 256) -> dict[str, float]:
+    """Bits per image of VQ-VAE-2's code grids under its attached priors, given the class:
+    ``top`` and ``bottom`` (−log2 of each level's probability, summed over its positions,
+    averaged over the images), ``given_class`` (their sum), ``with_class`` (plus log2 C, an
+    upper bound on the length without the class), and ``storage`` (positions × log2 K)."""
+    priors = getattr(model, "priors", None)
+    if priors is None:
+        raise ParameterError("vqvae2_code_bits needs the model's priors: attach them with "
+                             "model.attach_priors(top, bottom) (families.load_family does).")
+    model.eval()
+    codes = code_grids(model, images, labels, device)
+    device = next(model.parameters()).device
+    bits = {}
+    for level, prior in (("top", priors.top), ("bottom", priors.bottom)):
+        prior.eval()
+        grids = prior_inputs(codes.top, codes.bottom, level)  # (N, 1 or 2, G, G)
+        total = torch.zeros((), dtype=torch.float64)
+        for start in range(0, len(grids), batch_size):
+            x = grids[start:start + batch_size].to(device)
+            y = codes.labels[start:start + batch_size].to(device)
+            cond = x[:, 1] if x.shape[1] > 1 else None
+            logits = prior(x[:, 0], y if prior.config.num_classes else None, cond)
+            nats = F.cross_entropy(logits, x[:, 0], reduction="sum")
+            total += nats.double().cpu()
+        bits[level] = float(total) / LN2 / len(grids)
+    cfg = model.config
+    storage = (cfg.top_grid ** 2 * math.log2(cfg.codebook_size_top)
+               + cfg.bottom_grid ** 2 * math.log2(cfg.codebook_size_bottom))
+    classes = priors.top.config.num_classes
+    given = bits["top"] + bits["bottom"]
+    return {**bits, "given_class": given,
+            "with_class": given + (math.log2(classes) if classes else 0.0), "storage": storage}
+
+
+def beta_sweep(results: pd.DataFrame, dataset: str, latent_size: int) -> pd.DataFrame:
+    """Chapter 3's β sweep at ``latent_size`` from the gathered results table: one row per β
+    with its rate (KL / ln 2, bits per image) and its test MSE per pixel, sorted by β."""
+    rows = results[(results["chapter"] == "03_vae") & (results["dataset"] == dataset)
+                   & (results["model"] == "vae")
+                   & results["setting"].str.fullmatch(rf"beta=[^,]+,latent={latent_size}")]
+    wide = rows.pivot_table(index="setting", columns="metric", values="value")
+    if wide.empty or not {"kl", "test_mse"} <= set(wide.columns):
+        return pd.DataFrame(columns=["beta", "rate_bits", "test_mse"])
+    beta = wide.index.str.extract(r"beta=([^,]+)", expand=False).astype(float)
+    table = pd.DataFrame({"beta": beta, "rate_bits": wide["kl"].to_numpy() / LN2,
+                          "test_mse": wide["test_mse"].to_numpy()})
+    return table.dropna().sort_values("beta").reset_index(drop=True)
+
+
+def sweep_is_a_trade(sweep: pd.DataFrame) -> bool:
+    """True when, as β grows, the rate never rises and the distortion never falls."""
+    return bool(len(sweep) > 1 and (np.diff(sweep["rate_bits"]) <= 0).all()
+                and (np.diff(sweep["test_mse"]) >= 0).all())
+
+
+def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None, title: str):
+    """Test MSE per pixel against rate in bits per image (both log scales): the VAE's β sweep
+    as a curve, ``points`` {label: (rate, mse)} as markers, the AE (no rate) as a line."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    colors = sns.color_palette()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    if len(sweep):
+        ax.plot(sweep["rate_bits"], sweep["test_mse"], "-o", color=colors[1],
+                label="VAE, β sweep (chapter 3)")
+        for row in sweep.itertuples():
+            ax.annotate(f"β={row.beta:g}", (row.rate_bits, row.test_mse),
+                        textcoords="offset points", xytext=(6, 4), fontsize=8)
+    markers = iter(["D", "s", "^", "v", "P"])
+    for (label, (rate, mse)), color in zip(points.items(), colors[2:], strict=False):
+        ax.plot([rate], [mse], next(markers, "o"), color=color, markersize=8, label=label,
+                linestyle="")
+    if ae_mse is not None:
+        ax.axhline(ae_mse, color=colors[0], linestyle="--",
+                   label="AE (a real-valued code: no rate)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rate, bits per image (log scale)")
+    ax.set_ylabel("distortion: test MSE per pixel (log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
