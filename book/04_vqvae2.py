@@ -58,6 +58,7 @@ from latent_notes.experiments import latent, plots
 from latent_notes.experiments.metrics import predict, reconstruction_scores
 from latent_notes.families import CodeData, train_priors
 from latent_notes.models.common import batched
+from latent_notes.models.pixelcnn import bits_per_code
 from latent_notes.models.vqvae2 import VQVAE2, codebook_stats
 
 # %% tags=["parameters"]
@@ -81,6 +82,7 @@ commitment_weight = 0.25  # β_c, the weight of the commitment loss
 prior_epochs = 15  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
+prior_label_dropout = 0.1  # share of training labels the priors see as no label
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied)
 samples_per_class = 8  # class-conditional samples shown per class
 judged_per_class = 20  # samples per class the judge scores, at least samples_per_class
@@ -348,10 +350,22 @@ plots.image_grid(path, 9,
 # label matters at the bottom too: the code maps above show that the bottom grid carries most
 # of the stroke, so the top codes alone leave the digit open. The loss is the negative
 # log-likelihood in **bits per code**.
+#
+# **Label dropout.** A prior that always sees the label learns $p(c \mid y)$ and nothing
+# else: it cannot draw an image without being told the class. Chapter 5 compares VQ-VAE-2's
+# samples with those of the AE and the VAE, which never see a label, so the priors must also
+# generate without one. In training, each image's label is therefore hidden, with probability
+# `prior_label_dropout` = {glue:text}`label_dropout`, behind one more learnt embedding, "no
+# label" (as classifier-free guidance trains its models, replacing the label by a null token
+# with some probability: Ho & Salimans, 2022, "Classifier-Free Diffusion Guidance"). The same
+# network then learns $p(c_{top}, c_{bottom} \mid y)$ for each class and, through the "no
+# label" embedding, $p(c_{top}, c_{bottom})$; we use it only to sample and to score without a
+# label, not for guidance.
 
 # %%
 train_codes = codes.train
-prior_options = dict(channels=prior_channels, layers=prior_layers)
+prior_options = dict(channels=prior_channels, layers=prior_layers,
+                     label_dropout=prior_label_dropout)
 trained_priors = train_priors(vqvae, data, epochs=prior_epochs, codes=codes, run=run,
                               **prior_options)
 priors = {"top | class": trained_priors["top"],
@@ -365,6 +379,10 @@ bits = {f"prior_nll_{level}":  # scored once on the test codes, after training
         families.score_on_test(families.PRIOR, prior, codes, run=run)["test_bits_per_code"]
         for level, prior in trained_priors.items()}
 chapter.record_all("vqvae2", bits)
+free_bits = {f"prior_nll_{level}": bits_per_code(prior.model, codes.test, dev,
+                                                 labelled=False)
+             for level, prior in trained_priors.items()}  # given "no label"
+chapter.record_all("vqvae2", free_bits, setting="no_label")
 plots.training_curves({n: p.history for n, p in priors.items()},
                       metrics=("bits_per_code",),
                       title="PixelCNN priors: bits per code "
@@ -375,26 +393,32 @@ plots.training_curves({n: p.history for n, p in priors.items()},
 # {glue:text}`uniform_top:.1f` for the top and {glue:text}`uniform_bottom:.1f` for the bottom.
 # On the test codes the priors need {glue:text}`bits_top_class:.2f` bits per top code given the
 # class and {glue:text}`bits_bottom:.2f` bits per bottom code given the top codes and the
-# class. What the priors learnt is the structure of the code grids: which
-# codes follow which.
+# class. Given "no label" instead, they need {glue:text}`free_bits_top:.2f` and
+# {glue:text}`free_bits_bottom:.2f` bits per code: {glue:text}`label_worth`. What the priors
+# learnt is the structure of the code grids: which codes follow which.
 #
 # ## Sampling
 #
 # Generation is ancestral: draw the top grid from $p(c_{top} \mid y)$ one position at a time,
 # then the bottom grid from $p(c_{bottom} \mid c_{top}, y)$, then decode. The temperature $T$
 # divides the logits before each softmax; $T < 1$ favours likely codes (cleaner, less varied
-# images), $T > 1$ the opposite. Each row below is one class asked for.
+# images), $T > 1$ the opposite. Each row below is one class asked for; the last row asks
+# for none and gives the priors their "no label" embedding instead (more on it below).
 
 # %%
 n_judged = max(judged_per_class, samples_per_class)
 asked = torch.arange(len(data.classes)).repeat_interleave(n_judged)
 samples = model.sample(len(asked), seed=seed, labels=asked).cpu()
+unlabelled = model.sample(len(asked), seed=seed,  # as many, without a label
+                          labels=model.priors.top.no_label(len(asked))).cpu()
 shown_samples = samples.unflatten(
     0, (len(data.classes), n_judged))[:, :samples_per_class]
-shown_samples = shown_samples.flatten(0, 1)
-plots.image_grid(shown_samples, samples_per_class, row_labels=data.classes,
-                 title=f"Class-conditional samples (one row per class, "
-                       f"T = {temperature})");
+shown_samples = torch.cat([shown_samples.flatten(0, 1),
+                           unlabelled[:samples_per_class]])
+plots.image_grid(shown_samples, samples_per_class,
+                 row_labels=[*data.classes, "no label"],
+                 title=f"Class-conditional samples (one row per class) and "
+                       f"unconditional ones (last row), T = {temperature}");
 
 # %% [markdown]
 # Does each row show the class it was asked for? Chapter 1's classifier, the *judge*, answers
@@ -416,25 +440,55 @@ if data.channels == 1 and len(data.classes) == 10:
 # %% [markdown]
 # The judge {glue:text}`agreement_text`.
 #
-# Unconditional samples come from the same priors by sampling the label too: draw $y$ with
-# the class frequencies of the training set, then the codes given $y$, and forget $y$. This is
-# an exact sample of the priors' $p(c_{top}, c_{bottom}) = \sum_y p(y)\, p(c_{top}, c_{bottom}
-# \mid y)$ at temperature 1 only. A temperature $T$ divides every logit by $T$ before the
-# softmax, so the other rows below sample from sharpened ($T < 1$) or flattened ($T > 1$)
-# conditionals, not from the model: lowering it trades variety for clean strokes.
+# **Without a label.** Unconditional samples give both priors the "no label" embedding in
+# place of a class, so no label is drawn or asked for: the codes come from the priors'
+# $p(c_{top}, c_{bottom})$, learnt from the training images whose label was hidden. This is
+# an exact sample of that model at temperature 1 only. A temperature $T$ divides every logit
+# by $T$ before the softmax, so the other rows below sample from sharpened ($T < 1$) or
+# flattened ($T > 1$) conditionals, not from the model: lowering it trades variety for clean
+# strokes.
 
 # %%
 n_free = samples_per_class * 2
 temperatures = [0.7, temperature, 1.3]
-frequencies = torch.bincount(data.train.labels, minlength=len(data.classes)).float()
-labels = torch.multinomial(frequencies, n_free, replacement=True,
-                           generator=torch.Generator().manual_seed(seed))
-free = [model.sample(n_free, seed=seed, labels=labels, temperature=t).cpu()
+no_label = model.priors.top.no_label(n_free)  # index num_classes: "no label"
+free = [model.sample(n_free, seed=seed, labels=no_label, temperature=t).cpu()
         for t in temperatures]
-plots.image_grid(torch.cat(free), n_free, row_labels=[f"T = {t}" for t in temperatures],
-                 title="Unconditional samples at three temperatures");
+plots.image_grid(torch.cat(free), n_free,
+                 row_labels=[f"T = {t}" for t in temperatures],
+                 title="Unconditional samples (no label) at three temperatures");
 
 # %% [markdown]
+# Which digits does the model draw when it is not told? The judge reads as many unconditional
+# samples (at $T$ = {glue:text}`temperature`, those of the first grid's last row and more)
+# as it read class-conditional ones, and the bars set the shares it finds beside the classes'
+# shares in the training set.
+
+# %%
+coverage = None  # read by the judge: MNIST-like data only, as above
+if agreement is not None:  # the unconditional samples of the first grid's last row
+    read_as = torch.as_tensor(predict(judge.model, unlabelled, dev).argmax(1))
+    k = len(data.classes)
+    shares = torch.bincount(read_as, minlength=k).double() / len(read_as)
+    coverage = {"judged": shares,
+                "train": torch.bincount(data.train.labels, minlength=k).double()
+                / len(data.train.labels)}
+    for metric, number in [("classes_seen", int((shares > 0).sum())),
+                           ("class_share_max", float(shares.max())),
+                           ("class_share_min", float(shares.min()))]:
+        chapter.record("vqvae2", metric, number, setting="unconditional")
+    plots.class_shares(
+        {f"unconditional samples, read by the judge ({len(read_as)})": shares,
+         "training images (their labels)": coverage["train"]},
+        data.classes, ylabel="share of the images",
+        title="Classes of unconditional samples and of the training set");
+
+# %% [markdown]
+# The bars: for each class, the share of the unconditional samples the judge reads as that
+# class, beside its share of the training images. {glue:text}`coverage_text` The judge can
+# only name one of its ten classes, so a sample that looks like no digit still counts for
+# one; the shares say which digits the model draws most, not how well.
+#
 # ## Colour images
 #
 # Nothing above is specific to digits: the same pipeline runs on 32-pixel colour images with
@@ -487,6 +541,37 @@ glue("restart_effect", "lower" if final["with restarts"]["mse"]
      < final["without restarts"]["mse"] else "not lower")
 glue("bits_top_class", bits["prior_nll_top"])
 glue("bits_bottom", bits["prior_nll_bottom"])
+glue("label_dropout", prior_label_dropout)
+glue("free_bits_top", free_bits["prior_nll_top"])
+glue("free_bits_bottom", free_bits["prior_nll_bottom"])
+label_saves = {level: free_bits[f"prior_nll_{level}"] - bits[f"prior_nll_{level}"]
+               for level in ("top", "bottom")}
+glue("label_worth",
+     f"the label saves {label_saves['top']:.2f} bits per top code and "
+     f"{label_saves['bottom']:.2f} per bottom code, "
+     f"{label_saves['top'] * untrained.config.top_grid ** 2:.1f} bits over a whole top grid"
+     if min(label_saves.values()) > 0 else
+     "on this run the label does not lower the cost at both levels "
+     f"({label_saves['top']:+.2f} and {label_saves['bottom']:+.2f} bits per code without it)")
+glue("temperature", temperature)
+if coverage is None:
+    coverage_text = ("The judge is only asked on MNIST-like data, so which classes the "
+                     "unconditional samples show is not measured here.")
+else:
+    judged, train_share = coverage["judged"], coverage["train"]
+    seen = int((judged > 0).sum())
+    missing = [data.classes[i] for i in range(len(judged)) if judged[i] == 0]
+    coverage_text = (
+        (f"The judge reads all {len(judged)} classes among the {len(asked)} unconditional "
+         "samples" if not missing else
+         f"The judge reads only {seen} of the {len(judged)} classes among the {len(asked)} "
+         f"unconditional samples (none read as {', '.join(missing)})")
+        + f": the commonest, {data.classes[int(judged.argmax())]}, takes "
+        f"{float(judged.max()):.0%} of them and the rarest, "
+        f"{data.classes[int(judged.argmin())]}, {float(judged.min()):.0%}, where the "
+        f"training set's shares run from {float(train_share.min()):.1%} to "
+        f"{float(train_share.max()):.1%}.")
+glue("coverage_text", coverage_text)
 glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
 glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))))
 glue("agreement_text",
@@ -523,6 +608,10 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # - A gated PixelCNN per level turns the autoencoder into a generator
 #   ({glue:text}`bits_top_class:.2f` and {glue:text}`bits_bottom:.2f` bits per code on the test
 #   codes); sampling is sequential over positions and tuned by a temperature.
+# - Label dropout ({glue:text}`label_dropout:.0%` of the training labels hidden behind a "no
+#   label" embedding) lets the same priors sample and score without a label
+#   ({glue:text}`free_bits_top:.2f` and {glue:text}`free_bits_bottom:.2f` bits per code):
+#   chapter 5 compares these unconditional samples with the AE's and the VAE's.
 # - Everything was recorded in `04_vqvae2.csv`. Chapter 5 sets this VQ-VAE-2 beside the
 #   autoencoder and the VAE on the same tests, and beside every code size of chapter 2's
 #   autoencoder.

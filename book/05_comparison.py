@@ -68,7 +68,8 @@ results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 latent_size = 16  # code size of the AE and the VAE compared (chapters 2 and 3 train it)
-n_samples = 300  # generated images per model for the sample scores
+n_samples = 260  # generated images per draw for the sample scores
+fid_draws = 5  # seeded draws per Fréchet distance (mean and std over them)
 temperature = 1.0  # sampling temperature of VQ-VAE-2's priors
 labels_per_class = [1, 10, 100, 1000, None]  # labelled images per class (None: all)
 label_repeats = 5  # labelled draws up to 100 per class (more labels: one draw)
@@ -242,9 +243,10 @@ pd.Series(path_distance, name="Fréchet distance of the inner frames to real tes
 #
 # ## 4. What a code is worth: classifying with few labels
 #
-# None of the three encoders saw a label while training (VQ-VAE-2's priors are
-# class-conditional, but the codes below come from its encoder alone). Does a code still make
-# the class easy to read? With every label available the question is nearly empty: a linear classifier
+# None of the three encoders saw a label while training. VQ-VAE-2's PixelCNN priors did
+# (chapter 4 trains them on the code grids with their labels, {glue:text}`label_dropout:.0%`
+# of the labels hidden), but the codes below come from its encoder alone, trained before the
+# priors and without labels. Does a code still make the class easy to read? With every label available the question is nearly empty: a linear classifier
 # on the 784 raw pixels of MNIST is already strong. The sharper question is the one Kingma
 # et al. (2014, "Semi-supervised learning with deep generative models") asked: **how few
 # labels** does a classifier need on top of a code? We draw class-balanced labelled sets of
@@ -312,60 +314,92 @@ efficiency.curve_table(curve).round(4)
 #
 # ## 5. Generation
 #
-# Each model makes `n_samples` new images from its own idea of the code distribution:
+# Each model makes new images from its own idea of the code distribution, **without a
+# label**:
 #
-# - **AE**: codes drawn from $\mathcal{N}(0, I)$ and from a Gaussian fitted to the training
-#   codes (an AE has no prior; the fitted Gaussian is its best chance);
+# - **AE**: codes drawn from a Gaussian fitted to the training codes (an AE has no prior; the
+#   fitted Gaussian is its best chance; $\mathcal{N}(0, I)$ is scored too);
 # - **VAE**: codes drawn from its prior $\mathcal{N}(0, I)$;
 # - **VQ-VAE-2**: top codes from the top PixelCNN, bottom codes from the bottom PixelCNN given
-#   the top, both given a class label drawn uniformly.
+#   the top, both given their "no label" embedding (chapter 4 trains the priors with label
+#   dropout, so they model the code grids without a class as well as with one).
 #
-# Chapter 1's classifier judges them twice: the **Fréchet distance** between its penultimate
-# features of the samples and of the test images (the FID of Heusel et al., 2017, with our
-# classifier in place of Inception; lower is better), and its mean top-class **confidence**.
-# The reference is a random half of the test set; as a floor, `n_samples` real test images
-# from the other half are scored the same way, so the floor has the samples' size and
-# reference. (MNIST's test set is not shuffled: its first and second halves were written by
-# different people, so a first-half/second-half split would raise the floor.)
+# VQ-VAE-2 can also sample **given a class label** (drawn uniformly). That row is kept apart
+# and labelled conditional: a label is information the AE and the VAE never get.
+#
+# Chapter 1's classifier judges the samples twice: the **Fréchet distance** between its
+# penultimate features of the samples and of the whole test set (the FID of Heusel et al.,
+# 2017, with our classifier in place of Inception; lower is better), and its mean top-class
+# **confidence**. Each number is the mean ± standard deviation over `fid_draws` =
+# {glue:text}`n_fid_draws` seeded draws of {glue:text}`n_samples_used` images; the reference
+# is the same for every draw, so the spread is that of the samples. The floor is real
+# **training** images, {glue:text}`n_fid_draws` disjoint draws of as many, scored against
+# the same reference: what a generator that returned the images it learnt from would score
+# at this sample size.
 #
 # Three cautions before reading the numbers. They are **not comparable with published FID**:
 # the features are our small classifier's, not Inception's. The Fréchet distance is **biased
-# upwards at small sample sizes** (`n_samples` = {glue:text}`n_samples_used` here; published
+# upwards at small sample sizes** ({glue:text}`n_samples_used` images a draw here; published
 # FIDs use 50,000), which is why the floor is measured at the same size. And the features
-# are a *classifier's*, so they reward samples whose class is easy to tell: VQ-VAE-2 samples
-# **given a class label**, the AE and the VAE without one, which favours VQ-VAE-2.
+# are a *classifier's*, so they reward samples whose class is easy to tell, which favours a
+# generator that is told the class: that is why the comparison is made without labels and
+# VQ-VAE-2's class-conditional row stands apart.
 
 # %%
-generator = torch.Generator().manual_seed(seed)
-labels = torch.randint(len(data.classes), (n_samples,), generator=generator)
-samples = {name: model.sample(n_samples, seed=seed, labels=labels).cpu()
-           for name, model in models.items()}
-standard = torch.randn(n_samples, latent_size, generator=generator)
-samples["ae N(0,I)"] = batched(models["ae"].decode, standard, dev)
-split = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(seed))
-held_out, rest = split[:len(split) // 2], split[len(split) // 2:]
-reference = gaussian_stats(classifier_features(judge, test_x[rest], dev))
-floor = compare.sample_scores(judge, test_x[held_out[:n_samples]], reference, dev)
-rows = [{"samples": "test images (floor)", **floor}]
-for name, images in samples.items():
-    scores = compare.sample_scores(judge, images, reference, dev)
-    if name in models:  # fid_cnn_ae, sample_confidence_ae, ...
-        chapter.record_all(name, scores, glue="{metric}_{model}")
-    else:
-        chapter.record("ae", "fid_cnn", scores["fid_cnn"], setting="prior=N(0,I)")
-    rows.append({"samples": name, **scores})
-    plots.image_grid(images[:30], 10, title=f"Samples: {name}", size=0.8)
-chapter.record("test images", "fid_cnn", floor["fid_cnn"], "floor", glue="fid_floor")
-sample_table = pd.DataFrame(rows).set_index("samples")
-sample_table.round(3)
+n_drawn = min(n_samples, len(train_x) // fid_draws)  # the real draws must be disjoint
+if n_drawn < n_samples:
+    print(f"{n_drawn} images a draw: {fid_draws} disjoint draws of {n_samples} "
+          f"do not fit in the {len(train_x)} training images")
+reference = gaussian_stats(classifier_features(judge, test_x, dev))  # whole test set
+real = compare.disjoint_draws(train_x, n_drawn, fid_draws, seed=seed)
+
+
+def normal_codes_ae(i):  # the AE decoding N(0, I) codes, which it was never fitted to
+    generator = torch.Generator().manual_seed(seed + i)
+    return batched(models["ae"].decode, torch.randn(n_drawn, latent_size,
+                                                    generator=generator), dev)
+
+
+# (model, setting) → draw i's images; glued as fid_cnn_<name>, fid_cnn_std_<name>
+sets = {("train images", "floor"): real.__getitem__}
+for name, model in models.items():
+    sets[name, "unconditional"] = (
+        lambda i, model=model: compare.draw_samples(model, n_drawn, seed + i))
+sets["ae", "unconditional, N(0,I)"] = normal_codes_ae
+sets["vqvae2", "conditional"] = lambda i: compare.draw_samples(
+    models["vqvae2"], n_drawn, seed + i, conditional=True)
+glued_as = {("train images", "floor"): "floor",
+            ("vqvae2", "conditional"): "vqvae2_label",
+            **{(name, "unconditional"): name for name in models}}
+rows, shown_samples = [], {}
+for (name, setting), draw in sets.items():
+    drawn = compare.frechet_over_draws(judge, draw, reference, fid_draws, dev)
+    key = glued_as.get((name, setting))
+    chapter.record_all(name, drawn.scores, setting=setting,
+                       glue=key and "{metric}_" + key)
+    rows.append({"samples": name, "setting": setting, **drawn.scores})
+    shown_samples[f"{name}\n{setting}"] = drawn.first[:12]
+sample_table = pd.DataFrame(rows).set_index(["samples", "setting"])
+plots.image_grid(torch.cat(list(shown_samples.values())), 12,
+                 row_labels=list(shown_samples), size=0.8,
+                 title="The first draw of each row: real training images, samples "
+                       "without a label, VQ-VAE-2's given one");
+sample_table.drop(columns="fid_draws").round(3)
 
 # %% [markdown]
-# Fréchet distances: AE (fitted Gaussian) {glue:text}`fid_cnn_ae:.2f`, VAE
-# {glue:text}`fid_cnn_vae:.2f`, VQ-VAE-2 {glue:text}`fid_cnn_vqvae2:.2f`, against a
-# floor of {glue:text}`fid_floor:.2f` for real test images; mean confidence
-# {glue:text}`sample_confidence_ae:.2f`, {glue:text}`sample_confidence_vae:.2f` and
-# {glue:text}`sample_confidence_vqvae2:.2f`. The usual ranking is VQ-VAE-2 best, then
-# the VAE, then the AE. {glue:text}`fid_verdict`
+# The images are the first draw's first twelve of each row of the table. Without a label,
+# the Fréchet distances are AE (fitted Gaussian) {glue:text}`fid_cnn_ae:.1f` ±
+# {glue:text}`fid_cnn_std_ae:.1f`, VAE {glue:text}`fid_cnn_vae:.1f` ±
+# {glue:text}`fid_cnn_std_vae:.1f` and VQ-VAE-2 {glue:text}`fid_cnn_vqvae2:.1f` ±
+# {glue:text}`fid_cnn_std_vqvae2:.1f`, against a floor of {glue:text}`fid_cnn_floor:.1f` ±
+# {glue:text}`fid_cnn_std_floor:.1f` for real training images; the judge's mean confidence
+# is {glue:text}`sample_confidence_ae:.2f`, {glue:text}`sample_confidence_vae:.2f` and
+# {glue:text}`sample_confidence_vqvae2:.2f`. The ranking one would expect is VQ-VAE-2
+# best, then the VAE, then the AE. {glue:text}`fid_verdict`
+#
+# Given a class label, VQ-VAE-2's samples are at {glue:text}`fid_cnn_vqvae2_label:.1f` ±
+# {glue:text}`fid_cnn_std_vqvae2_label:.1f` (confidence
+# {glue:text}`sample_confidence_vqvae2_label:.2f`): {glue:text}`conditional_text`
 
 # %% [markdown]
 # ## 6. The book's results table
@@ -485,14 +519,32 @@ glue("meet_text", efficiency.meet_sentence(curve))
 for name, value in efficiency.best_by_input(curve, most).items():
     glue(f"all_{name}", value)
 glue("spread_text", efficiency.spread_sentence(curve, few, spread_neighbours))
-fid_order = list(sample_table.loc[list(models), "fid_cnn"].sort_values().index)
-glue("fid_verdict", "This run agrees." if fid_order == ["vqvae2", "vae", "ae"] else
-     f"This run ranks them {' < '.join(fid_order)} (lower is better), against the "
-     "usual expectation. On the quick profile the PixelCNN priors are tiny and trained "
-     "for a few epochs, and they are what VQ-VAE-2's samples depend on.")
+unconditional = sample_table.xs("unconditional", level="setting").loc[list(models)]
+fid_verdict = compare.order_sentence(unconditional["fid_cnn"].to_dict(),
+                                     unconditional["fid_cnn_std"].to_dict(),
+                                     ["vqvae2", "vae", "ae"])
+if unconditional["fid_cnn"].idxmin() != "vqvae2":
+    fid_verdict += " VQ-VAE-2's samples are only as good as its two PixelCNN priors."
+glue("fid_verdict", fid_verdict)
+labelled = sample_table.loc[("vqvae2", "conditional")]
+free = sample_table.loc[("vqvae2", "unconditional")]
+apart = not compare.overlapping({"label": labelled["fid_cnn"], "none": free["fid_cnn"]},
+                                {"label": labelled["fid_cnn_std"],
+                                 "none": free["fid_cnn_std"]})
+if labelled["fid_cnn"] < free["fid_cnn"]:
+    conditional_text = ("closer to the test images than without one" + (
+        ", by more than the two standard deviations added (a judge whose features "
+        "separate classes rewards being told the class)." if apart else
+        ", but within the two standard deviations added: the draws do not separate them."))
+else:
+    conditional_text = ("no closer to the test images than without one on this run" + (
+        "." if apart else ", and within the two standard deviations added."))
+glue("conditional_text", conditional_text)
+glue("label_dropout", models["vqvae2"].priors.top.config.label_dropout)
+glue("n_fid_draws", fid_draws)
 glue("n_results", len(everything))
 glue("code_numbers", latent_size)
-glue("n_samples_used", n_samples)
+glue("n_samples_used", n_drawn)
 glue("vq_top", vq.top_grid)
 glue("vq_bottom", vq.bottom_grid)
 glue("vq_codes", vq.top_grid ** 2 + vq.bottom_grid ** 2)
@@ -609,8 +661,12 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # - **Rate:** {glue:text}`rate_vae:.1f` bits per image for the VAE at β = 1,
 #   {glue:text}`rate_vq_with_class:.0f` for VQ-VAE-2's codes under its priors (class sent
 #   first); the AE's real-valued code has none.
-# - **Generation:** Fréchet distances {glue:text}`fid_cnn_ae:.2f` (AE),
-#   {glue:text}`fid_cnn_vae:.2f` (VAE) and {glue:text}`fid_cnn_vqvae2:.2f` (VQ-VAE-2).
+# - **Generation** (without a label; mean ± std of {glue:text}`n_fid_draws` draws): Fréchet
+#   distances {glue:text}`fid_cnn_ae:.1f` ± {glue:text}`fid_cnn_std_ae:.1f` (AE),
+#   {glue:text}`fid_cnn_vae:.1f` ± {glue:text}`fid_cnn_std_vae:.1f` (VAE) and
+#   {glue:text}`fid_cnn_vqvae2:.1f` ± {glue:text}`fid_cnn_std_vqvae2:.1f` (VQ-VAE-2), floor
+#   {glue:text}`fid_cnn_floor:.1f` ± {glue:text}`fid_cnn_std_floor:.1f`; VQ-VAE-2 given a
+#   label {glue:text}`fid_cnn_vqvae2_label:.1f` ± {glue:text}`fid_cnn_std_vqvae2_label:.1f`.
 #
 # Rerun this chapter with `dataset="mnist"` (the standard profile) or on colour data
 # (`dataset="cifar10"` or a `folder:`) and every sentence above is rewritten by the numbers.

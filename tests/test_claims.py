@@ -125,18 +125,63 @@ def test_chapter_4_restarts_keep_more_codes_in_use():
         assert with_restarts >= 3 * without and with_restarts >= 0.25, (level, with_restarts)
 
 
+FAMILY_NAMES = ("ae", "vae", "vqvae2")
+
+
+def fid_rows(setting: str, models) -> dict:
+    """{model: (mean, std)} of the Fréchet distances chapter 5 recorded for ``setting``."""
+    return {m: (value("05_comparison", model=m, metric="fid_cnn", setting=setting),
+                value("05_comparison", model=m, metric="fid_cnn_std", setting=setting))
+            for m in models}
+
+
+def test_chapter_5_generation_rows_are_means_and_stds_over_five_draws():
+    for model, setting in [("train images", "floor"), *((m, "unconditional")
+                                                          for m in FAMILY_NAMES),
+                           ("ae", "unconditional, N(0,I)"), ("vqvae2", "conditional")]:
+        draws = value("05_comparison", model=model, metric="fid_draws", setting=setting)
+        std = value("05_comparison", model=model, metric="fid_cnn_std", setting=setting)
+        assert draws == 5, (model, setting, draws)
+        assert std > 0, (model, setting, std)  # five different draws, a spread
+
+
 def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match():
-    fid = {m: value("05_comparison", model=m, metric="fid_cnn", setting="")
-           for m in ("ae", "vae", "vqvae2")}
-    floor = value("05_comparison", model="test images", metric="fid_cnn", setting="floor")
-    assert all(f > floor for f in fid.values()), (fid, floor)
+    unconditional = fid_rows("unconditional", FAMILY_NAMES)
+    conditional = fid_rows("conditional", ["vqvae2"])["vqvae2"]
+    floor = fid_rows("floor", ["train images"])["train images"]
+    assert all(mean > floor[0] for mean, _ in unconditional.values()), (unconditional, floor)
+    assert conditional[0] > floor[0], (conditional, floor)
     text = glued("05_comparison")
-    order = sorted(fid, key=fid.get)
-    assert (text["fid_verdict"] == "This run agrees.") == (order == ["vqvae2", "vae", "ae"])
-    assert " < ".join(order) in text["fid_verdict"] or text["fid_verdict"] == "This run agrees."
+    means = {m: mean for m, (mean, _) in unconditional.items()}
+    order = sorted(means, key=means.get)
+    verdict = text["fid_verdict"]
+    assert verdict.startswith("This run agrees") == (order == ["vqvae2", "vae", "ae"])
+    assert verdict.startswith("This run agrees") or " < ".join(order) in verdict
+    for a, b in zip(order, order[1:], strict=False):  # a pair the draws do not separate
+        close = means[b] - means[a] <= unconditional[a][1] + unconditional[b][1]
+        assert (f"{a} and {b}" in verdict) == close, (a, b, verdict)
+    closer = conditional[0] < unconditional["vqvae2"][0]
+    assert text["conditional_text"].startswith("closer") == closer
     mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
-           for m in ("ae", "vae", "vqvae2")}
+           for m in FAMILY_NAMES}
     assert text["best_recon"] == min(mse, key=mse.get)
+
+
+def test_chapter_4_unconditional_samples_and_their_sentences_follow_the_run():
+    seen = value("04_vqvae2", model="vqvae2", metric="classes_seen", setting="unconditional")
+    text = glued("04_vqvae2")
+    assert (f"reads all {int(seen)} classes" in text["coverage_text"]) == (seen == 10)
+    assert seen == 10 or f"only {int(seen)} of the 10" in text["coverage_text"]
+    high = value("04_vqvae2", model="vqvae2", metric="class_share_max", setting="unconditional")
+    assert f"{high:.0%}" in text["coverage_text"]
+    saved = {}  # bits per code the label saves the priors on the test codes
+    for level in ("top", "bottom"):
+        given = value("04_vqvae2", model="vqvae2", metric=f"prior_nll_{level}", setting="")
+        free = value("04_vqvae2", model="vqvae2", metric=f"prior_nll_{level}",
+                     setting="no_label")
+        saved[level] = free - given
+        assert f"{saved[level]:.2f}" in text["label_worth"].replace("+", "")
+    assert text["label_worth"].startswith("the label saves") == (min(saved.values()) > 0)
 
 
 def test_chapter_5_sets_chapter_4s_vqvae2_beside_chapter_2s_whole_sweep_and_says_so():

@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from latent_notes.book.results import Results
+from latent_notes.checks import ParameterError
 from latent_notes.experiments import compare
 from latent_notes.experiments.metrics import classifier_features, gaussian_stats
 from latent_notes.models.classifier import CNN, CNNConfig
@@ -119,3 +121,90 @@ def test_a_change_confined_to_a_top_codes_cell_is_all_inside_its_box():
     assert effect["mean_change"] == pytest.approx(0.5 * 64 / 784)
     frames[:, :, 0, 0] = 1.0  # some change outside
     assert compare.unit_effect(frames, reference, (rows, cols))["share_inside"] < 1.0
+
+
+# -- generation: with and without a label, over seeded draws ---------------------------------------
+
+def vqvae2_with_priors(label_dropout: float):
+    from latent_notes.models.pixelcnn import PixelCNN, prior_config
+
+    torch.manual_seed(0)
+    config = VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=8,
+                          codebook_size_bottom=16)
+    model = VQVAE2(config)
+    model.attach_priors(*[PixelCNN(prior_config(config, level, channels=8, layers=2,
+                                                num_classes=3, label_dropout=label_dropout))
+                          for level in ("top", "bottom")])
+    return model.eval()
+
+
+def test_draw_samples_with_and_without_a_label():
+    model = vqvae2_with_priors(0.1)
+    free = compare.draw_samples(model, 4, seed=2)
+    assert free.shape == (4, 1, 28, 28)
+    assert torch.equal(free, compare.draw_samples(model, 4, seed=2))  # seeded
+    assert not torch.equal(free, compare.draw_samples(model, 4, seed=3))
+    # unconditional: the priors' "no label" index; conditional: uniform labels of the seed
+    assert torch.equal(free, model.sample(4, seed=2, labels=torch.full((4,), 3)))
+    assert torch.equal(compare.draw_samples(model, 4, seed=2, conditional=True),
+                       model.sample(4, seed=2))
+    assert not torch.equal(free, model.sample(4, seed=2))
+    with pytest.raises(ParameterError, match="no \"no label\""):
+        compare.draw_samples(vqvae2_with_priors(0.0), 4, seed=2)
+    mixed = vqvae2_with_priors(0.1)  # a bottom prior without "no label" is refused too
+    mixed.attach_priors(mixed.priors.top, vqvae2_with_priors(0.0).priors.bottom)
+    with pytest.raises(ParameterError, match="no \"no label\""):
+        compare.draw_samples(mixed, 4, seed=2)
+
+
+def test_a_model_without_labels_has_no_conditional_samples():
+    from latent_notes.models.vae import VAE, VAEConfig
+
+    vae = VAE(VAEConfig(latent_size=3, width=4, fc_width=8))
+    assert torch.equal(compare.draw_samples(vae, 3, seed=1), vae.sample(3, seed=1))
+    with pytest.raises(ParameterError, match="conditional=False"):
+        compare.draw_samples(vae, 3, seed=1, conditional=True)
+
+
+def test_disjoint_draws_share_no_image():
+    images = torch.arange(23).float().view(23, 1, 1, 1)
+    draws = compare.disjoint_draws(images, 4, 5, seed=0)
+    assert [len(d) for d in draws] == [4] * 5
+    seen = torch.cat(draws).flatten().tolist()
+    assert len(set(seen)) == 20
+    assert all(torch.equal(a, b) for a, b in zip(draws, compare.disjoint_draws(images, 4, 5),
+                                                 strict=True))
+    for n, draws in [(6, 4), (0, 5), (4, 0)]:
+        with pytest.raises(ParameterError, match="cannot be taken from 23 images"):
+            compare.disjoint_draws(images, n, draws)
+
+
+def test_frechet_over_draws_is_the_mean_and_std_of_the_draws():
+    torch.manual_seed(0)
+    judge = CNN(CNNConfig(arch="cnn3x3", width=4)).eval()
+    reference = gaussian_stats(classifier_features(judge, torch.rand(64, 1, 28, 28), "cpu"))
+    sets = [torch.rand(32, 1, 28, 28) * (0.5 + 0.1 * i) for i in range(3)]
+    drawn = compare.frechet_over_draws(judge, sets.__getitem__, reference, 3, "cpu")
+    each = [compare.sample_scores(judge, s, reference, "cpu") for s in sets]
+    fid = np.array([e["fid_cnn"] for e in each])
+    assert drawn.scores["fid_cnn"] == pytest.approx(fid.mean())
+    assert drawn.scores["fid_cnn_std"] == pytest.approx(fid.std(ddof=1)) and fid.std() > 0
+    assert drawn.scores["sample_confidence"] == pytest.approx(
+        np.mean([e["sample_confidence"] for e in each]))
+    assert drawn.scores["fid_draws"] == 3 and torch.equal(drawn.first, sets[0])
+    for bad in (1, 2.0, True):
+        with pytest.raises(ParameterError, match="fid_draws"):
+            compare.frechet_over_draws(judge, sets.__getitem__, reference, bad, "cpu")
+
+
+def test_order_sentence_reads_the_order_and_the_spread():
+    expected = ["vqvae2", "vae", "ae"]
+    apart = compare.order_sentence({"ae": 30, "vae": 20, "vqvae2": 10},
+                                   {"ae": 1, "vae": 1, "vqvae2": 1}, expected)
+    assert apart.startswith("This run agrees, and every gap is wider")
+    close = compare.order_sentence({"ae": 10, "vae": 20, "vqvae2": 21},
+                                   {"ae": 1, "vae": 1, "vqvae2": 1}, expected)
+    assert "ranks them ae < vae < vqvae2" in close
+    assert "between vae and vqvae2 is no wider" in close
+    assert compare.overlapping({"a": 1, "b": 3}, {"a": 1, "b": 1}) == [("a", "b")]
+    assert compare.overlapping({"a": 1, "b": 3.1}, {"a": 1, "b": 1}) == []

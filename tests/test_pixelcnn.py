@@ -9,6 +9,7 @@ from latent_notes.models.common import draw_labels, seeded
 from latent_notes.models.pixelcnn import (
     PixelCNN,
     PixelCNNConfig,
+    bits_per_code,
     prior_config,
     prior_inputs,
     prior_loss,
@@ -227,3 +228,130 @@ def test_train_prior_on_code_grids_is_cached_per_source(tmp_path):
     assert train(PRIOR, codes, config, recipe, **kw).status == "loaded"
     other = codes._replace(source="vqvae2-def")  # another model's codes
     assert train(PRIOR, other, config, recipe, **kw).status == "trained"
+
+
+# -- label dropout: one prior, with and without the label ----------------------------------------
+
+def test_a_prior_without_label_dropout_is_built_as_before():
+    cfg = PixelCNNConfig(codebook_size=5, grid_size=4, channels=8, layers=2, num_classes=3)
+    assert cfg.label_dropout == 0 and cfg.label_rows == 3
+    keys = set(PixelCNN(cfg).state_dict())
+    dropped = PixelCNN(PixelCNNConfig(**{**cfg.__dict__, "label_dropout": 0.1}))
+    assert set(dropped.state_dict()) == keys  # the same parameters, one more embedding row
+    assert PixelCNN(cfg).layers[0].label_bias.num_embeddings == 3
+    assert dropped.layers[0].label_bias.num_embeddings == 4
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 1.5])
+def test_label_dropout_must_be_a_share_below_one(value):
+    with pytest.raises(ParameterError, match="label_dropout"):
+        PixelCNNConfig(num_classes=3, label_dropout=value)
+
+
+def test_label_dropout_needs_classes():
+    with pytest.raises(ParameterError, match="label_dropout.*num_classes is 0"):
+        PixelCNNConfig(label_dropout=0.1)
+    # the family's default dropout is left out of a prior without classes
+    vq = VQVAE2Config(**TINY_VQ)
+    assert prior_config(vq, "top").label_dropout == 0
+    assert prior_config(vq, "top", num_classes=10).label_dropout == PRIOR.model_options[
+        "label_dropout"]
+
+
+def test_a_prior_with_label_dropout_samples_and_scores_without_a_label():
+    torch.manual_seed(0)
+    model = PixelCNN(PixelCNNConfig(codebook_size=5, grid_size=4, channels=8, layers=2,
+                                    num_classes=3, label_dropout=0.1,
+                                    cond_codebook_size=4)).eval()
+    cond = torch.randint(0, 4, (6, 4, 4))
+    with seeded(1):
+        codes = model.sample(6, cond=cond)
+    assert codes.shape == (6, 4, 4) and 0 <= codes.min() and codes.max() < 5
+    with seeded(1):  # labels=None is the "no label" index, num_classes
+        assert torch.equal(codes, model.sample(6, model.no_label(6), cond=cond))
+    free = model(codes, None, cond)
+    assert free.shape == (6, 5, 4, 4)
+    # the null embedding is used: without a label the logits differ from those of any class
+    for label in range(3):
+        given = model(codes, torch.full((6,), label), cond)
+        assert not torch.allclose(free, given)
+    assert torch.allclose(free, model(codes, torch.full((6,), 3), cond))
+
+
+def test_a_prior_without_label_dropout_refuses_to_go_without_a_label():
+    model = PixelCNN(PixelCNNConfig(codebook_size=5, grid_size=4, channels=8, layers=2,
+                                    num_classes=3))
+    with pytest.raises(ParameterError, match="no \"no label\" embedding.*label_dropout"):
+        model.sample(2)
+    with pytest.raises(ParameterError, match="no \"no label\" embedding"):
+        model(torch.zeros(2, 4, 4, dtype=torch.long))
+
+
+def test_label_dropout_hides_that_share_of_labels_in_training_only():
+    model = PixelCNN(PixelCNNConfig(codebook_size=5, grid_size=2, channels=8, layers=1,
+                                    num_classes=3, label_dropout=0.25))
+    seen = []
+    model.layers[0].label_bias.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    labels = torch.zeros(4000, dtype=torch.long)
+    codes = torch.zeros(4000, 2, 2, dtype=torch.long)
+    torch.manual_seed(0)
+    model.train()(codes, labels)
+    hidden = float((seen[-1] == 3).float().mean())
+    assert 0.22 < hidden < 0.28 and set(seen[-1].tolist()) == {0, 3}
+    torch.manual_seed(0)
+    model(codes, labels)
+    assert torch.equal(seen[-1], seen[-2])  # seeded by torch's global stream
+    model.eval()(codes, labels)
+    assert (seen[-1] == 0).all()  # evaluation sees every label
+
+
+def test_bits_per_code_with_and_without_labels():
+    torch.manual_seed(0)
+    codes = random_codes(20, 0)
+    top = PixelCNN(PixelCNNConfig(codebook_size=6, grid_size=4, channels=8, layers=2,
+                                  num_classes=3, label_dropout=0.1))
+    bits = bits_per_code(top, codes, "cpu", batch_size=7)
+    with torch.no_grad():
+        logits = top.eval()(codes.top, codes.labels)
+    expected = torch.nn.functional.cross_entropy(logits, codes.top) / torch.log(torch.tensor(2.))
+    assert bits == pytest.approx(float(expected), rel=1e-5)
+    free = bits_per_code(top, codes, "cpu", labelled=False)
+    assert free != pytest.approx(bits) and 0 < free < 2 * 2.6  # about log2(6) untrained
+    bottom = PixelCNN(PixelCNNConfig(codebook_size=7, grid_size=8, channels=8, layers=2,
+                                     cond_codebook_size=6))
+    assert 0 < bits_per_code(bottom, codes, "cpu") < 2 * 2.9
+    with pytest.raises(ParameterError, match="no \"no label\""):
+        bits_per_code(PixelCNN(PixelCNNConfig(codebook_size=6, grid_size=4, channels=8,
+                                              layers=2, num_classes=3)), codes, "cpu",
+                      labelled=False)
+
+
+def naive_sample(model, n, labels=None, cond=None, temperature=1.0):
+    """The sampler written the obvious way: the whole network once per position."""
+    g = model.config.grid_size
+    codes = torch.zeros(n, g, g, dtype=torch.long)
+    with torch.no_grad():
+        context = model.eval().context(labels, cond, n)
+        for i in range(g):
+            for j in range(g):
+                x = model.embed(codes).permute(0, 3, 1, 2)
+                logits = model.logits_from_embedded(x, context)[:, :, i, j] / temperature
+                codes[:, i, j] = torch.multinomial(torch.softmax(logits, 1), 1)[:, 0]
+    return codes
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_the_row_by_row_sampler_draws_what_the_whole_network_would(kernel_size):
+    torch.manual_seed(0)
+    model = PixelCNN(PixelCNNConfig(codebook_size=6, grid_size=5, channels=8, layers=3,
+                                    kernel_size=kernel_size, num_classes=3, label_dropout=0.1,
+                                    cond_codebook_size=4))
+    labels, cond = torch.tensor([0, 1, 2, 3]), torch.randint(0, 4, (4, 5, 5))
+    with seeded(3):
+        fast = model.sample(4, labels, cond=cond, temperature=0.8)
+    with seeded(3):
+        slow = naive_sample(model, 4, labels, cond, temperature=0.8)
+    assert torch.equal(fast, slow)
+    greedy = model.sample(4, labels, cond=cond, temperature=1e-4)
+    with torch.no_grad():  # each code the argmax of forward's logits given the codes before it
+        assert torch.equal(model(greedy, labels, cond).argmax(1), greedy)

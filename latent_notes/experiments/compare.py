@@ -1,4 +1,5 @@
-"""The comparison chapter's tools: sample scores, the most used codes, wording, summary figure.
+"""The comparison chapter's tools: sample scores over seeded draws, the most used codes,
+wording, summary figure.
 
 The models themselves share one interface (see the package docstring), so every test of
 chapter 5 is one loop over ``latent_notes.families.FAMILIES``; what a code is worth to a
@@ -6,6 +7,9 @@ classifier is measured by ``latent_notes.experiments.probes``.
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
+import numpy as np
 import torch
 
 from ..checks import ParameterError
@@ -22,6 +26,86 @@ def sample_scores(judge, samples: torch.Tensor, reference_stats, device) -> dict
     confidence = torch.softmax(logits, 1).max(1).values.mean()
     return {"fid_cnn": frechet_distance(*gaussian_stats(features), *reference_stats),
             "sample_confidence": float(confidence)}
+
+
+# -- generation: samples with and without a label, scored over seeded draws ------------------
+
+@torch.no_grad()
+def draw_samples(model, n: int, seed: int, conditional: bool = False) -> torch.Tensor:
+    """n samples of one family's model, seeded, on the CPU. Unconditional (the default): the
+    AE's fitted Gaussian, the VAE's N(0, I), VQ-VAE-2's priors given their "no label"
+    embedding (priors trained with label dropout). Conditional: VQ-VAE-2's class-conditional
+    priors given labels drawn uniformly with ``seed``; a model without labels has none."""
+    model.eval()
+    priors = getattr(model, "priors", None)
+    labelled = priors is not None and priors.top.config.num_classes > 0
+    if conditional and not labelled:
+        raise ParameterError(f"A {type(model).__name__} samples without labels: it has no "
+                             "conditional samples. Ask for conditional=False.")
+    if labelled and not conditional:
+        no_label = priors.top.no_label(n)
+        if priors.bottom.config.num_classes:
+            priors.bottom.no_label(n)  # the bottom prior must know "no label" too
+        return model.sample(n, seed=seed, labels=no_label).cpu()
+    return model.sample(n, seed=seed).cpu()
+
+
+def disjoint_draws(images: torch.Tensor, n: int, draws: int, seed: int = 0) -> list:
+    """``draws`` seeded sets of ``n`` of ``images``, no image in two sets: real images for the
+    real-versus-real floor of the Fréchet distance."""
+    if n < 1 or draws < 1 or n * draws > len(images):
+        raise ParameterError(f"{draws} disjoint draws of {n} images each cannot be taken from "
+                             f"{len(images)} images: ask for at least one draw of at least one "
+                             f"image, and at most {len(images)} images in all.")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return [images[order[i * n:(i + 1) * n]] for i in range(draws)]
+
+
+class Drawn(NamedTuple):
+    scores: dict  # fid_cnn (mean over draws), fid_cnn_std, sample_confidence, fid_draws
+    first: torch.Tensor  # the first draw's images, to show
+
+
+def frechet_over_draws(judge, draw: Callable[[int], torch.Tensor], reference_stats,
+                       draws: int, device) -> Drawn:
+    """Score ``draws`` sets of images (``draw(i)``: the i-th) against a fixed reference: the
+    Fréchet distance's mean and sample standard deviation over the sets (the spread of the
+    sets alone, the reference being the same), the mean confidence, and ``draws``."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise ParameterError(f"fid_draws must be a whole number of at least 2 (a standard "
+                             f"deviation needs two draws), got {draws!r}.")
+    first, fid, confidence = None, [], []
+    for i in range(draws):
+        images = draw(i)
+        first = images if first is None else first
+        scores = sample_scores(judge, images, reference_stats, device)
+        fid.append(scores["fid_cnn"])
+        confidence.append(scores["sample_confidence"])
+    return Drawn({"fid_cnn": float(np.mean(fid)), "fid_cnn_std": float(np.std(fid, ddof=1)),
+                  "sample_confidence": float(np.mean(confidence)), "fid_draws": draws}, first)
+
+
+def overlapping(means: dict, stds: dict) -> list[tuple[str, str]]:
+    """Neighbours in the order of ``means`` whose gap is at most their two standard deviations
+    added: pairs the draws do not separate."""
+    order = sorted(means, key=means.get)
+    return [(a, b) for a, b in zip(order, order[1:], strict=False)
+            if means[b] - means[a] <= stds[a] + stds[b]]
+
+
+def order_sentence(means: dict, stds: dict, expected: list) -> str:
+    """The verdict on a ranking (lower is better) read from the means, against ``expected``,
+    with the pairs whose gap is within the draws' spread named."""
+    order = sorted(means, key=means.get)
+    head = ("This run agrees" if order == list(expected) else
+            f"This run ranks them {' < '.join(order)} (lower is better), against that "
+            "expectation")
+    close = overlapping(means, stds)
+    if close:
+        pairs = " and ".join(f"{a} and {b}" for a, b in close)
+        return (f"{head}; but the gap between {pairs} is no wider than their two standard "
+                "deviations added, so the draws do not separate them.")
+    return f"{head}, and every gap is wider than the two standard deviations added."
 
 
 @torch.no_grad()
@@ -122,16 +206,17 @@ def most_used_codes(vq_model, images: torch.Tensor, device, n: int) -> torch.Ten
 
 SUMMARY_METRICS = {"test_mse": "test MSE (lower is better)", "psnr": "PSNR, dB (higher is better)",
                    "probe_accuracy": "linear probe accuracy", "knn_accuracy": "k-NN accuracy",
-                   "fid_cnn": "Fréchet distance (lower is better)",
+                   "fid_cnn": "Fréchet distance, unconditional (lower is better)",
                    "sample_confidence": "judge confidence on samples"}
 
 
 def summary_figure(table, title: str):
-    """One bar chart per comparison metric, one bar per model (the probes with every label)."""
+    """One bar chart per comparison metric, one bar per model (the probes with every label, the
+    samples drawn without a label)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    table = table[table["setting"].isin(["", "labels=all"]) & (table["model"] != "test images")]
+    table = table[table["setting"].isin(["", "labels=all", "unconditional"])]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     for ax, (metric, label) in zip(axes.flat, SUMMARY_METRICS.items(), strict=False):
         rows = table[table["metric"] == metric]

@@ -1,4 +1,4 @@
-"""Plot helpers: image grids with captions, training curves, confusion matrices."""
+"""Plot helpers: image grids with captions, training curves, confusion matrices, class shares."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -133,5 +133,21 @@ def code_maps(images, codes_top, codes_bottom, codebook_size_top: int, codebook_
         axes[r, 0].set_ylabel(label, fontsize=9)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_shares(shares: dict, classes, *, title: str, ylabel: str = "share"):
+    """Grouped bars: one group per class, one bar per named set of shares {name: (classes,)}."""
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(classes), 3.6))
+    width = 0.8 / max(len(shares), 1)
+    x = np.arange(len(classes))
+    for i, (name, values) in enumerate(shares.items()):
+        ax.bar(x + (i - (len(shares) - 1) / 2) * width, np.asarray(values), width, label=name)
+    ax.set_xticks(x, [str(c) for c in classes])
+    ax.set_xlabel("class")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -7,6 +7,13 @@ convolutions in two stacks: a vertical stack that sees the rows above and a hori
 sees the pixels to the left in the current row; together they have no blind spot. Each layer uses
 the gated activation tanh(W_f * x + V_f h) ⊙ σ(W_g * x + V_g h) of their eq. 4-5, where h is the
 optional condition: a class label and/or a map (for the bottom prior, the top codes).
+
+With ``label_dropout`` > 0 a class-conditional prior also learns to do without the label: in
+training each label is hidden, with that probability, behind one more learnt embedding, "no
+label" (index ``num_classes``), so that the same network models p(c | y) and p(c). This is the
+training trick of classifier-free guidance (Ho & Salimans 2022, "Classifier-Free Diffusion
+Guidance"), which replaces the label by a null token with probability p_uncond; here it serves
+only to sample and score without a label (``labels=None``).
 """
 from __future__ import annotations
 
@@ -86,9 +93,13 @@ class Context(NamedTuple):
 
 
 class GatedLayer(nn.Module):
-    """One gated layer with a vertical and a horizontal stack (van den Oord et al. 2016, fig. 2)."""
+    """One gated layer with a vertical and a horizontal stack (van den Oord et al. 2016, fig. 2).
 
-    def __init__(self, channels: int, kernel: int, first: bool, num_classes: int,
+    ``label_rows``: the rows of the label embedding (the classes, plus "no label" with label
+    dropout; 0: no label).
+    """
+
+    def __init__(self, channels: int, kernel: int, first: bool, label_rows: int,
                  conditioned: bool):
         super().__init__()
         c2 = 2 * channels
@@ -98,21 +109,29 @@ class GatedLayer(nn.Module):
         self.vertical_to_horizontal = nn.Conv2d(c2, c2, 1)
         self.horizontal_out = nn.Conv2d(channels, channels, 1)
         self.residual = not first  # the first layer's input is the pixel itself: no shortcut
-        self.label_bias = nn.Embedding(num_classes, c2) if num_classes else None
+        self.label_bias = nn.Embedding(label_rows, c2) if label_rows else None
         self.map_bias = nn.Conv2d(channels, c2, 1) if conditioned else None
 
-    def forward(self, v, h, context: Context):
+    def bias(self, context: Context, rows: slice = slice(None)):
+        """The condition's term of eq. 4 for ``rows`` of the grid: (B, 2c, 1 or rows, G)."""
         bias = 0
         if self.label_bias is not None:
             bias = bias + self.label_bias(context.labels)[:, :, None, None]  # V h, one per class
         if self.map_bias is not None:
-            bias = bias + self.map_bias(context.features)  # V * s, a 1x1 conv of the map
+            bias = bias + self.map_bias(context.features[:, :, rows])  # V * s, a 1x1 conv
+        return bias
+
+    def forward(self, v, h, context: Context):
+        bias = self.bias(context)
         v_pre = self.vertical(v)  # (B, 2c, G, G), row i sees rows <= i
         # The horizontal stack may see the vertical one only from strictly earlier rows.
-        h_pre = self.horizontal(h) + self.vertical_to_horizontal(shift_down(v_pre))
-        v_out = gate(v_pre + bias)
+        return gate(v_pre + bias), self.horizontal_step(h, shift_down(v_pre), bias)
+
+    def horizontal_step(self, h, v_above, bias):
+        """The horizontal stack, given the vertical stack's pre-activations one row up."""
+        h_pre = self.horizontal(h) + self.vertical_to_horizontal(v_above)
         h_out = self.horizontal_out(gate(h_pre + bias))
-        return v_out, (h_out + h if self.residual else h_out)
+        return h_out + h if self.residual else h_out
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -125,6 +144,7 @@ class PixelCNNConfig:
     layers: int = positive(5)  # gated layers (the receptive field grows by one row/column each)
     kernel_size: int = positive(3)  # odd, at least 3
     num_classes: int = number(0, 0)  # 0: no class conditioning
+    label_dropout: float = number(0.0, 0, 1, high_open=True)  # share of labels hidden in training
     cond_codebook_size: int = number(0, 0)  # 0: no conditioning map; else the map's codebook size
 
     def __post_init__(self):
@@ -136,6 +156,16 @@ class PixelCNNConfig:
             if not isinstance(getattr(self, name), int):
                 raise ParameterError(f"{name} must be a whole number >= 0, got "
                                      f"{getattr(self, name)!r}.")
+        if self.label_dropout and not self.num_classes:
+            raise ParameterError(f"label_dropout={self.label_dropout!r} needs a class-conditional "
+                                 "prior, but num_classes is 0: there is no label to drop. Set "
+                                 "label_dropout=0, or num_classes to the number of classes.")
+
+    @property
+    def label_rows(self) -> int:
+        """Rows of the label embedding: the classes, and "no label" (index num_classes) when
+        trained with label dropout."""
+        return self.num_classes + (1 if self.label_dropout else 0)
 
 
 class PixelCNN(nn.Module):
@@ -152,17 +182,33 @@ class PixelCNN(nn.Module):
                                           nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
                                           nn.Conv2d(c, c, 3, padding=1))
         self.layers = nn.ModuleList(
-            GatedLayer(c, cfg.kernel_size, i == 0, cfg.num_classes, cfg.cond_codebook_size > 0)
+            GatedLayer(c, cfg.kernel_size, i == 0, cfg.label_rows, cfg.cond_codebook_size > 0)
             for i in range(cfg.layers))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
                                   nn.Conv2d(c, cfg.codebook_size, 1))
 
-    def context(self, labels=None, cond=None) -> Context:
-        """Check the condition against the config and embed the conditioning map once."""
+    def no_label(self, n: int) -> torch.Tensor:
+        """(n,) labels that all say "no label" (index num_classes), on the model's device: what
+        ``labels=None`` means to a prior trained with label dropout."""
         cfg = self.config
-        if bool(cfg.num_classes) != (labels is not None):
-            raise ParameterError(f"This prior was built with num_classes={cfg.num_classes}; pass "
-                                 f"labels {'(B,)' if cfg.num_classes else 'None'}.")
+        if not (cfg.num_classes and cfg.label_dropout):
+            raise ParameterError(
+                f"This prior was built with num_classes={cfg.num_classes} and label_dropout="
+                f"{cfg.label_dropout}, so it has no \"no label\" embedding and cannot sample or "
+                f"score without a label. "
+                + ("Pass labels (B,) in [0, num_classes), or train the prior with label_dropout "
+                   "> 0 (e.g. 0.1; chapter 4's prior_label_dropout)." if cfg.num_classes else
+                   "It takes no labels at all: pass labels=None."))
+        return torch.full((n,), cfg.num_classes, dtype=torch.long, device=self.embed.weight.device)
+
+    def context(self, labels=None, cond=None, n: int = 0) -> Context:
+        """Check the condition against the config and embed the conditioning map once;
+        ``labels=None`` on a class-conditional prior means "no label" for all ``n`` grids."""
+        cfg = self.config
+        if cfg.num_classes and labels is None:
+            labels = self.no_label(n)
+        elif not cfg.num_classes and labels is not None:
+            raise ParameterError("This prior was built with num_classes=0; pass labels=None.")
         if bool(cfg.cond_codebook_size) != (cond is not None):
             raise ParameterError(f"This prior was built with cond_codebook_size="
                                  f"{cfg.cond_codebook_size}; pass cond="
@@ -177,8 +223,10 @@ class PixelCNN(nn.Module):
         return self.head(h)
 
     def forward(self, codes: torch.Tensor, labels=None, cond=None) -> torch.Tensor:
+        if self.training and labels is not None and self.config.label_dropout:
+            labels = drop_labels(labels, self.config.label_dropout, self.config.num_classes)
         x = self.embed(codes).permute(0, 3, 1, 2)  # (B, G, G) → (B, channels, G, G)
-        return self.logits_from_embedded(x, self.context(labels, cond))
+        return self.logits_from_embedded(x, self.context(labels, cond, len(codes)))
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, cond=None, temperature: float = 1.0,
@@ -187,6 +235,11 @@ class PixelCNN(nn.Module):
         (by default the one the model's weights are on; labels and cond are moved there).
 
         temperature < 1 sharpens every softmax (likelier, less varied codes), > 1 flattens it.
+        ``labels=None`` on a class-conditional prior samples without a label (label dropout).
+
+        The logits are those of ``forward``, computed with less work: the vertical stack of
+        the finished rows once per row, then only the current row's horizontal stack per
+        position (its 1 x k kernels see no other row).
         """
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
@@ -195,14 +248,40 @@ class PixelCNN(nn.Module):
         labels = labels.to(device) if labels is not None else None
         cond = cond.to(device) if cond is not None else None
         g = self.config.grid_size
-        context = self.context(labels, cond)
+        context = self.context(labels, cond, n)
         codes = torch.zeros(n, g, g, dtype=torch.long, device=device)
         for i in range(g):
+            above = self._vertical_above(codes[:, :i], context)  # per layer, (n, 2c, 1, G)
+            biases = [layer.bias(context, slice(i, i + 1)) for layer in self.layers]
             for j in range(g):
-                x = self.embed(codes).permute(0, 3, 1, 2)
-                logits = self.logits_from_embedded(x, context)[:, :, i, j] / temperature
+                h = self.embed(codes[:, i:i + 1]).permute(0, 3, 1, 2)  # row i: (n, c, 1, G)
+                for layer, v_above, bias in zip(self.layers, above, biases, strict=True):
+                    h = layer.horizontal_step(h, v_above, bias)
+                logits = self.head(h)[:, :, 0, j] / temperature
                 codes[:, i, j] = torch.multinomial(F.softmax(logits, 1), 1)[:, 0]
         return codes
+
+    def _vertical_above(self, done: torch.Tensor, context: Context) -> list:
+        """Each layer's vertical pre-activations of the last finished row, (n, 2c, 1, G),
+        from the finished rows ``done`` (n, i, G) alone (causal: no later row changes them);
+        zeros above the first row, as ``shift_down`` pads."""
+        n, i, g = done.shape
+        if i == 0:
+            zeros = self.embed.weight.new_zeros(n, 2 * self.config.channels, 1, g)
+            return [zeros] * len(self.layers)
+        v, above = self.embed(done).permute(0, 3, 1, 2), []  # (n, c, i, G)
+        for layer in self.layers:
+            v_pre = layer.vertical(v)
+            above.append(v_pre[:, :, -1:])
+            v = gate(v_pre + layer.bias(context, slice(0, i)))
+        return above
+
+
+def drop_labels(labels: torch.Tensor, p: float, no_label: int) -> torch.Tensor:
+    """Each label replaced by ``no_label`` with probability ``p``, drawn from torch's global
+    random stream (seeded with the rest of training)."""
+    hidden = torch.rand(labels.shape, device=labels.device) < p
+    return labels.masked_fill(hidden, no_label)
 
 
 class _ChannelsFirst(nn.Module):
@@ -215,12 +294,31 @@ def build_pixelcnn(config: dict) -> PixelCNN:
 
 
 def prior_loss(model: PixelCNN, x, y) -> dict:
-    """Negative log-likelihood in bits per code: cross-entropy / ln 2."""
+    """Negative log-likelihood in bits per code: cross-entropy / ln 2 (in training, a prior
+    with label dropout hides some labels itself)."""
     codes = x[:, 0]
     cond = x[:, 1] if x.shape[1] > 1 else None
     logits = model(codes, y if model.config.num_classes else None, cond)
     bits = F.cross_entropy(logits, codes) / math.log(2)
     return {"loss": bits, "bits_per_code": bits}
+
+
+@torch.no_grad()
+def bits_per_code(model: PixelCNN, codes, device, labelled: bool = True,
+                  batch_size: int = 500) -> float:
+    """Mean negative log-likelihood, in bits per code, of one level's code grids in ``codes``
+    (a :class:`~latent_notes.models.vqvae2.Codes`) under ``model``: given each grid's label,
+    or with ``labelled=False`` without one (a class-conditional prior needs label dropout)."""
+    model.eval()
+    x = prior_inputs(codes.top, codes.bottom, level_of(model.config))
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        batch = x[i:i + batch_size].to(device)
+        labels = (codes.labels[i:i + batch_size].to(device)
+                  if labelled and model.config.num_classes else None)
+        logits = model(batch[:, 0], labels, batch[:, 1] if batch.shape[1] > 1 else None)
+        total += float(F.cross_entropy(logits, batch[:, 0], reduction="sum"))
+    return total / (x[:, 0].numel() * math.log(2))
 
 
 # -- the family ----------------------------------------------------------------------------------
@@ -239,7 +337,10 @@ def prior_config(vq_config, level: str, **options) -> PixelCNNConfig:
     if level not in LEVELS:
         raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
     top = level == "top"
-    return PixelCNNConfig(**{**FAMILY.model_options, **options,
+    defaults = dict(FAMILY.model_options)
+    if not options.get("num_classes"):
+        defaults.pop("label_dropout", None)  # no labels, none to drop
+    return PixelCNNConfig(**{**defaults, **options,
                              "codebook_size": (vq_config.codebook_size_top if top
                                                else vq_config.codebook_size_bottom),
                              "grid_size": vq_config.top_grid if top else vq_config.bottom_grid,
@@ -254,7 +355,7 @@ def _name(config: PixelCNNConfig) -> str:
 # each split a (top, bottom, labels) triple.
 FAMILY = Family(
     "prior", "PixelCNN prior", PixelCNNConfig, build_pixelcnn, prior_loss,
-    model_options={"channels": 32, "layers": 5},
+    model_options={"channels": 32, "layers": 5, "label_dropout": 0.1},
     train_options={"batch_size": 64, "lr": 1e-3, "schedule": "onecycle"},
     chapter="04_vqvae2", file_name=_name,
     alias=lambda cfg: f"prior-{level_of(cfg)}" if cfg.num_classes else None,
