@@ -285,8 +285,9 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 rows = []
 for beta, result in sweep.items():
     terms = experiments.evaluate_elbo(result.model, test_x, chapter.device, seed=seed)
+    # the per-pixel MSE too, for chapter 5's rate-distortion figure
     terms["test_mse"] = reconstruction_scores(result.model, test_x,
-                                              chapter.device)["test_mse"]  # for chapter 5
+                                              chapter.device)["test_mse"]
     chapter.record_all("vae", terms, setting=f"beta={beta:g},latent={latent_size}")
     rows.append({"beta": beta, **terms})
 sweep_table = pd.DataFrame(rows)
@@ -551,8 +552,8 @@ walks, walk_rows, walk_effects = experiments.traversal_by_beta(
     values, chapter.device)
 plots.image_grid(walks, len(values), row_labels=walk_rows,
                  col_labels=[f"{v:+.1f}" for v in values.tolist()],
-                 title="Traversal per β: μ with one dimension shifted (per β, the three "
-                       "of largest KL, then the smallest)")
+                 title="Traversal per β: μ with one dimension shifted (per β, "
+                       "the three of largest KL, then the smallest)")
 walk_effects.round(4)
 
 # %% tags=["remove-cell"]

@@ -376,7 +376,8 @@ for name, prior in priors.items():
     print(f"{name}: {prior.status} ({prior.path.name})")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
 bits = {f"prior_nll_{level}":  # scored once on the test codes, after training
-        families.score_on_test(families.PRIOR, prior, codes, run=run)["test_bits_per_code"]
+        families.score_on_test(families.PRIOR, prior, codes,
+                               run=run)["test_bits_per_code"]
         for level, prior in trained_priors.items()}
 chapter.record_all("vqvae2", bits)
 free_bits = {f"prior_nll_{level}": bits_per_code(prior.model, codes.test, dev,
