@@ -119,3 +119,63 @@ def test_a_change_confined_to_a_top_codes_cell_is_all_inside_its_box():
     assert effect["mean_change"] == pytest.approx(0.5 * 64 / 784)
     frames[:, :, 0, 0] = 1.0  # some change outside
     assert compare.unit_effect(frames, reference, (rows, cols))["share_inside"] < 1.0
+
+
+@pytest.mark.parametrize("vector,spatial,vq,says", [
+    (0.02, 0.004, 0.01, "closes the whole gap and goes past VQ-VAE-2 (160% of the gap)"),
+    (0.02, 0.015, 0.01, "closes 50% of the gap, and the other 50% goes with quantisation"),
+    (0.02, 0.03, 0.01, "closes none of the gap"),
+    (0.01, 0.005, 0.02, "no gap for the spatial code to close")])
+def test_the_spatial_gap_sentence_follows_the_three_errors(vector, spatial, vq, says):
+    sentence = compare.spatial_gap_sentence(vector, spatial, vq)
+    assert says in sentence, sentence
+    assert f"{spatial:.4f}" in sentence and f"{vq:.4f}" in sentence
+    assert ("2.5 times the continuous model's" in sentence) == (spatial == 0.004)
+
+
+@pytest.mark.parametrize("bits,mse,says", [
+    (400, 0.005, "2.0 times more than VQ-VAE-2's codes take under its priors (200, class sent "
+                 "first), and it reconstructs better: the two bottlenecks sit"),
+    (100, 0.005, "2.0 times fewer than VQ-VAE-2's codes take under its priors (200, class "
+                 "sent first), and it still reconstructs better"),
+    (400, 0.02, "and it reconstructs worse: on this run the codebooks"),
+    (100, 0.02, "and it reconstructs worse: it sits at a lower rate")])
+def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, says):
+    sentence = compare.spatial_rate_sentence(bits, mse, 200.0, 0.01)
+    assert says in sentence and f"carries {bits} bits" in sentence, sentence
+
+
+def test_the_spatial_vae_sentence_sets_it_beside_both():
+    text = compare.spatial_vae_sentence(0.03, 0.006, 0.01)
+    assert "reaches 0.0060: 5.0 times below the vector VAE's 0.0300, and below VQ-VAE-2's" in text
+    text = compare.spatial_vae_sentence(0.03, 0.04, 0.01)
+    assert "not below the vector VAE's 0.0300, and above VQ-VAE-2's 0.0100" in text
+
+
+def test_the_spatial_vaes_rate_is_its_kl_in_bits_and_the_figure_draws_its_point_and_lines():
+    import math
+
+    import pandas as pd
+
+    from latent_notes.checks import ParameterError
+    from latent_notes.experiments import rates
+
+    tiny = dict(width=8, res_channels=4, embed_dim=4)
+    torch.manual_seed(0)
+    model = VQVAE2(VQVAE2Config(bottleneck="gaussian", **tiny)).eval()
+    images = torch.rand(6, 1, 28, 28)
+    bits = rates.spatial_vae_rate_bits(model, images, "cpu", seed=3)
+    assert bits == rates.spatial_vae_rate_bits(model, images, "cpu", seed=3)  # seeded
+    torch.manual_seed(3)
+    kl = model.flow(images, sample=True)[1].kl.detach()  # one draw of the top code per image
+    assert bits == pytest.approx(float(kl.double().mean()) / math.log(2), rel=1e-6)
+    assert bits > 0
+    with pytest.raises(ParameterError, match="bottleneck='gaussian'"):
+        rates.spatial_vae_rate_bits(VQVAE2(VQVAE2Config(bottleneck="continuous", **tiny)),
+                                    images, "cpu")
+    sweep = pd.DataFrame({"beta": [1.0, 4.0], "rate_bits": [30.0, 10.0],
+                          "test_mse": [0.01, 0.03]})
+    fig = rates.rate_distortion_plot(sweep, {"spatial VAE": (bits, 0.005)}, 0.02, "t",
+                                     lines={"continuous": 0.001})
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert {"spatial VAE", "continuous", "AE (a real-valued code: no rate)"} <= set(labels)

@@ -13,6 +13,8 @@ the same way).
   would take with no prior at all.
 - The AE has no rate: its code is a deterministic vector of real numbers, and nothing in its
   loss charges for what those numbers carry (storage, 32 bits a float, is not information).
+  Neither has VQ-VAE-2's backbone with a continuous bottleneck, for the same reason; with a
+  Gaussian one (a VAE with a spatial latent) its rate is its KL over ln 2, as the VAE's.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import ParameterError
-from ..models.common import batched
+from ..models.common import batched, seeded
 from ..models.pixelcnn import prior_inputs
 from ..models.vqvae2 import code_grids
 
@@ -38,6 +40,22 @@ def vae_rate_bits(model, images: torch.Tensor, device) -> float:
 
     model.eval()
     kl = batched(lambda x: kl_to_standard_normal(*model.posterior(x)).sum(1), images, device)
+    return float(kl.double().mean()) / LN2
+
+
+@torch.no_grad()
+def spatial_vae_rate_bits(model, images: torch.Tensor, device, seed: int = 0) -> float:
+    """E_x KL(q(z_top, z_bottom | x) || N(0, I)) / ln 2 over ``images``, in bits per image, for
+    VQ-VAE-2's backbone with a Gaussian bottleneck. The bottom posterior depends on the top
+    code, so its KL is taken at one seeded draw of z_top per image: an unbiased estimate of
+    E_q(z_top) KL_bottom (the top KL is exact)."""
+    if getattr(model.config, "bottleneck", None) != "gaussian":
+        raise ParameterError("spatial_vae_rate_bits needs a VQ-VAE-2 built with "
+                             "bottleneck='gaussian' (its KL is the rate); got bottleneck="
+                             f"{getattr(model.config, 'bottleneck', None)!r}.")
+    model.eval()
+    with seeded(seed):
+        kl = batched(lambda x: model.flow(x, sample=True)[1].kl, images, device)
     return float(kl.double().mean()) / LN2
 
 
@@ -98,9 +116,11 @@ def sweep_is_a_trade(sweep: pd.DataFrame) -> bool:
                 and (np.diff(sweep["test_mse"]) >= 0).all())
 
 
-def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None, title: str):
+def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None, title: str,
+                         lines: dict | None = None):
     """Test MSE per pixel against rate in bits per image (both log scales): the VAE's β sweep
-    as a curve, ``points`` {label: (rate, mse)} as markers, the AE (no rate) as a line."""
+    as a curve, ``points`` {label: (rate, mse)} as markers, the AE (no rate) as a line, and
+    ``lines`` {label: mse}, other codes without a rate, as more lines."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -119,6 +139,8 @@ def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None
     if ae_mse is not None:
         ax.axhline(ae_mse, color=colors[0], linestyle="--",
                    label="AE (a real-valued code: no rate)")
+    for i, (label, mse) in enumerate((lines or {}).items()):
+        ax.axhline(mse, color=colors[7 + i % 3], linestyle=":", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rate, bits per image (log scale)")
