@@ -205,6 +205,9 @@ for name, model in same_backbone.items():  # glued: test_mse_continuous, ...
                        glue=f"{{metric}}_{name}")
     rows.append({"model": f"VQ-VAE-2 backbone, {name}", **scores})
 backbone_table = pd.concat([recon_table, pd.DataFrame(rows).set_index("model")])
+# the Gaussian model's rate (section 6) and its error decoded from one draw of q(z | x)
+spatial_rd = rates.spatial_vae_rate_distortion(same_backbone["gaussian"], test_x, dev,
+                                               seed=seed)
 backbone_table.round(5)
 
 # %%
@@ -218,6 +221,7 @@ plots.image_grid(grid, len(shown), row_labels=["input", "VQ-VAE-2", *same_backbo
 # %% [markdown]
 # The figure shows one test image per class through VQ-VAE-2's backbone with each of the
 # three bottlenecks. In test MSE, {glue:text}`gap_sentence`. {glue:text}`spatial_vae_text`.
+# {glue:text}`sampled_text`.
 
 # %% [markdown]
 # ## 2. What does one latent unit control?
@@ -509,6 +513,14 @@ glue("gap_sentence", compare.spatial_gap_sentence(
     by_model["ae"], by_model["continuous"], by_model["vqvae2"]))
 glue("spatial_vae_text", compare.spatial_vae_sentence(
     by_model["vae"], by_model["gaussian"], by_model["vqvae2"]))
+chapter.record("vqvae2", "test_mse_sampled", spatial_rd["sampled_mse"],
+               setting="bottleneck=gaussian", glue="test_mse_sampled_gaussian")
+for level in ("top", "bottom", "total"):
+    chapter.record("vqvae2", "rate_bits", spatial_rd[level],
+                   setting=f"bottleneck=gaussian,{level}", glue=f"rate_spatial_{level}")
+glue("sampled_text", compare.sampled_sentence(
+    by_model["gaussian"], spatial_rd["sampled_mse"], spatial_rd["top"],
+    spatial_rd["total"]))
 order = list(recon_table["test_mse"].sort_values().index)
 gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
 glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] else
@@ -617,8 +629,7 @@ glue("sweep_text", sweep_text)
 rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
 vae_bits = rates.vae_rate_bits(models["vae"], test_x, dev)
 code_bits = rates.vqvae2_code_bits(models["vqvae2"], test_x, test_y, dev)
-spatial_bits = rates.spatial_vae_rate_bits(same_backbone["gaussian"], test_x, dev,
-                                           seed=seed)
+spatial_bits = spatial_rd["total"]  # measured in section 1
 mse = backbone_table["test_mse"]
 spatial = {name: mse[f"VQ-VAE-2 backbone, {name}"] for name in same_backbone}
 rates.rate_distortion_plot(
@@ -626,8 +637,10 @@ rates.rate_distortion_plot(
                "VQ-VAE-2, codes under its priors, class sent first":
                    (code_bits["with_class"], mse["vqvae2"]),
                "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"]),
-               "VQ-VAE-2's backbone, Gaussian (a spatial VAE)":
-                   (spatial_bits, spatial["gaussian"])},
+               "VQ-VAE-2's backbone, Gaussian (a spatial VAE), from μ":
+                   (spatial_bits, spatial["gaussian"]),
+               "... the same, decoded from a draw of q(z | x)":
+                   (spatial_bits, spatial_rd["sampled_mse"])},
     mse["ae"], f"Rate against distortion on the {data.name} test images",
     lines={"VQ-VAE-2's backbone, continuous (no rate)": spatial["continuous"]})
 pd.Series({"VAE rate (KL / ln 2)": vae_bits, **{
@@ -662,10 +675,9 @@ else:
     rd_verdict = (f"VQ-VAE-2 spends {rate_ratio:.1f} times the VAE's bits without a lower "
                   "test MSE on this run")
 glue("rd_verdict", rd_verdict)
-chapter.record("vqvae2", "rate_bits", spatial_bits, setting="bottleneck=gaussian",
-               glue="rate_spatial_vae")
 glue("spatial_rate_text", compare.spatial_rate_sentence(
-    spatial_bits, spatial["gaussian"], code_bits["with_class"], mse["vqvae2"]))
+    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["with_class"],
+    mse["vqvae2"]))
 share = code_bits["with_class"] / code_bits["storage"]
 glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
     ": what the priors learnt about which codes follow which" if share < 1 else
@@ -679,8 +691,11 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # bottom one), {glue:text}`rate_vq_with_class:.0f` with the class sent first: that is
 # {glue:text}`storage_text`. {glue:text}`rd_verdict`. {glue:text}`rd_trade`
 #
-# {glue:text}`spatial_rate_text`. Its continuous twin, which pays nothing for what its
-# positions carry, sits as a line at a test MSE of {glue:text}`test_mse_continuous:.4f`.
+# {glue:text}`spatial_rate_text` (its top grid carries {glue:text}`rate_spatial_top:.1f` of
+# those bits, its bottom grid {glue:text}`rate_spatial_bottom:.0f`; the figure marks it twice,
+# decoded from μ and from a draw of its posterior, the distortion its ELBO counts). Its
+# continuous twin, which pays nothing for what its positions carry, is the dotted line at a
+# test MSE of {glue:text}`test_mse_continuous:.4f`.
 
 # %% [markdown]
 # ## Summary
@@ -690,7 +705,7 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # - **Same backbone:** VQ-VAE-2's encoders and decoders reach a test MSE of
 #   {glue:text}`test_mse_continuous:.4f` with a continuous bottleneck and
 #   {glue:text}`test_mse_gaussian:.4f` with a Gaussian one
-#   ({glue:text}`rate_spatial_vae:.0f` bits per image), against
+#   ({glue:text}`rate_spatial_total:.0f` bits per image), against
 #   {glue:text}`test_mse_vqvae2:.4f` with codebooks.
 # - **Latent units:** the mean pixel change from one unit is {glue:text}`change_ae:.3f` (AE
 #   coordinate), {glue:text}`change_vae:.3f` (VAE coordinate) and

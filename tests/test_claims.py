@@ -263,6 +263,16 @@ def test_chapter_5_same_backbone_sentences_follow_the_recorded_errors():
             assert "closes none of the gap" in gap, gap
         else:
             assert f"closes {closed:.0%} of the gap, and the other {1 - closed:.0%}" in gap
+    sampled = value("05_comparison", model="vqvae2", metric="test_mse_sampled",
+                    setting="bottleneck=gaussian")
+    top, total = (value("05_comparison", model="vqvae2", metric="rate_bits",
+                        setting=f"bottleneck=gaussian,{level}") for level in ("top", "total"))
+    said = text["sampled_text"]
+    assert f"its test MSE is {sampled:.4f}" in said, said
+    assert ("times lower than from μ" in said) == (sampled < 0.9 * mse["gaussian"]), said
+    assert ("higher than from μ" in said) == (sampled > 1.1 * mse["gaussian"]), said
+    assert ("next to nothing" in said) == (sampled < 0.9 * mse["gaussian"]
+                                           and top < 0.05 * total), said
     vae_text = text["spatial_vae_text"]
     assert f"reaches {mse['gaussian']:.4f}" in vae_text, vae_text
     assert ("times below the vector VAE" in vae_text) == (mse["gaussian"] < mse["vae"])
@@ -272,17 +282,23 @@ def test_chapter_5_same_backbone_sentences_follow_the_recorded_errors():
 
 def test_chapter_5_spatial_vae_rate_sentence_follows_the_recorded_rates():
     mse = backbone_errors()
-    bits = value("05_comparison", model="vqvae2", metric="rate_bits",
-                 setting="bottleneck=gaussian")
+    bits, top, bottom = (value("05_comparison", model="vqvae2", metric="rate_bits",
+                               setting=f"bottleneck=gaussian,{level}")
+                         for level in ("total", "top", "bottom"))
+    assert top >= 0 and bottom > 0 and top + bottom == pytest.approx(bits)
+    sampled = value("05_comparison", model="vqvae2", metric="test_mse_sampled",
+                    setting="bottleneck=gaussian")
     vq_bits = value("05_comparison", model="vqvae2", metric="rate_bits", setting="class+codes")
-    assert bits > 0
     text = glued("05_comparison")["spatial_rate_text"]
     assert f"carries {bits:.0f} bits per test image" in text, text
     assert f"({vq_bits:.0f}, class sent first)" in text, text
     more = bits > vq_bits
     ratio = bits / vq_bits if more else vq_bits / bits
     assert f"{ratio:.1f} times {'more' if more else 'fewer'}" in text, text
-    assert ("reconstructs better" in text) == (mse["gaussian"] < mse["vqvae2"]), text
+    sharper = [m < mse["vqvae2"] for m in (mse["gaussian"], sampled)]
+    assert ("reconstructs better, from μ and from a draw" in text) == all(sharper), text
+    assert ("reconstructs worse, from μ and from a draw" in text) == (not any(sharper)), text
+    assert ("only when decoded from" in text) == (any(sharper) and not all(sharper)), text
 
 
 def test_chapter_3_traversal_per_beta_sentence_follows_its_measured_changes():

@@ -133,16 +133,30 @@ def test_the_spatial_gap_sentence_follows_the_three_errors(vector, spatial, vq, 
     assert ("2.5 times the continuous model's" in sentence) == (spatial == 0.004)
 
 
-@pytest.mark.parametrize("bits,mse,says", [
-    (400, 0.005, "2.0 times more than VQ-VAE-2's codes take under its priors (200, class sent "
-                 "first), and it reconstructs better: the two bottlenecks sit"),
-    (100, 0.005, "2.0 times fewer than VQ-VAE-2's codes take under its priors (200, class "
-                 "sent first), and it still reconstructs better"),
-    (400, 0.02, "and it reconstructs worse: on this run the codebooks"),
-    (100, 0.02, "and it reconstructs worse: it sits at a lower rate")])
-def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, says):
-    sentence = compare.spatial_rate_sentence(bits, mse, 200.0, 0.01)
+@pytest.mark.parametrize("bits,mse,sampled,says", [
+    (400, 0.005, 0.004, "2.0 times more than VQ-VAE-2's codes take under its priors (200, "
+                        "class sent first), and it reconstructs better, from μ and from a draw: "
+                        "the two bottlenecks sit"),
+    (100, 0.005, 0.004, "2.0 times fewer than VQ-VAE-2's codes take under its priors (200, "
+                        "class sent first), and it still reconstructs better"),
+    (400, 0.02, 0.005, "only when decoded from a draw"),
+    (400, 0.005, 0.02, "only when decoded from μ"),
+    (400, 0.02, 0.03, "and it reconstructs worse, from μ and from a draw: on this run the "
+                      "codebooks"),
+    (100, 0.02, 0.03, "and it reconstructs worse, from μ and from a draw: it sits at a lower")])
+def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, sampled, says):
+    sentence = compare.spatial_rate_sentence(bits, mse, sampled, 200.0, 0.01)
     assert says in sentence and f"carries {bits} bits" in sentence, sentence
+
+
+@pytest.mark.parametrize("mean,sampled,top,says", [
+    (0.01, 0.005, 1.0, "0.0050, 2.0 times lower than from μ: its top grid carries 1.0 of its "
+                       "100 bits, next to nothing: in training"),
+    (0.01, 0.005, 50.0, "2.0 times lower than from μ: in training, a channel"),
+    (0.005, 0.01, 1.0, "0.0100, higher than from μ, as for chapter 3's VAE"),
+    (0.01, 0.0098, 1.0, "0.0098, about the same as from μ")])
+def test_the_sampled_sentence_follows_both_errors(mean, sampled, top, says):
+    assert says in compare.sampled_sentence(mean, sampled, top, 100.0)
 
 
 def test_the_spatial_vae_sentence_sets_it_beside_both():
@@ -164,18 +178,23 @@ def test_the_spatial_vaes_rate_is_its_kl_in_bits_and_the_figure_draws_its_point_
     torch.manual_seed(0)
     model = VQVAE2(VQVAE2Config(bottleneck="gaussian", **tiny)).eval()
     images = torch.rand(6, 1, 28, 28)
-    bits = rates.spatial_vae_rate_bits(model, images, "cpu", seed=3)
-    assert bits == rates.spatial_vae_rate_bits(model, images, "cpu", seed=3)  # seeded
+    found = rates.spatial_vae_rate_distortion(model, images, "cpu", seed=3)
+    assert found == rates.spatial_vae_rate_distortion(model, images, "cpu", seed=3)  # seeded
     torch.manual_seed(3)
-    kl = model.flow(images, sample=True)[1].kl.detach()  # one draw of the top code per image
-    assert bits == pytest.approx(float(kl.double().mean()) / math.log(2), rel=1e-6)
-    assert bits > 0
+    flow, q = model.flow(images, sample=True)  # one draw of the codes per image
+    assert found["total"] == pytest.approx(float(q.kl.double().mean()) / math.log(2), rel=1e-6)
+    assert found["top"] == pytest.approx(float(q.kl_top.double().mean()) / math.log(2),
+                                         rel=1e-6)
+    assert found["top"] + found["bottom"] == pytest.approx(found["total"])
+    assert found["top"] > 0 and found["bottom"] > 0
+    assert found["sampled_mse"] == pytest.approx(float((flow.x_rec - images).pow(2).mean()),
+                                                 rel=1e-5)
     with pytest.raises(ParameterError, match="bottleneck='gaussian'"):
-        rates.spatial_vae_rate_bits(VQVAE2(VQVAE2Config(bottleneck="continuous", **tiny)),
-                                    images, "cpu")
+        rates.spatial_vae_rate_distortion(
+            VQVAE2(VQVAE2Config(bottleneck="continuous", **tiny)), images, "cpu")
     sweep = pd.DataFrame({"beta": [1.0, 4.0], "rate_bits": [30.0, 10.0],
                           "test_mse": [0.01, 0.03]})
-    fig = rates.rate_distortion_plot(sweep, {"spatial VAE": (bits, 0.005)}, 0.02, "t",
-                                     lines={"continuous": 0.001})
+    fig = rates.rate_distortion_plot(sweep, {"spatial VAE": (found["total"], 0.005)}, 0.02,
+                                     "t", lines={"continuous": 0.001})
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"spatial VAE", "continuous", "AE (a real-valued code: no rate)"} <= set(labels)

@@ -44,19 +44,31 @@ def vae_rate_bits(model, images: torch.Tensor, device) -> float:
 
 
 @torch.no_grad()
-def spatial_vae_rate_bits(model, images: torch.Tensor, device, seed: int = 0) -> float:
-    """E_x KL(q(z_top, z_bottom | x) || N(0, I)) / ln 2 over ``images``, in bits per image, for
-    VQ-VAE-2's backbone with a Gaussian bottleneck. The bottom posterior depends on the top
-    code, so its KL is taken at one seeded draw of z_top per image: an unbiased estimate of
-    E_q(z_top) KL_bottom (the top KL is exact)."""
+def spatial_vae_rate_distortion(model, images: torch.Tensor, device,
+                                seed: int = 0) -> dict[str, float]:
+    """Rate and distortion over ``images`` of VQ-VAE-2's backbone with a Gaussian bottleneck
+    (a VAE with a spatial latent), from one seeded draw of q(z | x) per image.
+
+    ``top``, ``bottom``, ``total``: E_x KL(q || N(0, I)) / ln 2 in bits per image (the bottom
+    posterior depends on the drawn top code, so its KL at that draw is an unbiased estimate of
+    E_q(z_top) KL_bottom; the top's is exact); ``sampled_mse``: the per-pixel MSE of the images
+    decoded from the draw, the ELBO's distortion E_q (``reconstruct`` decodes μ instead).
+    """
     if getattr(model.config, "bottleneck", None) != "gaussian":
-        raise ParameterError("spatial_vae_rate_bits needs a VQ-VAE-2 built with "
+        raise ParameterError("spatial_vae_rate_distortion needs a VQ-VAE-2 built with "
                              "bottleneck='gaussian' (its KL is the rate); got bottleneck="
                              f"{getattr(model.config, 'bottleneck', None)!r}.")
     model.eval()
+
+    def terms(x):  # (B, 3): the top's KL, the bottom's, the squared error per pixel
+        flow, q = model.flow(x, sample=True)
+        error = (flow.x_rec - x).pow(2).flatten(1).mean(1)
+        return torch.stack([q.kl_top, q.kl - q.kl_top, error], 1)
+
     with seeded(seed):
-        kl = batched(lambda x: model.flow(x, sample=True)[1].kl, images, device)
-    return float(kl.double().mean()) / LN2
+        top, bottom, mse = batched(terms, images, device).double().mean(0).tolist()
+    return {"top": top / LN2, "bottom": bottom / LN2, "total": (top + bottom) / LN2,
+            "sampled_mse": mse}
 
 
 @torch.no_grad()

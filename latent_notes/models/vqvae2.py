@@ -174,6 +174,7 @@ class Quantised(NamedTuple):
     codes_bottom: torch.Tensor | None  # (B, S/4, S/4) long
     commitment: torch.Tensor  # scalar, both levels (0 without codebooks)
     kl: torch.Tensor | None = None  # (B,) nats, both levels: a Gaussian bottleneck's KL
+    kl_top: torch.Tensor | None = None  # (B,) nats, the top level's part of it
 
 
 class VQVAE2Output(NamedTuple):
@@ -293,7 +294,7 @@ class VQVAE2(nn.Module):
         x_rec = self._decode(bottom, quant_top_up)
         kl = None if kl_top is None else kl_top + kl_bottom
         quantised = Quantised(top, bottom, codes_top, codes_bottom, commit_top + commit_bottom,
-                              kl)
+                              kl, kl_top)
         return Flow(x_padded, z_bottom, z_top, top, dec_top, bottom, quant_top_up,
                     x_rec), quantised
 
