@@ -151,8 +151,8 @@ def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, sampled, s
 
 @pytest.mark.parametrize("mean,sampled,top,says", [
     (0.01, 0.005, 1.0, "0.0050, 2.0 times lower than from μ: its top grid carries 1.0 of its "
-                       "100 bits, next to nothing: in training"),
-    (0.01, 0.005, 50.0, "2.0 times lower than from μ: in training, a channel"),
+                       "100 bits, next to nothing, and in training"),
+    (0.01, 0.005, 50.0, "2.0 times lower than from μ: in training a channel"),
     (0.005, 0.01, 1.0, "0.0100, higher than from μ, as for chapter 3's VAE"),
     (0.01, 0.0098, 1.0, "0.0098, about the same as from μ")])
 def test_the_sampled_sentence_follows_both_errors(mean, sampled, top, says):

@@ -167,11 +167,11 @@ def sampled_sentence(mean_mse: float, sampled_mse: float, top_bits: float,
     head = (f"Decoded from one draw of q(z | x) instead of μ, its test MSE is "
             f"{sampled_mse:.4f}")
     if sampled_mse < 0.9 * mean_mse:
-        why = ("in training, a channel that carries nothing hands the decoder pure noise, "
-               "which it learns to expect, and μ hands it zeros instead")
+        why = ("in training a channel that carries nothing hands the decoder pure noise, "
+               "which it learns to expect; μ hands it zeros instead")
         if top_bits < 0.05 * total_bits:
             why = (f"its top grid carries {top_bits:.1f} of its {total_bits:.0f} bits, next "
-                   f"to nothing: {why}")
+                   f"to nothing, and {why}")
         return (f"{head}, {mean_mse / sampled_mse:.1f} times lower than from μ: {why}. The "
                 "table keeps μ, as for every VAE in this book; the rate-distortion figure "
                 "below plots both")
