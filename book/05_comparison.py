@@ -214,13 +214,14 @@ backbone_table.round(5)
 same = [models["vqvae2"], *same_backbone.values()]
 grid = torch.cat([test_x[shown]]
                  + [batched(m.reconstruct, test_x[shown], dev) for m in same])
-plots.image_grid(grid, len(shown), row_labels=["input", "VQ-VAE-2", *same_backbone],
+plots.image_grid(grid, len(shown),
+                 row_labels=["input", "VQ-VAE-2", "continuous", "gaussian (μ)"],
                  col_labels=[data.classes[k] for k in test_y[shown]],
                  title="One backbone, three bottlenecks (rows)");
 
 # %% [markdown]
 # The figure shows one test image per class through VQ-VAE-2's backbone with each of the
-# three bottlenecks. In test MSE, {glue:text}`gap_sentence`. {glue:text}`spatial_vae_text`.
+# three bottlenecks. {glue:text}`gap_sentence`. {glue:text}`spatial_vae_text`.
 # {glue:text}`sampled_text`.
 
 # %% [markdown]
@@ -623,7 +624,8 @@ glue("sweep_text", sweep_text)
 #   summed over both grids' positions and channels (the bottom grid's KL at one seeded
 #   draw of the top code per image, an unbiased estimate of its expectation).
 #
-# Distortion is section 1's test MSE per pixel, the same for every model.
+# Distortion is section 1's test MSE per pixel, the same for every model (the Gaussian
+# spatial VAE's also from a draw of its posterior, the distortion its ELBO counts).
 
 # %%
 rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
@@ -693,7 +695,7 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 #
 # {glue:text}`spatial_rate_text` (its top grid carries {glue:text}`rate_spatial_top:.1f` of
 # those bits, its bottom grid {glue:text}`rate_spatial_bottom:.0f`; the figure marks it twice,
-# decoded from μ and from a draw of its posterior, the distortion its ELBO counts). Its
+# decoded from μ and from a draw of its posterior). Its
 # continuous twin, which pays nothing for what its positions carry, is the dotted line at a
 # test MSE of {glue:text}`test_mse_continuous:.4f`.
 

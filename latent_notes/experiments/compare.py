@@ -130,7 +130,7 @@ def spatial_gap_sentence(vector: float, spatial: float, vq: float) -> str:
     """How much of the test-MSE gap between a vector code (the AE's) and VQ-VAE-2 the same
     backbone with a continuous bottleneck (``spatial``) closes, and what is left to
     quantisation: the one thing that differs between the spatial AE and VQ-VAE-2."""
-    numbers = (f"the continuous spatial AE reaches a test MSE of {spatial:.4f}, VQ-VAE-2 "
+    numbers = (f"The continuous spatial AE reaches a test MSE of {spatial:.4f}, VQ-VAE-2 "
                f"{vq:.4f} and the AE with a vector code {vector:.4f}")
     if vq >= vector:
         return (f"{numbers}: on this run VQ-VAE-2 is not below the vector AE, so there is no "
