@@ -81,6 +81,9 @@ interpolation_pairs = 100  # random test pairs scored by their inner frames
 judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
+vq_epochs = 10  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which trains
+vq_batch_size = 64  # the same-backbone AE and VAE of section 1 on VQ-VAE-2's own
+vq_lr = 1e-3  # encoders and decoders
 
 # %% [markdown]
 # **Parameters.** The cell above holds the quick profile's values (the embedded digits,
@@ -155,6 +158,72 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # Discreteness caps what a code can hold; VQ-VAE-2 is expected to reconstruct best because it
 # has many positions, one per region, and pays no price for what they carry, and the VAE the
 # worst, because its KL term charges for every nat its code carries. {glue:text}`recon_verdict`
+#
+# ### Same backbone, another bottleneck
+#
+# Between the AE's code and VQ-VAE-2's, two things change at once: the code's *layout* (one
+# vector for the whole image, against grids with one vector per region) and its *kind* (real
+# numbers, against indices into a codebook). To tell them apart we train VQ-VAE-2's own
+# encoders and decoders twice more, with chapter 4's recipe, the same grids and the same
+# $D$ = {glue:text}`vq_dim` channels per position, and change only the bottleneck (the
+# projects this book grew from built their AE and VAE on the VQ-VAE backbone the same way):
+#
+# - **continuous**: no quantiser, the maps pass to the decoders as real numbers: an
+#   autoencoder with a spatial latent, trained on the per-pixel MSE alone;
+# - **gaussian**: each position's $D$ channels are a diagonal Gaussian
+#   $q(z \mid x) = \mathcal{N}(\mu, \sigma^2)$, sampled in training and read at $\mu$
+#   for reconstruction (as the VAE above), with a KL term to $\mathcal{N}(0, I)$ summed over
+#   positions and channels: a VAE with a spatial latent.
+#
+# The Gaussian model's loss is its negative ELBO with a Gaussian decoder of fixed standard
+# deviation $\sigma$ = {glue:text}`vq_sigma` on $N$ pixels, rescaled by $2\sigma^2/N$ so
+# that it is a per-pixel MSE like VQ-VAE-2's (one learning rate serves both):
+#
+# $$ \frac{2\sigma^2}{N}\Big(\sum_{\text{pixels}} \frac{(x - \hat x)^2}{2\sigma^2}
+#    + \mathrm{KL}\Big) = \frac{1}{N} \lVert x - \hat x \rVert^2
+#    + \frac{2\sigma^2}{N}\, \mathrm{KL} . $$
+#
+# Both keep {glue:text}`vq_floats_spatial` real numbers per image, more than the image's
+# {glue:text}`n_pixels` pixels: nothing but the KL term (in the Gaussian model) limits what
+# they carry.
+
+# %%
+vq = models["vqvae2"].config  # chapter 4's model: its encoders, decoders and grids
+backbone = {key: getattr(vq, key)
+            for key in ("width", "res_blocks", "res_channels", "embed_dim")}
+vqvae2s = FAMILIES["vqvae2"]
+same_backbone = {}
+for bottleneck in ("continuous", "gaussian"):
+    trained = families.train(vqvae2s, data, *vqvae2s.recipe(
+        data, epochs=vq_epochs, batch_size=vq_batch_size, lr=vq_lr,
+        bottleneck=bottleneck, **backbone), run=run)
+    print(f"{bottleneck}: {trained.status} ({trained.path.name})")
+    same_backbone[bottleneck] = trained.model
+rows = []
+for name, model in same_backbone.items():  # glued: test_mse_continuous, ...
+    scores = reconstruction_scores(model, test_x, dev)
+    chapter.record_all("vqvae2", scores, setting=f"bottleneck={name}",
+                       glue=f"{{metric}}_{name}")
+    rows.append({"model": f"VQ-VAE-2 backbone, {name}", **scores})
+backbone_table = pd.concat([recon_table, pd.DataFrame(rows).set_index("model")])
+# the Gaussian model's rate (section 6) and its error decoded from one draw of q(z | x)
+spatial_rd = rates.spatial_vae_rate_distortion(same_backbone["gaussian"], test_x, dev,
+                                               seed=seed)
+backbone_table.round(5)
+
+# %%
+same = [models["vqvae2"], *same_backbone.values()]
+grid = torch.cat([test_x[shown]]
+                 + [batched(m.reconstruct, test_x[shown], dev) for m in same])
+plots.image_grid(grid, len(shown),
+                 row_labels=["input", "VQ-VAE-2", "continuous", "gaussian (μ)"],
+                 col_labels=[data.classes[k] for k in test_y[shown]],
+                 title="One backbone, three bottlenecks (rows)");
+
+# %% [markdown]
+# The figure shows one test image per class through VQ-VAE-2's backbone with each of the
+# three bottlenecks. {glue:text}`gap_sentence`. {glue:text}`spatial_vae_text`.
+# {glue:text}`sampled_text`.
 
 # %% [markdown]
 # ## 2. What does one latent unit control?
@@ -438,7 +507,6 @@ download_link(everything, "all_results.csv")
 # takes $32\,d$.
 
 # %%
-vq = models["vqvae2"].config
 ae_sweep = select(everything, dataset=data.name, chapter="02_autoencoder", model="ae",
                   metric="test_mse")
 ae_sweep = pd.DataFrame({
@@ -469,6 +537,25 @@ ae_sweep.set_index("code_size").rename(columns={"ae": "autoencoder test MSE",
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
 glue("best_recon", recon_table["test_mse"].idxmin())
+glue("vq_dim", vq.embed_dim)
+glue("vq_sigma", f"{same_backbone['gaussian'].config.decoder_std:g}")
+glue("vq_floats_spatial", f"{vq.code_length:,}")
+glue("n_pixels", f"{test_x[0].numel():,}")
+by_model = {name: backbone_table.loc[name, "test_mse"] for name in models}
+by_model.update({name: backbone_table.loc[f"VQ-VAE-2 backbone, {name}", "test_mse"]
+                 for name in same_backbone})
+glue("gap_sentence", compare.spatial_gap_sentence(
+    by_model["ae"], by_model["continuous"], by_model["vqvae2"]))
+glue("spatial_vae_text", compare.spatial_vae_sentence(
+    by_model["vae"], by_model["gaussian"], by_model["vqvae2"]))
+chapter.record("vqvae2", "test_mse_sampled", spatial_rd["sampled_mse"],
+               setting="bottleneck=gaussian", glue="test_mse_sampled_gaussian")
+for level in ("top", "bottom", "total"):
+    chapter.record("vqvae2", "rate_bits", spatial_rd[level],
+                   setting=f"bottleneck=gaussian,{level}", glue=f"rate_spatial_{level}")
+glue("sampled_text", compare.sampled_sentence(
+    by_model["gaussian"], spatial_rd["sampled_mse"], spatial_rd["top"],
+    spatial_rd["total"]))
 order = list(recon_table["test_mse"].sort_values().index)
 gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
 glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] else
@@ -583,24 +670,36 @@ glue("sweep_text", sweep_text)
 #   length without the class from above. Without any prior the grids take their storage,
 #   positions × $\log_2 K$.
 # - **The AE:** none. Its code is a deterministic vector of real numbers, and nothing in its
-#   loss charges for what they carry, so it appears as a line at its distortion.
+#   loss charges for what they carry, so it appears as a line at its distortion. So does
+#   VQ-VAE-2's backbone with the continuous bottleneck (section 1), for the same reason.
+# - **VQ-VAE-2's backbone with the Gaussian bottleneck:** a VAE, so its KL over $\ln 2$,
+#   summed over both grids' positions and channels (the bottom grid's KL at one seeded
+#   draw of the top code per image, an unbiased estimate of its expectation).
 #
-# Distortion is section 1's test MSE per pixel, the same for every model.
+# Distortion is section 1's test MSE per pixel, the same for every model (the Gaussian
+# spatial VAE's also from a draw of its posterior, the distortion its ELBO counts).
 
 # %%
 rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
 vae_bits = rates.vae_rate_bits(models["vae"], test_x, dev)
 code_bits = rates.vqvae2_code_bits(models["vqvae2"], test_x, test_y, dev)
-mse = recon_table["test_mse"]
+spatial_bits = spatial_rd["total"]  # measured in section 1
+mse = backbone_table["test_mse"]
+spatial = {name: mse[f"VQ-VAE-2 backbone, {name}"] for name in same_backbone}
 rates.rate_distortion_plot(
     rd_sweep, {"VAE, β = 1 (this chapter's)": (vae_bits, mse["vae"]),
                "VQ-VAE-2, codes under its priors, class sent first":
                    (code_bits["with_class"], mse["vqvae2"]),
-               "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"])},
-    mse["ae"], f"Rate against distortion on the {data.name} test images")
+               "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"]),
+               "VQ-VAE-2's backbone, Gaussian (a spatial VAE), from μ":
+                   (spatial_bits, spatial["gaussian"]),
+               "... the same, decoded from a draw of q(z | x)":
+                   (spatial_bits, spatial_rd["sampled_mse"])},
+    mse["ae"], f"Rate against distortion on the {data.name} test images",
+    lines={"VQ-VAE-2's backbone, continuous (no rate)": spatial["continuous"]})
 pd.Series({"VAE rate (KL / ln 2)": vae_bits, **{
-    f"VQ-VAE-2 {k.replace('_', ' ')}": v for k, v in code_bits.items()}},
-    name="bits per image").round(1)
+    f"VQ-VAE-2 {k.replace('_', ' ')}": v for k, v in code_bits.items()},
+    "spatial VAE rate (KL / ln 2)": spatial_bits}, name="bits per image").round(1)
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
@@ -630,6 +729,9 @@ else:
     rd_verdict = (f"VQ-VAE-2 spends {rate_ratio:.1f} times the VAE's bits without a lower "
                   "test MSE on this run")
 glue("rd_verdict", rd_verdict)
+glue("spatial_rate_text", compare.spatial_rate_sentence(
+    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["with_class"],
+    mse["vqvae2"]))
 share = code_bits["with_class"] / code_bits["storage"]
 glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
     ": what the priors learnt about which codes follow which" if share < 1 else
@@ -642,12 +744,23 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # ({glue:text}`rate_vq_top:.0f` for the top grid, {glue:text}`rate_vq_bottom:.0f` for the
 # bottom one), {glue:text}`rate_vq_with_class:.0f` with the class sent first: that is
 # {glue:text}`storage_text`. {glue:text}`rd_verdict`. {glue:text}`rd_trade`
+#
+# {glue:text}`spatial_rate_text` (its top grid carries {glue:text}`rate_spatial_top:.1f` of
+# those bits, its bottom grid {glue:text}`rate_spatial_bottom:.0f`; the figure marks it twice,
+# decoded from μ and from a draw of its posterior). Its
+# continuous twin, which pays nothing for what its positions carry, is the dotted line at a
+# test MSE of {glue:text}`test_mse_continuous:.4f`.
 
 # %% [markdown]
 # ## Summary
 #
 # - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run
 #   ({glue:text}`recon_verdict`).
+# - **Same backbone:** VQ-VAE-2's encoders and decoders reach a test MSE of
+#   {glue:text}`test_mse_continuous:.4f` with a continuous bottleneck and
+#   {glue:text}`test_mse_gaussian:.4f` with a Gaussian one
+#   ({glue:text}`rate_spatial_total:.0f` bits per image), against
+#   {glue:text}`test_mse_vqvae2:.4f` with codebooks.
 # - **Latent units:** the mean pixel change from one unit is {glue:text}`change_ae:.3f` (AE
 #   coordinate), {glue:text}`change_vae:.3f` (VAE coordinate) and
 #   {glue:text}`change_vqvae2:.2g` (VQ-VAE-2 top code, {glue:text}`share_vqvae2:.0%` of it

@@ -299,6 +299,76 @@ def test_chapter_5_rates_agree_with_chapter_3_and_its_rate_sentences_follow_the_
     assert ("points on one trade-off" in text["rd_trade"]) == bool(trade)
 
 
+def backbone_errors() -> dict:
+    """Chapter 5's test MSEs: the three families and VQ-VAE-2's backbone with the other two
+    bottlenecks."""
+    mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
+           for m in ("ae", "vae", "vqvae2")}
+    for bottleneck in ("continuous", "gaussian"):
+        mse[bottleneck] = value("05_comparison", model="vqvae2", metric="test_mse",
+                                setting=f"bottleneck={bottleneck}")
+        psnr = value("05_comparison", model="vqvae2", metric="psnr",
+                     setting=f"bottleneck={bottleneck}")
+        assert 0 < mse[bottleneck] < 0.1 and psnr > 10, (bottleneck, mse, psnr)
+    return mse
+
+
+def test_chapter_5_same_backbone_sentences_follow_the_recorded_errors():
+    mse = backbone_errors()
+    ae, vq, spatial = mse["ae"], mse["vqvae2"], mse["continuous"]
+    text = glued("05_comparison")
+    gap = text["gap_sentence"]
+    assert (f"continuous spatial AE reaches a test MSE of {spatial:.4f}, VQ-VAE-2 {vq:.4f} "
+            f"and the AE with a vector code {ae:.4f}") in gap, gap
+    if vq >= ae:
+        assert "no gap for the spatial code to close" in gap, gap
+    else:
+        closed = (ae - spatial) / (ae - vq)
+        if spatial <= vq:
+            assert f"closes the whole gap and goes past VQ-VAE-2 ({closed:.0%}" in gap, gap
+            assert f"error is {vq / spatial:.1f} times the continuous model's" in gap, gap
+        elif spatial >= ae:
+            assert "closes none of the gap" in gap, gap
+        else:
+            assert f"closes {closed:.0%} of the gap, and the other {1 - closed:.0%}" in gap
+    sampled = value("05_comparison", model="vqvae2", metric="test_mse_sampled",
+                    setting="bottleneck=gaussian")
+    top, total = (value("05_comparison", model="vqvae2", metric="rate_bits",
+                        setting=f"bottleneck=gaussian,{level}") for level in ("top", "total"))
+    said = text["sampled_text"]
+    assert f"its test MSE is {sampled:.4f}" in said, said
+    assert ("times lower than from μ" in said) == (sampled < 0.9 * mse["gaussian"]), said
+    assert ("higher than from μ" in said) == (sampled > 1.1 * mse["gaussian"]), said
+    assert ("next to nothing" in said) == (sampled < 0.9 * mse["gaussian"]
+                                           and top < 0.05 * total), said
+    vae_text = text["spatial_vae_text"]
+    assert f"reaches {mse['gaussian']:.4f}" in vae_text, vae_text
+    assert ("times below the vector VAE" in vae_text) == (mse["gaussian"] < mse["vae"])
+    side = "below" if mse["gaussian"] < vq else "above"
+    assert f"{side} VQ-VAE-2's {vq:.4f}" in vae_text, vae_text
+
+
+def test_chapter_5_spatial_vae_rate_sentence_follows_the_recorded_rates():
+    mse = backbone_errors()
+    bits, top, bottom = (value("05_comparison", model="vqvae2", metric="rate_bits",
+                               setting=f"bottleneck=gaussian,{level}")
+                         for level in ("total", "top", "bottom"))
+    assert top >= 0 and bottom > 0 and top + bottom == pytest.approx(bits)
+    sampled = value("05_comparison", model="vqvae2", metric="test_mse_sampled",
+                    setting="bottleneck=gaussian")
+    vq_bits = value("05_comparison", model="vqvae2", metric="rate_bits", setting="class+codes")
+    text = glued("05_comparison")["spatial_rate_text"]
+    assert f"carries {bits:.0f} bits per test image" in text, text
+    assert f"({vq_bits:.0f}, class sent first)" in text, text
+    more = bits > vq_bits
+    ratio = bits / vq_bits if more else vq_bits / bits
+    assert f"{ratio:.1f} times {'more' if more else 'fewer'}" in text, text
+    sharper = [m < mse["vqvae2"] for m in (mse["gaussian"], sampled)]
+    assert ("reconstructs better, from μ and from a draw" in text) == all(sharper), text
+    assert ("reconstructs worse, from μ and from a draw" in text) == (not any(sharper)), text
+    assert ("only when decoded from" in text) == (any(sharper) and not all(sharper)), text
+
+
 def test_chapter_3_traversal_per_beta_sentence_follows_its_measured_changes():
     found = rows("03_vae", model="vae", metric="traversal_change")
     assert len(found) >= 6, "a traversal per β: its largest- and smallest-KL rows"

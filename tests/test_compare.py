@@ -208,3 +208,83 @@ def test_order_sentence_reads_the_order_and_the_spread():
     assert "between vae and vqvae2 is no wider" in close
     assert compare.overlapping({"a": 1, "b": 3}, {"a": 1, "b": 1}) == [("a", "b")]
     assert compare.overlapping({"a": 1, "b": 3.1}, {"a": 1, "b": 1}) == []
+
+
+@pytest.mark.parametrize("vector,spatial,vq,says", [
+    (0.02, 0.004, 0.01, "closes the whole gap and goes past VQ-VAE-2 (160% of the gap)"),
+    (0.02, 0.015, 0.01, "closes 50% of the gap, and the other 50% goes with quantisation"),
+    (0.02, 0.03, 0.01, "closes none of the gap"),
+    (0.01, 0.005, 0.02, "no gap for the spatial code to close")])
+def test_the_spatial_gap_sentence_follows_the_three_errors(vector, spatial, vq, says):
+    sentence = compare.spatial_gap_sentence(vector, spatial, vq)
+    assert says in sentence, sentence
+    assert f"{spatial:.4f}" in sentence and f"{vq:.4f}" in sentence
+    assert ("2.5 times the continuous model's" in sentence) == (spatial == 0.004)
+
+
+@pytest.mark.parametrize("bits,mse,sampled,says", [
+    (400, 0.005, 0.004, "2.0 times more than VQ-VAE-2's codes take under its priors (200, "
+                        "class sent first), and it reconstructs better, from μ and from a draw: "
+                        "the two bottlenecks sit"),
+    (100, 0.005, 0.004, "2.0 times fewer than VQ-VAE-2's codes take under its priors (200, "
+                        "class sent first), and it still reconstructs better"),
+    (400, 0.02, 0.005, "only when decoded from a draw"),
+    (400, 0.005, 0.02, "only when decoded from μ"),
+    (400, 0.02, 0.03, "and it reconstructs worse, from μ and from a draw: on this run the "
+                      "codebooks"),
+    (100, 0.02, 0.03, "and it reconstructs worse, from μ and from a draw: it sits at a lower")])
+def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, sampled, says):
+    sentence = compare.spatial_rate_sentence(bits, mse, sampled, 200.0, 0.01)
+    assert says in sentence and f"carries {bits} bits" in sentence, sentence
+
+
+@pytest.mark.parametrize("mean,sampled,top,says", [
+    (0.01, 0.005, 1.0, "0.0050, 2.0 times lower than from μ: its top grid carries 1.0 of its "
+                       "100 bits, next to nothing, and in training"),
+    (0.01, 0.005, 50.0, "2.0 times lower than from μ: in training a channel"),
+    (0.005, 0.01, 1.0, "0.0100, higher than from μ, as for chapter 3's VAE"),
+    (0.01, 0.0098, 1.0, "0.0098, about the same as from μ")])
+def test_the_sampled_sentence_follows_both_errors(mean, sampled, top, says):
+    assert says in compare.sampled_sentence(mean, sampled, top, 100.0)
+
+
+def test_the_spatial_vae_sentence_sets_it_beside_both():
+    text = compare.spatial_vae_sentence(0.03, 0.006, 0.01)
+    assert "reaches 0.0060: 5.0 times below the vector VAE's 0.0300, and below VQ-VAE-2's" in text
+    text = compare.spatial_vae_sentence(0.03, 0.04, 0.01)
+    assert "not below the vector VAE's 0.0300, and above VQ-VAE-2's 0.0100" in text
+
+
+def test_the_spatial_vaes_rate_is_its_kl_in_bits_and_the_figure_draws_its_point_and_lines():
+    import math
+
+    import pandas as pd
+
+    from latent_notes.checks import ParameterError
+    from latent_notes.experiments import rates
+
+    tiny = dict(width=8, res_channels=4, embed_dim=4)
+    torch.manual_seed(0)
+    model = VQVAE2(VQVAE2Config(bottleneck="gaussian", **tiny)).eval()
+    images = torch.rand(6, 1, 28, 28)
+    found = rates.spatial_vae_rate_distortion(model, images, "cpu", seed=3)
+    assert found == rates.spatial_vae_rate_distortion(model, images, "cpu", seed=3)  # seeded
+    torch.manual_seed(3)
+    with torch.no_grad():
+        flow, q = model.flow(images, sample=True)  # one draw of the codes per image
+    assert found["total"] == pytest.approx(float(q.kl.double().mean()) / math.log(2), rel=1e-6)
+    assert found["top"] == pytest.approx(float(q.kl_top.double().mean()) / math.log(2),
+                                         rel=1e-6)
+    assert found["top"] + found["bottom"] == pytest.approx(found["total"])
+    assert found["top"] > 0 and found["bottom"] > 0
+    assert found["sampled_mse"] == pytest.approx(float((flow.x_rec - images).pow(2).mean()),
+                                                 rel=1e-5)
+    with pytest.raises(ParameterError, match="bottleneck='gaussian'"):
+        rates.spatial_vae_rate_distortion(
+            VQVAE2(VQVAE2Config(bottleneck="continuous", **tiny)), images, "cpu")
+    sweep = pd.DataFrame({"beta": [1.0, 4.0], "rate_bits": [30.0, 10.0],
+                          "test_mse": [0.01, 0.03]})
+    fig = rates.rate_distortion_plot(sweep, {"spatial VAE": (found["total"], 0.005)}, 0.02,
+                                     "t", lines={"continuous": 0.001})
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert {"spatial VAE", "continuous", "AE (a real-valued code: no rate)"} <= set(labels)

@@ -96,6 +96,16 @@ def test_chapters_4_and_5_name_chapter_1s_judge_recipe_in_every_profile(profile)
             assert resolved[chapter][f"judge_{key}"] == first[key], (chapter, key)
 
 
+@pytest.mark.parametrize("profile", ["quick", "standard", "full"])
+def test_chapter_5_trains_its_same_backbone_models_with_chapter_4s_recipe(profile):
+    chapters = (yaml.safe_load((ROOT / "profiles" / f"{profile}.yml").read_text()) or {}).get(
+        "chapters") or {}
+    resolved = {c: {**parameters_cell(c), **(chapters.get(c) or {})}
+                for c in ("04_vqvae2", "05_comparison")}
+    for key in ("epochs", "batch_size", "lr"):
+        assert resolved["05_comparison"][f"vq_{key}"] == resolved["04_vqvae2"][key], key
+
+
 def test_the_judge_is_chapter_1s_network_whichever_chapter_asks_first(tmp_path):
     data = load_data("digits", subset=100)
     recipe = dict(epochs=1, batch_size=32, lr=5e-3)

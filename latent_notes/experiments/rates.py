@@ -13,6 +13,8 @@ the same way).
   would take with no prior at all.
 - The AE has no rate: its code is a deterministic vector of real numbers, and nothing in its
   loss charges for what those numbers carry (storage, 32 bits a float, is not information).
+  Neither has VQ-VAE-2's backbone with a continuous bottleneck, for the same reason; with a
+  Gaussian one (a VAE with a spatial latent) its rate is its KL over ln 2, as the VAE's.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import ParameterError
-from ..models.common import batched
+from ..models.common import batched, seeded
 from ..models.pixelcnn import prior_inputs
 from ..models.vqvae2 import code_grids
 
@@ -39,6 +41,34 @@ def vae_rate_bits(model, images: torch.Tensor, device) -> float:
     model.eval()
     kl = batched(lambda x: kl_to_standard_normal(*model.posterior(x)).sum(1), images, device)
     return float(kl.double().mean()) / LN2
+
+
+@torch.no_grad()
+def spatial_vae_rate_distortion(model, images: torch.Tensor, device,
+                                seed: int = 0) -> dict[str, float]:
+    """Rate and distortion over ``images`` of VQ-VAE-2's backbone with a Gaussian bottleneck
+    (a VAE with a spatial latent), from one seeded draw of q(z | x) per image.
+
+    ``top``, ``bottom``, ``total``: E_x KL(q || N(0, I)) / ln 2 in bits per image (the bottom
+    posterior depends on the drawn top code, so its KL at that draw is an unbiased estimate of
+    E_q(z_top) KL_bottom; the top's is exact); ``sampled_mse``: the per-pixel MSE of the images
+    decoded from the draw, the ELBO's distortion E_q (``reconstruct`` decodes μ instead).
+    """
+    if getattr(model.config, "bottleneck", None) != "gaussian":
+        raise ParameterError("spatial_vae_rate_distortion needs a VQ-VAE-2 built with "
+                             "bottleneck='gaussian' (its KL is the rate); got bottleneck="
+                             f"{getattr(model.config, 'bottleneck', None)!r}.")
+    model.eval()
+
+    def terms(x):  # (B, 3): the top's KL, the bottom's, the squared error per pixel
+        flow, q = model.flow(x, sample=True)
+        error = (flow.x_rec - x).pow(2).flatten(1).mean(1)
+        return torch.stack([q.kl_top, q.kl - q.kl_top, error], 1)
+
+    with seeded(seed):
+        top, bottom, mse = batched(terms, images, device).double().mean(0).tolist()
+    return {"top": top / LN2, "bottom": bottom / LN2, "total": (top + bottom) / LN2,
+            "sampled_mse": mse}
 
 
 @torch.no_grad()
@@ -98,9 +128,11 @@ def sweep_is_a_trade(sweep: pd.DataFrame) -> bool:
                 and (np.diff(sweep["test_mse"]) >= 0).all())
 
 
-def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None, title: str):
+def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None, title: str,
+                         lines: dict | None = None):
     """Test MSE per pixel against rate in bits per image (both log scales): the VAE's β sweep
-    as a curve, ``points`` {label: (rate, mse)} as markers, the AE (no rate) as a line."""
+    as a curve, ``points`` {label: (rate, mse)} as markers, the AE (no rate) as a line, and
+    ``lines`` {label: mse}, other codes without a rate, as more lines."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -119,6 +151,8 @@ def rate_distortion_plot(sweep: pd.DataFrame, points: dict, ae_mse: float | None
     if ae_mse is not None:
         ax.axhline(ae_mse, color=colors[0], linestyle="--",
                    label="AE (a real-valued code: no rate)")
+    for i, (label, mse) in enumerate((lines or {}).items()):
+        ax.axhline(mse, color=colors[7 + i % 3], linestyle=":", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rate, bits per image (log scale)")

@@ -13,6 +13,27 @@ Grid sizes: the two encoders halve the image three times, so the image side must
 of 8. Sides that are not (MNIST's 28) are zero-padded symmetrically up to the next multiple of 8
 (28 → 32: two black pixels on each side, which is MNIST's background anyway) and the
 reconstruction is cropped back; the loss only sees the original pixels.
+
+The bottleneck, chosen by ``bottleneck``, with the same encoders, decoders, grids and D
+channels per position (the projects this book grew from built their AE and VAE on the VQ-VAE
+backbone this way):
+
+- ``"vq"``: VQ-VAE-2, two EMA codebooks. Loss: per-pixel MSE + β_c · commitment.
+- ``"continuous"``: no quantiser, real-valued maps: an autoencoder with a spatial latent.
+  Loss: the per-pixel MSE.
+- ``"gaussian"``: each position's D channels are a diagonal Gaussian q(z | x) (the 1x1 conv
+  to the code gives 2D channels, μ and log σ²), drawn as μ + σ·ε in training and taken as μ at
+  evaluation (as chapter 3's VAE reconstructs). The bottom posterior is conditioned on the top
+  code, so KL(q(z_top, z_bottom | x) || N(0, I)) = KL_top + E_q(z_top) KL_bottom: one drawn
+  z_top estimates the expectation; both KLs are closed forms summed over positions and
+  channels. With a Gaussian decoder of fixed std σ (``decoder_std``) and N = C·H·W pixels,
+  -ELBO(x) = Σ_pixels (x - x̂)² / (2σ²) + KL(x) nats, up to the constant N/2 · log(2πσ²).
+  The loss is that bound times 2σ²/N, β weighting the KL:
+
+      loss = MSE per pixel + β · (2σ²/N) · KL,
+
+  on the scale of the other bottlenecks' per-pixel MSE (one learning rate serves all three),
+  with the negative ELBO's minimiser: at β = 1 it is the negative ELBO, rescaled.
 """
 from __future__ import annotations
 
@@ -27,6 +48,8 @@ from ..checks import ParameterError, check_config, choice, number, positive
 from .common import batched
 from .family import Family
 from .quantise import VectorQuantiserEMA, codebook_usage, perplexity
+
+BOTTLENECKS = ("vq", "continuous", "gaussian")
 
 # -- blocks ---------------------------------------------------------------------------------
 
@@ -84,6 +107,9 @@ class VQVAE2Config:
     decay: float = number(0.99, 0.0, 1.0, low_open=True, high_open=True)  # EMA decay, in (0, 1)
     restart: bool = True  # restart codes that fall out of use
     restart_threshold: float = number(1.0, 0.0)  # ... when their mean count per batch drops below
+    bottleneck: str = choice("vq", BOTTLENECKS)  # vq | continuous (an AE) | gaussian (a VAE)
+    beta: float = number(1.0, 0.0)  # gaussian: weight of the KL term (1: the negative ELBO)
+    decoder_std: float = number(0.1, 0.0, low_open=True)  # gaussian: σ of p(x | z)
 
     # The downsampling of each level, written once: the bottom encoder halves the image twice
     # (S → S/4), the top encoder once more (S/4 → S/8).
@@ -114,8 +140,13 @@ class VQVAE2Config:
 
     @property
     def code_length(self) -> int:
-        """Numbers in ``encode``'s flat code: both quantised maps, D · (G_top² + G_bottom²)."""
+        """Numbers in ``encode``'s flat code: both maps, D · (G_top² + G_bottom²)."""
         return self.embed_dim * (self.top_grid ** 2 + self.bottom_grid ** 2)
+
+    @property
+    def code_channels(self) -> int:
+        """Channels of the 1x1 conv to the code: D, or μ and log σ² (2D) for a Gaussian."""
+        return 2 * self.embed_dim if self.bottleneck == "gaussian" else self.embed_dim
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -134,18 +165,24 @@ class Flow(NamedTuple):
 
 
 class Quantised(NamedTuple):
+    """What the bottleneck hands the decoders (the maps of a continuous or Gaussian one are
+    real numbers, their code grids None)."""
+
     quant_top: torch.Tensor  # (B, D, S/8, S/8)
     quant_bottom: torch.Tensor  # (B, D, S/4, S/4)
-    codes_top: torch.Tensor  # (B, S/8, S/8) long
-    codes_bottom: torch.Tensor  # (B, S/4, S/4) long
-    commitment: torch.Tensor  # scalar, both levels
+    codes_top: torch.Tensor | None  # (B, S/8, S/8) long
+    codes_bottom: torch.Tensor | None  # (B, S/4, S/4) long
+    commitment: torch.Tensor  # scalar, both levels (0 without codebooks)
+    kl: torch.Tensor | None = None  # (B,) nats, both levels: a Gaussian bottleneck's KL
+    kl_top: torch.Tensor | None = None  # (B,) nats, the top level's part of it
 
 
 class VQVAE2Output(NamedTuple):
     recon: torch.Tensor  # (B, C, H, W) in [0, 1]
-    codes_top: torch.Tensor
-    codes_bottom: torch.Tensor
+    codes_top: torch.Tensor | None
+    codes_bottom: torch.Tensor | None
     commitment: torch.Tensor
+    kl: torch.Tensor | None = None  # (B,) nats per image, gaussian only
 
 
 class Priors(nn.Module):
@@ -181,7 +218,9 @@ class VQVAE2(nn.Module):
     The verbs of every family: ``encode`` (both quantised maps, flattened: the vector a probe
     reads), ``decode``, ``reconstruct`` and ``sample`` (through the PixelCNN priors given to
     ``attach_priors``). Beyond them: ``quantise`` (maps and code grids), ``decode_code`` (code
-    grids → images) and ``edit_code``.
+    grids → images) and ``edit_code``. With a continuous or Gaussian bottleneck there are no
+    codebooks: ``encode`` gives the real-valued maps (μ for a Gaussian), and the verbs that
+    need code grids refuse.
     """
 
     def __init__(self, config: VQVAE2Config):
@@ -195,13 +234,18 @@ class VQVAE2(nn.Module):
             return VectorQuantiserEMA(dim, k, cfg.commitment_weight, cfg.decay, restart=cfg.restart,
                                       restart_threshold=cfg.restart_threshold)
 
+        # Codebooks only for "vq", built in the order they always were: the same seed gives
+        # a "vq" model the same weights and state_dict keys as before bottlenecks existed.
+        vq = cfg.bottleneck == "vq"
         self.encoder_bottom = encoder(cfg.channels, width, **blocks, halvings=cfg.BOTTOM_HALVINGS)
         self.encoder_top = encoder(width, width, **blocks, halvings=cfg.TOP_HALVINGS)
-        self.to_code_top = nn.Conv2d(width, dim, 1)
-        self.quantise_top = quantiser(cfg.codebook_size_top)
+        self.to_code_top = nn.Conv2d(width, cfg.code_channels, 1)
+        if vq:
+            self.quantise_top = quantiser(cfg.codebook_size_top)
         self.decoder_top = decoder(dim, dim, width, **blocks, doublings=cfg.TOP_HALVINGS)
-        self.to_code_bottom = nn.Conv2d(width + dim, dim, 1)
-        self.quantise_bottom = quantiser(cfg.codebook_size_bottom)
+        self.to_code_bottom = nn.Conv2d(width + dim, cfg.code_channels, 1)
+        if vq:
+            self.quantise_bottom = quantiser(cfg.codebook_size_bottom)
         self.upsample_top = nn.ConvTranspose2d(dim, dim, 2 * up, stride=up, padding=up // 2)
         self.decoder = decoder(2 * dim, cfg.channels, width, **blocks,
                                doublings=cfg.BOTTOM_HALVINGS)
@@ -216,21 +260,43 @@ class VQVAE2(nn.Module):
     def pad(self) -> int:
         return (self.config.padded_size - self.config.image_size) // 2
 
-    def flow(self, x: torch.Tensor) -> tuple[Flow, Quantised]:
-        """The whole pass, keeping every intermediate."""
+    def _bottleneck(self, level: str, h: torch.Tensor, sample: bool):
+        """The 1x1 conv's output h → (maps (B, D, G, G), codes or None, commitment, KL (B,)
+        or None), by the config's bottleneck."""
+        kind = self.config.bottleneck
+        if kind == "vq":
+            q = (self.quantise_top if level == "top" else self.quantise_bottom)(h)
+            return q.quantised, q.codes, q.commitment, None
+        if kind == "continuous":
+            return h, None, h.new_zeros(()), None
+        mu, logvar = h.chunk(2, dim=1)  # (B, D, G, G) each
+        # KL(N(μ, σ²) || N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) per channel (Kingma & Welling
+        # 2014, appendix B; written here rather than imported from .vae, so that editing the
+        # VAE never retrains this model), summed over positions and channels: (B,)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+        return z, None, h.new_zeros(()), kl
+
+    def flow(self, x: torch.Tensor, sample: bool | None = None) -> tuple[Flow, Quantised]:
+        """The whole pass, keeping every intermediate. ``sample`` (a Gaussian bottleneck):
+        draw the codes from q(z | x) rather than take μ; by default in training mode only."""
+        sample = self.training if sample is None else sample
         x_padded = F.pad(x, [self.pad] * 4)
         z_bottom = self.encoder_bottom(x_padded)
         z_top = self.encoder_top(z_bottom)
-        top = self.quantise_top(self.to_code_top(z_top))
-        dec_top = self.decoder_top(top.quantised)
+        top, codes_top, commit_top, kl_top = self._bottleneck(
+            "top", self.to_code_top(z_top), sample)
+        dec_top = self.decoder_top(top)
         # The bottom code sees the bottom features and what the top level already explains.
-        bottom = self.quantise_bottom(self.to_code_bottom(torch.cat([z_bottom, dec_top], 1)))
-        quant_top_up = self.upsample_top(top.quantised)
-        x_rec = self._decode(bottom.quantised, quant_top_up)
-        quantised = Quantised(top.quantised, bottom.quantised, top.codes, bottom.codes,
-                              top.commitment + bottom.commitment)
-        return Flow(x_padded, z_bottom, z_top, top.quantised, dec_top, bottom.quantised,
-                    quant_top_up, x_rec), quantised
+        bottom, codes_bottom, commit_bottom, kl_bottom = self._bottleneck(
+            "bottom", self.to_code_bottom(torch.cat([z_bottom, dec_top], 1)), sample)
+        quant_top_up = self.upsample_top(top)
+        x_rec = self._decode(bottom, quant_top_up)
+        kl = None if kl_top is None else kl_top + kl_bottom
+        quantised = Quantised(top, bottom, codes_top, codes_bottom, commit_top + commit_bottom,
+                              kl, kl_top)
+        return Flow(x_padded, z_bottom, z_top, top, dec_top, bottom, quant_top_up,
+                    x_rec), quantised
 
     def _decode(self, quant_bottom, quant_top_up):
         out = self.decoder(torch.cat([quant_bottom, quant_top_up], 1))
@@ -242,17 +308,30 @@ class VQVAE2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> VQVAE2Output:
         flow, q = self.flow(x)
-        return VQVAE2Output(flow.x_rec, q.codes_top, q.codes_bottom, q.commitment)
+        return VQVAE2Output(flow.x_rec, q.codes_top, q.codes_bottom, q.commitment, q.kl)
 
     def quantise(self, x: torch.Tensor) -> Quantised:
         """Images (B, C, H, W) → quantised maps and code grids of both levels."""
+        self._needs_codes("quantise")
         return self.flow(x)[1]
+
+    def _needs_codes(self, verb: str) -> None:
+        """Refuse a verb that needs code grids on a model without codebooks."""
+        kind = self.config.bottleneck
+        if kind != "vq":
+            maps = "μ of a Gaussian per position" if kind == "gaussian" else "real numbers"
+            raise ParameterError(
+                f"{verb} needs discrete codes, and this model was built with "
+                f"bottleneck={kind!r}: its maps are {maps}, with no codebooks, code grids or "
+                "priors. Use encode/decode/reconstruct on it, or a model with "
+                "bottleneck='vq' (VQ-VAE-2 itself) for code grids, priors and sampling.")
 
     # -- the verbs every family has ----------------------------------------------------------
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Images → (B, code_length): the top then the bottom quantised map, flattened."""
-        q = self.quantise(x)
+        """Images → (B, code_length): the top then the bottom map (quantised, real-valued or
+        μ), flattened."""
+        _, q = self.flow(x, sample=False)
         return torch.cat([q.quant_top.flatten(1), q.quant_bottom.flatten(1)], 1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -271,6 +350,7 @@ class VQVAE2(nn.Module):
 
         The priors are moved to the model's device, and from then on move with it.
         """
+        self._needs_codes("attach_priors")
         if not temperature > 0:
             raise ParameterError(f"temperature must be a positive number, got {temperature!r}.")
         priors = Priors(top_prior, bottom_prior, temperature)
@@ -288,6 +368,7 @@ class VQVAE2(nn.Module):
         from .common import draw_labels, seeded
         from .pixelcnn import upsample_codes
 
+        self._needs_codes("sample")
         if self.priors is None:
             raise ParameterError("This VQ-VAE-2 has no priors to sample from: call "
                                  "model.attach_priors(top_prior, bottom_prior) first "
@@ -317,6 +398,7 @@ class VQVAE2(nn.Module):
 
     def decode_code(self, codes_top: torch.Tensor, codes_bottom: torch.Tensor) -> torch.Tensor:
         """Code grids (B, S/8, S/8) and (B, S/4, S/4) → images (B, C, H, W)."""
+        self._needs_codes("decode_code")
         return self.decode_maps(self.quantise_top.embed_code(codes_top),
                                 self.quantise_bottom.embed_code(codes_bottom))
 
@@ -324,6 +406,7 @@ class VQVAE2(nn.Module):
     def edit_code(self, codes_top, codes_bottom, level: str, position, new_codes) -> torch.Tensor:
         """Decode one image's code grids once per value in ``new_codes`` put at ``position``
         (row, column) of the ``level`` grid: (len(new_codes), C, H, W) on the CPU."""
+        self._needs_codes("edit_code")
         if level not in ("top", "bottom"):
             raise ParameterError(f"level must be 'top' or 'bottom', got {level!r}.")
         n = len(new_codes)
@@ -341,9 +424,20 @@ def build_vqvae2(config: dict) -> VQVAE2:
 # -- the loss -------------------------------------------------------------------------------
 
 def vqvae2_loss(model: VQVAE2, x, y) -> dict:
-    """Reconstruction MSE + commitment (the codebooks learn by EMA, outside the gradient)."""
+    """Reconstruction MSE per pixel + commitment (the codebooks learn by EMA, outside the
+    gradient); without codebooks the MSE alone, or for a Gaussian bottleneck the negative ELBO
+    times 2σ²/N with β on the KL (the module docstring), reporting the KL and the negative
+    ELBO in nats per image (in eval mode from z = μ, a plug-in for E_q)."""
+    cfg = model.config
     out = model(x)
     mse = F.mse_loss(out.recon, x)
+    if cfg.bottleneck == "continuous":
+        return {"loss": mse, "mse": mse}
+    if cfg.bottleneck == "gaussian":
+        pixels, var = x[0].numel(), cfg.decoder_std ** 2  # N = C·H·W, σ²
+        kl = out.kl.mean()  # nats per image
+        return {"loss": mse + cfg.beta * 2 * var / pixels * kl, "mse": mse, "kl": kl,
+                "neg_elbo": mse * pixels / (2 * var) + kl}
     return {"loss": mse + out.commitment, "mse": mse, "commitment": out.commitment}
 
 
@@ -382,8 +476,27 @@ def codebook_stats(model: VQVAE2, images: torch.Tensor, device) -> dict:
 
 # -- the family ----------------------------------------------------------------------------------
 
+def _file_name(cfg: VQVAE2Config) -> str:
+    """e.g. vqvae2, vqvae2-norestart, vqvae2-colour, vqvae2-continuous, vqvae2-gaussian-beta4."""
+    if cfg.bottleneck == "vq":
+        parts = ["vqvae2"] + ([] if cfg.restart else ["norestart"])
+    else:  # same encoders and decoders, another bottleneck: a variant, named by it
+        parts = ["vqvae2", cfg.bottleneck]
+        if cfg.bottleneck == "gaussian":
+            parts += [f"beta{cfg.beta:g}"] if cfg.beta != 1 else []
+            parts += [f"std{cfg.decoder_std:g}"] if cfg.decoder_std != 0.1 else []
+    return "-".join(parts + (["colour"] if cfg.channels == 3 else []))
+
+
+def _is_plain(cfg: VQVAE2Config) -> bool:
+    """Chapter 4's VQ-VAE-2 (codebooks, with restarts): the one later chapters compare."""
+    return cfg.bottleneck == "vq" and cfg.restart
+
+
 def monitor_codebooks(model: VQVAE2, data, device) -> dict:
     """Every epoch: codebook usage and perplexity of the validation images' codes."""
+    if model.config.bottleneck != "vq":
+        return {}  # no codebooks to watch
     stats = codebook_stats(model, data.val.images, device)
     return {f"val_{key}": value for key, value in stats.items()}
 
@@ -393,7 +506,5 @@ FAMILY = Family(
     model_options={"width": 64, "embed_dim": 32, "codebook_size_top": 64,
                    "codebook_size_bottom": 128, "commitment_weight": 0.25},
     train_options={"batch_size": 64, "lr": 1e-3}, chapter="04_vqvae2",
-    file_name=lambda cfg: "vqvae2" + ("" if cfg.restart else "-norestart")
-    + ("-colour" if cfg.channels == 3 else ""),
-    alias=lambda cfg: "vqvae2" if cfg.restart else None,
+    file_name=_file_name, alias=lambda cfg: "vqvae2" if _is_plain(cfg) else None,
     monitor=monitor_codebooks, has_priors=True)
