@@ -259,8 +259,6 @@ print(inspect.getsource(vae.vae_loss))
 # loaded the next time the chapter runs with the same parameters.
 
 # %%
-glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
-glue("epochs_text", str(epochs))
 sweep = {beta: trained_vae(epochs, beta=beta) for beta in sweep_betas}
 for beta, result in sweep.items():
     print(f"β={beta:g}: {result.status} ({result.path.name})")
@@ -420,11 +418,6 @@ print(f"importance sampling, K={is_samples} on {len(binary_x)} images: "
       f"{time.perf_counter() - started:.1f} s")
 binary_elbo = experiments.evaluate_elbo(binary_vae.model, binary_x, chapter.device,
                                         seed=seed)["neg_elbo"]
-setting = f"binarised,latent={latent_size}"
-chapter.record("vae", "neg_elbo_binarised", binary_elbo, setting=setting)
-chapter.record("vae", "nll_is_binarised", binary_nll, setting=setting)
-chapter.record("vae", "is_samples", is_samples, setting=setting)
-chapter.record("vae", "is_images", len(binary_x), setting=setting)
 where = f"binarised {data.name}, {len(binary_x)} test images"
 ours = pd.DataFrame([
     {"model": "this chapter's VAE: negative ELBO (the bound)", "data": where,
@@ -677,6 +670,11 @@ if colour_dataset:
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
+chapter.record_all("vae", {"neg_elbo_binarised": binary_elbo, "nll_is_binarised": binary_nll,
+                           "is_samples": is_samples, "is_images": len(binary_x)},
+                   setting=f"binarised,latent={latent_size}")
+glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
+glue("epochs_text", str(epochs))
 glue("n_params", sum(p.numel() for p in model.parameters()))
 glue("latent_size", latent_size)
 lowest, highest = sweep_table.iloc[0], sweep_table.iloc[-1]  # smallest and largest β

@@ -53,8 +53,8 @@ import torch
 from latent_notes import families
 from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.book.parameters import VQVAE2Parameters
-from latent_notes.data import load_data
-from latent_notes.experiments import latent, plots
+from latent_notes.data import load_data, one_per_class
+from latent_notes.experiments import latent, plots, vq_experiments
 from latent_notes.experiments.metrics import predict, reconstruction_scores
 from latent_notes.families import CodeData, train_priors
 from latent_notes.models.common import batched
@@ -271,39 +271,85 @@ plots.code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_s
 # %% [markdown]
 # ## What a single code controls
 #
-# Take one test image, change the code at **one** position of one level to other codes, and
-# decode. A top code covers an 8×8 patch of the padded image and its influence spreads through
-# the decoder; a bottom code covers 4×4 pixels. The replacement codes are the most used codes
-# of each level.
+# Take one test image, fix every code of both grids but one position, put each of that
+# level's codes there in turn (all {glue:text}`codebook_size_top` top codes, or all
+# {glue:text}`codebook_size_bottom` bottom ones) and decode: one row of images per
+# position. We do it at the {glue:text}`walk_positions` positions of each grid where the
+# digit has the most ink. A top code sits over a {glue:text}`top_cell`×{glue:text}`top_cell`
+# cell of the padded image, a bottom code over a
+# {glue:text}`bottom_cell`×{glue:text}`bottom_cell` one; through the decoder's convolutions
+# either can reach beyond its cell. A red frame marks the code the encoder chose.
 
 # %%
-index = 0
-top_position, bottom_position = (1, 1), (3, 3)
-common_top = (torch.bincount(test_codes.top.flatten(), minlength=codebook_size_top)
-              .argsort(descending=True)[:8])
-common_bottom = (torch.bincount(test_codes.bottom.flatten(),
-                                minlength=codebook_size_bottom)
-                 .argsort(descending=True)[:8])
-edits_top = model.edit_code(test_codes.top[index].to(dev),
-                            test_codes.bottom[index].to(dev),
-                            "top", top_position, common_top)
-edits_bottom = model.edit_code(test_codes.top[index].to(dev),
-                               test_codes.bottom[index].to(dev),
-                               "bottom", bottom_position, common_bottom)
-plots.image_grid(torch.cat([edits_top, edits_bottom]), 8,
-                 captions=[f"top {int(k)}" for k in common_top]
-                 + [f"bottom {int(k)}" for k in common_bottom],
-                 title=f"One code changed: top grid at {top_position} (first row), "
-                       f"bottom grid at {bottom_position} (second row)");
+judge = None  # chapter 1's classifier: it reads MNIST-like data (grey, ten classes)
+if data.channels == 1 and len(data.classes) == 10:
+    judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
+                           lr=judge_lr, run=run)
+index, walk_positions, config = 0, 3, model.config
+image = data.test.images[index]
+grids = {"top": test_codes.top[index], "bottom": test_codes.bottom[index]}
+grids = {level: grid.to(dev) for level, grid in grids.items()}
+walks, chosen, boxes = {}, {}, {}
+for level, grid in grids.items():
+    for where in vq_experiments.inked_positions(config, image, level, walk_positions):
+        label = f"{level} {where}"
+        walks[label] = vq_experiments.every_code(model, *grids.values(), level, where)
+        chosen[label] = int(grid[where])
+        boxes[label] = vq_experiments.code_box(config, where, level)
+vq_experiments.traversal_figure(
+    walks, 32, originals=chosen,
+    title=f"One position through every code (test image {index}, a "
+          f"{data.classes[int(data.test.labels[index])]})");
 
 # %% [markdown]
-# Every edit stays local: a code can only rewrite the region it covers, plus a margin that the
-# decoder's convolutions spread it over, and the rest of the image is untouched. How much the
-# region changes depends on how far the new code lies from the old one; with a
-# well-trained bottom level much of the stroke detail sits in the bottom codes, and the top
-# codes set the coarse layout the bottom codes refine. This division of labour is what the two
-# levels are for, and what the two priors below will learn: the top prior the layout, the
-# bottom prior the detail given the layout.
+# Where does each row act? The mean absolute change of its images from the unedited
+# reconstruction, pixel by pixel, with the code's cell outlined:
+
+# %%
+unedited = vq_experiments.decoded(model, *grids.values())
+vq_experiments.change_maps(walks, unedited, boxes,
+                           title="Where one code acts: mean |change| over its codes");
+
+# %% [markdown]
+# One image can mislead, so we measure the same traversal on the first test image of every
+# class: for each position, the share of the pixel change that falls inside the code's cell
+# and, where the judge can read the images, the share of codes that make it read another
+# class.
+
+# %%
+measured = one_per_class(data.test.labels, data.classes)
+traversal = vq_experiments.code_traversal(model, data.test.images, test_codes, measured,
+                                          walk_positions, dev,
+                                          judge=judge.model if judge else None)
+walk_summary = traversal.drop(columns=["image", "position"]).groupby("level").mean()
+walk_summary
+
+# %% tags=["remove-cell"]
+# The numbers the text quotes (a cell the rendered page leaves out).
+for level, row in walk_summary.iterrows():
+    chapter.record_all("vqvae2", {f"code_{name}": value for name, value in row.items()},
+                       setting=f"traversal,{level}")
+cells = {level: config.padded_size // vq_experiments.grid_size(config, level)
+         for level in ("top", "bottom")}
+glue("codebook_size_top", codebook_size_top)
+glue("codebook_size_bottom", codebook_size_bottom)
+glue("walk_positions", walk_positions)
+glue("walk_images", len(measured))
+glue("top_cell", cells["top"])
+glue("bottom_cell", cells["bottom"])
+glue("walk_text", vq_experiments.traversal_sentence(walk_summary, cells))
+glue("walk_inside_top", walk_summary.loc["top", "share_inside"])
+glue("walk_inside_bottom", walk_summary.loc["bottom", "share_inside"])
+
+# %% [markdown]
+# {glue:text}`walk_text` (Measured on {glue:text}`walk_images` test images, one per class,
+# at {glue:text}`walk_positions` positions per level each.) A code can only rewrite the
+# region it covers plus the margin the decoder's convolutions spread it over, and how much it
+# changes depends on how far the new code lies from the old one. The two levels are meant to
+# divide the work, the top codes the coarse layout and the bottom codes the detail drawn on
+# it (Razavi et al., 2019); the numbers above say how far this run got there. The two priors
+# below learn the same split: the top prior the layout, the bottom prior the detail given the
+# layout.
 #
 # ## Interpolating quantised latents
 #
@@ -429,9 +475,7 @@ plots.image_grid(shown_samples, samples_per_class,
 
 # %%
 agreement = None  # measured on MNIST-like data only: grey images of ten classes
-if data.channels == 1 and len(data.classes) == 10:
-    judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
-                           lr=judge_lr, run=run)
+if judge is not None:  # loaded for the code traversal above
     predicted = predict(judge.model, samples, dev).argmax(1)
     agreement = float((torch.as_tensor(predicted) == asked).float().mean())
     chapter.record("vqvae2", "sample_agreement", agreement)
@@ -606,6 +650,8 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # - Two levels split the work: a {glue:text}`top_grid`×{glue:text}`top_grid` top grid for
 #   the global shape, a {glue:text}`bottom_grid`×{glue:text}`bottom_grid` bottom grid for the
 #   details.
+# - One code through all its values: {glue:text}`walk_inside_top:.0%` of a top code's pixel
+#   change and {glue:text}`walk_inside_bottom:.0%` of a bottom code's stays inside its cell.
 # - A gated PixelCNN per level turns the autoencoder into a generator
 #   ({glue:text}`bits_top_class:.2f` and {glue:text}`bits_bottom:.2f` bits per code on the test
 #   codes); sampling is sequential over positions and tuned by a temperature.

@@ -53,6 +53,7 @@ from latent_notes.experiments.metrics import (
     gaussian_stats,
     reconstruction_scores,
 )
+from latent_notes.experiments.vq_experiments import code_box
 from latent_notes.families import FAMILIES
 from latent_notes.models.common import batched
 
@@ -246,7 +247,7 @@ for name, model in models.items():
         centre = (q.codes_top.shape[1] // 2, q.codes_top.shape[2] // 2)
         images = model.edit_code(q.codes_top[0], q.codes_bottom[0], "top", centre,
                                  compare.most_used_codes(model, test_x, dev, 7)).cpu()
-        box = compare.top_code_box(model.config, centre)
+        box = code_box(model.config, centre, "top")
         effects[name] = compare.unit_effect(
             images, batched(model.reconstruct, x0[None], dev)[0], box)
         what = "the top code at the centre replaced by each of the 7 most used codes"
@@ -635,8 +636,7 @@ glue("n_samples_used", n_drawn)
 glue("vq_top", vq.top_grid)
 glue("vq_bottom", vq.bottom_grid)
 glue("vq_codes", vq.top_grid ** 2 + vq.bottom_grid ** 2)
-vq_bits = (vq.top_grid ** 2 * math.log2(vq.codebook_size_top)
-           + vq.bottom_grid ** 2 * math.log2(vq.codebook_size_bottom))
+vq_bits = rates.storage_bits(vq)
 glue("vq_bits", round(vq_bits))
 glue("vq_floats", round(vq_bits / 32))
 vq_mse = recon_table.loc["vqvae2", "test_mse"]
@@ -665,10 +665,10 @@ glue("sweep_text", sweep_text)
 #   $\ln 2$. Chapter 3's β sweep gives one point per β.
 # - **VQ-VAE-2:** the length of its code grids under its own priors,
 #   $-\log_2 p(c_\text{top} \mid y) - \log_2 p(c_\text{bottom} \mid c_\text{top}, y)$, as
-#   an entropy coder driven by the two PixelCNNs would write them. The priors know the
-#   class $y$; sending the class first costs $\log_2 C$ bits more, and that sum bounds the
-#   length without the class from above. Without any prior the grids take their storage,
-#   positions × $\log_2 K$.
+#   an entropy coder driven by the two PixelCNNs would write them. Given the class $y$ the
+#   priors predict the codes best; with no label (the "no label" they learnt in chapter 4)
+#   they give the length that compares with the VAE's rate, since neither is told the
+#   class. Without any prior the grids take their storage, positions × $\log_2 K$.
 # - **The AE:** none. Its code is a deterministic vector of real numbers, and nothing in its
 #   loss charges for what they carry, so it appears as a line at its distortion. So does
 #   VQ-VAE-2's backbone with the continuous bottleneck (section 1), for the same reason.
@@ -683,13 +683,14 @@ glue("sweep_text", sweep_text)
 rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
 vae_bits = rates.vae_rate_bits(models["vae"], test_x, dev)
 code_bits = rates.vqvae2_code_bits(models["vqvae2"], test_x, test_y, dev)
+rate_how = "no label" if "unconditional" in code_bits else "class sent first"
 spatial_bits = spatial_rd["total"]  # measured in section 1
 mse = backbone_table["test_mse"]
 spatial = {name: mse[f"VQ-VAE-2 backbone, {name}"] for name in same_backbone}
 rates.rate_distortion_plot(
     rd_sweep, {"VAE, β = 1 (this chapter's)": (vae_bits, mse["vae"]),
-               "VQ-VAE-2, codes under its priors, class sent first":
-                   (code_bits["with_class"], mse["vqvae2"]),
+               f"VQ-VAE-2, codes under its priors, {rate_how}":
+                   (code_bits["rate"], mse["vqvae2"]),
                "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"]),
                "VQ-VAE-2's backbone, Gaussian (a spatial VAE), from μ":
                    (spatial_bits, spatial["gaussian"]),
@@ -706,16 +707,26 @@ pd.Series({"VAE rate (KL / ln 2)": vae_bits, **{
 chapter.record("vae", "rate_bits", vae_bits, glue="rate_vae")
 for key, setting in (("top", "top|class"), ("bottom", "bottom|top,class"),
                      ("given_class", "codes|class"), ("with_class", "class+codes"),
-                     ("storage", "storage")):
-    chapter.record("vqvae2", "rate_bits", code_bits[key], setting=setting,
-                   glue=f"rate_vq_{key}")
+                     ("top_unconditional", "top"), ("bottom_unconditional", "bottom|top"),
+                     ("unconditional", "codes"), ("storage", "storage")):
+    if key in code_bits:
+        chapter.record("vqvae2", "rate_bits", code_bits[key], setting=setting,
+                       glue=f"rate_vq_{key}")
+glue("rate_vq", code_bits["rate"])
+glue("rate_vq_how", "with no label" if "unconditional" in code_bits else
+     "with the class sent first (these priors know no \"no label\")")
+label_bits = math.log2(models["vqvae2"].priors.top.config.num_classes)
+gain = code_bits["rate"] - code_bits["given_class"]
+glue("label_saving", f"knowing the label saves {gain:.1f} bits, against the {label_bits:.1f} "
+     "bits (log2 of the number of classes) that sending it costs" if gain > 0 else
+     f"on this run knowing the label saves nothing ({gain:+.1f} bits)")
 glue("rd_trade",
      "As β grows the VAE's rate falls and its distortion rises: the β values are points "
      "on one trade-off, not better and worse models." if rates.sweep_is_a_trade(rd_sweep)
      else "On this run the β sweep is not a clean trade-off (rate and distortion do not "
      "move in opposite directions at every step), so read its points one by one."
      if len(rd_sweep) > 1 else "Chapter 3's β sweep is not in this results folder yet.")
-rate_ratio = code_bits["with_class"] / vae_bits
+rate_ratio = code_bits["rate"] / vae_bits
 mse_ratio = mse["vae"] / mse["vqvae2"]
 if rate_ratio > 1 and mse_ratio > 1:
     rd_verdict = (f"VQ-VAE-2's codes cost {rate_ratio:.1f} times the VAE's bits and its "
@@ -730,9 +741,9 @@ else:
                   "test MSE on this run")
 glue("rd_verdict", rd_verdict)
 glue("spatial_rate_text", compare.spatial_rate_sentence(
-    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["with_class"],
+    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["rate"],
     mse["vqvae2"]))
-share = code_bits["with_class"] / code_bits["storage"]
+share = code_bits["rate"] / code_bits["storage"]
 glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
     ": what the priors learnt about which codes follow which" if share < 1 else
     ", more than storage: on this run the priors predict the codes worse than a uniform "
@@ -740,10 +751,11 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 
 # %% [markdown]
 # The VAE at β = 1 carries {glue:text}`rate_vae:.1f` bits per test image. VQ-VAE-2's codes
-# take {glue:text}`rate_vq_given_class:.0f` bits under its priors given the class
-# ({glue:text}`rate_vq_top:.0f` for the top grid, {glue:text}`rate_vq_bottom:.0f` for the
-# bottom one), {glue:text}`rate_vq_with_class:.0f` with the class sent first: that is
-# {glue:text}`storage_text`. {glue:text}`rd_verdict`. {glue:text}`rd_trade`
+# take {glue:text}`rate_vq:.0f` bits under its priors {glue:text}`rate_vq_how`: that is
+# {glue:text}`storage_text`. Told the class, the priors need
+# {glue:text}`rate_vq_given_class:.0f` ({glue:text}`rate_vq_top:.0f` for the top grid,
+# {glue:text}`rate_vq_bottom:.0f` for the bottom one): {glue:text}`label_saving`.
+# {glue:text}`rd_verdict`. {glue:text}`rd_trade`
 #
 # {glue:text}`spatial_rate_text` (its top grid carries {glue:text}`rate_spatial_top:.1f` of
 # those bits, its bottom grid {glue:text}`rate_spatial_bottom:.0f`; the figure marks it twice,
@@ -772,8 +784,8 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # - **Codes as features:** with {glue:text}`few` labels per class, {glue:text}`few_verdict`;
 #   with {glue:text}`all_label`, {glue:text}`all_verdict`.
 # - **Rate:** {glue:text}`rate_vae:.1f` bits per image for the VAE at β = 1,
-#   {glue:text}`rate_vq_with_class:.0f` for VQ-VAE-2's codes under its priors (class sent
-#   first); the AE's real-valued code has none.
+#   {glue:text}`rate_vq:.0f` for VQ-VAE-2's codes under its priors
+#   {glue:text}`rate_vq_how`; the AE's real-valued code has none.
 # - **Generation** (without a label; mean ± std of {glue:text}`n_fid_draws` draws): Fréchet
 #   distances {glue:text}`fid_cnn_ae:.1f` ± {glue:text}`fid_cnn_std_ae:.1f` (AE),
 #   {glue:text}`fid_cnn_vae:.1f` ± {glue:text}`fid_cnn_std_vae:.1f` (VAE) and

@@ -167,6 +167,24 @@ def test_chapter_5_samples_are_farther_than_real_images_and_the_verdicts_match()
     assert text["best_recon"] == min(mse, key=mse.get)
 
 
+def test_chapter_4_code_traversal_sentence_follows_its_measures():
+    measured = {level: {m: value("04_vqvae2", model="vqvae2", metric=f"code_{m}",
+                                 setting=f"traversal,{level}")
+                        for m in ("share_inside", "area", "class_changed", "mean_change")}
+                for level in ("top", "bottom")}
+    text = glued("04_vqvae2")["walk_text"]
+    for m in measured.values():
+        assert 0 <= m["share_inside"] <= 1 and 0 < m["area"] < 1 and m["mean_change"] > 0
+        assert f"another class for {m['class_changed']:.0%}" in text
+        assert f"{m['share_inside']:.0%} of the change it makes" in text
+    assert measured["top"]["area"] == pytest.approx(4 * measured["bottom"]["area"], rel=0.5)
+    top, bottom = (measured[level]["class_changed"] for level in ("top", "bottom"))
+    assert ("A top code can change which digit" in text) == (top >= 2 * bottom and top >= 0.1)
+    assert ("have not split shape from detail" in text) == (top <= bottom)
+    dense = all(m["share_inside"] > 2 * m["area"] for m in measured.values())
+    assert ("Both levels act mostly where they sit" in text) == dense
+
+
 def test_chapter_4_unconditional_samples_and_their_sentences_follow_the_run():
     seen = value("04_vqvae2", model="vqvae2", metric="classes_seen", setting="unconditional")
     text = glued("04_vqvae2")
@@ -278,16 +296,22 @@ def test_chapter_5_rates_agree_with_chapter_3_and_its_rate_sentences_follow_the_
     kl = value("03_vae", model="vae", metric="kl", setting="beta=1,latent=16")
     assert vae == pytest.approx(kl / math.log(2), rel=1e-4)  # one model, one test set
     vq = {s: value("05_comparison", model="vqvae2", metric="rate_bits", setting=s)
-          for s in ("top|class", "bottom|top,class", "codes|class", "class+codes", "storage")}
+          for s in ("top|class", "bottom|top,class", "codes|class", "class+codes", "top",
+                    "bottom|top", "codes", "storage")}
     assert vq["codes|class"] == pytest.approx(vq["top|class"] + vq["bottom|top,class"])
     assert vq["class+codes"] == pytest.approx(vq["codes|class"] + math.log2(10))
+    assert vq["codes"] == pytest.approx(vq["top"] + vq["bottom|top"])
     text = glued("05_comparison")
-    share = vq["class+codes"] / vq["storage"]
+    assert text["rate_vq_how"] == "with no label"  # the priors learnt "no label" (chapter 4)
+    assert f"{vq['codes']:.0f}" == f"{float(text['rate_vq']):.0f}"
+    gain = vq["codes"] - vq["codes|class"]
+    assert (f"saves {gain:.1f} bits" in text["label_saving"]) == (gain > 0)
+    share = vq["codes"] / vq["storage"]
     assert f"{share:.0%} of their" in text["storage_text"]
     assert ("what the priors learnt" in text["storage_text"]) == (share < 1)
     mse = {m: value("05_comparison", model=m, metric="test_mse", setting="")
            for m in ("vae", "vqvae2")}
-    costlier, sharper = vq["class+codes"] > vae, mse["vqvae2"] < mse["vae"]
+    costlier, sharper = vq["codes"] > vae, mse["vqvae2"] < mse["vae"]
     assert ("bought with bits" in text["rd_verdict"]) == (costlier and sharper)
     assert ("fewer bits" in text["rd_verdict"]) == (not costlier and sharper)
     sweep = rows("03_vae", model="vae")

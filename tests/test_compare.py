@@ -4,7 +4,7 @@ import torch
 
 from latent_notes.book.results import Results
 from latent_notes.checks import ParameterError
-from latent_notes.experiments import compare
+from latent_notes.experiments import compare, vq_experiments
 from latent_notes.experiments.metrics import classifier_features, gaussian_stats
 from latent_notes.models.classifier import CNN, CNNConfig
 from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
@@ -109,9 +109,9 @@ def test_a_vaes_units_are_ranked_by_kl_and_an_aes_by_spread():
 def test_a_change_confined_to_a_top_codes_cell_is_all_inside_its_box():
     config = VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=8,
                           codebook_size_bottom=16)  # 28 px, padded to 32, a 4x4 top grid
-    rows, cols = compare.top_code_box(config, (0, 0))
+    rows, cols = vq_experiments.code_box(config, (0, 0))
     assert (rows.start, rows.stop, cols.start, cols.stop) == (0, 6, 0, 6)  # 8 px less 2 of pad
-    rows, cols = compare.top_code_box(config, (2, 1))
+    rows, cols = vq_experiments.code_box(config, (2, 1))
     assert (rows.start, rows.stop, cols.start, cols.stop) == (14, 22, 6, 14)
     reference = torch.zeros(1, 28, 28)
     frames = torch.zeros(3, 1, 28, 28)
@@ -288,3 +288,26 @@ def test_the_spatial_vaes_rate_is_its_kl_in_bits_and_the_figure_draws_its_point_
                                      "t", lines={"continuous": 0.001})
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"spatial VAE", "continuous", "AE (a real-valued code: no rate)"} <= set(labels)
+
+
+@pytest.mark.parametrize("label_dropout", [0.1, 0.0])
+def test_code_lengths_add_up_and_without_a_label_only_where_the_priors_learnt_one(label_dropout):
+    from latent_notes.experiments import rates
+
+    model = vqvae2_with_priors(label_dropout)
+    images, labels = torch.rand(6, 1, 28, 28), torch.arange(6) % 3
+    bits = rates.vqvae2_code_bits(model, images, labels, "cpu", batch_size=4)
+    config = model.config
+    assert bits["storage"] == pytest.approx(config.top_grid ** 2 * 3
+                                            + config.bottom_grid ** 2 * 4)  # log2 8, log2 16
+    assert bits["given_class"] == pytest.approx(bits["top"] + bits["bottom"])
+    assert bits["with_class"] == pytest.approx(bits["given_class"] + np.log2(3))
+    if label_dropout:
+        assert bits["unconditional"] == pytest.approx(
+            bits["top_unconditional"] + bits["bottom_unconditional"])
+        assert bits["unconditional"] != pytest.approx(bits["given_class"])  # another input
+        assert bits["rate"] == bits["unconditional"]
+    else:
+        assert "unconditional" not in bits and bits["rate"] == bits["with_class"]
+    # an untrained prior is close to uniform: its code length is near the storage
+    assert 0.5 * bits["storage"] < bits["given_class"] < 2 * bits["storage"]

@@ -175,16 +175,6 @@ def ranked_units(model, images: torch.Tensor, device, n: int) -> tuple[torch.Ten
     return score.argsort(descending=True)[:n], how
 
 
-def top_code_box(config, position: tuple[int, int]) -> tuple[slice, slice]:
-    """The pixels (rows, columns of the image) that one top code of VQ-VAE-2 sits over: its
-    cell of the padded image, less the padding."""
-    cell = config.padded_size // config.top_grid
-    pad = (config.padded_size - config.image_size) // 2
-    rows, cols = (slice(max(p * cell - pad, 0), min((p + 1) * cell - pad, config.image_size))
-                  for p in position)
-    return rows, cols
-
-
 def unit_effect(frames: torch.Tensor, reference: torch.Tensor, box=None) -> dict:
     """How much changing one latent unit changed the image: the mean absolute pixel change of
     ``frames`` (N, C, H, W) from ``reference`` (C, H, W), and, given a ``box`` (rows, columns),

@@ -6,11 +6,13 @@ the same way).
   bits the code carries about the image beyond what the prior already says (Alemi et al. 2018,
   section 2; the "bits-back" reading of Hinton & van Camp 1993).
 - VQ-VAE-2's rate is the length of its code grids under its own priors, −log2 p(codes), as an
-  entropy coder driven by the two PixelCNNs would write it. The priors are class-conditional,
-  so the length is −log2 p(c_top | y) − log2 p(c_bottom | c_top, y); sending the class first
-  costs log2 C more bits and gives an upper bound on the length under the class mixture
-  p(c) = Σ_y p(c | y) / C. The storage bound, positions × log2 K per level, is what the codes
-  would take with no prior at all.
+  entropy coder driven by the two PixelCNNs would write it. The priors are class-conditional:
+  given the class the length is −log2 p(c_top | y) − log2 p(c_bottom | c_top, y). Priors that
+  learnt with label dropout also model the codes with no label, and −log2 p(c_top | ∅) −
+  log2 p(c_bottom | c_top, ∅) is the unconditional length, the one to set beside the VAE's
+  rate (neither is told the class). Without that, sending the class first (log2 C more bits)
+  gives an upper bound on the length under the class mixture p(c) = Σ_y p(c | y) / C. The
+  storage bound, positions × log2 K per level, is what the codes would take with no prior.
 - The AE has no rate: its code is a deterministic vector of real numbers, and nothing in its
   loss charges for what those numbers carry (storage, 32 bits a float, is not information).
   Neither has VQ-VAE-2's backbone with a continuous bottleneck, for the same reason; with a
@@ -71,13 +73,24 @@ def spatial_vae_rate_distortion(model, images: torch.Tensor, device,
             "sampled_mse": mse}
 
 
+def storage_bits(config) -> float:
+    """What VQ-VAE-2's two code grids take with no prior: positions × log2 K per level."""
+    return (config.top_grid ** 2 * math.log2(config.codebook_size_top)
+            + config.bottom_grid ** 2 * math.log2(config.codebook_size_bottom))
+
+
 @torch.no_grad()
 def vqvae2_code_bits(model, images: torch.Tensor, labels: torch.Tensor, device,
                      batch_size: int = 256) -> dict[str, float]:
-    """Bits per image of VQ-VAE-2's code grids under its attached priors, given the class:
-    ``top`` and ``bottom`` (−log2 of each level's probability, summed over its positions,
-    averaged over the images), ``given_class`` (their sum), ``with_class`` (plus log2 C, an
-    upper bound on the length without the class), and ``storage`` (positions × log2 K)."""
+    """Bits per image of VQ-VAE-2's code grids under its attached priors (−log2 of each
+    level's probability, summed over its positions, averaged over the images).
+
+    ``top`` and ``bottom`` given the class, ``given_class`` their sum, ``with_class`` plus
+    log2 C (the class sent first: an upper bound on the length without it); where both priors
+    know "no label" (label dropout), ``top_unconditional``, ``bottom_unconditional`` and
+    ``unconditional``, the length when no one is told the class; ``rate``: the unconditional
+    length where there is one, else ``with_class``; ``storage``: positions × log2 K.
+    """
     priors = getattr(model, "priors", None)
     if priors is None:
         raise ParameterError("vqvae2_code_bits needs the model's priors: attach them with "
@@ -85,26 +98,32 @@ def vqvae2_code_bits(model, images: torch.Tensor, labels: torch.Tensor, device,
     model.eval()
     codes = code_grids(model, images, labels, device)
     device = next(model.parameters()).device
+    classes = priors.top.config.num_classes
+    knows_no_label = all(p.config.num_classes and p.config.label_dropout
+                         for p in (priors.top, priors.bottom))
     bits = {}
     for level, prior in (("top", priors.top), ("bottom", priors.bottom)):
         prior.eval()
         grids = prior_inputs(codes.top, codes.bottom, level)  # (N, 1 or 2, G, G)
-        total = torch.zeros((), dtype=torch.float64)
-        for start in range(0, len(grids), batch_size):
-            x = grids[start:start + batch_size].to(device)
-            y = codes.labels[start:start + batch_size].to(device)
-            cond = x[:, 1] if x.shape[1] > 1 else None
-            logits = prior(x[:, 0], y if prior.config.num_classes else None, cond)
-            nats = F.cross_entropy(logits, x[:, 0], reduction="sum")
-            total += nats.double().cpu()
-        bits[level] = float(total) / LN2 / len(grids)
-    cfg = model.config
-    storage = (cfg.top_grid ** 2 * math.log2(cfg.codebook_size_top)
-               + cfg.bottom_grid ** 2 * math.log2(cfg.codebook_size_bottom))
-    classes = priors.top.config.num_classes
+        told = [("", True)] + ([("_unconditional", False)] if knows_no_label else [])
+        for suffix, with_label in told:
+            total = torch.zeros((), dtype=torch.float64)
+            for start in range(0, len(grids), batch_size):
+                x = grids[start:start + batch_size].to(device)
+                y = codes.labels[start:start + batch_size].to(device)
+                cond = x[:, 1] if x.shape[1] > 1 else None
+                y = y if prior.config.num_classes and with_label else None
+                logits = prior(x[:, 0], y, cond)
+                total += F.cross_entropy(logits, x[:, 0], reduction="sum").double().cpu()
+            bits[level + suffix] = float(total) / LN2 / len(grids)
+    storage = storage_bits(model.config)
     given = bits["top"] + bits["bottom"]
-    return {**bits, "given_class": given,
-            "with_class": given + (math.log2(classes) if classes else 0.0), "storage": storage}
+    bits.update(given_class=given,
+                with_class=given + (math.log2(classes) if classes else 0.0), storage=storage)
+    if knows_no_label:
+        bits["unconditional"] = bits["top_unconditional"] + bits["bottom_unconditional"]
+    bits["rate"] = bits.get("unconditional", bits["with_class"])
+    return bits
 
 
 def beta_sweep(results: pd.DataFrame, dataset: str, latent_size: int) -> pd.DataFrame:
