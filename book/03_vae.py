@@ -77,6 +77,7 @@ batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam's learning rate
 lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: constant)
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
+latent_sizes = [4, 16, 64]  # latent sizes D of the size sweep, one VAE (β = 1) each
 side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)
@@ -372,6 +373,28 @@ evaluation.round(3)
 # {glue:text}`ref_units` of {glue:text}`latent_size` latent dimensions of the β = 1 model
 # are active, and a linear probe on μ classifies {glue:text}`ref_probe:.1%` of the test
 # images correctly. At β = {glue:text}`beta_high:g` {glue:text}`units_sentence`.
+
+# %% [markdown]
+# ### How many dimensions? A sweep over the latent size
+#
+# The β sweep moved along one rate–distortion curve at a fixed size,
+# $D$ = {glue:text}`latent_size`. Now fix β = 1 and vary $D$ over {glue:text}`sizes_text`,
+# one VAE each with the same recipe. A larger code *may* carry more bits, but the KL term
+# charges for every one, so the VAE decides how many dimensions it is worth using: the
+# active units count them.
+
+# %%
+by_size = {size: trained_vae(epochs, latent_size=size).model
+           for size in chapter.parameters.latent_sizes}
+size_table = experiments.latent_size_sweep(by_size, test_x, chapter.device, seed=seed)
+experiments.latent_size_plot(size_table, f"β = 1 at every latent size ({data.name}, "
+                                         "test set)")
+size_table.round(4).set_index("latent_size")
+
+# %% [markdown]
+# Read from this run: {glue:text}`size_sentence`. Chapter 2's autoencoder pays nothing for
+# its code; the VAE's KL term is a price on information, and that price is what can bend its
+# curve.
 #
 # ### A likelihood in the field's units
 #
@@ -673,6 +696,12 @@ if colour_dataset:
 chapter.record_all("vae", {"neg_elbo_binarised": binary_elbo, "nll_is_binarised": binary_nll,
                            "is_samples": is_samples, "is_images": len(binary_x)},
                    setting=f"binarised,latent={latent_size}")
+for row in size_table.itertuples():
+    chapter.record_all("vae", {"rate_bits": row.rate_bits, "test_mse": row.test_mse,
+                               "neg_elbo": row.neg_elbo, "active_units": row.active_units},
+                       setting=f"size sweep,latent={row.latent_size}")
+glue("sizes_text", ", ".join(str(d) for d in chapter.parameters.latent_sizes))
+glue("size_sentence", experiments.latent_size_sentence(size_table))
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))
 glue("epochs_text", str(epochs))
 glue("n_params", sum(p.numel() for p in model.parameters()))

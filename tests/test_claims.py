@@ -104,6 +104,33 @@ def test_chapter_3_prints_the_published_likelihoods_with_their_citations():
     assert "89.78" in shown and "84.78" in shown and "this run" in shown, shown
 
 
+def test_chapter_3_latent_size_sentence_reads_its_sweep():
+    sweep = rows("03_vae", model="vae")
+    sweep = sweep[sweep.setting.str.startswith("size sweep,latent=")]
+    wide = sweep.pivot_table(index="setting", columns="metric", values="value")
+    wide.index = wide.index.str.extract(r"latent=(\d+)", expand=False).astype(int)
+    wide = wide.sort_index()
+    assert len(wide) >= 2 and (wide.active_units <= wide.index).all()
+    assert (wide.rate_bits > 0).all() and (wide.test_mse > 0).all()
+    first, last = wide.iloc[0], wide.iloc[-1]
+    text = glued("03_vae")["size_sentence"]
+    rises = "rises" if last.rate_bits > first.rate_bits else "falls"
+    assert text.startswith(f"from D = {wide.index[0]} to D = {wide.index[-1]} the rate {rises} "
+                           f"from {first.rate_bits:.1f} to {last.rate_bits:.1f} bits")
+    gains = wide.rate_bits.pct_change().iloc[1:].to_numpy()
+    flat = [i for i in range(len(gains)) if (gains[i:] < 0.1).all()]
+    if flat:
+        assert f"Beyond D = {wide.index[flat[0]]} each step" in text
+        assert f"only {int(last.active_units)} of them are active" in text
+    else:
+        assert "still growing" in text
+    # the size the β sweep used is one model: the same numbers in both sweeps
+    size = int(glued("03_vae")["latent_size"])
+    if size in wide.index:
+        beta_one = value("03_vae", model="vae", metric="test_mse", setting=f"beta=1,latent={size}")
+        assert wide.loc[size, "test_mse"] == pytest.approx(beta_one)
+
+
 def test_chapter_3_beta_trades_rate_for_distortion():
     kl = rows("03_vae", metric="kl").set_index("setting").value
     recon = rows("03_vae", metric="recon").set_index("setting").value

@@ -85,16 +85,20 @@ class AutoencoderParameters(ChapterParameters):
 
 @dataclass
 class VAEParameters(ChapterParameters):
-    """Chapter 3: the β sweep, the noise levels of the denoising VAEs, and the importance
-    samples and test images of the likelihood estimate."""
+    """Chapter 3: the β sweep, the sweep of latent sizes (sorted and distinct), the noise
+    levels of the denoising VAEs, and the importance samples and test images of the
+    likelihood estimate."""
 
     CHAPTER: ClassVar[str] = "03_vae"
     betas: list
     noise_levels: list
     is_samples: int
     eval_images: int | None
+    latent_sizes: list
 
     def __post_init__(self):
+        with self.checking("latent_sizes"):  # sorted and distinct, as chapter 2's
+            self.latent_sizes = check_latent_sizes(self.latent_sizes)
         with self.checking("is_samples"):
             check_positive(is_samples=self.is_samples)
         if self.eval_images is not None:

@@ -22,7 +22,7 @@ from ..models.common import batched, seeded
 from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 from ..training import progress_enabled
 from .latent import traverse
-from .metrics import psnr
+from .metrics import psnr, reconstruction_scores
 
 # -- evaluation ------------------------------------------------------------------------------
 
@@ -224,6 +224,74 @@ def rate_distortion_plot(table: pd.DataFrame, title: str):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# -- the sweep over latent sizes ---------------------------------------------------------------
+
+def latent_size_sweep(models: dict, images: torch.Tensor, device, seed: int = 0) -> pd.DataFrame:
+    """One row per latent size D of ``models`` {D: trained VAE}, on ``images``: the rate
+    (KL / ln 2, bits per image), the distortion (reconstruction term, nats per image, and the
+    per-pixel MSE of decoding μ), the negative ELBO and the active units (Burda et al. 2016)."""
+    rows = []
+    for size, model in sorted(models.items()):
+        terms = evaluate_elbo(model, images, device, seed=seed)
+        rows.append({"latent_size": size, "rate_bits": terms["kl"] / math.log(2),
+                     "recon": terms["recon"], "neg_elbo": terms["neg_elbo"],
+                     "test_mse": reconstruction_scores(model, images, device)["test_mse"],
+                     "active_units": active_units(model, images, device)})
+    return pd.DataFrame(rows)
+
+
+def latent_size_plot(table: pd.DataFrame, title: str):
+    """Rate (bits per image) and distortion (test MSE per pixel) against the latent size, the
+    active units written beside each rate."""
+    colors = sns.color_palette()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(table["latent_size"], table["rate_bits"], "-o", color=colors[1],
+              label="rate: KL / ln 2")
+    for row in table.itertuples():
+        left.annotate(f"{row.active_units} active", (row.latent_size, row.rate_bits),
+                      textcoords="offset points", xytext=(5, -12), fontsize=8)
+    left.set_ylabel("rate, bits per image")
+    right.plot(table["latent_size"], table["test_mse"], "-o", color=colors[0],
+               label="distortion: test MSE, decoding μ")
+    right.set_ylabel("test MSE per pixel")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(table["latent_size"], [str(d) for d in table["latent_size"]])
+        ax.set_xlabel("latent size D (log scale)")
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def latent_size_sentence(table: pd.DataFrame, flat: float = 0.1) -> str:
+    """The trend of a latent-size sweep, read from its table: how rate and distortion move
+    from the smallest size to the largest, and where (if anywhere) the rate stops growing,
+    i.e. each further step adds less than ``flat`` (a share) to it."""
+    t = table.sort_values("latent_size").reset_index(drop=True)
+    first, last = t.iloc[0], t.iloc[-1]
+    if len(t) < 2:
+        return (f"Only one latent size ({int(first.latent_size)}) was trained, so there is no "
+                "trend to read.")
+    rate = ("rises" if last.rate_bits > first.rate_bits else "falls")
+    mse = ("falls" if last.test_mse < first.test_mse else "rises")
+    text = (f"from D = {int(first.latent_size)} to D = {int(last.latent_size)} the rate {rate} "
+            f"from {first.rate_bits:.1f} to {last.rate_bits:.1f} bits per image and the test "
+            f"MSE {mse} from {first.test_mse:.4f} to {last.test_mse:.4f}")
+    gains = t["rate_bits"].pct_change().iloc[1:].to_numpy()
+    flat_from = next((i for i in range(len(gains)) if (gains[i:] < flat).all()), None)
+    if flat_from is not None and flat_from < len(gains):
+        size = int(t.latent_size.iloc[flat_from])
+        text += (f". Beyond D = {size} each step adds less than {flat:.0%} to the rate: the "
+                 f"KL term stops paying for more dimensions, and at D = "
+                 f"{int(last.latent_size)} only {int(last.active_units)} of them are active")
+    else:
+        text += (f". The rate is still growing at D = {int(last.latent_size)} "
+                 f"({int(last.active_units)} of its dimensions active): this sweep has not "
+                 "reached the size where more dimensions stop being used")
+    return text
 
 
 def kl_per_dimension_plot(kl_by_beta: dict, threshold: float, title: str):
