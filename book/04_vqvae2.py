@@ -369,9 +369,10 @@ plots.image_grid(path, 9,
 
 # %% [markdown]
 # The in-between images tend to cross-fade rather than morph: the code grids are
-# spatial maps, so blending them blends the two images region by region. A discrete latent
-# keeps detail but gives up the smooth, meaningful space between codes; generating new images
-# needs a model of which grids are likely.
+# spatial maps, so blending them blends the two images region by region. Between two codes
+# of a codebook lies no other code, so there is no smooth, meaningful path of codes to walk
+# as in a VAE's continuous space; generating new images needs a model of which grids are
+# likely.
 #
 # ## Stage 2: a PixelCNN prior over codes
 #
@@ -662,3 +663,36 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # - Everything was recorded in `04_vqvae2.csv`. Chapter 5 sets this VQ-VAE-2 beside the
 #   autoencoder and the VAE on the same tests, and beside every code size of chapter 2's
 #   autoencoder.
+
+# %% [markdown]
+# ## What can go wrong
+#
+# - **Codebook collapse**: codes that no encoder vector picks get no update and stay dead,
+#   and the model quietly runs on a fraction of its codebook. Watch the usage per epoch (the
+#   monitor above), not only the loss. Restarts (as here; Dhariwal et al., 2020), k-means
+#   re-initialisation (Łańcucki et al., 2020) or a low-dimensional, normalised code lookup
+#   (Yu et al., 2022) are the usual remedies.
+# - **A commitment weight in other units**: this chapter averages both the reconstruction
+#   error and the commitment term over their elements, as the code does; a paper that sums
+#   either one means a different $\beta_c$ by the same name.
+# - **A prior that sees the future**: one wrong mask (type A where type B belongs, or a
+#   vertical stack not shifted down) lets a position read itself or what comes after it; the
+#   loss then drops fast and the samples are noise. The package's tests check that each
+#   output depends only on positions before it; do the same for any PixelCNN you write.
+# - **Temperature taken for quality**: lowering $T$ makes cleaner samples of fewer kinds;
+#   report the temperature with every sample you show, and compare models at $T = 1$, where
+#   they are samples of the model.
+#
+# ## Exercises
+#
+# 1. The EMA update keeps, per code $k$, a count $N_k$ and a sum $m_k$ of the vectors
+#    assigned to it, both decayed by $\gamma$ each step, and sets $e_k = m_k / N_k$. Show that
+#    with $\gamma = 0$ this is one step of k-means, and explain what Laplace smoothing of
+#    $N_k$ prevents.
+# 2. With the straight-through estimator the gradient with respect to the encoder output is
+#    the gradient with respect to the quantised vector. Why does the commitment loss need its
+#    own stop-gradient, on the code side?
+# 3. How many bits can the two grids carry at most? Compare with the bits per code the priors
+#    reach on the test codes, and say what the difference measures.
+# 4. Rerun the chapter with `-p codebook_size_top 8`. What happens to the top codes' usage, to
+#    the reconstruction error, and to what one top code controls in the traversal?

@@ -795,3 +795,29 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 #
 # Rerun this chapter with `dataset="mnist"` (the standard profile) or on colour data
 # (`dataset="cifar10"` or a `folder:`) and every sentence above is rewritten by the numbers.
+
+# %% [markdown]
+# ## What can go wrong
+#
+# - **Comparing codes of different sizes**: a vector of a few real numbers against a few
+#   hundred bits of grids is not one contest. Say what each code costs (the rates above) or compare on the
+#   same backbone, as section 1 does, before calling one family sharper.
+# - **Fréchet distances without their floor and spread**: the distance is biased upwards at
+#   small sample sizes and moves from draw to draw; a difference smaller than the spread of
+#   the draws, or one that would vanish at the floor's size, is not a ranking.
+# - **A label that leaks**: a class-conditional generator told the class competes with a
+#   head start against unsupervised ones, and a classifier's features reward it for it.
+# - **Probes tuned on the test set**: choosing a classifier's settings on the test images
+#   makes every input look better than it is; the probes here choose them by
+#   cross-validation on the labelled training images alone.
+#
+# ## Exercises
+#
+# 1. The VAE's rate is its KL in bits, VQ-VAE-2's the code length under its priors. Why is
+#    neither a rate for the AE, and what would you have to add to the AE to give it one?
+# 2. Rerun the chapter with `-p fid_draws 2` and then `-p fid_draws 10`. Which rankings of
+#    the Fréchet table survive both?
+# 3. With 1 label per class, which code wins the label-efficiency table on this run, and by
+#    more or less than the spread of its draws?
+# 4. Set VQ-VAE-2's same-backbone continuous model beside the 16-number AE: what does the gap
+#    between them say about where VQ-VAE-2's sharper reconstructions come from?

@@ -39,7 +39,8 @@ comparison chapter loops over.
 - ``experiments/``: what the chapters measure and draw: ``latent`` (traversals, interpolation),
   ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency curve),
   ``rates`` (what a code costs in bits), ``published`` (the literature's numbers, with their
-  sources), ``vae_experiments``, ``compare``, ``metrics``, ``plots``.
+  sources), ``vae_experiments`` (chapter 3's), ``vq_experiments`` (chapter 4's code
+  traversal), ``compare``, ``metrics``, ``plots``.
 - ``book/``: the book's machinery: ``build`` (the build, and the Sphinx extension),
   ``notebook`` (a chapter's start-up, and ``record``: a number into the results table and the
   text), ``parameters`` (each chapter's own parameters, checked), ``results`` (the results
