@@ -77,7 +77,7 @@ batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam's learning rate
 lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: constant)
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
-latent_sizes = [4, 16, 64]  # latent sizes D of the size sweep, one VAE (β = 1) each
+latent_sizes = [4, 16, 64]  # latent sizes D of the size sweep, one VAE each (β fixed at 1)
 side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)

@@ -1,4 +1,5 @@
 """The build pipeline's parts, and the promises the chapter sources make to their users."""
+import argparse
 import re
 from pathlib import Path
 
@@ -41,8 +42,64 @@ def test_profiles_exist_and_name_real_chapters_and_parameters():
             source = (ROOT / "book" / f"{chapter}.py").read_text()
             for key in params:
                 assert re.search(rf"^{key} = ", source, re.M), f"{name}: {chapter} has no {key}"
+        for chapter, editions in profile["editions"].items():
+            assert chapter in CHAPTERS, f"profile {name} has editions of unknown {chapter}"
+            source = (ROOT / "book" / f"{chapter}.py").read_text()
+            for params in editions.values():
+                for key in params:
+                    assert re.search(rf"^{key} = ", source, re.M), f"{name}: {chapter} has no {key}"
+    assert build.editions_of(build.load_profile("full"), "05_comparison") == {
+        "05_comparison-cifar10": {"dataset": "cifar10", "interpolation_from": "cat",
+                                  "interpolation_to": "dog"}}
     with pytest.raises(build.BuildError, match="Known profiles: full, quick, standard"):
         build.load_profile("huge")
+
+
+@pytest.mark.parametrize("suffix,params", [("CIFAR", {"dataset": "cifar10"}),
+                                           ("../x", {"dataset": "cifar10"}),
+                                           ("cifar10", {}), ("a--b", {"dataset": "mnist"})])
+def test_an_edition_needs_a_file_safe_name_and_parameters(tmp_path, monkeypatch, suffix, params):
+    (tmp_path / "odd.yml").write_text(yaml.safe_dump({"editions": {"05_comparison": {
+        suffix: params}}}))
+    monkeypatch.setattr(build, "PROFILES", tmp_path)
+    with pytest.raises(build.BuildError, match="lower-case letters, digits and single hyphens"):
+        build.load_profile("odd")
+
+
+def test_an_edition_overrides_the_command_line_and_sits_under_its_chapter(tmp_path):
+    profile = {"all": {"dataset": "mnist"}, "chapters": {"05_comparison": {"n_samples": 10}},
+               "editions": {"05_comparison": {"cifar10": {"dataset": "cifar10"}}}}
+    args = argparse.Namespace(results_dir=tmp_path, cache_dir=tmp_path, data_root=None)
+    (name, edition), = build.editions_of(profile, "05_comparison").items()
+    params = build.chapter_parameters("05_comparison", profile, {"dataset": "digits",
+                                      "epochs": 1}, {}, args, edition)
+    assert name == "05_comparison-cifar10"
+    assert params["dataset"] == "cifar10" and params["epochs"] == 1 and params["n_samples"] == 10
+    toc = {"root": "book/intro", "chapters": [{"file": "book/04_vqvae2"},
+                                              {"file": "book/05_comparison"}]}
+    staged = build.staged_toc(toc, {"05_comparison": [name]})
+    assert staged["chapters"][1]["sections"] == [{"file": "book/05_comparison-cifar10"}]
+    assert "sections" not in staged["chapters"][0]
+
+
+def test_an_editions_title_names_its_data_and_its_launch_buttons_open_the_chapter():
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("# 5. Comparing the three families\n\nText.")])
+    build.mark_edition(notebook, "05_comparison", {"dataset": "cifar10"})
+    title, _, rest = notebook.cells[1].source.partition("\n")
+    assert title == "# 5. Comparing the three families (CIFAR-10)"
+    assert "chapter 5 executed again with `dataset = 'cifar10'`" in rest and "Text." in rest
+    url = "https://colab.research.google.com/github/o/r/blob/main/book/05_comparison-cifar10.ipynb"
+    context = {"header_buttons": [{"label": "launch-buttons", "buttons": [{"url": url}]}]}
+    build._editions_launch_their_chapter(None, "book/05_comparison-cifar10", "page", context, None)
+    assert context["header_buttons"][0]["buttons"][0]["url"].endswith(
+        "/blob/main/book/05_comparison.ipynb")
+    chapter_page = {"header_buttons": [{"label": "launch-buttons", "buttons": [{"url": url}]}]}
+    build._editions_launch_their_chapter(None, "book/05_comparison", "page", chapter_page, None)
+    assert chapter_page["header_buttons"][0]["buttons"][0]["url"] == url  # not an edition
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -39,7 +39,14 @@ def test_every_chapter_runs_with_the_full_profile(tmp_path):
     report = json.loads((tmp_path / "build" / "reports" / "build-report.json").read_text())
     assert report["profile"] == "full"
     assert all(c["status"] == "executed" for c in report["chapters"].values())
+    assert "05_comparison-cifar10" in report["chapters"]  # chapter 5 again, on CIFAR-10
     for chapter in report["chapters"]:
-        assert (tmp_path / "results" / f"{chapter}.csv").exists()
+        assert (tmp_path / "results" / f"{chapter.split('-')[0]}.csv").exists()
+    from latent_notes.book.results import read_results
+
+    comparison = read_results(tmp_path / "results" / "05_comparison.csv")
+    assert {"mnist", "cifar10"} <= set(comparison.dataset)  # one table, both editions
+    on_cifar = comparison[comparison.dataset == "cifar10"]
+    assert {"ae", "vae", "vqvae2"} <= set(on_cifar.model)
     params = (tmp_path / "build" / "reports" / "04_vqvae2.params.yml").read_text()
     assert "width: 128" in params and "colour_dataset: cifar10" in params  # the full profile's

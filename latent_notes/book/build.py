@@ -13,6 +13,10 @@ execution is not executed again. The build report (``_build/reports/build-report
 each model did (trained or loaded from the checkpoint cache, with training throughput).
 The staged notebooks install the package from the repository URL of ``_config.yml``, and their
 injected-parameters cell shows no path of the building machine (see ``show_parameters``).
+
+A profile's ``editions`` execute a chapter once more with other parameters (chapter 5 on
+CIFAR-10 in the full profile): each edition is a page of its own, ``NN_name-SUFFIX``, placed
+under its chapter in the staged table of contents, with its own report entry and events.
 """
 from __future__ import annotations
 
@@ -49,6 +53,9 @@ PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache",
                 "data_root": "this build's data folder", "weights": "this build's weights source"}
 
 
+EDITION_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # the suffix of an edition's page name
+
+
 class BuildError(RuntimeError):
     """The book could not be built; the message says where and what to do."""
 
@@ -76,7 +83,24 @@ def load_profile(name: str) -> dict:
         known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yml")))
         raise BuildError(f"Unknown profile {name!r}: there is no {path}. Known profiles: {known}.")
     profile = yaml.safe_load(path.read_text()) or {}
-    return {"all": profile.get("all") or {}, "chapters": profile.get("chapters") or {}}
+    editions = profile.get("editions") or {}
+    for chapter, named in editions.items():
+        for suffix, params in (named or {}).items():
+            if not (isinstance(suffix, str) and EDITION_NAME.fullmatch(suffix)
+                    and isinstance(params, dict) and params):
+                raise BuildError(
+                    f"{path}: the edition {suffix!r} of {chapter} must be named by lower-case "
+                    "letters, digits and single hyphens (it becomes part of a file name) and "
+                    "hold the parameters it changes, e.g. editions: {05_comparison: {cifar10: "
+                    "{dataset: cifar10}}}.")
+    return {"all": profile.get("all") or {}, "chapters": profile.get("chapters") or {},
+            "editions": {chapter: dict(named or {}) for chapter, named in editions.items()}}
+
+
+def editions_of(profile: dict, chapter: str) -> dict[str, dict]:
+    """{page name: the parameters it changes} for the editions of ``chapter`` in ``profile``."""
+    return {f"{chapter}-{suffix}": params
+            for suffix, params in profile.get("editions", {}).get(chapter, {}).items()}
 
 
 def parse_overrides(items: list[str], chapters: list[str]) -> tuple[dict, dict]:
@@ -161,9 +185,11 @@ def _match_chapter(prefix: str, chapters: list[str]) -> str:
     return matches[0]
 
 
-def chapter_parameters(chapter, profile, common, per_chapter, args) -> dict:
+def chapter_parameters(chapter, profile, common, per_chapter, args, edition=None) -> dict:
+    """The profile's parameters, then the command line's; an ``edition``'s own parameters last,
+    so that ``-p epochs=1`` shortens an edition too but cannot turn it into its chapter."""
     params = {**profile["all"], **profile["chapters"].get(chapter, {}), **common,
-              **per_chapter.get(chapter, {})}
+              **per_chapter.get(chapter, {}), **(edition or {})}
     params["results_dir"] = str(Path(args.results_dir).resolve())
     params["cache_dir"] = str(Path(args.cache_dir).resolve())
     if args.data_root:
@@ -179,21 +205,41 @@ def package_hash() -> str:
     return h.hexdigest()
 
 
-def convert(chapter: str) -> Path:
-    """book/NN.py (jupytext percent) → _build/src/book/NN.input.ipynb."""
+def convert(chapter: str, name: str | None = None, edition: dict | None = None) -> Path:
+    """book/NN.py (jupytext percent) → _build/src/book/<name>.input.ipynb; an edition's title
+    names its data, and a note under it says what the page is."""
     import jupytext
 
     notebook = jupytext.read(ROOT / "book" / f"{chapter}.py")
+    if edition:
+        mark_edition(notebook, chapter, edition)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     install = f"git+{repository_url()}"
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.source = INSTALL_URL.sub(lambda _: install, cell.source)
-    target = STAGE / "book" / f"{chapter}.input.ipynb"
+    target = STAGE / "book" / f"{name or chapter}.input.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(notebook, target, fmt="ipynb")
     return target
+
+
+def mark_edition(notebook, chapter: str, edition: dict) -> None:
+    """Add the edition's data to the first heading of ``notebook`` and a note under it."""
+    data = str(edition.get("dataset", ""))
+    label = DATA_NAMES.get(data.split(":")[0], data) or ", ".join(
+        f"{key} = {value}" for key, value in edition.items())
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            title, _, rest = cell.source.partition("\n")
+            settings = ", ".join(f"`{key} = {value!r}`" for key, value in edition.items())
+            note = (f"```{{note}}\nThis page is chapter {chapter[:2].lstrip('0')} executed again "
+                    f"with {settings}: the text is the chapter's, every number and figure is "
+                    "this run's. Its Colab button opens the chapter itself; set the same "
+                    "parameters in its first code cell to run this edition.\n```\n")
+            cell.source = f"{title} ({label})\n\n{note}{rest}"
+            return
 
 
 def _watch_memory(pid: int, peak: list, stop: threading.Event) -> None:
@@ -215,11 +261,14 @@ def _watch_memory(pid: int, peak: list, stop: threading.Event) -> None:
         pass
 
 
-def execute(chapter: str, params: dict, events: Path) -> dict:
-    """Run one chapter with papermill in a child process; return wall time and peak memory."""
-    source = convert(chapter)
-    output = STAGE / "book" / f"{chapter}.ipynb"
-    params_file = REPORTS / f"{chapter}.params.yml"
+def execute(chapter: str, params: dict, events: Path, name: str | None = None,
+            edition: dict | None = None) -> dict:
+    """Run one chapter (or its edition ``name``) with papermill in a child process; return
+    wall time and peak memory."""
+    name = name or chapter
+    source = convert(chapter, name, edition)
+    output = STAGE / "book" / f"{name}.ipynb"
+    params_file = REPORTS / f"{name}.params.yml"
     params_file.write_text(yaml.safe_dump(params))
     events.unlink(missing_ok=True)
     env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
@@ -237,7 +286,7 @@ def execute(chapter: str, params: dict, events: Path) -> dict:
     seconds = time.perf_counter() - start
     source.unlink(missing_ok=True)
     if code != 0:
-        raise BuildError(f"Chapter {chapter} failed (papermill exit {code}). The executed notebook "
+        raise BuildError(f"Chapter {name} failed (papermill exit {code}). The executed notebook "
                          f"with the error is {output}; models trained before the error are cached "
                          f"and will not be trained again.")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0] / 2**20, 1)}
@@ -312,16 +361,33 @@ def edition_text(chapters: list[str]) -> str:
             "| chapter | profile | data | executed |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
-def stage_book(chapters: list[str]) -> None:
-    """Copy the book's static files next to the executed notebooks; the intro page says which
-    profile and data each chapter was executed with, and when."""
+def staged_toc(toc: dict, editions: dict[str, list[str]]) -> dict:
+    """``toc`` with each chapter's executed editions as sections under it."""
+    for part in [toc] + toc.get("parts", []):
+        for entry in part.get("chapters", []):
+            pages = editions.get(Path(entry["file"]).name, [])
+            if pages:
+                entry["sections"] = entry.get("sections", []) + [
+                    {"file": f"book/{page}"} for page in pages]
+    return toc
+
+
+def stage_book(chapters: list[str], editions: dict[str, list[str]] | None = None) -> None:
+    """Copy the book's static files next to the executed notebooks (the table of contents with
+    ``editions`` {chapter: executed edition pages}); the intro page says which profile and data
+    each chapter was executed with, and when."""
     for name in STAGED_FILES:
         shutil.copy2(ROOT / name, STAGE / name)
+    if editions:
+        toc = staged_toc(yaml.safe_load((ROOT / "_toc.yml").read_text()), editions)
+        (STAGE / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     for path in (ROOT / "book").iterdir():
         if path.suffix not in {".py", ".ipynb"} and path.is_file():
             shutil.copy2(path, STAGE / "book" / path.name)
     intro = STAGE / "book" / "intro.md"
-    intro.write_text(intro.read_text() + edition_text(chapters))
+    pages = [page for chapter in chapters
+             for page in [chapter, *(editions or {}).get(chapter, [])]]
+    intro.write_text(intro.read_text() + edition_text(pages))
 
 
 def render() -> float:
@@ -391,29 +457,35 @@ def _build(args) -> int:
     (STAGE / "book").mkdir(parents=True, exist_ok=True)
     code_hash = package_hash()
     report = {"profile": args.profile, "chapters": {}}
-    for chapter in selected:
-        params = chapter_parameters(chapter, profile, common, per_chapter, args)
+    runs = [(chapter, name, edition) for chapter in selected
+            for name, edition in [(chapter, None), *editions_of(profile, chapter).items()]]
+    for chapter, name, edition in runs:
+        params = chapter_parameters(chapter, profile, common, per_chapter, args, edition)
         key = hashlib.sha256(json.dumps([params, code_hash, args.profile, (ROOT / "book" /
                              f"{chapter}.py").read_text(), repository_url()],
                              sort_keys=True).encode()).hexdigest()
-        stamp = REPORTS / f"{chapter}.key"
-        executed = STAGE / "book" / f"{chapter}.ipynb"
-        events = REPORTS / f"{chapter}.events.jsonl"
+        stamp = REPORTS / f"{name}.key"
+        executed = STAGE / "book" / f"{name}.ipynb"
+        events = REPORTS / f"{name}.events.jsonl"
         if not args.force and executed.exists() and stamp.exists() and stamp.read_text() == key:
-            print(f"== {chapter}: unchanged since its last execution, kept", flush=True)
-            report["chapters"][chapter] = {"status": "unchanged", "seconds": 0.0, "models": []}
+            print(f"== {name}: unchanged since its last execution, kept", flush=True)
+            report["chapters"][name] = {"status": "unchanged", "seconds": 0.0, "models": []}
             continue
-        print(f"== {chapter}: executing with {params}", flush=True)
+        print(f"== {name}: executing with {params}", flush=True)
         stamp.unlink(missing_ok=True)
-        result = execute(chapter, params, events)
+        result = execute(chapter, params, events, name, edition)
         stamp.write_text(key)
-        record_edition(chapter, args.profile, params)
-        report["chapters"][chapter] = {"status": "executed", **result,
-                                       "models": read_events(events)}
+        record_edition(name, args.profile, params)
+        report["chapters"][name] = {"status": "executed", **result,
+                                    "models": read_events(events)}
+    executed_editions = {chapter: [name for name in editions_of(profile, chapter)
+                                   if (STAGE / "book" / f"{name}.ipynb").exists()]
+                         for chapter in chapters}
     for chapter in dict.fromkeys(chapters + selected):
-        if (STAGE / "book" / f"{chapter}.ipynb").exists():
-            tidy_parameters(STAGE / "book" / f"{chapter}.ipynb")
-    stage_book(chapters)
+        for name in [chapter, *executed_editions.get(chapter, [])]:
+            if (STAGE / "book" / f"{name}.ipynb").exists():
+                tidy_parameters(STAGE / "book" / f"{name}.ipynb")
+    stage_book(chapters, executed_editions)
     if not args.no_render:
         report["render_seconds"] = render()
     report["total_seconds"] = round(time.perf_counter() - start, 1)
@@ -430,10 +502,28 @@ def _scripts_once(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique.values()
 
 
+EDITION_PAGE = re.compile(r"book/(?P<chapter>\d\d_[a-z0-9_]+)-[a-z0-9-]+$")
+
+
+def _editions_launch_their_chapter(app, pagename, templatename, context, doctree) -> None:
+    """An edition's page (``book/NN_name-SUFFIX``) has no notebook in the repository: its launch
+    buttons open its chapter's (the page's note says which parameters to set)."""
+    match = EDITION_PAGE.fullmatch(pagename)
+    if not match:
+        return
+    for group in context.get("header_buttons") or []:
+        if group.get("label") == "launch-buttons":
+            for button in group.get("buttons", []):
+                button["url"] = button["url"].replace(f"{pagename}.ipynb",
+                                                      f"book/{match['chapter']}.ipynb")
+
+
 def setup(app) -> dict:
     """Sphinx extension (in _config.yml): a page loads each script once (Jupyter Book 1.x adds
-    sphinx-thebe's and sphinx-togglebutton's inline scripts twice: a console error)."""
+    sphinx-thebe's and sphinx-togglebutton's inline scripts twice: a console error), and an
+    edition's launch buttons open its chapter's notebook (sphinx-book-theme adds them at 501)."""
     app.connect("html-page-context", _scripts_once)
+    app.connect("html-page-context", _editions_launch_their_chapter, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
