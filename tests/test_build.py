@@ -205,3 +205,17 @@ def test_the_report_says_what_resumed_and_where_a_model_was_trained(tmp_path, mo
         "04_vqvae2": {"status": "executed", "seconds": 70.0, "models": [trained, loaded]}}})
     assert ("vqvae2 trained (resumed from epoch 2) 61.0 s, 983 img/s on a CPU (2 threads, "
             "torch 2.13.0); ae-latent16 loaded |") in text
+
+
+def test_a_profiles_folder_is_a_folder_of_the_data_root(tmp_path, monkeypatch):
+    profile = {"all": {}, "chapters": {"03_vae": {"colour_dataset": "folder:photos",
+                                                  "dataset": "folder:/abs/cars"}}}
+    args = argparse.Namespace(results_dir=tmp_path, cache_dir=tmp_path,
+                              data_root=str(tmp_path / "data"))
+    params = build.chapter_parameters("03_vae", profile, {}, {}, args)
+    assert params["colour_dataset"] == f"folder:{(tmp_path / 'data' / 'photos').resolve()}"
+    assert params["dataset"] == "folder:/abs/cars"  # an absolute folder is left alone
+    monkeypatch.setenv("LATENT_NOTES_DATA", str(tmp_path / "env"))
+    args.data_root = None
+    params = build.chapter_parameters("03_vae", profile, {}, {}, args)
+    assert params["colour_dataset"] == f"folder:{(tmp_path / 'env' / 'photos').resolve()}"

@@ -1,6 +1,6 @@
 """The full profile's parameters, exercised on the CPU with tiny budgets: a parameter or shape
 error in the published (GPU) edition is caught here, with MNIST and CIFAR-10 as small files in
-torchvision's layout written by the test."""
+torchvision's layout and a folder of photographs written by the test."""
 import json
 import os
 import subprocess
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_cifar, write_mnist
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -27,6 +28,12 @@ def test_every_chapter_runs_with_the_full_profile(tmp_path):
     data = tmp_path / "data"
     write_mnist(data, np.random.default_rng(0), train=400, test=120)
     write_cifar(data, np.random.default_rng(1), per_batch=40, test=60)
+    rng = np.random.default_rng(2)  # the full profile's folder:photos, 128-px photographs
+    for label in ("coast", "forest"):
+        (data / "photos" / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(data / "photos" / label / f"{i}.png")
     env = {**os.environ, "LATENT_NOTES_BUILD_DIR": str(tmp_path / "build"),
            "LATENT_NOTES_PROGRESS": "0"}
     command = [sys.executable, "-m", "latent_notes.book.build", "--profile", "full", "--no-render",
@@ -48,5 +55,7 @@ def test_every_chapter_runs_with_the_full_profile(tmp_path):
     assert {"mnist", "cifar10"} <= set(comparison.dataset)  # one table, both editions
     on_cifar = comparison[comparison.dataset == "cifar10"]
     assert {"ae", "vae", "vqvae2"} <= set(on_cifar.model)
+    vae = (tmp_path / "build" / "reports" / "03_vae.params.yml").read_text()
+    assert f"colour_dataset: folder:{(data / 'photos').resolve()}" in vae and "colour_image_size: 128" in vae
     params = (tmp_path / "build" / "reports" / "04_vqvae2.params.yml").read_text()
     assert "width: 128" in params and "colour_dataset: cifar10" in params  # the full profile's

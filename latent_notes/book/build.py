@@ -194,6 +194,13 @@ def chapter_parameters(chapter, profile, common, per_chapter, args, edition=None
     params["cache_dir"] = str(Path(args.cache_dir).resolve())
     if args.data_root:
         params["data_root"] = str(Path(args.data_root).resolve())
+    for key, value in params.items():  # a profile's folder:NAME is a folder of the data root
+        if isinstance(value, str) and value.startswith("folder:") and value != "folder:":
+            folder = Path(value[len("folder:"):]).expanduser()
+            if not folder.is_absolute():
+                root = (args.data_root or os.environ.get("LATENT_NOTES_DATA")
+                        or ROOT / "data")
+                params[key] = f"folder:{(Path(root).expanduser() / folder).resolve()}"
     return params
 
 
