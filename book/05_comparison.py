@@ -742,7 +742,7 @@ else:
 glue("rd_verdict", rd_verdict)
 glue("spatial_rate_text", compare.spatial_rate_sentence(
     spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["rate"],
-    mse["vqvae2"]))
+    mse["vqvae2"], how=rate_how))
 share = code_bits["rate"] / code_bits["storage"]
 glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
     ": what the priors learnt about which codes follow which" if share < 1 else

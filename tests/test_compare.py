@@ -236,6 +236,8 @@ def test_the_spatial_gap_sentence_follows_the_three_errors(vector, spatial, vq, 
 def test_the_spatial_rate_sentence_follows_bits_and_errors(bits, mse, sampled, says):
     sentence = compare.spatial_rate_sentence(bits, mse, sampled, 200.0, 0.01)
     assert says in sentence and f"carries {bits} bits" in sentence, sentence
+    assert "(200, no label)" in compare.spatial_rate_sentence(bits, mse, sampled, 200.0, 0.01,
+                                                               how="no label")
 
 
 @pytest.mark.parametrize("mean,sampled,top,says", [

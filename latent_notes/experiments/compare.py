@@ -256,16 +256,16 @@ def sampled_sentence(mean_mse: float, sampled_mse: float, top_bits: float,
 
 
 def spatial_rate_sentence(gaussian_bits: float, gaussian_mse: float, sampled_mse: float,
-                          vq_bits: float, vq_mse: float) -> str:
+                          vq_bits: float, vq_mse: float, how: str = "class sent first") -> str:
     """The Gaussian spatial VAE's rate (KL / ln 2) against VQ-VAE-2's code length under its
-    priors, both in bits per image, and what each buys in test MSE (the VAE's decoded from μ
-    and from a draw of q(z | x))."""
+    priors (``how`` they were measured: "no label", or "class sent first"), both in bits per
+    image, and what each buys in test MSE (the VAE's decoded from μ and from a draw)."""
     more = gaussian_bits > vq_bits
     ratio = gaussian_bits / vq_bits if more else vq_bits / gaussian_bits
     head = (f"On the same backbone, the Gaussian spatial VAE's code carries "
             f"{gaussian_bits:.0f} bits per test image, {ratio:.1f} times "
             f"{'more' if more else 'fewer'} than VQ-VAE-2's codes take under its priors "
-            f"({vq_bits:.0f}, class sent first)")
+            f"({vq_bits:.0f}, {how})")
     sharper = [mse < vq_mse for mse in (gaussian_mse, sampled_mse)]
     if all(sharper) and more:
         tail = ("and it reconstructs better, from μ and from a draw: the two bottlenecks sit "
