@@ -94,14 +94,15 @@ def test_the_traversal_measures_each_image_level_and_position():
 
 def summary(top_changed, bottom_changed, top_inside=0.5, bottom_inside=0.6):
     return pd.DataFrame({"share_inside": [top_inside, bottom_inside], "area": [0.08, 0.02],
-                         "class_changed": [top_changed, bottom_changed]},
-                        index=["top", "bottom"])
+                         "class_changed": [top_changed, bottom_changed],
+                         "mean_change": [0.002, 0.0125]}, index=["top", "bottom"])
 
 
 @pytest.mark.parametrize("top,bottom,says", [
     (0.4, 0.05, "A top code can change which digit"),
     (0.12, 0.1, "only partly split"),
     (0.05, 0.2, "have not split shape from detail"),
+    (0.0, 0.005, "No single code, top or bottom, makes the judge read another class"),
 ])
 def test_the_traversal_sentence_follows_the_numbers(top, bottom, says):
     text = vq_experiments.traversal_sentence(summary(top, bottom), {"top": 8, "bottom": 4})
@@ -109,6 +110,7 @@ def test_the_traversal_sentence_follows_the_numbers(top, bottom, says):
     assert f"another class for {top:.0%}" in text and f"another class for {bottom:.0%}" in text
     assert "50% of the change it makes falls inside its 8×8-pixel cell (8% of the image)" in text
     assert "6 (top) and 30 (bottom) times as dense" in text
+    assert "a top code moves each pixel by 0.0020 and a bottom code by 0.0125" in text
     spread = summary(top, bottom, top_inside=0.1)  # 0.1 / 0.08: about even, not local
     assert "times as dense" not in vq_experiments.traversal_sentence(
         spread, {"top": 8, "bottom": 4})

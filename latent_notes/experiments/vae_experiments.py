@@ -267,30 +267,36 @@ def latent_size_plot(table: pd.DataFrame, title: str):
 
 
 def latent_size_sentence(table: pd.DataFrame, flat: float = 0.1) -> str:
-    """The trend of a latent-size sweep, read from its table: how rate and distortion move
-    from the smallest size to the largest, and where (if anywhere) the rate stops growing,
-    i.e. each further step adds less than ``flat`` (a share) to it."""
+    """The trend of a latent-size sweep, read from its table: where rate and distortion go from
+    the smallest size to the largest, where the rate peaks (or, if it keeps growing, whether it
+    flattens: each further step adds less than ``flat``, a share), and how many dimensions of
+    the largest model are active."""
     t = table.sort_values("latent_size").reset_index(drop=True)
     first, last = t.iloc[0], t.iloc[-1]
     if len(t) < 2:
         return (f"Only one latent size ({int(first.latent_size)}) was trained, so there is no "
                 "trend to read.")
-    rate = ("rises" if last.rate_bits > first.rate_bits else "falls")
-    mse = ("falls" if last.test_mse < first.test_mse else "rises")
-    text = (f"from D = {int(first.latent_size)} to D = {int(last.latent_size)} the rate {rate} "
+    text = (f"from D = {int(first.latent_size)} to D = {int(last.latent_size)} the rate goes "
             f"from {first.rate_bits:.1f} to {last.rate_bits:.1f} bits per image and the test "
-            f"MSE {mse} from {first.test_mse:.4f} to {last.test_mse:.4f}")
+            f"MSE from {first.test_mse:.4f} to {last.test_mse:.4f}")
+    peak = t.loc[t.rate_bits.idxmax()]
+    best = t.loc[t.test_mse.idxmin()]
     gains = t["rate_bits"].pct_change().iloc[1:].to_numpy()
     flat_from = next((i for i in range(len(gains)) if (gains[i:] < flat).all()), None)
-    if flat_from is not None and flat_from < len(gains):
-        size = int(t.latent_size.iloc[flat_from])
-        text += (f". Beyond D = {size} each step adds less than {flat:.0%} to the rate: the "
-                 f"KL term stops paying for more dimensions, and at D = "
-                 f"{int(last.latent_size)} only {int(last.active_units)} of them are active")
+    if peak.latent_size < last.latent_size:
+        text += (f". The rate peaks at D = {int(peak.latent_size)} ({peak.rate_bits:.1f} bits) "
+                 f"and the test MSE is lowest at D = {int(best.latent_size)} "
+                 f"({best.test_mse:.4f}): past that, more dimensions buy no better code on "
+                 "this run")
+    elif flat_from is not None:
+        text += (f". Beyond D = {int(t.latent_size.iloc[flat_from])} each step adds less than "
+                 f"{flat:.0%} to the rate: the KL term stops paying for more dimensions")
     else:
-        text += (f". The rate is still growing at D = {int(last.latent_size)} "
-                 f"({int(last.active_units)} of its dimensions active): this sweep has not "
-                 "reached the size where more dimensions stop being used")
+        text += (f". The rate is still growing at D = {int(last.latent_size)}: this sweep has "
+                 "not reached the size where more dimensions stop being used")
+    units, size = int(last.active_units), int(last.latent_size)
+    text += (f". At D = {size}, {units} of the {size} dimensions are active"
+             + (": the rest are left to the prior" if units < size / 2 else ""))
     return text
 
 

@@ -124,9 +124,14 @@ def traversal_sentence(summary: pd.DataFrame, grids: dict[str, int]) -> str:
                       "its codes")
         parts.append(f"for a {level} code {where}")
     text = "Averaged over the positions and digits measured, " + "; ".join(parts) + "."
+    text += (f" On average a top code moves each pixel by {summary.loc['top', 'mean_change']:.4f}"
+             f" and a bottom code by {summary.loc['bottom', 'mean_change']:.4f}.")
     if "class_changed" in summary:
         top, bottom = summary.loc["top", "class_changed"], summary.loc["bottom", "class_changed"]
-        if top >= 2 * bottom and top >= 0.1:
+        if max(top, bottom) < 0.01:
+            text += (" No single code, top or bottom, makes the judge read another class: on "
+                     "this run one position is too small a part of the digit to change it.")
+        elif top >= 2 * bottom and top >= 0.1:
             text += (" A top code can change which digit the image shows; a bottom code mostly "
                      "redraws a piece of stroke where it sits.")
         elif top > bottom:
