@@ -18,6 +18,7 @@ from matplotlib.patches import Rectangle
 from torchvision.utils import make_grid
 
 from ..checks import ParameterError
+from .compare import unit_effect
 from .metrics import predict
 from .plots import _to_hwc
 
@@ -77,13 +78,9 @@ def traversal_effects(row: torch.Tensor, reference: torch.Tensor, box, judge=Non
     ``share_inside`` (the share of the change inside ``box``), ``area`` (the box's share of
     the image) and, given a ``judge`` classifier, ``class_changed`` (the share of the K images
     it reads as another class than the reference) and ``classes_reached``."""
-    change = (row - reference).abs().sum(1)  # (K, H, W), summed over channels
-    total = float(change.sum())
-    height, width = change.shape[1:]
+    height, width = row.shape[-2:]
     box_area = (box[0].stop - box[0].start) * (box[1].stop - box[1].start)
-    effects = {"mean_change": float(change.mean()) / row.shape[1],
-               "share_inside": float(change[:, box[0], box[1]].sum()) / total if total else 0.0,
-               "area": box_area / (height * width)}
+    effects = {**unit_effect(row, reference, box), "area": box_area / (height * width)}
     if judge is not None:
         read = predict(judge, torch.cat([reference[None], row]), device).argmax(1)
         effects["class_changed"] = float((read[1:] != read[0]).mean())
