@@ -219,3 +219,6 @@ def test_a_profiles_folder_is_a_folder_of_the_data_root(tmp_path, monkeypatch):
     args.data_root = None
     params = build.chapter_parameters("03_vae", profile, {}, {}, args)
     assert params["colour_dataset"] == f"folder:{(tmp_path / 'env' / 'photos').resolve()}"
+    profile["chapters"]["03_vae"]["colour_dataset"] = "folder:../../etc"  # hostile
+    with pytest.raises(build.BuildError, match="leads outside the data root"):
+        build.chapter_parameters("03_vae", profile, {}, {}, args)

@@ -198,9 +198,14 @@ def chapter_parameters(chapter, profile, common, per_chapter, args, edition=None
         if isinstance(value, str) and value.startswith("folder:") and value != "folder:":
             folder = Path(value[len("folder:"):]).expanduser()
             if not folder.is_absolute():
-                root = (args.data_root or os.environ.get("LATENT_NOTES_DATA")
-                        or ROOT / "data")
-                params[key] = f"folder:{(Path(root).expanduser() / folder).resolve()}"
+                root = Path(args.data_root or os.environ.get("LATENT_NOTES_DATA")
+                            or ROOT / "data").expanduser().resolve()
+                inside = (root / folder).resolve()
+                if not inside.is_relative_to(root):
+                    raise BuildError(f"{key}={value!r} in the profile leads outside the data "
+                                     f"root {root}: a profile's relative folder: must name a "
+                                     "folder inside it, such as folder:photos.")
+                params[key] = f"folder:{inside}"
     return params
 
 
