@@ -154,8 +154,10 @@ def traversal_figure(rows: dict, per_line: int, title: str, originals: dict | No
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
         side = images.shape[-1] + 2  # make_grid's padding of 2 on each thumbnail
-        ax.imshow(_to_hwc(make_grid(images.clamp(0, 1), nrow=per_line, padding=2,
-                                    pad_value=1.0)), cmap="gray_r", vmin=0, vmax=1,
+        grey = images.shape[1] == 1  # make_grid returns three channels: keep one, so that
+        mosaic = make_grid(images.clamp(0, 1), nrow=per_line, padding=2,  # grey digits are
+                           pad_value=0.0 if grey else 1.0)  # ink on paper, as image_grid's
+        ax.imshow(_to_hwc(mosaic[:1] if grey else mosaic), cmap="gray_r", vmin=0, vmax=1,
                   interpolation="nearest")
         if originals and label in originals:
             k = int(originals[label])
