@@ -74,10 +74,12 @@ width = 16  # channels of the first convolution (then twice and four times as ma
 fc_width = 256  # the fully connected layer between feature maps and (μ, log σ²)
 likelihood = "bernoulli"  # p(x|z): bernoulli (binary cross-entropy) | gaussian (MSE)
 batch_size = 64  # images per gradient step
-lr = 1e-3  # Adam's learning rate
-lr_drop_at = None  # epoch after which the learning rate drops tenfold (None: constant)
+lr = 1e-3  # Adam's learning rate (the peak of a one-cycle schedule)
+schedule = "constant"  # constant | step (then lr_drop_at) | onecycle
+lr_drop_at = None  # with schedule step: the epoch after which the rate drops tenfold
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
 latent_sizes = [4, 16, 64]  # latent sizes D of the size sweep (β fixed at 1)
+size_epochs = None  # epochs of each model of the size sweep (None: epochs)
 side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D latent, denoising)
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)
@@ -108,13 +110,13 @@ sweep_betas = sorted({float(b) for b in betas} | {1.0})
 vaes = families.FAMILIES["vae"]
 settings = dict(latent_size=latent_size, width=width, fc_width=fc_width,
                 likelihood=likelihood, batch_size=batch_size, lr=lr,
-                schedule="step" if lr_drop_at else "constant", lr_drop_at=lr_drop_at)
+                schedule=schedule, lr_drop_at=lr_drop_at)
 model_config = vaes.configure(data, **vaes.split(settings)[0])
 
 
 def trained_vae(epochs, on=data, **options):
     """This chapter's VAE on ``on``, with ``options`` (loss weights, latent size, ...)
-    over its settings: Adam, optionally one tenfold drop of the learning rate."""
+    over its settings: Adam with the chapter's learning-rate schedule."""
     model_config, recipe = vaes.recipe(on, epochs=epochs, **{**settings, **options})
     return families.train(vaes, on, model_config, recipe, run=run)
 
@@ -379,12 +381,13 @@ evaluation.round(3)
 #
 # The β sweep moved along one rate–distortion curve at a fixed size,
 # $D$ = {glue:text}`latent_size`. Now fix β = 1 and vary $D$ over {glue:text}`sizes_text`,
-# one VAE each with the same recipe. A larger code *may* carry more bits, but the KL term
-# charges for every one, so the VAE decides how many dimensions it is worth using: the
-# active units count them.
+# one VAE each with the same recipe for {glue:text}`size_epochs` epochs. A larger code
+# *may* carry more bits, but the KL term charges for every one, so the VAE decides how many
+# dimensions it is worth using: the active units count them.
 
 # %%
-by_size = {size: trained_vae(epochs, latent_size=size).model
+size_epochs = chapter.parameters.size_epochs or epochs
+by_size = {size: trained_vae(size_epochs, latent_size=size).model
            for size in chapter.parameters.latent_sizes}
 size_table = experiments.latent_size_sweep(by_size, test_x, chapter.device, seed=seed)
 experiments.latent_size_plot(size_table, f"β = 1 at every latent size ({data.name}, "
@@ -700,6 +703,7 @@ for row in size_table.itertuples():
     chapter.record_all("vae", {"rate_bits": row.rate_bits, "test_mse": row.test_mse,
                                "neg_elbo": row.neg_elbo, "active_units": row.active_units},
                        setting=f"size sweep,latent={row.latent_size}")
+glue("size_epochs", size_epochs)
 glue("sizes_text", ", ".join(str(d) for d in chapter.parameters.latent_sizes))
 glue("size_sentence", experiments.latent_size_sentence(size_table))
 glue("betas_text", ", ".join(f"{b:g}" for b in sweep_betas))

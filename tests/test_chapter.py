@@ -18,7 +18,7 @@ GOOD = {
                                 noise_latent=None, traversal_units="std", traversal_range=1.0,
                                 traversal_step=0.25, noise_scales=[0.0, 0.1, 1.0]),
     VAEParameters: dict(betas=[0.5, 1, 4], noise_levels=[0.1, 0.3, 0.5], is_samples=100,
-                        eval_images=None, latent_sizes=[4, 16, 64]),
+                        eval_images=None, latent_sizes=[4, 16, 64], size_epochs=None),
     VQVAE2Parameters: dict(samples_per_class=8, judged_per_class=20),
 }
 BAD = [  # (dataclass, field, a value it refuses)
@@ -39,6 +39,7 @@ BAD = [  # (dataclass, field, a value it refuses)
     (VAEParameters, "is_samples", 0),
     (VAEParameters, "latent_sizes", [4, 1.5]),
     (VAEParameters, "eval_images", -5),
+    (VAEParameters, "size_epochs", 0),
     (VQVAE2Parameters, "samples_per_class", 0),
     (VQVAE2Parameters, "judged_per_class", 2.5),
 ]

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 # Tiny budgets on top of profiles/full.yml: every other parameter is the full profile's own.
 TINY = ["epochs=1", "subset=300", "judge_epochs=1", "02.tsne_points=100", "03.side_epochs=1",
-        "03.colour_epochs=1", "03.is_samples=3", "03.eval_images=40", "03.tsne_points=100",
+        "03.colour_epochs=1", "03.size_epochs=1", "03.is_samples=3", "03.eval_images=40",
+        "03.tsne_points=100",
         "04.prior_epochs=1", "04.colour_epochs=1", "04.samples_per_class=2",
         "04.judged_per_class=2", "05.vq_epochs=1", "05.n_samples=40", "05.fid_draws=2",
         "05.label_repeats=1",

@@ -85,8 +85,8 @@ class AutoencoderParameters(ChapterParameters):
 
 @dataclass
 class VAEParameters(ChapterParameters):
-    """Chapter 3: the β sweep, the sweep of latent sizes (sorted and distinct), the noise
-    levels of the denoising VAEs, and the importance samples and test images of the
+    """Chapter 3: the β sweep, the sweep of latent sizes (sorted and distinct) and its epochs,
+    the noise levels of the denoising VAEs, and the importance samples and test images of the
     likelihood estimate."""
 
     CHAPTER: ClassVar[str] = "03_vae"
@@ -95,10 +95,14 @@ class VAEParameters(ChapterParameters):
     is_samples: int
     eval_images: int | None
     latent_sizes: list
+    size_epochs: int | None
 
     def __post_init__(self):
         with self.checking("latent_sizes"):  # sorted and distinct, as chapter 2's
             self.latent_sizes = check_latent_sizes(self.latent_sizes)
+        if self.size_epochs is not None:
+            with self.checking("size_epochs"):  # None: the chapter's epochs
+                check_positive(size_epochs=self.size_epochs)
         with self.checking("is_samples"):
             check_positive(is_samples=self.is_samples)
         if self.eval_images is not None:
