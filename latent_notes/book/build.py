@@ -35,12 +35,14 @@ from pathlib import Path
 
 import yaml
 
+from . import runtimes
+
 ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
 PROFILES = ROOT / "profiles"
 BUILD = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or ROOT / "_build")  # tests use another
 STAGE = BUILD / "src"
 REPORTS = BUILD / "reports"
-STAGED_FILES = ("_config.yml", "_toc.yml")
+STAGED_FILES = ("_config.yml", "_toc.yml", "references.bib")
 INSTALL_URL = re.compile(r"git\+https?://[^\s\"']+")
 # papermill's injected lines (``name = value``, strings in double quotes) and the strings in them
 INJECTED_LINE = re.compile(r"^(?P<name>\w+) = (?P<value>.*)$", re.M)
@@ -330,14 +332,20 @@ def show_parameters(source: str) -> str:
 
 
 def tidy_parameters(path: Path) -> None:
-    """Rewrite an executed notebook's injected-parameters cell with show_parameters."""
+    """Rewrite an executed notebook's injected-parameters cell with show_parameters, and fold
+    it behind a toggle (``hide-input``) like the chapter's own parameters cell."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    if any(show_parameters(c.source) != c.source for c in cells):
-        for cell in cells:
-            cell.source = show_parameters(cell.source)
+    changed = False
+    for cell in cells:
+        tidy, tags = show_parameters(cell.source), cell.metadata.setdefault("tags", [])
+        if tidy != cell.source or "hide-input" not in tags:
+            cell.source = tidy
+            tags[:] = [*tags, "hide-input"] if "hide-input" not in tags else tags
+            changed = True
+    if changed:
         nbformat.write(notebook, path)
 
 
@@ -399,7 +407,8 @@ def stage_book(chapters: list[str], editions: dict[str, list[str]] | None = None
     intro = STAGE / "book" / "intro.md"
     pages = [page for chapter in chapters
              for page in [chapter, *(editions or {}).get(chapter, [])]]
-    intro.write_text(intro.read_text() + edition_text(pages))
+    intro.write_text(intro.read_text() + edition_text(pages)
+                     + runtimes.table_markdown(chapters))
 
 
 def render() -> float:
@@ -450,6 +459,9 @@ def main(argv=None) -> int:
                         or str(ROOT / ".cache" / "checkpoints"))
     parser.add_argument("--force", action="store_true", help="execute even unchanged chapters")
     parser.add_argument("--no-render", action="store_true", help="execute only, skip Jupyter Book")
+    parser.add_argument("--record-times", action="store_true",
+                        help="a build that trained every model it used: write each chapter's "
+                             "wall time to profiles/run_times.json (the intro page's table)")
     args = parser.parse_args(argv)
     try:
         return _build(args)
@@ -474,7 +486,8 @@ def _build(args) -> int:
     for chapter, name, edition in runs:
         params = chapter_parameters(chapter, profile, common, per_chapter, args, edition)
         key = hashlib.sha256(json.dumps([params, code_hash, args.profile, (ROOT / "book" /
-                             f"{chapter}.py").read_text(), repository_url()],
+                             f"{chapter}.py").read_text(), repository_url(),
+                             runtimes.load()],  # each chapter quotes its recorded times
                              sort_keys=True).encode()).hexdigest()
         stamp = REPORTS / f"{name}.key"
         executed = STAGE / "book" / f"{name}.ipynb"
@@ -502,6 +515,12 @@ def _build(args) -> int:
         report["render_seconds"] = render()
     report["total_seconds"] = round(time.perf_counter() - start, 1)
     print("\n" + write_report(report))
+    if args.record_times:
+        try:
+            runtimes.record(report, runtimes.machine_of(report))
+        except ValueError as err:
+            raise BuildError(str(err)) from None
+        print(f"run times recorded in {runtimes.RUN_TIMES}")
     if not args.no_render:
         print(f"The book: {ROOT / '_build' / 'html' / 'index.html'}")
     return 0
