@@ -30,6 +30,12 @@
 # through it, blend two codes or draw random ones; and how much a simple classifier can read
 # off the codes.
 
+# %% [markdown]
+# **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
+# trained: the published edition's models are downloaded and checked with
+# `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
+# Colab.
+
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
 try:
@@ -41,21 +47,22 @@ except ImportError:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
                            "git+https://github.com/latent-notes/latent-notes"])
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 import torch
 from latent_notes import families
+from latent_notes.book import runtimes
 from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.book.parameters import AutoencoderParameters
 from latent_notes.data import first_of_class, one_per_class
-from latent_notes.experiments import latent, plots, probes
+from latent_notes.experiments import diagrams, latent, plots, probes
 from latent_notes.experiments.metrics import reconstruction_scores
 from latent_notes.models.autoencoder import Autoencoder
 from latent_notes.models.common import batched, count_parameters, sample_gaussian
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
-data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
 epochs = 10  # passes over the training images, per autoencoder
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
@@ -84,18 +91,21 @@ probe_train = 2000  # training codes for the linear probes (None: all)
 tsne_points = 500  # test codes on the t-SNE map
 
 # %% [markdown]
-# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
-# a few epochs); the standard and full profiles override some of them, and so can you:
+# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# papermill's injected cell, the values this page was executed with. The standard and full
+# profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 02.NAME=VALUE` on the book's build. The next cell
 # checks them (a wrong value is named with its fix), seeds every random generator, picks
 # the device and loads the data.
 
-# %%
+# %% tags=["hide-input"]
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic,
                         parameters=AutoencoderParameters.of(globals()))
+glue("run_cost", runtimes.cost_sentence("02_autoencoder"))
 data = chapter.data
 # the sweep sorted, and the noise experiment's model (None: the largest)
 sizes, noise_latent = chapter.parameters.latent_sizes, chapter.parameters.noise_latent
@@ -117,7 +127,7 @@ print("latent sizes:", sizes)
 #
 # If $d$ were as large as the number of pixels, copying would be trivial. With $d$ far smaller
 # (a *bottleneck*) the pair must find the few numbers that describe the images best, which is
-# why the code is called a **latent** representation (Hinton & Salakhutdinov, 2006).
+# why the code is called a **latent** representation {cite:p}`hinton2006reducing`.
 #
 # ## The network
 #
@@ -132,21 +142,15 @@ print("latent sizes:", sizes)
 autoencoders = families.FAMILIES["ae"]
 example = Autoencoder(autoencoders.configure(data, latent_size=traversal_latent,
                                              width=width)).eval()
-x = data.test.images[:2]
-print("input", tuple(x.shape))
-with torch.no_grad():
-    h = x
-    for layer in example.encoder:
-        h = layer(h)
-        if isinstance(layer, (torch.nn.ReLU, torch.nn.Linear)):
-            print(f"  encoder {type(layer).__name__:>6} → {tuple(h.shape)}")
-    for layer in example.decoder:
-        h = layer(h)
-        if isinstance(layer, (torch.nn.ReLU, torch.nn.Sigmoid)):
-            print(f"  decoder {type(layer).__name__:>7} → {tuple(h.shape)}")
+diagrams.draw(diagrams.architecture(example),
+              f"The autoencoder for {data.name}, code of {traversal_latent} numbers");
 print(f"{count_parameters(example):,} parameters")
 
 # %% [markdown]
+# The figure is drawn from the model: one image passes through it and each layer reports the
+# shape it outputs (batch norms and ReLUs change no shape and are left out). The narrowest
+# box, orange, is the code: everything the decoder knows about the image.
+#
 # With a code of {glue:text}`traversal_latent_size` numbers the network has
 # {glue:text}`params_example:,` weights; each image has {glue:text}`pixels` pixel values, so
 # the code is a compression by a factor of {glue:text}`compression:.0f`.
@@ -185,7 +189,7 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
 # on the first $d$ principal directions $W \in \mathbb{R}^{CHW \times d}$ and back,
 # $\hat x = \mu + W W^\top (x - \mu)$, gives the smallest squared error any linear encoder and
 # decoder with a $d$-dimensional code can reach (a linear autoencoder trained by gradient
-# descent finds the same subspace; Baldi & Hornik, 1989). We fit PCA on the same training
+# descent finds the same subspace: {cite:t}`baldi1989neural`). We fit PCA on the same training
 # images and measure both on the **whole** test set, with the autoencoders' final weights. The
 # non-linear model is only worth its convolutions if it does better.
 
@@ -325,7 +329,7 @@ plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
 # in the loss asked the coordinates to mean one thing each, so they rarely do: the
 # autoencoder's code is *entangled*. (Chapter 3 adds a term that pulls every code towards a
 # standard normal; that alone does not make single coordinates mean one thing each, and
-# without labels nothing guarantees it (Locatello et al., 2019).)
+# without labels nothing guarantees it {cite:p}`locatello2019challenging`.)
 #
 # ## Blending two digits: in latent space and in pixel space
 #
@@ -434,7 +438,7 @@ probe_table.set_index("latent_size").round(4)
 #
 # ## A map of the codes
 #
-# t-SNE (van der Maaten & Hinton, 2008) lays high-dimensional points out in two dimensions so
+# t-SNE {cite:p}`maaten2008visualizing` lays high-dimensional points out in two dimensions so
 # that near neighbours stay near; a code of size 2 needs no such map and is drawn as it is.
 # Colours are the labels, which the autoencoder never saw.
 
@@ -513,6 +517,7 @@ glue("probe_trend",
 # %% [markdown]
 # ## What can go wrong
 #
+# ```{warning}
 # - **A code too small for the data**: every reconstruction looks like the same few
 #   prototypes. The sweep above shows where the error stops falling; below it, no training
 #   trick helps.
@@ -522,22 +527,99 @@ glue("probe_trend",
 # - **Sampling by drawing random codes**: nothing made the codes of real images fill any
 #   simple region, so most random codes decode to smudges (the section on generation). This
 #   is the autoencoder working as trained, not a bug: chapter 3 changes the training.
+# ```
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. The PCA floor is fitted on the same training images: show that a linear autoencoder
-#    (encoder and decoder without non-linearities) trained with the squared error can do no
-#    better than PCA with the same number of components (Baldi & Hornik, 1989, prove it;
-#    sketch why the best rank-$d$ approximation of the centred data matrix is the answer).
-# 2. Rerun the sweep with `-p width 8` and with `-p width 64`. Does a wider network lower the
-#    error at every code size, or mostly at the large ones?
-# 3. The traversal moves each coordinate in units of its standard deviation
-#    (`traversal_units = "std"`). Rerun with `-p traversal_units code`, which moves every
-#    coordinate by the same raw amount: do all rows still change about as much? Relate what
-#    you see to each coordinate's spread over the test codes.
-# 4. Compare the linear probe on the 2-number codes with the one on the 16-number codes (the
-#    probe section's table). Plot the 2-D codes coloured by class and say where the classes
-#    overlap: a softmax classifier *can* carve the plane into ten convex regions, so what
-#    limits it is how the codes are arranged, not their number.
-
+# ```{exercise}
+# :label: ex-ae-linear
+#
+# The PCA floor is fitted on the same training images. Show that a linear autoencoder
+# (encoder and decoder without non-linearities) trained with the squared error can do no
+# better than PCA with the same number of components; {cite:t}`baldi1989neural` prove it.
+# ```
+#
+# ```{solution} ex-ae-linear
+# :class: dropdown
+#
+# A linear encoder $E$ ($d \times p$) and decoder $D$ ($p \times d$) reconstruct the centred
+# data matrix $X$ ($n \times p$) as $X E^\top D^\top$, a matrix of rank at most $d$. The
+# squared error $\lVert X - X E^\top D^\top \rVert_F^2$ is therefore at least the error of
+# the best rank-$d$ approximation of $X$, which by the Eckart–Young theorem is $X$ projected
+# on its top $d$ principal directions: PCA. PCA attains it, so a linear autoencoder can at best
+# match PCA; only non-linear layers can beat it, as this chapter's autoencoder did at
+# {glue:text}`n_wins` of {glue:text}`n_sizes` code sizes.
+# ```
+#
+# ```{exercise}
+# :label: ex-ae-width
+#
+# Rerun the sweep with `-p width 8` and with `-p width 64`. Does a wider network lower the
+# error at every code size, or mostly at the large ones? Predict first.
+# ```
+#
+# ```{solution} ex-ae-width
+# :class: dropdown
+#
+# At a small code the bottleneck, not the network, limits the error: a few numbers cannot
+# hold more, however well they are computed, so width helps little there. At large codes the
+# encoder and decoder are the limit and width helps more. In this run the autoencoder's error
+# was {glue:text}`ratio_smallest:.2f` of PCA's at {glue:text}`smallest_size` numbers and
+# {glue:text}`ratio_largest:.2f` at {glue:text}`largest_size`; compare these two ratios in
+# your two runs.
+# ```
+#
+# ```{exercise}
+# :label: ex-ae-units
+#
+# The traversal moves each coordinate in units of its standard deviation
+# (`traversal_units = "std"`). Rerun with `-p traversal_units code`, which moves every
+# coordinate by the same raw amount: do all rows still change about as much?
+# ```
+#
+# ```{solution} ex-ae-units
+# :class: dropdown
+#
+# No: the coordinates have different spreads over the test codes (in this run their standard
+# deviations ranged from {glue:text}`code_sd_min:.2f` to {glue:text}`code_sd_max:.2f`), and
+# nothing in the autoencoder's loss fixes their scale. A raw step that is small for a
+# widely spread coordinate is huge for a narrow one, so some rows barely change while others
+# leave the region of real codes and decode to smudges.
+# ```
+#
+# ```{exercise}
+# :label: ex-ae-probe
+#
+# Compare the linear probe on the smallest codes with the one on the best code size (the
+# probe section's table). Plot the 2-D codes coloured by class and say where the classes
+# overlap.
+# ```
+#
+# ```{solution} ex-ae-probe
+# :class: dropdown
+#
+# In this run the probe read {glue:text}`probe_smallest:.1%` of the classes off the smallest
+# codes and {glue:text}`probe_best:.1%` off {glue:text}`probe_best_size` numbers. A softmax
+# classifier can carve a plane into ten convex regions, so what limits it on 2-D codes is
+# their arrangement: digits drawn alike (4 and 9, 3 and 5) share a region of the plane,
+# because the autoencoder placed codes for reconstruction, not for classes.
+# ```
+#
+# ```{exercise}
+# :label: ex-ae-subset
+#
+# Predict, then run: train the chapter with `-p subset 500`. Which grows more, the gap
+# between the autoencoder and PCA, or the gap between training and test reconstruction
+# error?
+# ```
+#
+# ```{solution} ex-ae-subset
+# :class: dropdown
+#
+# PCA has $d \times 784$ numbers to fit and no iterations to over-fit with; the autoencoder
+# has tens of thousands of weights. With 500 images the autoencoder's training error keeps
+# falling while its test error stalls, so the gap between training and test error is the one
+# to watch, and the autoencoder's lead over PCA can shrink or vanish at large code sizes. The
+# training curves and the sweep's table show both.
+# ```

@@ -18,18 +18,23 @@
 #
 # The autoencoder of the last chapter squeezes an image into a code and rebuilds it, but its
 # codes are scattered wherever training happened to put them: pick a random point of its latent
-# space and decode it, and you mostly get a smudge. A **variational autoencoder** (VAE; Kingma
-# & Welling, 2014; Rezende et al., 2014) changes two things. Its encoder answers with a whole
+# space and decode it, and you mostly get a smudge. A **variational autoencoder** (VAE) {cite:p}`kingma2014auto,rezende2014stochastic` changes two things. Its encoder answers with a whole
 # Gaussian, a mean μ and a spread σ per latent dimension, instead of one point; and its loss
 # pulls those Gaussians towards a fixed prior, the standard normal $\mathcal{N}(0, I)$. After
 # training, codes drawn from the prior decode to plausible images: the VAE can *generate*.
 #
 # **What you will learn:** why the encoder outputs μ and σ, the reparameterisation trick, the
 # two terms of the loss (reconstruction and KL divergence to the prior) and the closed form of
-# the KL, what the weight β on the KL term does (the β-VAE of Higgins et al., 2017), what μ
+# the KL, what the weight β on the KL term does (the β-VAE of {cite:t}`higgins2017beta`), what μ
 # and σ each control, and how to measure a VAE beyond its loss: an importance-sampled
 # likelihood, the number of active latent units and a linear probe. At the end the same model
 # denoises digits and learns colour photographs.
+
+# %% [markdown]
+# **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
+# trained: the published edition's models are downloaded and checked with
+# `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
+# Colab.
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -42,25 +47,25 @@ except ImportError:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
                            "git+https://github.com/latent-notes/latent-notes"])
 
-# %%
-import inspect
+# %% tags=["hide-input"]
 import time
 
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book.notebook import glue, start_chapter
+from latent_notes.book import runtimes
+from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class, with_binarised_test
-from latent_notes.experiments import latent, plots, probes, published
+from latent_notes.experiments import diagrams, latent, plots, probes, published
 from latent_notes.experiments import vae_experiments as experiments
 from latent_notes.experiments.metrics import reconstruction_scores
 from latent_notes.models import vae
 from latent_notes.models.common import batched
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
-data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
 epochs = 12  # passes over the training images, per model of the β sweep
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
@@ -93,18 +98,21 @@ colour_epochs = 10  # passes over the colour training images
 colour_batch_size = 16  # images per gradient step for the colour VAE
 
 # %% [markdown]
-# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
-# a few epochs); the standard and full profiles override some of them, and so can you:
+# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# papermill's injected cell, the values this page was executed with. The standard and full
+# profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 03.NAME=VALUE` on the book's build. The next cell
 # checks them (a wrong value is named with its fix), seeds every random generator, picks
 # the device and loads the data.
 
-# %%
+# %% tags=["hide-input"]
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic,
                         parameters=VAEParameters.of(globals()))
+glue("run_cost", runtimes.cost_sentence("03_vae"))
 data = chapter.data
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
 vaes = families.FAMILIES["vae"]
@@ -175,7 +183,7 @@ print(data, "on", chapter.device)
 #
 # so the bound is tight exactly when the encoder's guess is the true posterior. Averaging the
 # ratio inside the logarithm over $K$ draws of $z$ instead of one tightens the bound, which
-# is how the likelihood is estimated further down (Burda et al., 2016).
+# is how the likelihood is estimated further down {cite:p}`burda2016importance`.
 #
 # ## The model
 #
@@ -186,11 +194,14 @@ print(data, "on", chapter.device)
 
 # %%
 model = vae.VAE(model_config)
-print(model_config)
-print(model)
+diagrams.draw(diagrams.architecture(model),
+              f"The VAE for {data.name}: two heads, a draw, a decoder");
 
 # %% [markdown]
-# The model has {glue:text}`n_params:,` parameters. Its verbs are `posterior` (image → μ,
+# The figure is drawn from the model itself (one image through it, each layer reporting its
+# output's shape): the encoder's last layer splits into the two heads, μ and log σ², each of
+# $D$ = {glue:text}`latent_size` numbers; the code $z$ is drawn from them, and only $z$
+# reaches the decoder. The model has {glue:text}`n_params:,` parameters. Its verbs are `posterior` (image → μ,
 # log σ²), `reparameterise` (μ, log σ² → a code), `decode` (code → image) and `sample` (codes
 # from the prior → images), plus the ones every family of the book shares: `encode` (image →
 # μ, the code a probe reads) and `reconstruct` (decode(μ)).
@@ -208,12 +219,12 @@ print(model)
 # The gradient flows through μ and σ; the randomness sits on a side branch.
 
 # %%
-print(inspect.getsource(vae.VAE.reparameterise))
+show_source(vae.VAE.reparameterise)
 
 # %% [markdown]
 # ### The two terms of the loss
 #
-# For two Gaussians the KL divergence has a closed form (Kingma & Welling, 2014, appendix B).
+# For two Gaussians the KL divergence has a closed form (appendix B of {cite:t}`kingma2014auto`).
 # Summed over the $D$ latent dimensions,
 #
 # $$ \mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\big)
@@ -228,7 +239,7 @@ print(inspect.getsource(vae.VAE.reparameterise))
 # of a diagonal Gaussian add up. It is one line of code:
 
 # %%
-print(inspect.getsource(vae.kl_to_standard_normal))
+show_source(vae.kl_to_standard_normal)
 
 # %% [markdown]
 # The reconstruction term, for the Bernoulli decoder with pixel probabilities
@@ -251,14 +262,14 @@ print(inspect.getsource(vae.kl_to_standard_normal))
 # β = 1 would mean something else for a 28×28 digit and a 64×64 photograph.
 
 # %%
-print(inspect.getsource(vae.vae_loss))
+show_source(vae.vae_loss)
 
 # %% [markdown]
 # ## The β sweep
 #
 # We train one VAE for each β in {glue:text}`betas_text`, with Adam, {glue:text}`epochs_text`
 # epochs each. β = 1 is the VAE proper; β < 1 favours reconstruction, β > 1 favours a code
-# close to the prior (Higgins et al., 2017). A trained model is kept in the checkpoint cache and
+# close to the prior {cite:p}`higgins2017beta`. A trained model is kept in the checkpoint cache and
 # loaded the next time the chapter runs with the same parameters.
 
 # %%
@@ -280,7 +291,7 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 # On the test images we measure both terms once more, at the final weights. The KL term is
 # the *rate*: on average, how many nats the code carries about the image beyond what the
 # prior already says. The reconstruction term is the *distortion*. Plotted against each
-# other, the β values trace a rate–distortion curve (Alemi et al., 2018).
+# other, the β values trace a rate–distortion curve {cite:p}`alemi2018fixing`.
 
 # %%
 rows = []
@@ -330,7 +341,7 @@ plots.image_grid(samples.flatten(0, 1), len(shown),
 #
 # ### Where the codes of each class lie
 #
-# A t-SNE map (van der Maaten & Hinton, 2008) places the μ of test images in two dimensions
+# A t-SNE map {cite:p}`maaten2008visualizing` places the μ of test images in two dimensions
 # so that neighbours stay neighbours; colours are the labels, which the VAE never saw.
 
 # %%
@@ -344,7 +355,7 @@ for beta, result in sweep.items():
 #
 # Two more measurements per β, on the test set:
 #
-# - **Active units** (Burda et al., 2016): dimension $j$ is active when its posterior mean
+# - **Active units** {cite:p}`burda2016importance`: dimension $j$ is active when its posterior mean
 #   moves with the image, $\mathrm{Cov}_x\big(\mathbb{E}_{q(z \mid x)}[z_j]\big) > 0.01$. An
 #   inactive dimension encodes the same $\mu_j$ for every image, so the decoder can read
 #   nothing from it (posterior collapse), even where its KL is not zero.
@@ -412,14 +423,14 @@ size_table.round(4).set_index("latent_size")
 # So we train one more VAE, with the architecture, latent size and recipe of the β = 1 model,
 # on black-and-white images. Each time a training image is used it is drawn afresh as
 # $x_b \sim \mathrm{Bernoulli}(x)$, each pixel 1 with its grey level as probability
-# (*dynamic binarisation*, as in Burda et al., 2016; the model config's `binarise`), and the
+# (*dynamic binarisation*, as in {cite:t}`burda2016importance`; the model config's `binarise`), and the
 # test images are binarised once, by a seeded generator, so every run scores the same ones.
 # On those we report two numbers, in nats per image:
 #
 # - the **negative ELBO**, averaged over the images. The training loss is a one-sample
 #   estimate of it (one $z$ per image and step); here the KL term is the closed form and the
 #   reconstruction term one draw of $z$ per image, averaged over all of them.
-# - the **importance-sampled negative log-likelihood** (Burda et al., 2016). With $K$ codes
+# - the **importance-sampled negative log-likelihood** {cite:p}`burda2016importance`. With $K$ codes
 #   $z_k \sim q_\phi(z \mid x)$,
 #   $\log p_\theta(x) \approx \log \frac1K \sum_k p_\theta(x \mid z_k)\,p(z_k)
 #   / q_\phi(z_k \mid x)$. For $K = 1$ its expectation is the ELBO, and it rises towards
@@ -540,8 +551,7 @@ for label, result in alone.items():
 #
 # ## A 2-D latent space: the manifold
 #
-# With two latent dimensions we can decode a whole grid of codes (Kingma & Welling, 2014,
-# figure 4). The grid is evenly spaced in prior probability, mapped through the inverse
+# With two latent dimensions we can decode a whole grid of codes (figure 4 of {cite:t}`kingma2014auto`). The grid is evenly spaced in prior probability, mapped through the inverse
 # Gaussian CDF, so each cell covers the same prior mass.
 
 # %%
@@ -604,7 +614,7 @@ glue("walk_high_low", by_rank["smallest KL"].iloc[-1])
 # {glue:text}`walk_high_low:.4f`. What each active dimension stands for (slant, width, a
 # class) is for the eye to read from the rows, and nothing here measures it: at β = 1
 # nothing in the loss asks one dimension to carry one property, and without labels nothing
-# can guarantee it (Locatello et al., 2019).
+# can guarantee it {cite:p}`locatello2019challenging`.
 
 # %%
 a, b = shown[0], shown[min(1, len(shown) - 1)]
@@ -624,8 +634,7 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 #
 # A VAE need not reconstruct its own input. Feed the encoder a noisy image
 # $\tilde x = \operatorname{clip}(x + \sigma_n \varepsilon)$ and ask the decoder for the clean
-# $x$: the loss is unchanged except that the target is $x$ (Vincent et al., 2008, for the
-# plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
+# $x$: the loss is unchanged except that the target is $x$ ({cite:t}`vincent2008extracting` for the plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
 # **peak signal-to-noise ratio** $\mathrm{PSNR} = 10 \log_{10}(1 / \mathrm{MSE})$ dB of the
 # noisy input and of the VAE's output, both against the clean test image.
 
@@ -798,10 +807,12 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 # %% [markdown]
 # ## What can go wrong
 #
-# - **Posterior collapse**: the KL term can be made zero by ignoring the image, so a decoder
-#   strong enough to model the pixels on its own (an autoregressive one, or a large β here)
-#   lets some or all dimensions of the code fall back to the prior. Watch the active units
-#   (Burda et al.'s definition above) and the KL per dimension, not only the loss.
+# ```{warning}
+# - **Posterior collapse** {cite:p}`bowman2016generating`: the KL term can be made zero by
+#   ignoring the image, so a decoder strong enough to model the pixels on its own (an
+#   autoregressive one, or a large β here) lets some or all dimensions of the code fall back
+#   to the prior. Watch the active units (Burda et al.'s definition above) and the KL per
+#   dimension, not only the loss.
 # - **β that means something else**: averaging the reconstruction over pixels while summing the
 #   KL (or the other way round) rescales β by the number of pixels; check which one a paper or
 #   a library uses before copying its β.
@@ -810,17 +821,106 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 # - **Blur taken for a bug**: the decoder's output is the mean of what a code could mean;
 #   samples drawn pixel by pixel from the Bernoulli or Gaussian would be noisy, and showing
 #   the mean is the usual choice.
+# ```
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. Derive the KL term for a prior $\mathcal{N}(0, s^2 I)$ instead of $\mathcal{N}(0, I)$ and
-#    check that it reduces to the formula above for $s = 1$.
-# 2. Show that the importance-sampled estimate with $K = 1$ has the ELBO as its expectation,
-#    and that its expectation cannot decrease as $K$ grows (Burda et al., 2016, theorem 1).
-# 3. Rerun the β sweep with `-p betas "[0.1, 1, 10]"`. Where on the rate–distortion plane do
-#    the new points fall, and how many units stay active at β = 10?
-# 4. The traversal above shifts μ by up to three prior standard deviations. What should
-#    shifting an inactive dimension do to the image, and does the traversal's row of smallest
-#    KL agree at every β? What would you expect from a shift of 30?
-
+# ```{exercise}
+# :label: ex-vae-prior-scale
+#
+# Derive the KL term for a prior $\mathcal{N}(0, s^2 I)$ instead of $\mathcal{N}(0, I)$ and
+# check that it reduces to the formula above for $s = 1$.
+# ```
+#
+# ```{solution} ex-vae-prior-scale
+# :class: dropdown
+#
+# Per dimension, $\log q(z) - \log p(z) = -\log \sigma - \frac{(z-\mu)^2}{2\sigma^2}
+# + \log s + \frac{z^2}{2 s^2}$. Its mean under $q$, with $\mathbb{E}_q[(z-\mu)^2] =
+# \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$, is
+#
+# $$ \mathrm{KL} = \tfrac12 \sum_j \Big(\frac{\mu_j^2 + \sigma_j^2}{s^2} - 1
+#    - \log \frac{\sigma_j^2}{s^2}\Big), $$
+#
+# which is the formula above when $s = 1$. A wider prior charges less for codes far from the
+# origin, and a decoder can undo any scale, so $s$ trades against the decoder's first layer
+# rather than changing what the model can express.
+# ```
+#
+# ```{exercise}
+# :label: ex-vae-iwae
+#
+# Show that the importance-sampled estimate with $K = 1$ has the ELBO as its expectation,
+# and that its expectation cannot decrease as $K$ grows (theorem 1 of
+# {cite:t}`burda2016importance`).
+# ```
+#
+# ```{solution} ex-vae-iwae
+# :class: dropdown
+#
+# With weights $w_k = p_\theta(x, z_k) / q_\phi(z_k \mid x)$, $z_k \sim q_\phi$, the estimate is
+# $\mathcal{L}_K = \log \frac1K \sum_k w_k$. For $K = 1$ its expectation is
+# $\mathbb{E}_q[\log w_1]$, the ELBO. For $K + 1$ draws, the average of $K + 1$ weights is the
+# average, over the $K + 1$ ways of leaving one out, of the averages of the other $K$; the
+# logarithm is concave, so by Jensen $\mathcal{L}_{K+1} \ge$ the mean of those leave-one-out
+# terms, each of which has the expectation of $\mathcal{L}_K$. Hence
+# $\mathbb{E}[\mathcal{L}_{K+1}] \ge \mathbb{E}[\mathcal{L}_K]$, and each is at most
+# $\log p_\theta(x)$ by Jensen again. In this run the bound moved from
+# {glue:text}`binary_elbo:.1f` nats (negative ELBO) to {glue:text}`binary_nll:.1f` with
+# $K$ = {glue:text}`is_samples`.
+# ```
+#
+# ```{exercise}
+# :label: ex-vae-beta
+#
+# Predict, then run: rerun the β sweep with `-p betas "[0.1, 1, 10]"`. Where on the
+# rate–distortion plane do the new points fall, and how many units stay active at β = 10?
+# ```
+#
+# ```{solution} ex-vae-beta
+# :class: dropdown
+#
+# A larger β buys a smaller rate with a larger distortion, so β = 10 lands further along the
+# same curve, lower in rate and higher in distortion than this run's largest β
+# ({glue:text}`beta_high:g`: rate {glue:text}`kl_high_beta:.1f` nats, distortion
+# {glue:text}`recon_high_beta:.1f`); β = 0.1 lands at the other end, with more rate than any
+# point here. Expect fewer active units as β grows: at β = 1 {glue:text}`ref_units` of
+# {glue:text}`latent_size` were active, and at β = {glue:text}`beta_high:g`
+# {glue:text}`units_sentence`.
+# ```
+#
+# ```{exercise}
+# :label: ex-vae-traversal
+#
+# The traversal above shifts μ by up to three prior standard deviations. What should
+# shifting an inactive dimension do to the image, and does the traversal's row of smallest
+# KL agree at every β? What would you expect from a shift of 30?
+# ```
+#
+# ```{solution} ex-vae-traversal
+# :class: dropdown
+#
+# An inactive dimension carries no information about the image ($q$ equals the prior there),
+# so the decoder learnt to ignore it: shifting it changes the image by little, which is what
+# the row of smallest KL shows (read its measured change in the traversal section). A shift
+# of 30 standard deviations leaves the region where the decoder ever saw codes in training;
+# nothing constrains what it decodes there, so expect saturated or meaningless images even
+# along active dimensions.
+# ```
+#
+# ```{exercise}
+# :label: ex-vae-size
+#
+# Rerun the size sweep with `-p latent_sizes "[2, 32, 256]"`. Predict how many of the 256
+# dimensions will be active, and whether the rate keeps growing.
+# ```
+#
+# ```{solution} ex-vae-size
+# :class: dropdown
+#
+# The KL term charges for every bit a dimension carries, so the VAE uses extra dimensions only
+# while they lower the reconstruction term by more than they cost; past that size the rate
+# stops growing and the extra dimensions stay at the prior (inactive). In this run, over
+# {glue:text}`sizes_text`: {glue:text}`size_sentence`.
+# ```

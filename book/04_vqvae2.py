@@ -18,11 +18,11 @@
 #
 # The autoencoders so far squeeze an image into one short vector of real numbers, and the VAE
 # charges, through its KL term, for every nat those numbers carry about the image: with a
-# few numbers for the whole image, both lose fine detail. VQ-VAE (van den Oord et al., 2017)
+# few numbers for the whole image, both lose fine detail. VQ-VAE {cite:p}`oord2017neural`
 # keeps a **grid** of latents instead, one per image region, and each latent is not a real vector but a choice
 # among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
 # integers, like a tiny picture painted with $K$ colours, and the decoder turns that picture
-# back into pixels. VQ-VAE-2 (Razavi et al., 2019) stacks two such grids: a coarse top grid
+# back into pixels. VQ-VAE-2 {cite:p}`razavi2019generating` stacks two such grids: a coarse top grid
 # for the global shape and a finer bottom grid for the details. Being discrete does not add
 # information, it caps it: a position holds at most $\log_2 K$ bits, a $G \times G$ grid at
 # most $G^2 \log_2 K$. What the grid gains is room (many positions, one per region) and no
@@ -30,11 +30,17 @@
 #
 # A grid of integers has no Gaussian to sample from, so generation needs a second model: an
 # autoregressive **prior** that learns which code grids occur, one position at a time. We use
-# the gated PixelCNN (van den Oord et al., 2016).
+# the gated PixelCNN {cite:p}`oord2016conditional`.
 #
 # **What you will learn:** what a grid of discrete codes can hold, how a codebook is learnt
 # (straight-through gradients, the commitment loss, moving averages, restarts of dead codes),
 # why two levels, and how a PixelCNN over codes turns the autoencoder into a generator.
+
+# %% [markdown]
+# **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
+# trained: the published edition's models are downloaded and checked with
+# `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
+# Colab.
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -47,23 +53,31 @@ except ImportError:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
                            "git+https://github.com/latent-notes/latent-notes"])
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book.notebook import glue, start_chapter
+from latent_notes.book import runtimes
+from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VQVAE2Parameters
 from latent_notes.data import load_data, one_per_class
-from latent_notes.experiments import latent, plots, vq_experiments
+from latent_notes.experiments import diagrams, latent, mechanisms, plots
+from latent_notes.experiments import vq_experiments as vq_experiments
 from latent_notes.experiments.metrics import predict, reconstruction_scores
 from latent_notes.families import CodeData, train_priors
 from latent_notes.models.common import batched
-from latent_notes.models.pixelcnn import bits_per_code
+from latent_notes.models.pixelcnn import (
+    GatedLayer,
+    PixelCNN,
+    bits_per_code,
+    prior_config,
+)
+from latent_notes.models.quantise import VectorQuantiserEMA
 from latent_notes.models.vqvae2 import VQVAE2, codebook_stats
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
-data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
 epochs = 10  # passes over the training images for each VQ-VAE-2
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
@@ -94,18 +108,21 @@ colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
 
 # %% [markdown]
-# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
-# a few epochs); the standard and full profiles override some of them, and so can you:
+# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# papermill's injected cell, the values this page was executed with. The standard and full
+# profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 04.NAME=VALUE` on the book's build. The next cell
 # checks them (a wrong value is named with its fix), seeds every random generator, picks
 # the device and loads the data.
 
-# %%
+# %% tags=["hide-input"]
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic,
                         parameters=VQVAE2Parameters.of(globals()))
+glue("run_cost", runtimes.cost_sentence("04_vqvae2"))
 data, dev = chapter.data, chapter.device
 vqvae2s = families.FAMILIES["vqvae2"]
 settings = dict(width=width, embed_dim=embed_dim, codebook_size_top=codebook_size_top,
@@ -122,7 +139,7 @@ print(data, "on", dev)
 #
 # $$ k = \arg\min_j \lVert z - e_j \rVert_2, \qquad z_q = e_k, $$
 #
-# and hands the decoder $z_q$. Three problems and their fixes (van den Oord et al., 2017):
+# and hands the decoder $z_q$. Three problems and their fixes {cite:p}`oord2017neural`:
 #
 # 1. **The arg-min has no gradient.** The *straight-through* estimator pretends the quantiser
 #    is the identity on the way back: in code, `z_q = z + (e_k - z).detach()`. The forward
@@ -145,10 +162,52 @@ print(data, "on", dev)
 #
 # A code that no vector picks receives no update and is wasted: a **dead code**. We restart
 # each code whose average count $N_k$ falls below one vector per batch on a randomly chosen
-# encoder output of the current batch (as in Jukebox, Dhariwal et al., 2020). The codebook's
+# encoder output of the current batch (as in Jukebox: {cite:t}`dhariwal2020jukebox`). The codebook's
 # health is read from two numbers on the test images: **usage**, the fraction of the $K$ codes
 # picked at least once, and **perplexity** $\exp(-\sum_k p_k \log p_k)$ with $p_k$ the share of
 # code $k$, the number of equally used codes the histogram is worth.
+#
+# **Why straight-through works.** Write the quantiser's output as
+# $z_q = z + \mathrm{sg}(e_k - z)$. Its value is $e_k$; its derivative with respect to $z$
+# is the identity, because the stop-gradient term counts as a constant. So for a loss
+# $\mathcal{L}(z_q)$ the encoder receives $\partial\mathcal{L}/\partial z :=
+# \partial\mathcal{L}/\partial z_q$ evaluated at $e_k$: the decoder's wish for the code,
+# applied to the vector that chose it. The estimate is biased (the true derivative of the
+# arg-min is zero almost everywhere), and it is good when $z$ is close to $e_k$, which is
+# what the commitment loss enforces.
+#
+# **Why the EMA update is k-means.** With $\gamma = 0$ the update sets
+# $e_k = s_k / n_k$, the mean of the vectors assigned to code $k$ in the batch: one Lloyd step
+# of k-means. With $\gamma$ close to 1 the sums and counts are averages over many batches,
+# $m_k / N_k \approx \mathbb{E}[s_k] / \mathbb{E}[n_k]$, the mean of every vector the code
+# has recently won. Laplace smoothing adds $\epsilon$ to each count and rescales the counts to
+# keep their total $N$; for a used code it changes $N_k$ by a negligible amount, and it keeps
+# the division finite for a code whose count has decayed towards zero.
+#
+# Here is the book's quantiser at work on two-dimensional vectors, so that all of it fits
+# in one picture: the nearest code, the gradient copied through (the figure's code checks
+# that the gradient arriving at $z$ equals the one sent back from $z_q$), and one EMA step.
+
+# %%
+demo = mechanisms.quantiser_demo()
+mechanisms.quantiser_figure(demo);
+
+# %% [markdown]
+# The three mechanisms as the package runs them: the forward pass (nearest code, commitment
+# loss, straight-through), the EMA update with Laplace smoothing, and the restart of dead
+# codes.
+
+# %%
+show_source(VectorQuantiserEMA.forward, VectorQuantiserEMA._update,
+            VectorQuantiserEMA._restart_dead)
+
+# %% [markdown]
+# Three lines carry the ideas of this section. `self.nearest(flat.detach())` picks each
+# code without a gradient; `quantised = z + (quantised - z).detach()` is the
+# straight-through estimator, $z + \mathrm{sg}(e_k - z)$; and the codebook changes only
+# inside `_update`, which runs in training mode and under `torch.no_grad`, so the optimiser
+# never touches it. The restart draws its candidates for every code and lets only the dead
+# ones take them, so a GPU never has to report how many died.
 
 # %% [markdown]
 # ## Two levels: the data flow
@@ -162,21 +221,14 @@ print(data, "on", dev)
 # Both encoders together divide the side by 8, so an image's side must be a multiple of 8.
 # A 28-pixel digit is padded with two black pixels on every side to 32 (black is its background
 # anyway) and the reconstruction is cropped back to 28; the loss sees only the real pixels. A
-# 32-pixel colour image needs no padding. Every intermediate of one pass on four images:
+# 32-pixel colour image needs no padding. The figure is drawn from the model itself: one
+# image passes through it and every block reports the shape it outputs; the orange boxes are
+# the two quantisers, each with its codebook and the grid of codes it outputs.
 
 # %%
 untrained = VQVAE2(vqvae2s.configure(data, **vqvae2s.split(settings)[0]))
-flow, _ = untrained.flow(data.train.images[:4])
-steps = [("X (input)", data.train.images[:4]),
-         ("X padded", flow.x_padded), ("Z_bottom = bottom encoder(X)", flow.z_bottom),
-         ("Z_top = top encoder(Z_bottom)", flow.z_top),
-         ("E_top = quantise_top(Z_top)", flow.quant_top),
-         ("dec_top = top decoder(E_top)", flow.dec_top),
-         ("E_bottom = quantise_bottom([Z_bottom, dec_top])", flow.quant_bottom),
-         ("E_top upsampled", flow.quant_top_up),
-         ("X_rec = decoder([E_bottom, E_top upsampled])", flow.x_rec)]
-for name, tensor in steps:
-    print(f"{name:<50} {tuple(tensor.shape)}")
+diagrams.draw(diagrams.architecture(untrained),
+              f"VQ-VAE-2 for {data.name}: bottom level (lower row), top level");
 
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
@@ -347,7 +399,7 @@ glue("walk_inside_bottom", walk_summary.loc["bottom", "share_inside"])
 # region it covers plus the margin the decoder's convolutions spread it over, and how much it
 # changes depends on how far the new code lies from the old one. The two levels are meant to
 # divide the work, the top codes the coarse layout and the bottom codes the detail drawn on
-# it (Razavi et al., 2019); the numbers above say how far this run got there. The two priors
+# it {cite:p}`razavi2019generating`; the numbers above say how far this run got there. The two priors
 # below learn the same split: the top prior the layout, the bottom prior the detail given the
 # layout.
 #
@@ -391,12 +443,69 @@ plots.image_grid(path, 9,
 # stack's output is **shifted down one row** before it is added to the horizontal stack: that
 # shift is what makes the model causal (row $i$'s horizontal stack receives only rows
 # $< i$), and since the vertical stack covers full rows, no region above is left blind. Each layer uses the gated unit
-# $\tanh(W_f * x + V_f h) \odot \sigma(W_g * x + V_g h)$ (van den Oord et al., 2016, eq. 4),
+# $\tanh(W_f * x + V_f h) \odot \sigma(W_g * x + V_g h)$ (eq. 4 of {cite:t}`oord2016conditional`),
 # where $h$ is the condition: the class label for the top prior; the label and the top code
 # grid (each top code repeated over the bottom positions it covers) for the bottom prior. The
 # label matters at the bottom too: the code maps above show that the bottom grid carries most
 # of the stroke, so the top codes alone leave the digit open. The loss is the negative
 # log-likelihood in **bits per code**.
+#
+# **Why bits per code.** The chain rule of probability needs no assumption:
+# $p(c) = p(c_1)\,p(c_2 \mid c_1) \cdots p(c_n \mid c_{<n})$ holds for any order of the $n$
+# positions. A model of each factor therefore gives the exact log-likelihood,
+# $-\log_2 p(c) = \sum_i -\log_2 p(c_i \mid c_{<i})$ bits, and by Shannon's source coding
+# theorem an entropy coder driven by the model stores a grid in that many bits (plus at most
+# two). The training loss, the cross-entropy averaged over positions and divided by $\ln 2$,
+# is that length per code; $\log_2 K$ is the length of a code that carries no structure.
+#
+# The masks make each output see only earlier positions. Below, the 0/1 kernels of both
+# designs; then their receptive fields, **measured**: the gradient of one output position with
+# respect to every input position, through untrained stacks of the same depth (what a
+# position can see is decided by the masks, not by the weights).
+
+# %%
+mechanisms.masks_figure(3);
+
+# %% [markdown]
+# Read each kernel as "which inputs may this output use". The plain design of the first
+# PixelCNN {cite:p}`oord2016pixel` uses one kernel; its first layer
+# (mask A) excludes the position itself, since the input there is the code being predicted;
+# its later layers (mask B) include it, because after the first layer that position holds
+# only information from before it. The gated design keeps two such kernels apart: a
+# vertical one that covers whole rows up to the current one, made causal by the one-row shift,
+# and a horizontal one that covers the current row up to the position.
+
+# %%
+fields = mechanisms.receptive_fields(grid=9, layers=6)
+blind = mechanisms.blind_spots(fields)
+mechanisms.receptive_field_figure(fields);
+
+# %% [markdown]
+# {glue:text}`rf_layers` layers are enough for both designs to reach every row above the
+# output, yet the plain stack misses {glue:text}`blind_plain` of the positions before it, the
+# triangle above and to its right; the two-stack design misses {glue:text}`blind_gated`. (The package's tests check the same property for every output
+# position, with and without conditioning.) One gated layer, as the package runs it:
+
+# %%
+show_source(GatedLayer.forward, GatedLayer.horizontal_step)
+
+# %% [markdown]
+# The whole bottom prior, drawn from its config (the top prior is the same without the top
+# codes as a condition):
+
+# %%
+bottom_prior = PixelCNN(prior_config(untrained.config, "bottom", num_classes=len(data.classes),
+                                     channels=prior_channels, layers=prior_layers,
+                                     label_dropout=prior_label_dropout))
+diagrams.draw(diagrams.prior_diagram(bottom_prior),
+              "The bottom prior: one distribution over the codebook per position",
+              width=9);
+
+# %% [markdown]
+# Every position of the grid gets its own distribution over the
+# {glue:text}`codebook_size_bottom` bottom codes, computed in one pass from the codes before
+# it, the class label (or "no label") and the top codes above it. Training scores all of
+# them at once; sampling has to go one position at a time, since each draw feeds the next.
 #
 # **Label dropout.** A prior that always sees the label learns $p(c \mid y)$ and nothing
 # else: it cannot draw an image without being told the class. Chapter 5 compares VQ-VAE-2's
@@ -404,7 +513,7 @@ plots.image_grid(path, 9,
 # generate without one. In training, each image's label is therefore hidden, with probability
 # `prior_label_dropout` = {glue:text}`label_dropout`, behind one more learnt embedding, "no
 # label" (as classifier-free guidance trains its models, replacing the label by a null token
-# with some probability: Ho & Salimans, 2022, "Classifier-Free Diffusion Guidance"). The same
+# with some probability: {cite:t}`ho2022classifier`). The same
 # network then learns $p(c_{top}, c_{bottom} \mid y)$ for each class and, through the "no
 # label" embedding, $p(c_{top}, c_{bottom})$; we use it only to sample and to score without a
 # label, not for guidance.
@@ -618,6 +727,9 @@ else:
         f"training set's shares run from {float(train_share.min()):.1%} to "
         f"{float(train_share.max()):.1%}.")
 glue("coverage_text", coverage_text)
+glue("rf_layers", fields["layers"])
+glue("blind_plain", blind["plain masked convolutions"])
+glue("blind_gated", blind["gated, vertical + horizontal stacks (this book's)"])
 glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
 glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))))
 glue("agreement_text",
@@ -667,11 +779,12 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # %% [markdown]
 # ## What can go wrong
 #
+# ```{warning}
 # - **Codebook collapse**: codes that no encoder vector picks get no update and stay dead,
 #   and the model quietly runs on a fraction of its codebook. Watch the usage per epoch (the
-#   monitor above), not only the loss. Restarts (as here; Dhariwal et al., 2020), k-means
-#   re-initialisation (Łańcucki et al., 2020) or a low-dimensional, normalised code lookup
-#   (Yu et al., 2022) are the usual remedies.
+#   monitor above), not only the loss. Restarts (as here; {cite:t}`dhariwal2020jukebox`), k-means
+#   re-initialisation {cite:p}`lancucki2020robust` or a low-dimensional, normalised code lookup
+#   {cite:p}`yu2022vector` are the usual remedies.
 # - **A commitment weight in other units**: this chapter averages both the reconstruction
 #   error and the commitment term over their elements, as the code does; a paper that sums
 #   either one means a different $\beta_c$ by the same name.
@@ -682,17 +795,116 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # - **Temperature taken for quality**: lowering $T$ makes cleaner samples of fewer kinds;
 #   report the temperature with every sample you show, and compare models at $T = 1$, where
 #   they are samples of the model.
+# ```
 #
 # ## Exercises
 #
-# 1. The EMA update keeps, per code $k$, a count $N_k$ and a sum $m_k$ of the vectors
-#    assigned to it, both decayed by $\gamma$ each step, and sets $e_k = m_k / N_k$. Show that
-#    with $\gamma = 0$ this is one step of k-means, and explain what Laplace smoothing of
-#    $N_k$ prevents.
-# 2. With the straight-through estimator the gradient with respect to the encoder output is
-#    the gradient with respect to the quantised vector. Why does the commitment loss need its
-#    own stop-gradient, on the code side?
-# 3. How many bits can the two grids carry at most? Compare with the bits per code the priors
-#    reach on the test codes, and say what the difference measures.
-# 4. Rerun the chapter with `-p codebook_size_top 8`. What happens to the top codes' usage, to
-#    the reconstruction error, and to what one top code controls in the traversal?
+# ```{exercise}
+# :label: ex-vq-ema
+#
+# The EMA update keeps, per code $k$, a count $N_k$ and a sum $m_k$ of the vectors assigned to
+# it, both decayed by $\gamma$ each step, and sets $e_k = m_k / N_k$. Show that with
+# $\gamma = 0$ this is one step of k-means, and explain what Laplace smoothing of $N_k$
+# prevents.
+# ```
+#
+# ```{solution} ex-vq-ema
+# :class: dropdown
+#
+# With $\gamma = 0$, $N_k = n_k$ and $m_k = s_k$, so $e_k = s_k / n_k$: each code moves to the
+# mean of the vectors assigned to it, the update step of Lloyd's k-means (the assignment step
+# is the nearest-code search). For a code that won nothing, $n_k = 0$ and the update would
+# divide by zero; with $\gamma > 0$ its $N_k$ only decays towards zero, and the smoothed
+# count $(N_k + \epsilon)/(N + K\epsilon) \cdot N$ keeps the division finite. It does not
+# revive the code: that is what restarts are for.
+# ```
+#
+# ```{exercise}
+# :label: ex-vq-commit
+#
+# With the straight-through estimator the gradient with respect to the encoder output is the
+# gradient with respect to the quantised vector. Why does the commitment loss need its own
+# stop-gradient, on the code side?
+# ```
+#
+# ```{solution} ex-vq-commit
+# :class: dropdown
+#
+# The commitment loss $\beta_c \lVert z - \mathrm{sg}(e_k) \rVert^2$ is meant to move the
+# encoder towards its code, not the code towards the encoder: the codebook already follows
+# the encoder through the EMA update, at its own pace. Without the stop-gradient the codes
+# (were they parameters) would also be pulled by every gradient step, and an encoder output
+# and its code could chase each other; in this model the codebook is a buffer outside the
+# optimiser, and the stop-gradient states the same intent in the loss.
+# ```
+#
+# ```{exercise}
+# :label: ex-vq-bits
+#
+# How many bits can the two grids carry at most? Compare with the bits per code the priors
+# reach on the test codes, and say what the difference measures.
+# ```
+#
+# ```{solution} ex-vq-bits
+# :class: dropdown
+#
+# At most $G_{top}^2 \log_2 K_{top} + G_{bottom}^2 \log_2 K_{bottom}$ bits: here
+# {glue:text}`top_grid`² positions of {glue:text}`uniform_top:.1f` bits and
+# {glue:text}`bottom_grid`² of {glue:text}`uniform_bottom:.1f`. The priors need
+# {glue:text}`bits_top_class:.2f` bits per top code (given the class) and
+# {glue:text}`bits_bottom:.2f` per bottom code: the difference, per code, is what the priors
+# learnt about which codes follow which; the storage cost of a grid is an upper bound on the
+# information it carries, the prior's bits a much tighter one.
+# ```
+#
+# ```{exercise}
+# :label: ex-vq-restarts
+#
+# Predict, before you read the "without restarts" rows of the training section: what usage
+# do you expect on each level of a model trained without restarts, and what happens to its
+# reconstruction error?
+# ```
+#
+# ```{solution} ex-vq-restarts
+# :class: dropdown
+#
+# Without restarts, codes that lose the first few assignments never win again: in this run
+# the model without restarts used {glue:text}`norestart_usage_top:.0%` of the top codebook and
+# {glue:text}`norestart_usage_bottom:.0%` of the bottom one, against
+# {glue:text}`restart_usage_top:.0%` and {glue:text}`restart_usage_bottom:.0%` with them; its
+# test MSE was {glue:text}`norestart_mse:.5f` against {glue:text}`restart_mse:.5f`.
+# ```
+#
+# ```{exercise}
+# :label: ex-vq-temperature
+#
+# Sample at temperature 0.5 (`-p temperature 0.5`). Predict how the judge's agreement and the
+# variety of the samples change.
+# ```
+#
+# ```{solution} ex-vq-temperature
+# :class: dropdown
+#
+# Dividing the logits by $T = 0.5$ squares and renormalises each conditional distribution, so
+# the likeliest codes take almost all the probability: samples become cleaner and more alike,
+# and the judge usually agrees more often with the asked class (this run's judge, at
+# $T$ = {glue:text}`temperature`, {glue:text}`agreement_text`). The row of three temperatures
+# above shows the trade-off on unconditional samples; the comparison of chapter 5 samples
+# at $T = 1$, where the samples are the model's.
+# ```
+#
+# ```{exercise}
+# :label: ex-vq-blind
+#
+# Change the receptive-field cell to `layers=8` and to `grid=15`. Does the plain stack's blind
+# spot shrink with depth? Predict first.
+# ```
+#
+# ```{solution} ex-vq-blind
+# :class: dropdown
+#
+# No: each masked $3 \times 3$ layer lets the prediction reach one more row up and one more
+# column to the right *of the row above*, so the unseen region is the triangle above and to
+# the right, and it keeps its shape as the stack grows; with a larger grid it grows. The
+# gated design's count stays at zero: its vertical stack covers whole rows.
+# ```

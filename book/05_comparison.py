@@ -27,6 +27,12 @@
 # 1's classifier. At the end, the results of every chapter are gathered into one table, and
 # VQ-VAE-2 meets every code size of chapter 2's autoencoder.
 
+# %% [markdown]
+# **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
+# trained: the published edition's models are downloaded and checked with
+# `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
+# Colab.
+
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
 try:
@@ -38,16 +44,26 @@ except ImportError:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
                            "git+https://github.com/latent-notes/latent-notes"])
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import pandas as pd
 import torch
+from IPython.display import display
 from latent_notes import families
+from latent_notes.book import runtimes
 from latent_notes.book.notebook import download_link, glue, start_chapter
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
-from latent_notes.experiments import compare, efficiency, latent, plots, probes, rates
+from latent_notes.experiments import (
+    compare,
+    diagrams,
+    efficiency,
+    latent,
+    plots,
+    probes,
+    rates,
+)
 from latent_notes.experiments.metrics import (
     classifier_features,
     gaussian_stats,
@@ -57,9 +73,9 @@ from latent_notes.experiments.vq_experiments import code_box
 from latent_notes.families import FAMILIES
 from latent_notes.models.common import batched
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
-data_root = None  # folder holding the data sets (None: $LATENT_NOTES_DATA, else ./data)
+data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
 epochs = 10  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
@@ -87,17 +103,20 @@ vq_batch_size = 64  # the same-backbone AE and VAE of section 1 on VQ-VAE-2's ow
 vq_lr = 1e-3  # encoders and decoders
 
 # %% [markdown]
-# **Parameters.** The cell above holds the quick profile's values (the embedded digits,
-# a few epochs); the standard and full profiles override some of them, and so can you:
+# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# papermill's injected cell, the values this page was executed with. The standard and full
+# profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 05.NAME=VALUE` on the book's build. The next cell
 # checks them (a wrong value is named with its fix), seeds every random generator, picks
 # the device and loads the data.
 
-# %%
+# %% tags=["hide-input"]
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
                         deterministic=deterministic, label="comparison")
+glue("run_cost", runtimes.cost_sentence("05_comparison"))
 data, dev = chapter.data, chapter.device
 test_x, test_y = data.test.images, data.test.labels
 print(data, "on", dev)
@@ -109,7 +128,9 @@ print(data, "on", dev)
 # β = 1 VAE with a code of `latent_size` numbers, and the VQ-VAE-2 with its two PixelCNN priors.
 # They are found in the checkpoint cache under stable names; a model that is missing (because
 # its chapter has not run on this data) is trained here with its family's default settings.
-# The judge is chapter 1's best classifier.
+# The judge is chapter 1's best classifier. The figures below are drawn from the three loaded
+# models: what each keeps of an image is the orange part, a vector of `latent_size` numbers,
+# a vector drawn from (μ, σ), or two grids of codes.
 
 # %%
 run = chapter.run  # the seed, the device and the store, for every training call
@@ -121,7 +142,9 @@ for name in FAMILIES:
     origin += found
 judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
                        lr=judge_lr, run=run).model
-pd.DataFrame(origin)
+display(pd.DataFrame(origin))
+diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
+                   for name, model in models.items()});
 
 # %% [markdown]
 # ## 1. Reconstruction
@@ -275,7 +298,7 @@ pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
 # falls inside the {glue:text}`vq_cell` pixels the code sits over: {glue:text}`locality_text`.
 # Whether one coordinate of the AE or the VAE stands for one property of the digit (slant,
 # width) is not what these pictures measure, and at β = 1 nothing in the VAE's loss asks for
-# it; without labels nothing can guarantee it (Locatello et al., 2019).
+# it; without labels nothing can guarantee it {cite:p}`locatello2019challenging`.
 #
 # ## 3. Interpolation
 #
@@ -317,8 +340,7 @@ pd.Series(path_distance, name="Fréchet distance of the inner frames to real tes
 # (chapter 4 trains them on the code grids with their labels, {glue:text}`label_dropout:.0%`
 # of the labels hidden), but the codes below come from its encoder alone, trained before the
 # priors and without labels. Does a code still make the class easy to read? With every label available the question is nearly empty: a linear classifier
-# on the 784 raw pixels of MNIST is already strong. The sharper question is the one Kingma
-# et al. (2014, "Semi-supervised learning with deep generative models") asked: **how few
+# on the 784 raw pixels of MNIST is already strong. The sharper question is the one {cite:t}`kingma2014semi` asked: **how few
 # labels** does a classifier need on top of a code? We draw class-balanced labelled sets of
 # `labels_per_class` training images (`label_repeats` draws each, the same images for every
 # input), fit two small classifiers on them and score them on the whole test set:
@@ -363,13 +385,13 @@ efficiency.curve_table(curve).round(4)
 #
 # **Using the unlabelled images too.** Kingma et al.'s M1 model classified VAE features with
 # a transductive SVM that also saw the unlabelled images. We do the same with label spreading
-# (Zhou et al. 2004) on a {glue:text}`few`-labels-per-class set: every training *and test*
+# {cite:p}`zhou2004learning` on a {glue:text}`few`-labels-per-class set: every training *and test*
 # code is a node of one $k$-nearest-neighbour graph (so this is transductive, like M1+TSVM:
 # the test codes take part in the spreading, their labels never do), the labels flow along
 # the graph, and the test codes are scored on the label they end with:
 # {glue:text}`spread_text`.
 #
-# **Beside published numbers.** Kingma et al. (2014, table 1) report on MNIST with 100
+# **Beside published numbers.** {cite:t}`kingma2014semi` (table 1) report on MNIST with 100
 # labels (10 per class) a test error of 25.8 % for a neural network on the raw pixels and
 # 11.8 % (88.2 % accuracy) for M1+TSVM, their VAE features with a transductive SVM. The small
 # seed project this book grew from probed its models with every label and reported AE 93 %,
@@ -398,9 +420,9 @@ efficiency.curve_table(curve).round(4)
 # and labelled conditional: a label is information the AE and the VAE never get.
 #
 # Chapter 1's classifier judges the samples twice: the **Fréchet distance** between its
-# penultimate features of the samples and of the whole test set (the FID of Heusel et al.,
-# 2017, with our classifier in place of Inception; lower is better), and its mean top-class
-# **confidence**. Each number is the mean ± standard deviation over `fid_draws` =
+# penultimate features of the samples and of the whole test set (the FID of
+# {cite:t}`heusel2017gans`, with our classifier in place of Inception; lower is better), and
+# its mean top-class **confidence**. Each number is the mean ± standard deviation over `fid_draws` =
 # {glue:text}`n_fid_draws` seeded draws of {glue:text}`n_samples_used` images; the reference
 # is the same for every draw, so the spread is that of the samples. The floor is real
 # **training** images, {glue:text}`n_fid_draws` disjoint draws of as many, scored against
@@ -414,6 +436,20 @@ efficiency.curve_table(curve).round(4)
 # are a *classifier's*, so they reward samples whose class is easy to tell, which favours a
 # generator that is told the class: that is why the comparison is made without labels and
 # VQ-VAE-2's class-conditional row stands apart.
+#
+# **Where the formula comes from.** Fit a Gaussian to each set of features: means
+# $\mu_1, \mu_2$, covariances $\Sigma_1, \Sigma_2$. The Fréchet (2-Wasserstein) distance
+# between two Gaussians is the smallest expected squared distance between paired draws,
+# over all ways of pairing them; for Gaussians it has a closed form
+# {cite:p}`dowson1982frechet`,
+#
+# $$ d^2 = \lVert \mu_1 - \mu_2 \rVert^2
+#    + \operatorname{Tr}\big(\Sigma_1 + \Sigma_2 - 2\,(\Sigma_1 \Sigma_2)^{1/2}\big). $$
+#
+# The first term compares where the two sets sit, the second how they spread. In one dimension
+# it is $(\mu_1 - \mu_2)^2 + (\sigma_1 - \sigma_2)^2$: identical means are not enough, the
+# samples must vary as much as the data do. With $n$ samples both moments are estimates, and
+# the noise in $\hat\Sigma$ adds a positive amount on average: the bias the floor measures.
 
 # %%
 n_drawn = min(n_samples, len(train_x) // fid_draws)  # the real draws must be disjoint
@@ -658,7 +694,7 @@ glue("sweep_text", sweep_text)
 # ### What each code costs in bits
 #
 # Storage is not information, but rate is: the number of bits a code carries about its image
-# on average, measured under a model of the codes (Alemi et al., 2018, plot every model of a
+# on average, measured under a model of the codes ({cite:t}`alemi2018fixing` plot every model of a
 # family as a point of rate against distortion). Two of our three families have one.
 #
 # - **The VAE:** its KL term, $\mathbb{E}_x\,\mathrm{KL}(q(z \mid x)\,\|\,p(z))$, divided by
@@ -799,25 +835,107 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # %% [markdown]
 # ## What can go wrong
 #
+# ```{warning}
 # - **Comparing codes of different sizes**: a vector of a few real numbers against a few
-#   hundred bits of grids is not one contest. Say what each code costs (the rates above) or compare on the
-#   same backbone, as section 1 does, before calling one family sharper.
+#   hundred bits of grids is not one contest. Say what each code costs (the rates above) or
+#   compare on the same backbone, as section 1 does, before calling one family sharper.
 # - **Fréchet distances without their floor and spread**: the distance is biased upwards at
 #   small sample sizes and moves from draw to draw; a difference smaller than the spread of
 #   the draws, or one that would vanish at the floor's size, is not a ranking.
 # - **A label that leaks**: a class-conditional generator told the class competes with a
 #   head start against unsupervised ones, and a classifier's features reward it for it.
+# - **A judge that favours class identity**: the Fréchet distance here is computed on a digit
+#   classifier's features, which see clean class evidence and little else; a generator that
+#   draws prototypical digits can score well while missing the variety of handwriting
+#   {cite:p}`theis2016note`.
 # - **Probes tuned on the test set**: choosing a classifier's settings on the test images
 #   makes every input look better than it is; the probes here choose them by
 #   cross-validation on the labelled training images alone.
+# ```
 #
 # ## Exercises
 #
-# 1. The VAE's rate is its KL in bits, VQ-VAE-2's the code length under its priors. Why is
-#    neither a rate for the AE, and what would you have to add to the AE to give it one?
-# 2. Rerun the chapter with `-p fid_draws 2` and then `-p fid_draws 10`. Which rankings of
-#    the Fréchet table survive both?
-# 3. With 1 label per class, which code wins the label-efficiency table on this run, and by
-#    more or less than the spread of its draws?
-# 4. Set VQ-VAE-2's same-backbone continuous model beside the 16-number AE: what does the gap
-#    between them say about where VQ-VAE-2's sharper reconstructions come from?
+# ```{exercise}
+# :label: ex-cmp-rate
+#
+# The VAE's rate is its KL in bits, VQ-VAE-2's the code length under its priors. Why is
+# neither a rate for the AE, and what would you have to add to the AE to give it one?
+# ```
+#
+# ```{solution} ex-cmp-rate
+# :class: dropdown
+#
+# A rate needs a probability model of the codes. The VAE has one built in (the prior and the
+# posterior's spread: the KL is the information the code carries beyond the prior); VQ-VAE-2's
+# priors give every grid a probability, hence a length in bits
+# ({glue:text}`rate_vq:.0f` here, {glue:text}`rate_vq_how`). The AE's code is a vector of
+# real numbers with no noise and no model: at float precision it can carry any number of
+# bits. To give it a rate, quantise the code to a chosen precision and fit a density model
+# (even the Gaussian its `sample` already fits) to the quantised codes; the code length under
+# that model is a rate, which then depends on the precision you chose.
+# ```
+#
+# ```{exercise}
+# :label: ex-cmp-draws
+#
+# Rerun the chapter with `-p fid_draws 2` and then `-p fid_draws 10`. Which rankings of the
+# Fréchet table survive both?
+# ```
+#
+# ```{solution} ex-cmp-draws
+# :class: dropdown
+#
+# The number of draws changes the precision of each mean, not the distance itself: a ranking
+# whose gap is several standard deviations of the draws survives both runs, one within a
+# spread may flip. This run used {glue:text}`n_fid_draws` draws of
+# {glue:text}`n_samples_used` samples: {glue:text}`fid_verdict`.
+# ```
+#
+# ```{exercise}
+# :label: ex-cmp-labels
+#
+# With {glue:text}`few` labels per class, which code wins the label-efficiency table on this
+# run, and by more or less than the spread of its draws? Predict before you look.
+# ```
+#
+# ```{solution} ex-cmp-labels
+# :class: dropdown
+#
+# Read it from the table of section 4; on this run: {glue:text}`few_verdict`.
+# {glue:text}`spread_text`.
+# ```
+#
+# ```{exercise}
+# :label: ex-cmp-backbone
+#
+# Set VQ-VAE-2's same-backbone continuous model beside the 16-number AE: what does the gap
+# between them say about where VQ-VAE-2's sharper reconstructions come from?
+# ```
+#
+# ```{solution} ex-cmp-backbone
+# :class: dropdown
+#
+# The continuous model has VQ-VAE-2's encoders, decoders and grids but no quantiser, so the
+# gap between it and the AE is what the spatial layout and the larger code buy, and the gap
+# between it and VQ-VAE-2 is what quantisation costs. On this run:
+# {glue:text}`gap_sentence`.
+# ```
+#
+# ```{exercise}
+# :label: ex-cmp-judge
+#
+# Section 5's floor row scores as many *real* training images as there are samples against
+# the test set. Predict before you look: why is it not zero, and what does it say about
+# differences between models smaller than it?
+# ```
+#
+# ```{solution} ex-cmp-judge
+# :class: dropdown
+#
+# Two finite samples of the same distribution have different means and covariances, and the
+# squared distance between the estimates is positive on average: the Fréchet distance is
+# biased upwards, the more so the fewer samples and the more features. The floor row measures
+# that bias at this sample size; a gap between two models that is not clearly larger than the
+# floor and the spread of the draws is not evidence that one generates better. This run's
+# floor: {glue:text}`fid_cnn_floor:.1f` ± {glue:text}`fid_cnn_std_floor:.1f`.
+# ```

@@ -40,9 +40,10 @@ comparison chapter loops over.
   ``probes`` (the one probe protocol), ``efficiency`` (the label-efficiency curve),
   ``rates`` (what a code costs in bits), ``published`` (the literature's numbers, with their
   sources), ``vae_experiments`` (chapter 3's), ``vq_experiments`` (chapter 4's code
-  traversal), ``compare``, ``metrics``, ``plots``.
+  traversal), ``diagrams`` (architecture figures drawn from the models), ``mechanisms``
+  (chapter 4's masks, blind spot and quantiser figures), ``compare``, ``metrics``, ``plots``.
 - ``book/``: the book's machinery: ``build`` (the build, and the Sphinx extension),
-  ``notebook`` (a chapter's start-up, and ``record``: a number into the results table and the
-  text), ``parameters`` (each chapter's own parameters, checked), ``results`` (the results
-  tables).
+  ``notebook`` (a chapter's start-up; ``record``: a number into the results table and the
+  text; ``show_source``: the package's code on the page), ``parameters`` (each chapter's own
+  parameters, checked), ``results`` (the results tables).
 """

@@ -71,3 +71,19 @@ def test_intro_page_states_the_edition_it_was_built_with():
         assert edition["profile"] == "quick" and edition["dataset"] == "digits"
         text = re.sub(r"<[^>]+>", " ", page)  # the table's cells, without their markup
         assert re.search(rf"{chapter}\s+quick\s+scikit-learn", text), chapter
+
+
+def test_intro_and_chapters_quote_the_recorded_run_times():
+    from latent_notes.book import runtimes
+
+    times = runtimes.load()
+    if not times:
+        pytest.skip("no build has recorded run times (profiles/run_times.json)")
+    intro = re.sub(r"<[^>]+>", " ", (HTML / "book" / "intro.html").read_text())
+    assert "What each chapter costs to run" in intro
+    for chapters in times.values():
+        for chapter, entry in chapters.items():
+            assert re.search(rf"{chapter}\s[^\n]*{runtimes.duration(entry['seconds'])}", intro)
+    for chapter in build.toc_chapters():
+        page = re.sub(r"<[^>]+>", "", (HTML / "book" / f"{chapter}.html").read_text())
+        assert runtimes.cost_sentence(chapter, times).split(";")[0] in page, chapter

@@ -1,5 +1,7 @@
 """A chapter's bookkeeping in the package: its parameters check themselves, and one call
 records a measured number in the results table and glues it for the text."""
+import re
+
 import pytest
 
 from latent_notes.book import notebook
@@ -84,7 +86,8 @@ def test_each_chapters_own_parameters_cell_passes_its_checks():
     root = Path(__file__).resolve().parent.parent
     for parameters in GOOD:
         source = (root / "book" / f"{parameters.CHAPTER}.py").read_text()
-        cell = source.split('# %% tags=["parameters"]', 1)[1].split("# %%", 1)[0]
+        cell = re.split(r'# %% tags=\["parameters"[^\]]*\]', source, maxsplit=1)[1]
+        cell = cell.split("# %%", 1)[0]
         assigned = {node.targets[0].id: ast.literal_eval(node.value)
                     for node in ast.parse(cell).body if isinstance(node, ast.Assign)}
         parameters.of(assigned)

@@ -1,6 +1,7 @@
 """One interface for every family, the registry chapter 5 loops over, and the one judge."""
 import ast
 import inspect
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_a_family_and_its_chapters_parameters_cell_name_the_same_defaults():
 
 def parameters_cell(chapter: str) -> dict:
     source = (ROOT / "book" / f"{chapter}.py").read_text()
-    cell = source.split('# %% tags=["parameters"]', 1)[1].split("# %%", 1)[0]
+    cell = re.split(r'# %% tags=\["parameters"[^\]]*\]', source, maxsplit=1)[1].split("# %%", 1)[0]
     return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell).body
             if isinstance(node, ast.Assign)}
 

@@ -124,7 +124,8 @@ def test_page_in_a_browser(page, site, browser):
 
 
 def test_pages_load_mathjax_from_the_book_itself():
-    pages_with_maths = [p for p in PAGES if "mathjax" in (HTML / p).read_text()]
+    pages_with_maths = [p for p in PAGES  # a page without maths says "mathjax_ignore"
+                        if re.search(r'<script[^>]*src="[^"]*mathjax', (HTML / p).read_text())]
     assert pages_with_maths, "no page loads MathJax"
     for page in pages_with_maths:
         sources = [s.split("?")[0] for s in
@@ -142,3 +143,61 @@ def test_parameters_cell_shows_no_path_of_the_building_machine(chapter):
     assert injected and not re.search(r'= "/', injected[0]), injected
     page = (HTML / "book" / f"{chapter}.html").read_text()
     assert str(ROOT) not in page, f"the page shows the building machine's path {ROOT}"
+
+
+def _open(browser, url):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return document.readyState == 'complete' && !!document.body"))
+
+
+# For every solution on the page: was its body hidden, and is it shown after a click on its
+# title? (sphinx-exercise's solutions with :class: dropdown, folded by sphinx-togglebutton.)
+SOLUTIONS = """
+const found = Array.from(document.querySelectorAll('.solution.admonition'));
+const shown = el => Array.from(el.children).filter(c => !c.classList.contains('admonition-title'))
+  .some(c => c.offsetParent !== null && c.getBoundingClientRect().height > 0);
+return found.map(el => {
+  const before = shown(el);
+  el.querySelector('.admonition-title').click();
+  return {id: el.id, hidden_before: !before, shown_after: shown(el)};
+});
+"""
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_exercises_have_folded_solutions_that_open_on_a_click(chapter, site, browser):
+    _open(browser, f"{site}book/{chapter}.html")
+    exercises = browser.find_elements("css selector", ".exercise.admonition")
+    assert len(exercises) >= 4, f"{chapter} has {len(exercises)} exercises (at least 4)"
+    solutions = browser.execute_script(SOLUTIONS)
+    assert len(solutions) == len(exercises), "every exercise has a solution under it"
+    folded = [s["id"] for s in solutions if not s["hidden_before"]]
+    assert not folded, f"solutions shown before a click: {folded}"
+    closed = [s["id"] for s in solutions if not s["shown_after"]]
+    assert not closed, f"solutions that a click does not open: {closed}"
+
+
+def test_every_citation_links_to_an_entry_of_the_bibliography(site, browser):
+    _open(browser, f"{site}book/references.html")
+    entries = set(browser.execute_script(
+        "return Array.from(document.querySelectorAll('[id]'), e => e.id)"))
+    listed = browser.execute_script(
+        "return document.querySelectorAll('.citation, dl.citation > dt, .bibliography *[id]')"
+        ".length")
+    assert listed >= 25, "the references page lists the bibliography"
+    cited = 0
+    for chapter in build.toc_chapters():
+        _open(browser, f"{site}book/{chapter}.html")
+        text = browser.execute_script("return document.body.innerText")
+        assert "{cite" not in text, f"{chapter}: a citation role was not rendered"
+        targets = browser.execute_script(
+            "return Array.from(document.querySelectorAll('a[href*=\"references.html#\"]'),"
+            " a => a.getAttribute('href').split('#')[1])")
+        assert targets, f"{chapter} cites nothing"
+        missing = [t for t in targets if t not in entries]
+        assert not missing, f"{chapter}: citations to no entry of the bibliography: {missing}"
+        cited += len(targets)
+    assert cited >= 30

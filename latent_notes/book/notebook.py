@@ -104,3 +104,37 @@ def download_link(table, filename: str):
     name = html.escape(filename)
     return HTML(f'<a download="{name}" href="data:text/csv;base64,{payload}">'
                 f'Download {name} ({len(table)} rows)</a>')
+
+
+def source_text(obj, between: tuple[str, str] | None = None) -> str:
+    """The source of a function, method or class, as it is in the package; with ``between``
+    (first, last), only the lines from the first containing ``first`` to the next containing
+    ``last``, both kept (a marker that is not there raises: the page must not show stale
+    code)."""
+    import inspect
+    import textwrap
+
+    lines = textwrap.dedent(inspect.getsource(obj)).splitlines()
+    if between is None:
+        return "\n".join(lines)
+    first, last = between
+    try:
+        start = next(i for i, line in enumerate(lines) if first in line)
+        end = next(i for i in range(start, len(lines)) if last in lines[i])
+    except StopIteration:
+        raise ValueError(f"{obj.__qualname__} has no line with {first!r} followed by one with "
+                         f"{last!r}: update the chapter's show_source call.") from None
+    return "\n".join(textwrap.dedent("\n".join(lines[start:end + 1])).splitlines())
+
+
+def show_source(*objects, between: tuple[str, str] | None = None):
+    """The package's own code on the page, highlighted: what the reader reads is what ran.
+    Each object is headed by a comment naming its module."""
+    from IPython.display import Code
+
+    parts = []
+    for obj in objects:
+        where = f"# {obj.__module__}.{obj.__qualname__}"
+        parts.append(where + (" (excerpt)" if between else "") + "\n"
+                     + source_text(obj, between))
+    return Code("\n\n".join(parts), language="python")
