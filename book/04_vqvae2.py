@@ -84,7 +84,7 @@ seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
-cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache/latent-notes)
+cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
 batch_size = 64  # images per gradient step
 lr = 1e-3  # Adam learning rate of the VQ-VAE-2
@@ -99,8 +99,8 @@ prior_layers = 5  # gated layers of each PixelCNN
 prior_label_dropout = 0.1  # share of training labels the priors see as no label
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied)
 samples_per_class = 8  # class-conditional samples shown per class
-judged_per_class = 20  # samples per class the judge scores, at least samples_per_class
-judge_epochs = 8  # chapter 1's judge recipe (epochs, batch_size, lr): the same recipe
+judged_per_class = 20  # samples per class judged (at least samples_per_class)
+judge_epochs = 8  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
@@ -494,9 +494,9 @@ show_source(GatedLayer.forward, GatedLayer.horizontal_step)
 # codes as a condition):
 
 # %%
-bottom_prior = PixelCNN(prior_config(untrained.config, "bottom", num_classes=len(data.classes),
-                                     channels=prior_channels, layers=prior_layers,
-                                     label_dropout=prior_label_dropout))
+bottom_prior = PixelCNN(prior_config(
+    untrained.config, "bottom", num_classes=len(data.classes), channels=prior_channels,
+    layers=prior_layers, label_dropout=prior_label_dropout))
 diagrams.draw(diagrams.prior_diagram(bottom_prior),
               "The bottom prior: one distribution over the codebook per position",
               width=9);
