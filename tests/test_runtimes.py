@@ -65,3 +65,13 @@ def test_a_malformed_record_reads_as_nothing_recorded(tmp_path, content):
     path = tmp_path / "run_times.json"
     path.write_text(content)
     assert runtimes.load(path) in ({}, {"quick": {}})
+
+
+@pytest.mark.parametrize("profile, chapter", [("nightly", "01_cnn_warmup"),
+                                              ("quick", "../../etc/passwd")])
+def test_a_report_with_a_foreign_profile_or_chapter_is_refused(tmp_path, profile, chapter):
+    path = tmp_path / "run_times.json"
+    hostile = report((chapter, 1.0, [("a", "trained")]), profile=profile)
+    with pytest.raises(ValueError, match="profile|not a chapter"):
+        runtimes.record(hostile, "x", path)
+    assert not path.exists()

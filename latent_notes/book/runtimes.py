@@ -9,12 +9,14 @@ table; each chapter quotes its own row near its top.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMES = ROOT / "profiles" / "run_times.json"
 PROFILES = ("quick", "standard", "full")
+CHAPTER = re.compile(r"\d\d_[a-z0-9_]+(-[a-z0-9-]+)?")  # a chapter or one of its editions
 
 
 def load(path: Path = RUN_TIMES) -> dict:
@@ -58,10 +60,16 @@ def record(report: dict, machine: str, path: Path = RUN_TIMES, date: str | None 
                          "cache or downloaded), so its times are not what a chapter costs "
                          "from scratch. Build with an empty --cache-dir and --force to "
                          "record run times.")
-    profile = report["profile"]
+    profile = report.get("profile")
+    if profile not in PROFILES:
+        raise ValueError(f"The report's profile is {profile!r}; run times are kept for "
+                         f"{', '.join(PROFILES)} only.")
     times = load(path)
     date = date or time.strftime("%Y-%m-%d", time.gmtime())
     for name, chapter in report["chapters"].items():
+        if not CHAPTER.fullmatch(str(name)):
+            raise ValueError(f"The report names a chapter {name!r}, not a chapter of the book "
+                             "(NN_name); it is not recorded.")
         if chapter.get("status") == "executed":
             times.setdefault(profile, {})[name] = {
                 "seconds": chapter["seconds"], "peak_rss_mb": chapter.get("peak_rss_mb"),
