@@ -1,0 +1,154 @@
+"""The book's trained models as ONNX files, for the explorers that run them in the page
+(onnxruntime-web): each *view* is one small network with named inputs and outputs, exported
+with ``torch.onnx.export`` and checked against onnxruntime before it is kept.
+
+Views (what the explorers call):
+
+- ``ae-decoder`` / ``vae-decoder``: code ``z`` (1, D) → ``image`` (1, C, H, W) in [0, 1];
+- ``ae-encoder`` / ``vae-encoder``: ``image`` → ``z`` (the VAE's μ);
+- ``vqvae2-decoder``: ``top`` (1, Gt, Gt) and ``bottom`` (1, Gb, Gb) code grids (int64) →
+  ``image``;
+- ``prior-top`` / ``prior-bottom``: the code grid so far, the ``label`` (int64; the "no label"
+  index where the prior has one) and, for the bottom level, the ``cond`` top codes repeated
+  over the bottom grid → ``logits`` (1, K, G, G), the distribution of every position given
+  the ones before it (sampling in the page reads one position per call).
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..checks import ParameterError
+
+PARITY_LIMIT = 1e-5  # largest absolute difference allowed between PyTorch and onnxruntime
+
+
+class _Decode(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z):
+        return self.model.decode(z)
+
+
+class _Encode(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        return self.model.encode(image)
+
+
+class _DecodeCode(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, top, bottom):
+        return self.model.decode_code(top, bottom)
+
+
+class _PriorLogits(nn.Module):
+    def __init__(self, prior):
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, codes, label, cond=None):
+        return self.prior(codes, label, cond)
+
+
+@dataclass
+class View:
+    name: str
+    module: nn.Module
+    inputs: dict[str, torch.Tensor]  # example inputs, by name, in the order forward takes them
+    outputs: tuple[str, ...]
+
+
+def _image(config) -> torch.Tensor:
+    return torch.rand(1, config.channels, config.image_size, config.image_size)
+
+
+def views_of(family: str, model) -> list[View]:
+    """The views of one trained model: ``family`` is "ae", "vae" or "vqvae2" (with its priors
+    attached)."""
+    if family not in ("ae", "vae", "vqvae2"):
+        raise ParameterError(f"No explorer views for the family {family!r}: use ae, vae or "
+                             "vqvae2.")
+    model = model.eval().cpu()
+    cfg = model.config
+    if family in ("ae", "vae"):
+        z = torch.randn(1, cfg.latent_size)
+        return [View(f"{family}-decoder", _Decode(model), {"z": z}, ("image",)),
+                View(f"{family}-encoder", _Encode(model), {"image": _image(cfg)}, ("z",))]
+    if family == "vqvae2":
+        top = torch.randint(0, cfg.codebook_size_top, (1, cfg.top_grid, cfg.top_grid))
+        bottom = torch.randint(0, cfg.codebook_size_bottom, (1, cfg.bottom_grid, cfg.bottom_grid))
+        views = [View("vqvae2-decoder", _DecodeCode(model), {"top": top, "bottom": bottom},
+                      ("image",))]
+        if model.priors is not None:
+            for level, prior in (("top", model.priors.top), ("bottom", model.priors.bottom)):
+                p = prior.eval().cpu().config
+                codes = torch.randint(0, p.codebook_size, (1, p.grid_size, p.grid_size))
+                inputs = {"codes": codes, "label": torch.zeros(1, dtype=torch.long)}
+                if p.cond_codebook_size:
+                    inputs["cond"] = torch.randint(0, p.cond_codebook_size,
+                                                   (1, p.grid_size, p.grid_size))
+                views.append(View(f"prior-{level}", _PriorLogits(prior), inputs, ("logits",)))
+        return views
+
+
+def export(view: View, path: Path) -> Path:
+    """Write ``view`` as an ONNX file at ``path`` (atomically: a failed export leaves nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+        torch.onnx.export(view.module, tuple(view.inputs.values()), str(partial),
+                          input_names=list(view.inputs), output_names=list(view.outputs),
+                          dynamo=True, external_data=False, verbose=False)
+    partial.replace(path)
+    return path
+
+
+def parity(view: View, path: Path, inputs: dict[str, torch.Tensor] | None = None) -> float:
+    """Largest absolute difference between the PyTorch view and its ONNX file under
+    onnxruntime (CPU) on ``inputs`` (by default the view's example inputs)."""
+    import onnxruntime as ort
+
+    inputs = inputs or view.inputs
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {name: tensor.numpy() for name, tensor in inputs.items()}
+    got = session.run(None, feed)[0]
+    with torch.no_grad():
+        want = view.module(*inputs.values()).numpy()
+    if got.shape != want.shape:
+        raise ValueError(f"{path.name}: onnxruntime gives {got.shape}, PyTorch {want.shape}")
+    return float(abs(got - want).max())
+
+
+def export_all(models: dict, folder: Path, limit: float = PARITY_LIMIT) -> dict:
+    """Export every view of ``models`` {family: trained model} into ``folder``; returns
+    {file name: {"inputs", "outputs", "bytes", "sha256", "parity"}}. A view whose ONNX file
+    differs from PyTorch by more than ``limit`` is removed and raises."""
+    manifest = {}
+    for family, model in models.items():
+        for view in views_of(family, model):
+            path = export(view, folder / f"{view.name}.onnx")
+            difference = parity(view, path)
+            if not difference <= limit:
+                path.unlink()
+                raise ValueError(f"The exported {view.name} differs from the PyTorch model by "
+                                 f"{difference:.2e} (allowed {limit:.0e}); it was not kept.")
+            manifest[path.name] = {
+                "inputs": {k: list(v.shape) for k, v in view.inputs.items()},
+                "outputs": list(view.outputs), "bytes": path.stat().st_size,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "parity": difference}
+    return manifest
