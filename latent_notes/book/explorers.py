@@ -1,0 +1,135 @@
+"""Explorers: the chapters' trained models running in the page (onnxruntime-web).
+
+A chapter calls one function per explorer. It exports the models the explorer needs to ONNX
+(``onnx_export``, parity-checked) into ``explorers/<chapter>/`` next to the executed
+notebook, writes a fixture (inputs and the PyTorch outputs for them, which the browser test
+compares with the page's pixels), and returns the HTML of the explorer: a still figure that
+stays when the runtime is missing, the live part the scripts fill in, and one line that
+says why when it cannot run (opened from ``file://``, or built offline). The build copies the
+folder and the scripts (``latent_notes/book/explorers/*.js``) into the built book after Jupyter
+Book has rendered it, so that only these pages load them.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from . import onnx_export
+
+SCRIPTS = Path(__file__).with_name("explorers")  # the explorers' JavaScript, one file a kind
+FOLDER = "explorers"  # under the executed notebook's folder: explorers/<chapter>/
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _element(kind: str, config: dict, still_png: str, live: str, alt: str) -> str:
+    """The explorer's HTML: the still figure, the live part (hidden until it runs), the note,
+    a classic script for file:// (where module scripts do not load) and the module script."""
+    data = html.escape(json.dumps({"kind": kind, **config}), quote=True)
+    script = kind.replace("-", "_")
+    return f"""
+<div class="ln-explorer" data-config="{data}">
+  <img class="ln-still" src="{still_png}" alt="{html.escape(alt)}" style="max-width:100%">
+  <div class="ln-live" hidden>{live}</div>
+  <p class="ln-note"><em>Loading the models into the page…</em></p>
+</div>
+<script>
+if (location.protocol === "file:") {{
+  document.querySelectorAll(".ln-explorer .ln-note").forEach(note => {{
+    note.textContent = "This explorer runs the book's models with WebAssembly, which browsers "
+      + "refuse to load from a file: serve the book instead (make serve, then open "
+      + "http://127.0.0.1:8000).";
+  }});
+}}
+</script>
+<script type="module">
+import {{ startAll }} from "../_static/explorers/explorers.js";
+import "../_static/explorers/{script}.js";
+startAll();
+</script>
+"""
+
+
+class ExplorerHTML:
+    """What a chapter cell returns: rendered as HTML by Jupyter Book."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
+
+
+@torch.no_grad()
+def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: torch.Tensor,
+              chapter: str, points: int = 1000, seed: int = 0) -> ExplorerHTML:
+    """Chapter 3's 2-D latent plane: ``models`` {name, e.g. "β = 1": a VAE with latent_size 2};
+    the first ``points`` test images' μ as a scatter coloured by ``labels``."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(FOLDER) / chapter
+    decoders, scatter, fixture = {}, {}, {"inputs": [], "outputs": {}}
+    generator = torch.Generator().manual_seed(seed)
+    probes = (torch.randn(3, 2, generator=generator) * 1.5).tolist()
+    lows, highs = [], []
+    for i, (name, model) in enumerate(models.items()):
+        model = model.eval().cpu()
+        view = onnx_export.views_of("vae", model)[0]
+        file = f"vae-decoder-{i}.onnx"
+        path = onnx_export.export(view, folder / file)
+        if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
+            raise ValueError(f"the exported decoder of {name} does not match PyTorch")
+        decoders[name] = file
+        mu = model.encode(images[:points])
+        scatter[name] = {"x": mu[:, 0].round(decimals=3).tolist(),
+                         "y": mu[:, 1].round(decimals=3).tolist(),
+                         "label": labels[:points].tolist()}
+        lows.append(mu.quantile(0.005, 0))
+        highs.append(mu.quantile(0.995, 0))
+        fixture["outputs"][name] = [model.decode(torch.tensor([z])).flatten().tolist()
+                                    for z in probes]
+    fixture["inputs"] = probes
+    (folder / "fixture.json").write_text(json.dumps(fixture))
+    low, high = torch.stack(lows).min(0).values, torch.stack(highs).max(0).values
+    pad = (high - low) * 0.05
+    rng = [[float(low[0] - pad[0]), float(high[0] + pad[0])],
+           [float(low[1] - pad[1]), float(high[1] + pad[1])]]
+    first = next(iter(models.values()))
+    start = [0.0, 0.0]
+    shape = [first.config.channels, first.config.image_size, first.config.image_size]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4))
+    s = scatter[next(iter(models))]
+    left.scatter(s["x"], s["y"], c=s["label"], cmap="tab10", s=4)
+    left.plot(*start, "ko", mfc="none", ms=10)
+    left.set(xlim=rng[0], ylim=rng[1], xlabel="$z_1$", ylabel="$z_2$",
+             title="test codes (μ), coloured by class")
+    right.imshow((1 - first.decode(torch.tensor([start]))[0, 0]).numpy(), cmap="gray", vmin=0,
+                 vmax=1)
+    right.set_axis_off()
+    right.set_title("decoded at the circle")
+    still = _png(fig)
+    live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
+            '<canvas class="ln-plane" width="320" height="320" '
+            'style="border:1px solid #ccc;cursor:crosshair;touch-action:none"></canvas>'
+            '<div><canvas class="ln-output" width="28" height="28" '
+            'style="width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc">'
+            '</canvas><p><select class="ln-beta"></select></p>'
+            '<p class="ln-readout" style="font-family:monospace;font-size:0.85em"></p></div>'
+            '</div>')
+    config = {"folder": f"{folder.as_posix()}/", "decoders": decoders, "scatter": scatter,
+              "range": rng, "start": start, "shape": shape}
+    return ExplorerHTML(_element("vae-plane", config, still, live,
+                                 "The VAE's latent plane and the digit decoded at its centre"))

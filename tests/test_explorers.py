@@ -1,0 +1,30 @@
+"""An explorer writes its models, a fixture of PyTorch's outputs and its HTML (still figure,
+live part, the file:// message)."""
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from latent_notes.book import explorers  # noqa: E402
+from latent_notes.models.vae import VAE, VAEConfig  # noqa: E402
+
+
+def test_vae_plane_exports_its_decoders_and_a_fixture(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    models = {f"β = {b}": VAE(VAEConfig(latent_size=2, width=4, fc_width=8)) for b in (1, 4)}
+    images, labels = torch.rand(50, 1, 28, 28), torch.arange(50) % 10
+    page = explorers.vae_plane(models, images, labels, "03_vae", points=40)._repr_html_()
+    folder = tmp_path / "explorers" / "03_vae"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "fixture.json", "vae-decoder-0.onnx", "vae-decoder-1.onnx"]
+    fixture = json.loads((folder / "fixture.json").read_text())
+    for name, model in models.items():
+        want = model.eval().decode(torch.tensor(fixture["inputs"]))
+        assert torch.allclose(torch.tensor(fixture["outputs"][name]).view_as(want), want)
+    assert 'class="ln-explorer"' in page and "data:image/png;base64," in page
+    assert "refuse to load from a file" in page and "vae_plane.js" in page
+    config = json.loads(page.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
+    assert config["kind"] == "vae-plane" and len(config["scatter"]["β = 1"]["x"]) == 40
