@@ -28,3 +28,21 @@ def test_vae_plane_exports_its_decoders_and_a_fixture(tmp_path, monkeypatch):
     assert "refuse to load from a file" in page and "vae_plane.js" in page
     config = json.loads(page.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
     assert config["kind"] == "vae-plane" and len(config["scatter"]["β = 1"]["x"]) == 40
+
+
+def test_ae_sliders_start_from_one_digit_per_class(tmp_path, monkeypatch):
+    from latent_notes.models.autoencoder import AEConfig, Autoencoder
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = Autoencoder(AEConfig(latent_size=3, width=4))
+    images, labels = torch.rand(30, 1, 28, 28), torch.arange(30) % 3
+    page = explorers.ae_sliders(model, images, labels, ["a", "b", "c"], "02_autoencoder")
+    config = json.loads(page.text.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
+    assert [e["name"] for e in config["examples"]] == ["a test a", "a test b", "a test c"]
+    assert len(config["sd"]) == 3 and all(s > 0 for s in config["sd"])
+    codes = model.eval().encode(images[:3])
+    assert torch.allclose(torch.tensor([e["code"] for e in config["examples"]]), codes,
+                          atol=1e-4)
+    folder = tmp_path / "explorers" / "02_autoencoder"
+    assert (folder / "ae-decoder.onnx").exists() and (folder / "fixture.json").exists()

@@ -86,12 +86,7 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
     lows, highs = [], []
     for i, (name, model) in enumerate(models.items()):
         model = model.eval().cpu()
-        view = onnx_export.views_of("vae", model)[0]
-        file = f"vae-decoder-{i}.onnx"
-        path = onnx_export.export(view, folder / file)
-        if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
-            raise ValueError(f"the exported decoder of {name} does not match PyTorch")
-        decoders[name] = file
+        decoders[name] = _export_checked("vae", model, 0, folder, suffix=f"-{i}")
         mu = model.encode(images[:points])
         scatter[name] = {"x": mu[:, 0].round(decimals=3).tolist(),
                          "y": mu[:, 1].round(decimals=3).tolist(),
@@ -133,3 +128,56 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
               "range": rng, "start": start, "shape": shape}
     return ExplorerHTML(_element("vae-plane", config, still, live,
                                  "The VAE's latent plane and the digit decoded at its centre"))
+
+
+def _export_checked(family: str, model, index: int, folder: Path, suffix: str = "") -> str:
+    """Export view ``index`` of ``model`` (0: its decoder) into ``folder``; the file name."""
+    view = onnx_export.views_of(family, model)[index]
+    path = onnx_export.export(view, folder / f"{view.name}{suffix}.onnx")
+    if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
+        path.unlink()
+        raise ValueError(f"the exported {view.name} does not match PyTorch")
+    return path.name
+
+
+@torch.no_grad()
+def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
+               chapter: str, seed: int = 0) -> ExplorerHTML:
+    """Chapter 2: sliders over the autoencoder's code, starting from the code of one test digit
+    per class (the slider scale: each coordinate's standard deviation over ``images``)."""
+    import matplotlib.pyplot as plt
+
+    model = model.eval().cpu()
+    folder = Path(FOLDER) / chapter
+    decoder = _export_checked("ae", model, 0, folder)
+    codes = model.encode(images)
+    mean, sd = codes.mean(0), codes.std(0).clamp_min(1e-6)
+    firsts = [int((labels == k).nonzero()[0]) for k in range(len(classes))
+              if (labels == k).any()]
+    examples = [{"name": f"a test {classes[int(labels[i])]}",
+                 "code": codes[i].round(decimals=4).tolist()} for i in firsts]
+    generator = torch.Generator().manual_seed(seed)
+    probes = (codes[firsts[:3]] + sd * torch.randn(len(firsts[:3]), codes.shape[1],
+                                                   generator=generator)).tolist()
+    fixture = {"inputs": probes,
+               "outputs": [model.decode(torch.tensor([z])).flatten().tolist() for z in probes]}
+    (folder / "fixture.json").write_text(json.dumps(fixture))
+    shape = [model.config.channels, model.config.image_size, model.config.image_size]
+    shown = model.decode(codes[firsts]).cpu()
+    fig, axes = plt.subplots(1, len(firsts), figsize=(1.2 * len(firsts), 1.5))
+    for ax, image, i in zip(axes, shown, firsts, strict=True):
+        ax.imshow((1 - image[0]).numpy() if shape[0] == 1 else image.permute(1, 2, 0).numpy(),
+                  cmap="gray", vmin=0, vmax=1)
+        ax.set_title(classes[int(labels[i])], fontsize=8)
+        ax.set_axis_off()
+    still = _png(fig)
+    live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
+            '<div><p>start from <select class="ln-start"></select></p>'
+            '<canvas class="ln-output" width="28" height="28" '
+            'style="width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc">'
+            '</canvas><p class="ln-readout" style="font-family:monospace;font-size:0.85em">'
+            '</p></div><div class="ln-sliders" style="columns:2;font-size:0.85em"></div></div>')
+    config = {"folder": f"{folder.as_posix()}/", "decoder": decoder, "examples": examples,
+              "mean": mean.tolist(), "sd": sd.tolist(), "shape": shape}
+    return ExplorerHTML(_element("ae-sliders", config, still, live,
+                                 "The autoencoder's reconstruction of one test digit per class"))
