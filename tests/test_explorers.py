@@ -46,3 +46,26 @@ def test_ae_sliders_start_from_one_digit_per_class(tmp_path, monkeypatch):
                           atol=1e-4)
     folder = tmp_path / "explorers" / "02_autoencoder"
     assert (folder / "ae-decoder.onnx").exists() and (folder / "fixture.json").exists()
+
+
+def test_vq_grid_exports_the_decoder_and_both_priors_with_a_fixture(tmp_path, monkeypatch):
+    from latent_notes.models.pixelcnn import PixelCNN, prior_config
+    from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    vq = VQVAE2(VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=6,
+                             codebook_size_bottom=7))
+    vq.attach_priors(*[PixelCNN(prior_config(vq.config, level, channels=8, layers=2,
+                                             num_classes=3, label_dropout=0.1))
+                       for level in ("top", "bottom")])
+    page = explorers.vq_grid(vq, torch.rand(1, 28, 28), ["a", "b", "c"], "04_vqvae2")
+    config = json.loads(page.text.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
+    assert config["no_label"] == 3 and config["priors"]["top"] == "prior-top.onnx"
+    folder = tmp_path / "explorers" / "04_vqvae2"
+    fixture = json.loads((folder / "fixture.json").read_text())
+    for (level, r, c, code), output in zip(fixture["edits"], fixture["outputs"], strict=True):
+        top, bottom = torch.tensor(fixture["top"]), torch.tensor(fixture["bottom"])
+        (top if level == "top" else bottom)[r, c] = code
+        want = vq.eval().decode_code(top[None], bottom[None]).flatten()
+        assert torch.allclose(torch.tensor(output), want)

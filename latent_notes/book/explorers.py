@@ -181,3 +181,72 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
               "mean": mean.tolist(), "sd": sd.tolist(), "shape": shape}
     return ExplorerHTML(_element("ae-sliders", config, still, live,
                                  "The autoencoder's reconstruction of one test digit per class"))
+
+
+@torch.no_grad()
+def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
+            seed: int = 0) -> ExplorerHTML:
+    """Chapter 4: the code grids of one test ``image`` as cells to edit, and sampling with the
+    two priors attached to ``model`` (a trained VQ-VAE-2)."""
+    import matplotlib.pyplot as plt
+
+    model = model.eval().cpu()
+    cfg = model.config
+    folder = Path(FOLDER) / chapter
+    views = {v.name: v for v in onnx_export.views_of("vqvae2", model)}
+    files = {}
+    for name, view in views.items():
+        path = onnx_export.export(view, folder / f"{name}.onnx")
+        if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
+            path.unlink()
+            raise ValueError(f"the exported {name} does not match PyTorch")
+        files[name] = path.name
+    q = model.quantise(image[None].cpu())
+    top, bottom = q.codes_top[0], q.codes_bottom[0]
+    generator = torch.Generator().manual_seed(seed)
+    edits = []  # (level, row, column, code): one edit per level, and the grids decoded
+    for level, grid, k in (("top", top, cfg.codebook_size_top),
+                           ("bottom", bottom, cfg.codebook_size_bottom)):
+        r, c = (int(torch.randint(0, len(grid), (1,), generator=generator)) for _ in range(2))
+        edits.append([level, r, c, int(torch.randint(0, k, (1,), generator=generator))])
+    outputs = []
+    for level, r, c, code in edits:
+        t, b = top.clone(), bottom.clone()
+        (t if level == "top" else b)[r, c] = code
+        outputs.append(model.decode_code(t[None], b[None]).flatten().tolist())
+    fixture = {"top": top.tolist(), "bottom": bottom.tolist(), "edits": edits,
+               "outputs": outputs}
+    (folder / "fixture.json").write_text(json.dumps(fixture))
+    priors = None
+    no_label = None
+    if model.priors is not None:
+        priors = {"top": files["prior-top"], "bottom": files["prior-bottom"]}
+        p = model.priors.top.config
+        no_label = p.num_classes if p.num_classes and p.label_dropout else None
+    fig, ax = plt.subplots(figsize=(2.2, 2.2))
+    decoded = model.decode_code(top[None], bottom[None])[0]
+    ax.imshow((1 - decoded[0]).numpy() if cfg.channels == 1 else decoded.permute(1, 2, 0).numpy(),
+              cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title("decoded from its code grids", fontsize=8)
+    still = _png(fig)
+    live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
+            '<div><p style="font-size:0.85em">top grid</p><table class="ln-top"></table>'
+            '<p style="font-size:0.85em">bottom grid</p><table class="ln-bottom"></table></div>'
+            '<div><p>code of the chosen cell: <input class="ln-code" type="number" min="0" '
+            'step="1" style="width:5em"></p>'
+            '<canvas class="ln-output" width="28" height="28" '
+            'style="width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc">'
+            '</canvas><p class="ln-readout" style="font-family:monospace;font-size:0.85em"></p>'
+            '<div class="ln-sampling"><p>sample a <select class="ln-label"></select> at '
+            'temperature <input class="ln-temperature" type="range" min="0.3" max="1.5" '
+            'step="0.05" value="1"> <span class="ln-temperature-value">1</span> '
+            '<button class="ln-sample" type="button">sample</button></p>'
+            '<p class="ln-sample-time" style="font-size:0.85em"></p></div></div></div>')
+    config = {"folder": f"{folder.as_posix()}/", "decoder": files["vqvae2-decoder"],
+              "top": top.tolist(), "bottom": bottom.tolist(),
+              "codes_top": cfg.codebook_size_top, "codes_bottom": cfg.codebook_size_bottom,
+              "priors": priors, "classes": list(classes), "no_label": no_label,
+              "shape": [cfg.channels, cfg.image_size, cfg.image_size]}
+    return ExplorerHTML(_element("vq-grid", config, still, live,
+                                 "A test digit decoded from its two code grids"))
