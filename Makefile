@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The book shows `cache_dir = None`; nbval re-executes it with this cache, so it trains nothing.
 export LATENT_NOTES_CACHE ?= $(CURDIR)/.cache/checkpoints
 
-.PHONY: book test check unit lint sync publish clean
+.PHONY: book test check unit lint sync serve publish clean
 
 book: $(STAMP)  ## execute the chapters with $(PROFILE) and render the book into _build/html
 	$(PY) -m latent_notes.book.build --profile $(PROFILE)
@@ -28,6 +28,12 @@ lint: $(STAMP)  ## ruff (pyflakes, pycodestyle, import order, bugbear) and the w
 
 sync: $(STAMP)  ## regenerate the committed book/*.ipynb (for Colab and papermill) from book/*.py
 	$(PY) -m jupytext --sync book/[0-9]*.py
+
+PORT ?= 8000
+serve:  ## serve the built book on http://127.0.0.1:$(PORT) (the explorers need http, not file://)
+	@test -f _build/html/index.html || { echo "make: no built book in _build/html: run make book first" >&2; exit 1; }
+	@echo "The book: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the server)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 publish: $(STAMP)  ## the standard book (MNIST from $$LATENT_NOTES_DATA) and its weights
 	$(PY) -m latent_notes.book.build --profile standard $(if $(DATA_ROOT),--data-root $(DATA_ROOT))

@@ -51,7 +51,7 @@ except ImportError:
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import runtimes
+from latent_notes.book import explorers, runtimes
 from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.book.parameters import AutoencoderParameters
 from latent_notes.data import first_of_class, one_per_class
@@ -331,6 +331,20 @@ plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
 # standard normal; that alone does not make single coordinates mean one thing each, and
 # without labels nothing guarantees it {cite:p}`locatello2019challenging`.)
 #
+# ### Try it: the code under your fingers
+#
+# The same autoencoder runs below in the page (exported to ONNX, run by onnxruntime-web; no
+# server, no Python). Choose a test digit to start from: its code sets the sliders, one per
+# coordinate, in the same standard-deviation units as the traversal. Move one slider and
+# the decoder redraws the image at once. Things to try: find a coordinate that thickens the
+# stroke; push one far past ±2 and watch the digit stop being a digit; start from a 4 and
+# try to reach a 9 with as few sliders as you can.
+
+# %%
+explorers.ae_sliders(model, data.test.images, data.test.labels, data.classes,
+                     "02_autoencoder")
+
+# %% [markdown]
 # ## Blending two digits: in latent space and in pixel space
 #
 # Take a test image of each of two classes, encode both, walk along the straight line between

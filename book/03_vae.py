@@ -53,7 +53,7 @@ import time
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import runtimes
+from latent_notes.book import explorers, runtimes
 from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class, with_binarised_test
@@ -563,6 +563,22 @@ plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps
 # %% [markdown]
 # Neighbouring cells morph smoothly into each other and every cell looks like some digit:
 # this continuity is what the KL term buys.
+#
+# ### Try it: drag through the plane
+#
+# Below, the same plane is live: the dots are the test images' μ, coloured by class, and the
+# circle is the code being decoded (onnxruntime-web runs the decoder in the page). Drag the
+# circle across the border between two clusters and watch one digit turn into the other;
+# drag it far outside the dots. The selector swaps in the VAE trained with the
+# reconstruction term only (β = 0): its clusters spread far wider, and between them the
+# decoder draws shapes no test digit has.
+
+# %%
+planes = {"β = 1 (both terms)": alone["both"].model,
+          "β = 0 (reconstruction only)": alone["reconstruction only"].model}
+explorers.vae_plane(planes, test_x, test_y, data.classes, "03_vae")
+
+# %% [markdown]
 #
 # ## Generation, traversal and interpolation
 #

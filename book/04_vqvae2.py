@@ -57,7 +57,7 @@ except ImportError:
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import runtimes
+from latent_notes.book import explorers, runtimes
 from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VQVAE2Parameters
 from latent_notes.data import load_data, one_per_class
@@ -644,6 +644,22 @@ if agreement is not None:  # the unconditional samples of the first grid's last 
 # only name one of its ten classes, so a sample that looks like no digit still counts for
 # one; the shares say which digits the model draws most, not how well.
 #
+# ### Try it: edit the codes, sample in the page
+#
+# The model and both priors run below in the page. The two tables are the code grids of a
+# test digit (top, then bottom): click a cell, type another code, and the decoder redraws
+# the image. A bottom code changes a small patch of stroke; a top code moves a larger,
+# blurrier region, because every top position is decoded over a block of bottom positions.
+# Under the image, sampling runs the two PixelCNN priors in the page exactly as above: every
+# position of the top grid, then of the bottom grid, one network call per position, drawn
+# at the temperature of the slider (the time it took is printed). Lower the temperature for
+# cleaner digits, raise it for wilder ones; ask for "no label" to see what the priors draw
+# unprompted.
+
+# %%
+explorers.vq_grid(model, data.test.images[0], data.classes, "04_vqvae2")
+
+# %% [markdown]
 # ## Colour images
 #
 # Nothing above is specific to digits: the same pipeline runs on 32-pixel colour images with

@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 from latent_notes import families
-from latent_notes.book import runtimes
+from latent_notes.book import explorers, runtimes
 from latent_notes.book.notebook import download_link, glue, start_chapter
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
@@ -334,6 +334,23 @@ pd.Series(path_distance, name="Fréchet distance of the inner frames to real tes
 # {glue:text}`path_vqvae2:.1f` for VQ-VAE-2; real training images sit at
 # {glue:text}`path_floor:.1f`. {glue:text}`path_verdict`
 #
+# ### Try it: one slider, three code spaces, and your own digit
+#
+# The three models run below in the page. The slider blends the codes of the two test
+# images of the figure above, each family in its own code space, so the three pictures show
+# the same fraction of the way. Move it slowly around the middle: where does each family
+# switch from one digit to the other, and which one passes through shapes that are no digit?
+# Then draw a digit on the pad (it is cropped, scaled and centred as MNIST's digits were):
+# each model reconstructs it, and the cross marks where the VAE puts it among the test
+# codes, on the two directions along which those codes vary most (their principal axes). A
+# digit drawn badly, or a letter, shows which model copies anything and which one snaps it
+# to the digits it knows.
+
+# %%
+explorers.compare_families(models, test_x, test_y, data.classes, ends,
+                           [interpolation_from, interpolation_to], "05_comparison")
+
+# %% [markdown]
 # ## 4. What a code is worth: classifying with few labels
 #
 # None of the three encoders saw a label while training. VQ-VAE-2's PixelCNN priors did

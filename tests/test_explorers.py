@@ -16,7 +16,8 @@ def test_vae_plane_exports_its_decoders_and_a_fixture(tmp_path, monkeypatch):
     torch.manual_seed(0)
     models = {f"β = {b}": VAE(VAEConfig(latent_size=2, width=4, fc_width=8)) for b in (1, 4)}
     images, labels = torch.rand(50, 1, 28, 28), torch.arange(50) % 10
-    page = explorers.vae_plane(models, images, labels, "03_vae", points=40)._repr_html_()
+    page = explorers.vae_plane(models, images, labels, list("0123456789"), "03_vae",
+                               points=40)._repr_html_()
     folder = tmp_path / "explorers" / "03_vae"
     assert sorted(p.name for p in folder.iterdir()) == [
         "fixture.json", "vae-decoder-0.onnx", "vae-decoder-1.onnx"]
@@ -69,3 +70,36 @@ def test_vq_grid_exports_the_decoder_and_both_priors_with_a_fixture(tmp_path, mo
         (top if level == "top" else bottom)[r, c] = code
         want = vq.eval().decode_code(top[None], bottom[None]).flatten()
         assert torch.allclose(torch.tensor(output), want)
+
+
+def test_compare_families_blends_codes_and_reconstructs_a_drawn_digit(tmp_path, monkeypatch):
+    from latent_notes.models.autoencoder import AEConfig, Autoencoder
+    from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    models = {"ae": Autoencoder(AEConfig(latent_size=3, width=4)),
+              "vae": VAE(VAEConfig(latent_size=4, width=4, fc_width=8)),
+              "vqvae2": VQVAE2(VQVAE2Config(width=8, res_channels=4, embed_dim=4,
+                                            codebook_size_top=6, codebook_size_bottom=7))}
+    models = {name: model.eval() for name, model in models.items()}
+    images, labels = torch.rand(40, 1, 28, 28), torch.arange(40) % 4
+    page = explorers.compare_families(models, images, labels, list("abcd"), images[:2],
+                                      ["2", "7"], "05_comparison", points=30).text
+    config = json.loads(page.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
+    folder = tmp_path / "explorers" / "05_comparison"
+    assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(
+        ["ae-decoder.onnx", "ae-encoder.onnx", "vae-decoder.onnx", "vae-encoder.onnx",
+         "vqvae2-flat-decoder.onnx", "vqvae2-encoder.onnx"])
+    fixture = json.loads((folder / "fixture.json").read_text())
+    for name, model in models.items():
+        a, b = (torch.tensor(z) for z in config["families"][name]["ends"])
+        assert torch.allclose(a, model.encode(images[:1])[0], atol=1e-6)
+        want = model.decode((0.5 * a + 0.5 * b)[None]).flatten()
+        assert torch.allclose(torch.tensor(fixture["interpolation"][name][1]), want, atol=1e-6)
+    # the drawn digit's point on the plane is its μ projected on the two principal axes
+    plane = config["plane"]
+    mu = models["vae"].encode(images[:1])[0]
+    point = (mu - torch.tensor(plane["mean"])) @ torch.tensor(plane["axes"]).T
+    assert torch.allclose(point, torch.tensor(fixture["drawn"]["plane"]), atol=1e-5)
+    assert len(plane["scatter"]["x"]) == 30 and 'class="ln-pad"' in page

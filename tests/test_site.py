@@ -1,6 +1,7 @@
 """The built book as a reader sees it: every page in headless Chromium, and what it loads."""
 import functools
 import http.server
+import json
 import re
 import shutil
 import threading
@@ -201,3 +202,300 @@ def test_every_citation_links_to_an_entry_of_the_bibliography(site, browser):
         assert not missing, f"{chapter}: citations to no entry of the bibliography: {missing}"
         cited += len(targets)
     assert cited >= 30
+
+
+# -- the explorers: the chapters' models live in the page ------------------------------------
+EXPLORERS = {"02_autoencoder": "ae-sliders", "03_vae": "vae-plane", "04_vqvae2": "vq-grid",
+             "05_comparison": "compare"}
+TOLERANCE = 2 / 255  # largest difference per pixel between the page and PyTorch
+DECODE_BUDGET_MS = 30  # one image after a slider move (median of 50 moves)
+SAMPLE_BUDGET_S = 2  # one class-conditional sample with both priors
+PAGE_MODELS_BUDGET = 5 * 2**20  # exported models a page loads
+LOADED_ON_DEMAND = {"05_comparison"}  # its encoders load when the reader first draws
+# Waits until the page's explorer has started (or given up); returns its state.
+EXPLORER_STATE = """
+const done = arguments[arguments.length - 1], start = Date.now();
+(function wait() {
+  const e = document.querySelector('.ln-explorer');
+  const state = e && e.dataset.state;
+  if (e && state && state !== 'loading') done(state);
+  else if (Date.now() - start > 90000) done(state || 'absent');
+  else setTimeout(wait, 100);
+})();
+"""
+CALL = """
+const done = arguments[arguments.length - 1];
+const explorer = document.querySelector('.ln-explorer').explorer;
+Promise.resolve((async () => { %s })()).then(done, e => done('error: ' + e));
+"""
+MEASURED = ROOT / "_build" / "reports" / "explorers-measured.json"
+
+
+def _call(browser, body: str):
+    return browser.execute_async_script(CALL % body)
+
+
+def _fixture(chapter: str) -> dict:
+    return json.loads((HTML / "book" / "explorers" / chapter / "fixture.json").read_text())
+
+
+def _ink_difference(rgba: list[int], image: list[float]) -> float:
+    """Largest difference between a canvas's red channel (ink dark on paper, 1 - v) and the
+    model's output ``image`` (one channel, values in [0, 1])."""
+    import numpy as np
+
+    shown = np.asarray(rgba, dtype=float).reshape(-1, 4)[:, 0] / 255
+    want = 1 - np.clip(np.asarray(image, dtype=float), 0, 1)
+    assert shown.shape == want.shape, f"canvas has {shown.size} pixels, the model {want.size}"
+    return float(np.abs(shown - want).max())
+
+
+def _onnx(chapter: str, file: str, **inputs):
+    """What onnxruntime (Python) computes with the page's model file on ``inputs``; its
+    parity with PyTorch (1e-5) is checked when the build exports it."""
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(HTML / "book" / "explorers" / chapter / file),
+                                   providers=["CPUExecutionProvider"])
+    feed = {k: np.asarray(v, dtype=np.int64 if k in ("top", "bottom", "codes", "label", "cond")
+                          else np.float32) for k, v in inputs.items()}
+    return session.run(None, feed)[0].ravel().tolist()
+
+
+def _measure(chapter: str, **numbers) -> None:
+    """Keep what a test measured in the build's reports (the README and notes quote it)."""
+    measured = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
+    measured.setdefault(chapter, {}).update(numbers)
+    MEASURED.parent.mkdir(parents=True, exist_ok=True)
+    MEASURED.write_text(json.dumps(measured, indent=1))
+
+
+def _live(browser, site, chapter: str) -> None:
+    browser.get_log("browser")
+    _open(browser, f"{site}book/{chapter}.html")
+    state = browser.execute_async_script(EXPLORER_STATE)
+    if state == "missing":
+        pytest.skip("this book was built without the in-page runtime (no access to the npm "
+                    "registry at build time): its explorers are still figures")
+    assert state == "ready", f"the explorer did not start: state {state}, note " + \
+        browser.execute_script("return document.querySelector('.ln-explorer .ln-note')"
+                               ".textContent")
+    loaded = _loaded_models(browser)
+    _measure(chapter, model_bytes_loaded_at_start=loaded)
+    assert 0 < loaded <= PAGE_MODELS_BUDGET, f"{loaded / 2**20:.2f} MB of models at start"
+
+
+def _no_severe(browser) -> None:
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and "/favicon.ico " not in e["message"]]
+    assert not severe, f"errors in the browser console: {severe}"
+
+
+def _median_move_ms(browser, move: str, moves: int = 50) -> float:
+    """Median of ``moves`` slider moves, each decoded before the next (performance.now)."""
+    times = _call(browser, f"""
+      const times = [];
+      for (let i = 0; i < {moves}; i++) {{ {move} times.push(await explorer.done()); }}
+      return times;""")
+    assert isinstance(times, list), times
+    return sorted(times)[len(times) // 2]
+
+
+def test_explorer_models_fit_the_page_budget():
+    """Every page's models within the budget; chapter 5's encoders, loaded only when the reader
+    first draws, are counted apart (its live test measures what the page loads at start)."""
+    folders = sorted((HTML / "book" / "explorers").glob("*"))
+    assert [f.name for f in folders] == sorted(EXPLORERS), "explorer folders in the book"
+    for folder in folders:
+        size = sum(f.stat().st_size for f in folder.glob("*.onnx"))
+        deferred = sum(f.stat().st_size for f in folder.glob("*-encoder.onnx")) \
+            if folder.name in LOADED_ON_DEMAND else 0
+        _measure(folder.name, model_bytes=size, model_bytes_on_demand=deferred)
+        assert 0 < size - deferred <= PAGE_MODELS_BUDGET, \
+            f"{folder.name}: {(size - deferred) / 2**20:.2f} MB of models"
+
+
+def _loaded_models(browser) -> int:
+    """Bytes of ONNX files the page has fetched so far (resource timing)."""
+    return browser.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('.onnx'))"
+        ".reduce((n, e) => n + e.encodedBodySize, 0)")
+
+
+def test_ae_sliders_decode_what_pytorch_decodes(site, browser):
+    chapter = "02_autoencoder"
+    _live(browser, site, chapter)
+    fixture = _fixture(chapter)
+    for code, image in zip(fixture["inputs"], fixture["outputs"], strict=True):
+        pixels = _call(browser, f"await explorer.set({{code: {json.dumps(code)}}}); "
+                                "return explorer.pixels();")
+        assert _ink_difference(pixels, image) <= TOLERANCE
+    # a real slider move: the third coordinate to +1.5 standard deviations
+    moved = _call(browser, """
+      const slider = document.querySelectorAll('.ln-sliders input')[2];
+      slider.value = 1.5; slider.dispatchEvent(new Event('input'));
+      await explorer.done(); return [explorer.code(), explorer.pixels()];""")
+    code, pixels = moved
+    config = _config(browser)
+    assert abs(code[2] - (config["mean"][2] + 1.5 * config["sd"][2])) < 1e-5
+    assert _ink_difference(pixels, _onnx(chapter, config["decoder"], z=[code])) <= TOLERANCE
+    ms = _median_move_ms(browser, "const s = document.querySelectorAll('.ln-sliders input')[0];"
+                                  "s.value = -2 + 4 * i / 49; s.dispatchEvent(new Event('input'));")
+    _measure(chapter, decode_ms_median=round(ms, 2))
+    assert ms <= DECODE_BUDGET_MS
+    _no_severe(browser)
+
+
+def _config(browser) -> dict:
+    return json.loads(browser.execute_script(
+        "return document.querySelector('.ln-explorer').dataset.config"))
+
+
+def test_vae_plane_decodes_where_the_reader_drags(site, browser):
+    from selenium.webdriver import ActionChains
+
+    chapter = "03_vae"
+    _live(browser, site, chapter)
+    fixture, config = _fixture(chapter), _config(browser)
+    for name, images in fixture["outputs"].items():
+        for z, image in zip(fixture["inputs"], images, strict=True):
+            pixels = _call(browser, f"await explorer.set({{z: {json.dumps(z)}, "
+                                    f"beta: {json.dumps(name)}}}); return explorer.pixels();")
+            assert _ink_difference(pixels, image) <= TOLERANCE, name
+    # a real drag on the plane, with the first model chosen again
+    _call(browser, f"await explorer.set({{beta: {json.dumps(next(iter(config['decoders'])))}}});")
+    plane = browser.find_element("css selector", ".ln-explorer canvas.ln-plane")
+    ActionChains(browser).move_to_element_with_offset(plane, -60, 40).click_and_hold() \
+        .move_by_offset(30, -20).release().perform()
+    z, pixels, model = _call(browser, "await explorer.done(); "
+                                      "return [explorer.z(), explorer.pixels(), explorer.model()];")
+    assert z != config["start"], "the drag did not move the code"
+    file = config["decoders"][model]
+    assert _ink_difference(pixels, _onnx(chapter, file, z=[z])) <= TOLERANCE
+    ms = _median_move_ms(browser, "explorer.set({z: [Math.cos(i / 8), Math.sin(i / 8)]});")
+    _measure(chapter, decode_ms_median=round(ms, 2))
+    assert ms <= DECODE_BUDGET_MS
+    _no_severe(browser)
+
+
+def test_vq_grid_edits_codes_and_samples_with_both_priors(site, browser):
+    chapter = "04_vqvae2"
+    _live(browser, site, chapter)
+    fixture, config = _fixture(chapter), _config(browser)
+    for (level, r, c, code), image in zip(fixture["edits"], fixture["outputs"], strict=True):
+        # click the cell, type the code: what a reader does
+        _call(browser, f"await explorer.set({{top: {fixture['top']}, bottom: "
+                       f"{fixture['bottom']}}});")
+        browser.find_element(
+            "css selector", f".ln-explorer table.ln-{level} td[data-row='{r}']"
+                            f"[data-column='{c}']").click()
+        field = browser.find_element("css selector", ".ln-explorer input.ln-code")
+        browser.execute_script("arguments[0].value = arguments[1];"
+                               "arguments[0].dispatchEvent(new Event('input'));", field, code)
+        grids, pixels = _call(browser, "await explorer.done(); "
+                                       "return [explorer.grids(), explorer.pixels()];")
+        assert grids[level][r][c] == code
+        assert _ink_difference(pixels, image) <= TOLERANCE, (level, r, c, code)
+    ms = _median_move_ms(browser, "explorer.set({code: i % 7});")
+    _measure(chapter, decode_ms_median=round(ms, 2))
+    assert ms <= DECODE_BUDGET_MS
+    if config["priors"]:
+        seconds = []
+        for label in range(3):
+            taken = _call(browser, f"return await explorer.sample({label}, 1.0, {label});")
+            seconds.append(taken / 1000)
+        grids, pixels = _call(browser, "return [explorer.grids(), explorer.pixels()];")
+        assert _ink_difference(pixels, _onnx(chapter, config["decoder"], top=[grids["top"]],
+                                             bottom=[grids["bottom"]])) <= TOLERANCE
+        _measure(chapter, sample_s=[round(s, 3) for s in seconds])
+        assert max(seconds) <= SAMPLE_BUDGET_S, f"one sample took {max(seconds):.2f} s"
+    _no_severe(browser)
+
+
+def test_compare_blends_three_codes_and_reconstructs_a_drawing(site, browser):
+    from selenium.webdriver import ActionChains
+
+    chapter = "05_comparison"
+    _live(browser, site, chapter)
+    fixture, config = _fixture(chapter), _config(browser)
+    for i, t in enumerate(fixture["blend"]):
+        slider = browser.find_element("css selector", ".ln-explorer input.ln-blend")
+        browser.execute_script("arguments[0].value = arguments[1];"
+                               "arguments[0].dispatchEvent(new Event('input'));", slider, t)
+        _call(browser, "await explorer.done();")
+        for name, images in fixture["interpolation"].items():
+            pixels = _call(browser, f"return explorer.pixels({json.dumps(name)});")
+            assert _ink_difference(pixels, images[i]) <= TOLERANCE, (name, t)
+    if config["shape"][0] != 1:
+        return  # colour data: no drawing pad
+    drawn = fixture["drawn"]
+    _call(browser, f"await explorer.set({{image: {json.dumps(drawn['image'])}}});")
+    for name in config["families"]:
+        pixels = _call(browser, f"return explorer.reconstruction({json.dumps(name)});")
+        assert _ink_difference(pixels, drawn[name]) <= TOLERANCE, name
+    landed = _call(browser, "return explorer.landed();")
+    assert max(abs(a - b) for a, b in zip(landed, drawn["plane"], strict=True)) < 1e-3
+    # a stroke on the pad: a seven, and each model's reconstruction of what the page prepared
+    pad = browser.find_element("css selector", ".ln-explorer canvas.ln-pad")
+    ActionChains(browser).move_to_element_with_offset(pad, -50, -60).click_and_hold() \
+        .move_by_offset(100, 0).move_by_offset(-60, 120).release().perform()
+    image = _call(browser, "await explorer.done(); return explorer.input();")
+    _measure(chapter, model_bytes_loaded_after_drawing=_loaded_models(browser))
+    assert image and max(image) > 0.5, "the stroke left no ink in the 28-pixel input"
+    for name, family in config["families"].items():
+        z = _onnx(chapter, family["encoder"], image=[[list_rows(image, config["shape"])]])
+        want = _onnx(chapter, family["decoder"], z=[z])
+        pixels = _call(browser, f"return explorer.reconstruction({json.dumps(name)});")
+        assert _ink_difference(pixels, want) <= TOLERANCE, name
+    ms = _median_move_ms(browser, "const s = document.querySelector('.ln-blend');"
+                                  "s.value = i / 49; s.dispatchEvent(new Event('input'));")
+    _measure(chapter, three_decoders_ms_median=round(ms, 2))
+    assert ms <= 3 * DECODE_BUDGET_MS
+    _no_severe(browser)
+
+
+def list_rows(flat: list[float], shape: list[int]) -> list[list[float]]:
+    """A flat (H·W) image as H rows of W."""
+    _, height, width = shape
+    return [flat[r * width:(r + 1) * width] for r in range(height)]
+
+
+def test_an_explorer_opened_from_a_file_says_how_to_serve_the_book(browser):
+    _open(browser, (HTML / "book" / "03_vae.html").as_uri())
+    note = browser.find_element("css selector", ".ln-explorer .ln-note").text
+    assert "serve the book" in note and "make serve" in note
+    assert browser.find_element("css selector", ".ln-explorer img.ln-still").is_displayed()
+
+
+def test_without_the_runtime_the_explorers_are_still_figures(browser):
+    class NoRuntime(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # the book as an offline build leaves it: runtime.js says null
+            if self.path.endswith("/_static/explorers/runtime.js"):
+                body = b"export const runtimeFiles = null;\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/javascript")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(NoRuntime, directory=str(HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for chapter in EXPLORERS:
+            browser.get_log("browser")
+            _open(browser, f"http://127.0.0.1:{server.server_port}/book/{chapter}.html")
+            assert browser.execute_async_script(EXPLORER_STATE) == "missing", chapter
+            assert browser.find_element("css selector", ".ln-explorer img.ln-still").is_displayed()
+            note = browser.find_element("css selector", ".ln-explorer .ln-note").text
+            assert "built offline" in note, note
+            _no_severe(browser)
+    finally:
+        server.shutdown()
+        server.server_close()

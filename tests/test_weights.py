@@ -383,3 +383,18 @@ def test_a_downloaded_checkpoint_cannot_choose_the_function_that_rebuilds_it(
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda model, state: trained.history)
     assert result.status == "trained" and not marker.exists()
+
+
+def test_the_release_carries_the_explorers_models(tmp_path):
+    source = tmp_path / "src" / "book" / "explorers"
+    (source / "03_vae").mkdir(parents=True)
+    (source / "03_vae" / "vae-decoder-0.onnx").write_bytes(b"onnx bytes")
+    (source / "03_vae" / "fixture.json").write_text("{}")  # the test's fixture stays behind
+    (source / "stray.onnx").write_bytes(b"not a page's")
+    entries = weights.export_explorers(source, tmp_path / "out")
+    assert entries == [{"file": "explorer-03_vae-vae-decoder-0.onnx", "page": "03_vae",
+                        "bytes": 10,
+                        "sha256": weights.sha256_of(source / "03_vae" / "vae-decoder-0.onnx")}]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "explorer-03_vae-vae-decoder-0.onnx"]
+    assert (tmp_path / "out" / entries[0]["file"]).read_bytes() == b"onnx bytes"

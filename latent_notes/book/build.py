@@ -17,6 +17,13 @@ injected-parameters cell shows no path of the building machine (see ``show_param
 A profile's ``editions`` execute a chapter once more with other parameters (chapter 5 on
 CIFAR-10 in the full profile): each edition is a page of its own, ``NN_name-SUFFIX``, placed
 under its chapter in the staged table of contents, with its own report entry and events.
+
+After rendering, the explorers (chapters' live models) are installed into the built book
+(``install_explorers``): each chapter's exported models from ``_build/src/book/explorers``, the
+explorers' scripts into ``_static/explorers`` and the in-page runtime (onnxruntime-web, fetched
+once into ``.cache/web``, see ``web_runtime``) into ``_static/ort``. Installed after Jupyter Book
+has rendered, no page but an explorer's loads them; without the runtime (built offline) the
+explorers show their still figures.
 """
 from __future__ import annotations
 
@@ -35,12 +42,14 @@ from pathlib import Path
 
 import yaml
 
-from . import runtimes
+from . import runtimes, web_runtime
 
 ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
 PROFILES = ROOT / "profiles"
 BUILD = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or ROOT / "_build")  # tests use another
 STAGE = BUILD / "src"
+HTML = ROOT / "_build" / "html"  # where render() puts the book (Jupyter Book's --path-output)
+WEB_CACHE = Path(os.environ.get("LATENT_NOTES_WEB_CACHE") or ROOT / ".cache" / "web")
 REPORTS = BUILD / "reports"
 STAGED_FILES = ("_config.yml", "_toc.yml", "references.bib")
 INSTALL_URL = re.compile(r"git\+https?://[^\s\"']+")
@@ -422,6 +431,42 @@ def render() -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def install_explorers(html: Path = HTML, stage: Path = STAGE / "book",
+                      cache: Path = WEB_CACHE) -> dict:
+    """Put the explorers into the rendered book ``html``: the models every chapter exported
+    (``<stage>/explorers/<chapter>/``, to ``book/explorers/``), the scripts (to
+    ``_static/explorers/``) and the runtime (to ``_static/ort/``), with ``runtime.js`` saying
+    whether the runtime is there. Returns the sizes for the build report."""
+    from . import explorers  # imports torch: only once the book is rendered
+    pages = html / "book" / explorers.FOLDER
+    shutil.rmtree(pages, ignore_errors=True)
+    sizes = {"pages": {}}
+    for folder in sorted((stage / explorers.FOLDER).glob("*")):
+        if folder.is_dir() and EXPLORER_FOLDER.fullmatch(folder.name):
+            shutil.copytree(folder, pages / folder.name)
+            sizes["pages"][folder.name] = sum(f.stat().st_size for f in folder.glob("*.onnx"))
+    scripts = html / "_static" / "explorers"
+    shutil.rmtree(scripts, ignore_errors=True)
+    scripts.mkdir(parents=True)
+    for script in explorers.SCRIPTS.glob("*.js"):
+        shutil.copy2(script, scripts / script.name)
+    runtime = web_runtime.fetch(cache) if sizes["pages"] else None
+    shutil.rmtree(html / "_static" / "ort", ignore_errors=True)
+    if runtime:
+        sizes["runtime_bytes"] = web_runtime.install(runtime, html / "_static")
+        files = json.dumps({"version": web_runtime.VERSION, "files": list(web_runtime.FILES)})
+    else:
+        sizes["runtime_bytes"] = 0
+        files = "null"
+    (scripts / "runtime.js").write_text(
+        "// Written by the build: the in-page runtime's files under _static/ort, or null when "
+        f"the book was built without it.\nexport const runtimeFiles = {files};\n")
+    return sizes
+
+
+EXPLORER_FOLDER = re.compile(r"\d\d_[a-z0-9_]+(-[a-z0-9-]+)?")  # a page's name
+
+
 def write_report(report: dict) -> str:
     from ..training import describe_machine  # torch is imported only once a report is written
 
@@ -440,6 +485,13 @@ def write_report(report: dict) -> str:
                      f"| {models} |")
     lines += ["", f"Render: {report.get('render_seconds', '-')} s. "
                   f"Total: {report['total_seconds']} s."]
+    if report.get("explorers"):
+        sizes = report["explorers"]
+        pages = ", ".join(f"{name} {size / 2**20:.2f} MB" for name, size in sizes["pages"].items())
+        lines += ["", f"Explorers: models per page {pages or '-'}; runtime "
+                      + (f"{sizes['runtime_bytes'] / 2**20:.1f} MB (onnxruntime-web "
+                         f"{web_runtime.VERSION})" if sizes["runtime_bytes"]
+                         else "not installed (still figures)") + "."]
     text = "\n".join(lines) + "\n"
     (REPORTS / "build-report.md").write_text(text)
     return text
@@ -513,6 +565,7 @@ def _build(args) -> int:
     stage_book(chapters, executed_editions)
     if not args.no_render:
         report["render_seconds"] = render()
+        report["explorers"] = install_explorers()
     report["total_seconds"] = round(time.perf_counter() - start, 1)
     print("\n" + write_report(report))
     if args.record_times:

@@ -12,7 +12,10 @@ Book has rendered it, so that only these pages load them.
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import html
+import importlib.util
 import io
 import json
 from pathlib import Path
@@ -43,7 +46,8 @@ def _element(kind: str, config: dict, still_png: str, live: str, alt: str) -> st
 <div class="ln-explorer" data-config="{data}">
   <img class="ln-still" src="{still_png}" alt="{html.escape(alt)}" style="max-width:100%">
   <div class="ln-live" hidden>{live}</div>
-  <p class="ln-note"><em>Loading the models into the page…</em></p>
+  <p class="ln-note"><em>This explorer runs in the built book served over http (make serve,
+  see the README); until it starts, the figure above is its still picture.</em></p>
 </div>
 <script>
 if (location.protocol === "file:") {{
@@ -62,6 +66,43 @@ startAll();
 """
 
 
+EXPORTERS = ("onnx", "onnxscript", "onnxruntime")  # what exporting and checking need
+
+
+def _cpu(model):
+    """A copy of ``model`` on the CPU in eval mode: the chapter's own model stays where it is."""
+    return copy.deepcopy(model).eval().cpu()
+
+
+def _needs_exporters(explorer):
+    """Where onnx, onnxscript or onnxruntime is missing (a bare Colab), the explorer is not
+    exported: one line says what to install; the built book always has them."""
+    @functools.wraps(explorer)
+    def wrapper(*args, **kwargs):
+        missing = [name for name in EXPORTERS if importlib.util.find_spec(name) is None]
+        if missing:
+            return ExplorerHTML(
+                f"<p><em>The live explorer of this cell runs in the built book. Here it needs "
+                f"{', '.join(missing)} (pip install {' '.join(EXPORTERS)}), then run the "
+                "cell again.</em></p>")
+        return explorer(*args, **kwargs)
+    return wrapper
+
+
+# The scatter's class colours: matplotlib's tab10, the colours of the still figures too.
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _legend(classes: list[str]) -> str:
+    """The scatter's legend: a colour swatch and the name of every class."""
+    items = "".join(f'<span style="white-space:nowrap;margin-right:0.6em">'
+                    f'<span style="display:inline-block;width:0.7em;height:0.7em;'
+                    f'background:{COLOURS[k % len(COLOURS)]}"></span> {html.escape(str(name))}'
+                    '</span>' for k, name in enumerate(classes))
+    return f'<p class="ln-legend" style="font-size:0.8em;max-width:320px">{items}</p>'
+
+
 class ExplorerHTML:
     """What a chapter cell returns: rendered as HTML by Jupyter Book."""
 
@@ -72,9 +113,11 @@ class ExplorerHTML:
         return self.text
 
 
+@_needs_exporters
 @torch.no_grad()
 def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: torch.Tensor,
-              chapter: str, points: int = 1000, seed: int = 0) -> ExplorerHTML:
+              classes: list[str], chapter: str, points: int = 1000,
+              seed: int = 0) -> ExplorerHTML:
     """Chapter 3's 2-D latent plane: ``models`` {name, e.g. "β = 1": a VAE with latent_size 2};
     the first ``points`` test images' μ as a scatter coloured by ``labels``."""
     import matplotlib.pyplot as plt
@@ -85,8 +128,8 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
     probes = (torch.randn(3, 2, generator=generator) * 1.5).tolist()
     lows, highs = [], []
     for i, (name, model) in enumerate(models.items()):
-        model = model.eval().cpu()
-        decoders[name] = _export_checked("vae", model, 0, folder, suffix=f"-{i}")
+        model = _cpu(model)
+        decoders[name] = _export_checked("vae", model, "vae-decoder", folder, suffix=f"-{i}")
         mu = model.encode(images[:points])
         scatter[name] = {"x": mu[:, 0].round(decimals=3).tolist(),
                          "y": mu[:, 1].round(decimals=3).tolist(),
@@ -107,7 +150,7 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4))
     s = scatter[next(iter(models))]
-    left.scatter(s["x"], s["y"], c=s["label"], cmap="tab10", s=4)
+    left.scatter(s["x"], s["y"], c=[COLOURS[k % 10] for k in s["label"]], s=4)
     left.plot(*start, "ko", mfc="none", ms=10)
     left.set(xlim=rng[0], ylim=rng[1], xlabel="$z_1$", ylabel="$z_2$",
              title="test codes (μ), coloured by class")
@@ -117,8 +160,9 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
     right.set_title("decoded at the circle")
     still = _png(fig)
     live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
-            '<canvas class="ln-plane" width="320" height="320" '
+            '<div><canvas class="ln-plane" width="320" height="320" '
             'style="border:1px solid #ccc;cursor:crosshair;touch-action:none"></canvas>'
+            f'{_legend(classes)}</div>'
             '<div><canvas class="ln-output" width="28" height="28" '
             'style="width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc">'
             '</canvas><p><select class="ln-beta"></select></p>'
@@ -130,16 +174,13 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
                                  "The VAE's latent plane and the digit decoded at its centre"))
 
 
-def _export_checked(family: str, model, index: int, folder: Path, suffix: str = "") -> str:
-    """Export view ``index`` of ``model`` (0: its decoder) into ``folder``; the file name."""
-    view = onnx_export.views_of(family, model)[index]
-    path = onnx_export.export(view, folder / f"{view.name}{suffix}.onnx")
-    if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
-        path.unlink()
-        raise ValueError(f"the exported {view.name} does not match PyTorch")
-    return path.name
+def _export_checked(family: str, model, name: str, folder: Path, suffix: str = "") -> str:
+    """Export the view ``name`` of ``model`` into ``folder`` (parity-checked); the file name."""
+    view = onnx_export.view_named(family, model, name)
+    return onnx_export.export_checked(view, folder / f"{view.name}{suffix}.onnx").name
 
 
+@_needs_exporters
 @torch.no_grad()
 def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
                chapter: str, seed: int = 0) -> ExplorerHTML:
@@ -147,9 +188,9 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
     per class (the slider scale: each coordinate's standard deviation over ``images``)."""
     import matplotlib.pyplot as plt
 
-    model = model.eval().cpu()
+    model = _cpu(model)
     folder = Path(FOLDER) / chapter
-    decoder = _export_checked("ae", model, 0, folder)
+    decoder = _export_checked("ae", model, "ae-decoder", folder)
     codes = model.encode(images)
     mean, sd = codes.mean(0), codes.std(0).clamp_min(1e-6)
     firsts = [int((labels == k).nonzero()[0]) for k in range(len(classes))
@@ -183,6 +224,7 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
                                  "The autoencoder's reconstruction of one test digit per class"))
 
 
+@_needs_exporters
 @torch.no_grad()
 def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
             seed: int = 0) -> ExplorerHTML:
@@ -190,17 +232,11 @@ def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
     two priors attached to ``model`` (a trained VQ-VAE-2)."""
     import matplotlib.pyplot as plt
 
-    model = model.eval().cpu()
+    model = _cpu(model)
     cfg = model.config
     folder = Path(FOLDER) / chapter
-    views = {v.name: v for v in onnx_export.views_of("vqvae2", model)}
-    files = {}
-    for name, view in views.items():
-        path = onnx_export.export(view, folder / f"{name}.onnx")
-        if onnx_export.parity(view, path) > onnx_export.PARITY_LIMIT:
-            path.unlink()
-            raise ValueError(f"the exported {name} does not match PyTorch")
-        files[name] = path.name
+    names = ["vqvae2-decoder"] + (["prior-top", "prior-bottom"] if model.priors else [])
+    files = {name: _export_checked("vqvae2", model, name, folder) for name in names}
     q = model.quantise(image[None].cpu())
     top, bottom = q.codes_top[0], q.codes_bottom[0]
     generator = torch.Generator().manual_seed(seed)
@@ -231,8 +267,10 @@ def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
     ax.set_title("decoded from its code grids", fontsize=8)
     still = _png(fig)
     live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
-            '<div><p style="font-size:0.85em">top grid</p><table class="ln-top"></table>'
-            '<p style="font-size:0.85em">bottom grid</p><table class="ln-bottom"></table></div>'
+            '<div><p style="font-size:0.85em">top grid</p>'
+            '<table class="ln-top" style="margin:0"></table>'
+            '<p style="font-size:0.85em">bottom grid</p>'
+            '<table class="ln-bottom" style="margin:0"></table></div>'
             '<div><p>code of the chosen cell: <input class="ln-code" type="number" min="0" '
             'step="1" style="width:5em"></p>'
             '<canvas class="ln-output" width="28" height="28" '
@@ -250,3 +288,96 @@ def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
               "shape": [cfg.channels, cfg.image_size, cfg.image_size]}
     return ExplorerHTML(_element("vq-grid", config, still, live,
                                  "A test digit decoded from its two code grids"))
+
+
+def _pixels(image: torch.Tensor) -> list[float]:
+    return image.flatten().tolist()
+
+
+@_needs_exporters
+@torch.no_grad()
+def compare_families(models: dict[str, torch.nn.Module], images: torch.Tensor,
+                     labels: torch.Tensor, classes: list[str], ends: torch.Tensor,
+                     end_names: list[str], chapter: str, points: int = 1000) -> ExplorerHTML:
+    """Chapter 5: ``models`` {"ae", "vae", "vqvae2"} side by side. One slider blends the codes
+    of the two images ``ends`` (each family in its own code space, as the chapter's
+    interpolation figure; ``end_names`` say what they show); a canvas takes a drawn digit,
+    which each model reconstructs, and the VAE's μ of it is shown on the plane of the two
+    principal axes of the test μ (first ``points`` test images, coloured by class)."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(FOLDER) / chapter
+    families, fixture = {}, {"blend": [0.25, 0.5, 0.8], "interpolation": {}, "drawn": {}}
+    drawn = ends[0:1].cpu()  # the drawing test's input: the first end, as if drawn
+    fixture["drawn"]["image"] = _pixels(drawn)
+    models = {name: _cpu(model) for name, model in models.items()}
+    for name, model in models.items():
+        encoder = _export_checked(name, model, f"{name}-encoder", folder)
+        decoder = _export_checked(
+            name, model, f"{name}-flat-decoder" if name == "vqvae2" else f"{name}-decoder",
+            folder)
+        z = model.encode(ends.cpu())
+        families[name] = {"encoder": encoder, "decoder": decoder,
+                          "ends": [z[0].tolist(), z[1].tolist()]}
+        fixture["interpolation"][name] = [
+            _pixels(model.decode(((1 - t) * z[0] + t * z[1])[None]))
+            for t in fixture["blend"]]
+        fixture["drawn"][name] = _pixels(model.decode(model.encode(drawn)))
+    mu = models["vae"].encode(images[:points].cpu())
+    mean = mu.mean(0)
+    axes = torch.linalg.svd(mu - mean, full_matrices=False).Vh[:2]  # (2, D) principal axes
+    plane = (mu - mean) @ axes.T
+    fixture["drawn"]["plane"] = ((models["vae"].encode(drawn)[0] - mean) @ axes.T).tolist()
+    (folder / "fixture.json").write_text(json.dumps(fixture))
+    low, high = plane.quantile(0.005, 0), plane.quantile(0.995, 0)
+    pad = (high - low) * 0.08
+    rng = [[float(low[0] - pad[0]), float(high[0] + pad[0])],
+           [float(low[1] - pad[1]), float(high[1] + pad[1])]]
+    cfg = models["ae"].config
+    shape = [cfg.channels, cfg.image_size, cfg.image_size]
+
+    fig, axs = plt.subplots(1, len(models) + 1, figsize=(2.0 * (len(models) + 1), 2.2))
+    halfway = [ends[0:1].cpu()] + [m.decode(torch.tensor(families[n]["ends"]).mean(0)[None])
+                                   for n, m in models.items()]
+    for ax, image, title in zip(axs, halfway, ["a test image", *models], strict=True):
+        image = image[0]
+        ax.imshow((1 - image[0]).numpy() if shape[0] == 1 else image.permute(1, 2, 0).numpy(),
+                  cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title if title == "a test image" else f"{title}: halfway", fontsize=8)
+        ax.set_axis_off()
+    still = _png(fig)
+    canvas = ('<canvas class="ln-{cls}" width="28" height="28" style="width:112px;height:112px;'
+              'image-rendering:pixelated;border:1px solid #ccc"></canvas>')
+    outputs = "".join(f'<figure style="margin:0;text-align:center">{canvas.format(cls="out-" + n)}'
+                      f'<figcaption style="font-size:0.8em">{n}</figcaption></figure>'
+                      for n in models)
+    live = ('<p>from a test <b class="ln-from"></b> to a test <b class="ln-to"></b>: '
+            '<input class="ln-blend" type="range" min="0" max="1" step="0.01" value="0.5" '
+            'style="width:14em"> <span class="ln-blend-value">0.50</span></p>'
+            f'<div class="ln-interpolation" style="display:flex;gap:1em">{outputs}</div>'
+            '<p class="ln-readout" style="font-family:monospace;font-size:0.85em"></p>')
+    if shape[0] == 1:
+        drawn_outputs = outputs.replace('class="ln-out-', 'class="ln-rec-')
+        live += ('<div class="ln-drawing" style="display:flex;gap:1.5em;flex-wrap:wrap;'
+                 'align-items:flex-start"><div><canvas class="ln-pad" width="280" height="280" '
+                 'style="width:196px;height:196px;border:1px solid #999;cursor:crosshair;'
+                 'touch-action:none"></canvas><br><button class="ln-clear" type="button">'
+                 'clear</button> <span style="font-size:0.8em">draw a digit; what the '
+                 'models get: </span><canvas class="ln-input" width="28" height="28" '
+                 'style="width:56px;height:56px;image-rendering:pixelated;border:1px solid '
+                 '#ccc;vertical-align:middle"></canvas></div>'
+                 f'<div><p style="font-size:0.85em">reconstructions</p><div '
+                 f'style="display:flex;gap:0.6em">{drawn_outputs}</div></div>'
+                 '<div><p style="font-size:0.85em">the VAE\'s μ on the plane of the test '
+                 'codes\' two principal axes</p><canvas class="ln-plane" width="240" '
+                 'height="240" style="border:1px solid #ccc"></canvas>'
+                 f'{_legend(classes)}</div></div>')
+    scatter = {"x": plane[:, 0].round(decimals=3).tolist(),
+               "y": plane[:, 1].round(decimals=3).tolist(),
+               "label": labels[:points].tolist()}
+    config = {"folder": f"{folder.as_posix()}/", "families": families, "shape": shape,
+              "ends": list(end_names),
+              "plane": {"mean": mean.tolist(), "axes": axes.tolist(), "range": rng,
+                        "scatter": scatter}}
+    return ExplorerHTML(_element("compare", config, still, live,
+                                 "Halfway between two test digits, in each family's code"))

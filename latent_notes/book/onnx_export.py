@@ -8,6 +8,9 @@ Views (what the explorers call):
 - ``ae-encoder`` / ``vae-encoder``: ``image`` → ``z`` (the VAE's μ);
 - ``vqvae2-decoder``: ``top`` (1, Gt, Gt) and ``bottom`` (1, Gb, Gb) code grids (int64) →
   ``image``;
+- ``vqvae2-flat-decoder`` / ``vqvae2-encoder``: the interface the three families share
+  (chapter 5): ``z`` (1, code length), both levels' quantised maps flattened (or a blend of
+  two such codes), → ``image``, and ``image`` → ``z``;
 - ``prior-top`` / ``prior-bottom``: the code grid so far, the ``label`` (int64; the "no label"
   index where the prior has one) and, for the bottom level, the ``cond`` top codes repeated
   over the bottom grid → ``logits`` (1, K, G, G), the distribution of every position given
@@ -93,6 +96,10 @@ def views_of(family: str, model) -> list[View]:
         bottom = torch.randint(0, cfg.codebook_size_bottom, (1, cfg.bottom_grid, cfg.bottom_grid))
         views = [View("vqvae2-decoder", _DecodeCode(model), {"top": top, "bottom": bottom},
                       ("image",))]
+        with torch.no_grad():  # a code the encoder can give: a real image's quantised maps
+            z = model.encode(_image(cfg))
+        views += [View("vqvae2-flat-decoder", _Decode(model), {"z": z}, ("image",)),
+                  View("vqvae2-encoder", _Encode(model), {"image": _image(cfg)}, ("z",))]
         if model.priors is not None:
             for level, prior in (("top", model.priors.top), ("bottom", model.priors.bottom)):
                 p = prior.eval().cpu().config
@@ -103,6 +110,14 @@ def views_of(family: str, model) -> list[View]:
                                                    (1, p.grid_size, p.grid_size))
                 views.append(View(f"prior-{level}", _PriorLogits(prior), inputs, ("logits",)))
         return views
+
+
+def view_named(family: str, model, name: str) -> View:
+    """The view ``name`` (e.g. "vae-decoder") of ``model``."""
+    found = {v.name: v for v in views_of(family, model)}
+    if name not in found:
+        raise ParameterError(f"{family} has no view {name!r}: it has {', '.join(found)}.")
+    return found[name]
 
 
 def export(view: View, path: Path) -> Path:
@@ -134,6 +149,18 @@ def parity(view: View, path: Path, inputs: dict[str, torch.Tensor] | None = None
     return float(abs(got - want).max())
 
 
+def export_checked(view: View, path: Path, limit: float = PARITY_LIMIT) -> Path:
+    """Export ``view`` to ``path`` and keep it only when onnxruntime agrees with PyTorch on its
+    example inputs within ``limit`` (else the file is removed and ValueError raised)."""
+    export(view, path)
+    difference = parity(view, path)
+    if not difference <= limit:
+        path.unlink()
+        raise ValueError(f"The exported {view.name} differs from the PyTorch model by "
+                         f"{difference:.2e} (allowed {limit:.0e}); it was not kept.")
+    return path
+
+
 def export_all(models: dict, folder: Path, limit: float = PARITY_LIMIT) -> dict:
     """Export every view of ``models`` {family: trained model} into ``folder``; returns
     {file name: {"inputs", "outputs", "bytes", "sha256", "parity"}}. A view whose ONNX file
@@ -141,12 +168,8 @@ def export_all(models: dict, folder: Path, limit: float = PARITY_LIMIT) -> dict:
     manifest = {}
     for family, model in models.items():
         for view in views_of(family, model):
-            path = export(view, folder / f"{view.name}.onnx")
+            path = export_checked(view, folder / f"{view.name}.onnx", limit)
             difference = parity(view, path)
-            if not difference <= limit:
-                path.unlink()
-                raise ValueError(f"The exported {view.name} differs from the PyTorch model by "
-                                 f"{difference:.2e} (allowed {limit:.0e}); it was not kept.")
             manifest[path.name] = {
                 "inputs": {k: list(v.shape) for k, v in view.inputs.items()},
                 "outputs": list(view.outputs), "bytes": path.stat().st_size,

@@ -376,9 +376,26 @@ def export(profile: str, out: Path, cache_dir: Path, reports: Path) -> dict:
                 entry["aliases"].append(alias)
     manifest = {"format": 1, "profile": profile,
                 "created": datetime.datetime.now().isoformat(timespec="seconds"),
-                "models": sorted(entries.values(), key=lambda e: e["file"])}
+                "models": sorted(entries.values(), key=lambda e: e["file"]),
+                "explorers": export_explorers(reports.parent / "src" / "book" / "explorers",
+                                              out)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def export_explorers(source: Path, out: Path) -> list[dict]:
+    """The ONNX files the build's chapters exported for their explorers (``source``:
+    ``<build>/src/book/explorers/<page>/``), copied into ``out`` as ``explorer-<page>-<file>``
+    (a release holds files, not folders): the release carries the in-page models too.
+    Returns one entry per file (name, page, bytes, sha256)."""
+    entries = []
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*/*.onnx")):
+        name = f"explorer-{path.parent.name}-{path.name}"
+        shutil.copyfile(path, out / name)
+        entries.append({"file": name, "page": path.parent.name,
+                        "bytes": path.stat().st_size, "sha256": sha256_of(path)})
+    return entries
 
 
 def main(argv=None) -> int:
@@ -403,7 +420,9 @@ def main(argv=None) -> int:
         print(f"export failed: {err}", file=sys.stderr)
         return 1
     total = sum(e["bytes"] for e in result["models"])
-    print(f"exported {len(result['models'])} models ({total / 2**20:.1f} MB) to {args.out}")
+    onnx = sum(e["bytes"] for e in result["explorers"])
+    print(f"exported {len(result['models'])} models ({total / 2**20:.1f} MB) and "
+          f"{len(result['explorers'])} explorer files ({onnx / 2**20:.1f} MB) to {args.out}")
     return 0
 
 

@@ -57,6 +57,8 @@ kinds["ae-sliders"] = async (element, ort, config, base) => {
   await set({ example: 0 });
   return {
     set,
+    done: () => pending,
+    code: () => code.slice(),
     pixels: () => Array.from(output.getContext("2d").getImageData(
       0, 0, output.width, output.height).data),
   };

@@ -2,6 +2,8 @@
 // (its WebAssembly build, one thread). Every explorer is a <div class="ln-explorer"> written by
 // a chapter (latent_notes/book/explorers.py) with its configuration in data-config; the still
 // figure inside it stays on show until the runtime and the models have loaded.
+import { runtimeFiles } from "./runtime.js";  // written by the build: null when built offline
+
 const here = new URL(import.meta.url);            // <book>/_static/explorers/explorers.js
 const runtimeFolder = new URL("../ort/", here);   // <book>/_static/ort/ (put there by the build)
 
@@ -11,6 +13,10 @@ export function loadRuntime() {
   runtime = new Promise((resolve, reject) => {
     if (location.protocol === "file:") {
       reject(new Error("file"));
+      return;
+    }
+    if (!runtimeFiles) {
+      reject(new Error("missing"));
       return;
     }
     const script = document.createElement("script");
@@ -79,6 +85,7 @@ async function start(element) {
     const explorer = await kinds[config.kind](element, ort, config, base);
     element.querySelector(".ln-still").hidden = true;
     element.querySelector(".ln-live").hidden = false;
+    element.querySelector(".ln-note").hidden = true;
     element.explorer = explorer;  // the tests set inputs and read results through it
     element.dataset.state = "ready";
   } catch (error) {

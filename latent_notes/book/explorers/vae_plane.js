@@ -78,6 +78,9 @@ kinds["vae-plane"] = async (element, ort, config, base) => {
   await set({});
   return {
     set,
+    done: () => pending,
+    z: () => z.slice(),
+    model: () => choice.value,
     pixels: () => Array.from(output.getContext("2d").getImageData(
       0, 0, output.width, output.height).data),
   };

@@ -143,6 +143,7 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
   return {
     set,
     sample,
+    done: () => pending,
     grids: () => grids,
     pixels: () => Array.from(output.getContext("2d").getImageData(
       0, 0, output.width, output.height).data),
