@@ -90,13 +90,15 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
   }
   codeInput.addEventListener("input", () => set({ code: Number(codeInput.value) }));
 
-  // Sampling: the top grid given the label, then the bottom grid given the top codes too.
-  const priors = config.priors ? {
+  // Sampling: the top grid given the label, then the bottom grid given the top codes too. The
+  // priors load on the first sample (most of the page's models; editing does not need them).
+  const loadPriors = async () => ({
     top: await session(ort, new URL(config.priors.top, base).href),
     bottom: await session(ort, new URL(config.priors.bottom, base).href),
-  } : null;
+  });
 
   async function sample(label, temperature, seed) {
+    const priors = await loadPriors();  // fetched once, then the sessions are reused
     const started = performance.now();
     const random = generator(seed);
     const labelTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(label)]), [1]);
@@ -124,7 +126,7 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
     return ms;
   }
 
-  if (priors) {
+  if (config.priors) {
     const labelChoice = live.querySelector("select.ln-label");
     config.classes.forEach((name, k) => labelChoice.add(new Option(name, String(k))));
     if (config.no_label !== null) labelChoice.add(new Option("no label", String(config.no_label)));
