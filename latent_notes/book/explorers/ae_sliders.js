@@ -13,6 +13,11 @@ kinds["ae-sliders"] = async (element, ort, config, base) => {
   let code = config.examples[0].code.slice();
   let pending = Promise.resolve();
 
+  const caption = document.createElement("p");
+  caption.style.cssText = "font-size:0.85em;margin:0 0 0.3em";
+  caption.textContent = "one slider per code coordinate, in standard deviations of the test " +
+                        "codes (0: their mean)";
+  sliders.before(caption);
   const inputs = code.map((_, j) => {
     const row = document.createElement("label");
     row.style.display = "block";
@@ -23,13 +28,19 @@ kinds["ae-sliders"] = async (element, ort, config, base) => {
       code[j] = config.mean[j] + Number(slider.value) * config.sd[j];
       set({});
     });
-    row.appendChild(slider);
+    const shown = document.createElement("span");
+    shown.style.cssText = "display:inline-block;width:3.2em;text-align:right;font-family:monospace";
+    row.append(slider, shown);
     sliders.appendChild(row);
-    return slider;
+    return { slider, shown };
   });
 
   function showCode() {  // sliders read in units of each coordinate's spread over test codes
-    inputs.forEach((slider, j) => { slider.value = (code[j] - config.mean[j]) / config.sd[j]; });
+    inputs.forEach(({ slider, shown }, j) => {
+      slider.value = (code[j] - config.mean[j]) / config.sd[j];
+      shown.textContent = (code[j] - config.mean[j]) / config.sd[j] >= 0 ? "+" : "";
+      shown.textContent += ((code[j] - config.mean[j]) / config.sd[j]).toFixed(2);
+    });
   }
 
   async function decode() {
