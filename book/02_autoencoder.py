@@ -337,8 +337,8 @@ plots.image_grid(grid.flatten(0, 1), steps, size=0.8,
 # server, no Python). Choose a test digit to start from: its code sets the sliders, one per
 # coordinate, in the same standard-deviation units as the traversal. Move one slider and
 # the decoder redraws the image at once. Things to try: find a coordinate that thickens the
-# stroke; push one far past ±2 and watch the digit stop being a digit; start from a 4 and
-# try to reach a 9 with as few sliders as you can.
+# stroke; push one to ±3 and see whether the digit stays a digit; start from a 4 and try to
+# reach a 9 with as few sliders as you can.
 
 # %%
 explorers.ae_sliders(model, data.test.images, data.test.labels, data.classes,

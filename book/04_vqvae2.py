@@ -648,8 +648,8 @@ if agreement is not None:  # the unconditional samples of the first grid's last 
 #
 # The model and both priors run below in the page. The two tables are the code grids of a
 # test digit (top, then bottom): click a cell, type another code, and the decoder redraws
-# the image. A bottom code changes a small patch of stroke; a top code moves a larger,
-# blurrier region, because every top position is decoded over a block of bottom positions.
+# the image. Compare a bottom cell with a top cell: every top position is decoded over a
+# block of bottom positions, so a top code reaches a larger region of the image.
 # Under the image, sampling runs the two PixelCNN priors in the page exactly as above: every
 # position of the top grid, then of the bottom grid, one network call per position, drawn
 # at the temperature of the slider (the time it took is printed). Lower the temperature for

@@ -342,9 +342,9 @@ pd.Series(path_distance, name="Fréchet distance of the inner frames to real tes
 # switch from one digit to the other, and which one passes through shapes that are no digit?
 # Then draw a digit on the pad (it is cropped, scaled and centred as MNIST's digits were):
 # each model reconstructs it, and the cross marks where the VAE puts it among the test
-# codes, on the two directions along which those codes vary most (their principal axes). A
-# digit drawn badly, or a letter, shows which model copies anything and which one snaps it
-# to the digits it knows.
+# codes, on the two directions along which those codes vary most (their principal axes).
+# Then draw something that is no digit, a letter say: which model copies it, and which one
+# turns it into a digit it knows?
 
 # %%
 explorers.compare_families(models, test_x, test_y, data.classes, ends,

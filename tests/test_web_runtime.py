@@ -73,3 +73,37 @@ def test_a_tarball_without_the_files_is_not_the_package(tmp_path):
     npm_tarball(path, files=web_runtime.FILES[:1])
     with pytest.raises(web_runtime.RuntimeUnavailable, match="has no package/dist"):
         web_runtime.extract(path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_the_build_installs_explorers_after_rendering(tmp_path, monkeypatch, online):
+    """Models of every page, the scripts and (online) the runtime go into the rendered book;
+    offline, runtime.js says null and the explorers stay still figures."""
+    from latent_notes.book import build
+
+    html, stage = tmp_path / "html", tmp_path / "src" / "book"
+    (html / "book" / "explorers" / "old_page").mkdir(parents=True)  # a page no longer built
+    for page in ("02_autoencoder", "05_comparison-cifar10"):
+        (stage / "explorers" / page).mkdir(parents=True)
+        (stage / "explorers" / page / "ae-decoder.onnx").write_bytes(b"x" * 10)
+    (stage / "explorers" / "notes").mkdir()  # not a page's name: not installed
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in web_runtime.FILES:
+        (runtime / name).write_bytes(b"r" * 5)
+    monkeypatch.setattr(web_runtime, "fetch", lambda cache: runtime if online else None)
+    sizes = build.install_explorers(html, stage, tmp_path / "cache")
+    assert sorted(p.name for p in (html / "book" / "explorers").iterdir()) == [
+        "02_autoencoder", "05_comparison-cifar10"]
+    assert sizes["pages"] == {"02_autoencoder": 10, "05_comparison-cifar10": 10}
+    scripts = html / "_static" / "explorers"
+    assert {"explorers.js", "compare.js", "runtime.js"} <= {p.name for p in scripts.iterdir()}
+    says = (scripts / "runtime.js").read_text()
+    if online:
+        assert sizes["runtime_bytes"] == 5 * len(web_runtime.FILES)
+        assert sorted(p.name for p in (html / "_static" / "ort").iterdir()) == sorted(
+            web_runtime.FILES)
+        assert web_runtime.VERSION in says
+    else:
+        assert sizes["runtime_bytes"] == 0 and not (html / "_static" / "ort").exists()
+        assert "runtimeFiles = null;" in says
