@@ -570,9 +570,9 @@ plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps
 # circle is the code being decoded (onnxruntime-web runs the decoder in the page). Drag the
 # circle across the border between two clusters and watch one digit turn into the other;
 # drag it far outside the dots. The selector swaps in the VAE trained with the
-# reconstruction term only (β = 0), whose codes spread wider (mean standard deviation of μ
-# {glue:text}`spread_reconstruction:.2f` against {glue:text}`spread_both:.2f`): drag through
-# the gaps between its clusters and compare what each model decodes there.
+# reconstruction term only (β = 0; mean standard deviation of its μ
+# {glue:text}`spread_reconstruction:.2f`, against {glue:text}`spread_both:.2f` for β = 1):
+# drag through the gaps between its clusters and compare what each model decodes there.
 
 # %%
 planes = {"β = 1 (both terms)": alone["both"].model,
