@@ -58,9 +58,9 @@ from latent_notes.models.common import count_parameters
 from latent_notes.training import describe_machine
 
 # %% tags=["parameters", "hide-input"]
-dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 8  # passes over the training images, per network
+epochs = 4  # passes over the training images, per network
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps

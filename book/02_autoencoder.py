@@ -61,9 +61,9 @@ from latent_notes.models.autoencoder import Autoencoder
 from latent_notes.models.common import batched, count_parameters, sample_gaussian
 
 # %% tags=["parameters", "hide-input"]
-dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 10  # passes over the training images, per autoencoder
+epochs = 5  # passes over the training images, per autoencoder
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps

@@ -76,9 +76,9 @@ from latent_notes.models.quantise import VectorQuantiserEMA
 from latent_notes.models.vqvae2 import VQVAE2, codebook_stats
 
 # %% tags=["parameters", "hide-input"]
-dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 10  # passes over the training images for each VQ-VAE-2
+epochs = 5  # passes over the training images for each VQ-VAE-2
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
@@ -93,14 +93,14 @@ embed_dim = 32  # length D of a codebook vector
 codebook_size_top = 64  # codes in the top codebook
 codebook_size_bottom = 128  # codes in the bottom codebook
 commitment_weight = 0.25  # β_c, the weight of the commitment loss
-prior_epochs = 15  # passes over the training codes for each PixelCNN prior
+prior_epochs = 8  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
 prior_label_dropout = 0.1  # share of training labels the priors see as no label
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied)
 samples_per_class = 8  # class-conditional samples shown per class
 judged_per_class = 20  # samples per class judged (at least samples_per_class)
-judge_epochs = 8  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
+judge_epochs = 4  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH

