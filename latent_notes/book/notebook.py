@@ -2,6 +2,7 @@
 how it records a measured number for its results table and its text."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,9 @@ from ..store.weights import Source
 from ..training import pick_device, seed_everything, set_deterministic
 from .parameters import ChapterParameters
 from .results import Results
+from .runtimes import PROFILES
+
+DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a CUDA GPU", "mps": "an Apple GPU (MPS)"}
 
 
 @dataclass
@@ -72,7 +76,19 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
                      channels=channels, seed=seed)
     results = Results(name, data.name, results_dir, label=label)
+    glue("page_run", page_run(data, seed, chosen, os.environ.get("LATENT_NOTES_PROFILE")))
     return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)), parameters)
+
+
+def page_run(data: ImageData, seed: int, device, profile: str | None) -> str:
+    """The page's first line: the data, profile and seed it was executed with ("This page
+    was executed on ...")."""
+    kind = torch.device(device).type
+    how = (f"the {profile} profile" if profile in PROFILES
+           else "parameters given by hand (no profile of the book's build)")
+    return (f"{data.description}: {len(data.train):,} training, {len(data.val):,} validation "
+            f"and {len(data.test):,} test images of {data.channels}×{data.image_size}×"
+            f"{data.image_size}, with {how}, seed {seed}, on {DEVICE_NAMES.get(kind, kind)}")
 
 
 def glue(name: str, value, display: bool = False) -> None:

@@ -1,0 +1,110 @@
+"""Which of the book's claims hold at which seed and thread count: the claims matrix.
+
+Builds the book (``--no-render``) once per (seed, threads) cell, each in its own build, results
+and checkpoint folders, then runs the claims tests (tests/test_claims.py) against that build and
+prints a table of claim × cell. The thread count changes the order of floating-point reductions,
+so it stands in for another CPU: a claim the book makes must hold in every cell.
+
+    python scripts/claims_matrix.py --seeds 0 1 2 --threads 1 2 --jobs 2 --out matrix.md
+
+``-p KEY=VALUE`` passes parameters to every build (as the book's build takes them); ``--jobs``
+runs that many cells at once (give each at most cores / jobs threads, or the timings suffer,
+not the results). Each cell's logs stay in its folder under ``--work``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKS = {"passed": "✓", "failed": "✗", "error": "E", "skipped": "–"}
+
+
+def cell_name(seed: int, threads: int) -> str:
+    return f"seed{seed}-threads{threads}"
+
+
+def run_cell(seed: int, threads: int, params: list[str], work: Path, profile: str) -> dict:
+    """Build one cell and run the claims tests on it: {test name: passed | failed | error}."""
+    folder = work / cell_name(seed, threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "LATENT_NOTES_BUILD_DIR": str(folder / "build"),
+           "LATENT_NOTES_CLAIMS_RESULTS": str(folder / "results"),
+           "LATENT_NOTES_CACHE": str(folder / "cache"), "LATENT_NOTES_PROGRESS": "0",
+           # this checkout's package, in the chapters' kernels too (not another one installed)
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    build = [sys.executable, "-m", "latent_notes.book.build", "--profile", profile,
+             "--no-render", "--results-dir", str(folder / "results"),
+             "--cache-dir", str(folder / "cache"), "-p", f"seed={seed}"]
+    for param in params:
+        build += ["-p", param]
+    with open(folder / "build.log", "w") as log:
+        built = subprocess.run(build, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if built.returncode != 0:
+        return {"(build)": "error"}
+    report = folder / "claims.xml"
+    with open(folder / "claims.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "pytest", "tests/test_claims.py", "-q",
+                        "-p", "no:cacheprovider", f"--junitxml={report}"],
+                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return read_junit(report)
+
+
+def read_junit(path: Path) -> dict:
+    """{test name: passed | failed | error | skipped} from pytest's JUnit XML report."""
+    if not path.exists():
+        return {"(claims tests)": "error"}
+    outcome = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = {child.tag for child in case}
+        status = ("failed" if "failure" in kinds else "error" if "error" in kinds
+                  else "skipped" if "skipped" in kinds else "passed")
+        outcome[case.get("name")] = status
+    return outcome
+
+
+def table(outcomes: dict) -> str:
+    """A Markdown table: one row per claim, one column per cell, ✓ held, ✗ failed."""
+    cells = list(outcomes)
+    claims = sorted({name for found in outcomes.values() for name in found})
+    lines = ["| claim | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
+    for claim in claims:
+        marks = [MARKS.get(outcomes[c].get(claim, ""), "?") for c in cells]
+        lines.append(f"| {claim.removeprefix('test_')} | " + " | ".join(marks) + " |")
+    held = sum(all(outcomes[c].get(claim) == "passed" for c in cells) for claim in claims)
+    lines.append(f"\n{held} of {len(claims)} claims hold in all {len(cells)} cells "
+                 "(✓ held, ✗ failed, E the build or test errored).")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--jobs", type=int, default=1, help="cells built at once")
+    parser.add_argument("--work", type=Path, default=ROOT / "_build" / "claims-matrix")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    if min(args.seeds) < 0 or min(args.threads) < 1 or args.jobs < 1:
+        parser.error("seeds must be ≥ 0, threads and jobs ≥ 1")
+    cells = [(s, t) for t in args.threads for s in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        found = pool.map(lambda c: run_cell(*c, args.param, args.work, args.profile), cells)
+        outcomes = {cell_name(*c): result for c, result in zip(cells, found, strict=True)}
+    text = table(outcomes)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if all(v == "passed" for o in outcomes.values() for v in o.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

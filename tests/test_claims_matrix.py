@@ -1,0 +1,49 @@
+"""The claims matrix (scripts/claims_matrix.py): its table, and a small matrix built for real."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import claims_matrix  # noqa: E402
+
+# the full profile's tiny budgets (tests/test_full_profile.py) on the quick profile
+TINY = ["epochs=1", "subset=300", "judge_epochs=1", "02.tsne_points=100", "03.side_epochs=1",
+        "03.colour_epochs=1", "03.is_samples=3", "03.eval_images=40", "03.tsne_points=100",
+        "04.prior_epochs=1", "04.colour_epochs=1", "04.samples_per_class=2",
+        "04.judged_per_class=2", "05.vq_epochs=1", "05.n_samples=40", "05.fid_draws=2",
+        "05.label_repeats=1", "05.labels_per_class=[1, 10]", "05.interpolation_pairs=10"]
+
+
+def test_the_table_marks_each_claim_in_each_cell_and_counts_those_that_hold_everywhere(tmp_path):
+    report = tmp_path / "r.xml"
+    report.write_text('<testsuites><testsuite><testcase name="test_a"/>'
+                      '<testcase name="test_b"><failure message="x"/></testcase>'
+                      '</testsuite></testsuites>')
+    found = claims_matrix.read_junit(report)
+    assert found == {"test_a": "passed", "test_b": "failed"}
+    text = claims_matrix.table({"seed0-threads1": found,
+                                "seed1-threads1": {"test_a": "passed", "test_b": "passed"}})
+    assert "| a | ✓ | ✓ |" in text and "| b | ✗ | ✓ |" in text
+    assert "1 of 2 claims hold in all 2 cells" in text
+    assert claims_matrix.read_junit(tmp_path / "absent.xml") == {"(claims tests)": "error"}
+
+
+@pytest.mark.integration
+def test_a_small_matrix_builds_each_cell_apart_and_reads_every_claim(tmp_path):
+    command = [sys.executable, "scripts/claims_matrix.py", "--seeds", "0", "1", "--threads", "1",
+               "--jobs", "2", "--work", str(tmp_path), "--out", str(tmp_path / "matrix.md")]
+    for param in TINY:
+        command += ["-p", param]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    text = (tmp_path / "matrix.md").read_text()
+    assert "seed0-threads1" in text and "seed1-threads1" in text, done.stdout + done.stderr
+    assert "(build)" not in text, (tmp_path / "seed0-threads1" / "build.log").read_text()[-3000:]
+    claims = [line for line in text.splitlines() if line.startswith("| ") and "claim" not in line]
+    assert len(claims) >= 20, text  # every claims test, read in both cells
+    assert all(line.count("|") == 4 and "?" not in line for line in claims), text
+    for seed in (0, 1):  # each cell its own build: its own results and seed
+        results = tmp_path / f"seed{seed}-threads1" / "results" / "01_cnn_warmup.csv"
+        assert results.exists()
