@@ -17,12 +17,13 @@
 # # 2. The autoencoder: squeezing images through a small code
 #
 # Chapter 1 squeezed an image into ten class scores. Here we squeeze it into a short vector of
-# numbers, the **code** $Z$, from which the image itself must be rebuilt. An **encoder**
-# network compresses the image $X$ into $Z$, a **decoder** network restores $X$ from $Z$, and
+# numbers, the **code** $z$, from which the image itself must be rebuilt. An **encoder**
+# network compresses the image $x$ into $z$, a **decoder** network restores $x$ from $z$, and
 # the two are trained together to make the copy as close to the original as possible.
 #
 # Nothing forces the code to mean anything, and yet, because it is small, the network has to
-# decide what to keep. The size of $Z$, the `latent_size`, is the one dial of this chapter: we
+# decide what to keep. The length $D$ of $z$, the `latent_size`, is the one dial of this
+# chapter: we
 # train one autoencoder per size and watch what survives.
 #
 # **What you will learn:** how an autoencoder is built and trained; how much better than the
@@ -51,7 +52,7 @@ except ImportError:
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import explorers, runtimes
+from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import glue, start_chapter
 from latent_notes.book.parameters import AutoencoderParameters
 from latent_notes.data import first_of_class, one_per_class
@@ -92,7 +93,7 @@ tsne_points = 500  # test codes on the t-SNE map
 
 # %% [markdown]
 # **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# and parameters: the quick profile's values (a subset of MNIST, a few epochs), then, in
 # papermill's injected cell, the values this page was executed with. The standard and full
 # profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 02.NAME=VALUE` on the book's build. The next cell
@@ -116,7 +117,7 @@ print("latent sizes:", sizes)
 # ## The idea in one formula
 #
 # An encoder $f_\phi$ maps an image $x$ (here $C \times H \times W$ pixels in $[0, 1]$) to a
-# code $z = f_\phi(x) \in \mathbb{R}^d$, and a decoder $g_\theta$ maps the code back to an
+# code $z = f_\phi(x) \in \mathbb{R}^D$, and a decoder $g_\theta$ maps the code back to an
 # image $\hat x = g_\theta(z)$. Both are trained to minimise the mean squared error per pixel
 # over the $N$ training images,
 #
@@ -125,14 +126,14 @@ print("latent sizes:", sizes)
 # \big\lVert x_n - g_\theta\big(f_\phi(x_n)\big) \big\rVert^2 .
 # $$
 #
-# If $d$ were as large as the number of pixels, copying would be trivial. With $d$ far smaller
+# If $D$ were as large as the number of pixels, copying would be trivial. With $D$ far smaller
 # (a *bottleneck*) the pair must find the few numbers that describe the images best, which is
 # why the code is called a **latent** representation {cite:p}`hinton2006reducing`.
 #
 # ## The network
 #
 # The encoder halves the image with strided $4 \times 4$ convolutions (each followed by batch
-# normalisation and a ReLU), flattens the last feature maps and maps them linearly to the $d$
+# normalisation and a ReLU), flattens the last feature maps and maps them linearly to the $D$
 # numbers of the code. The decoder mirrors it: a linear layer back to feature maps, transposed
 # convolutions that double the size, and a sigmoid so that every pixel lands in $[0, 1]$. For
 # 28-pixel images the sides go 28 → 14 → 7 and back: a stride-2 convolution with padding 1
@@ -153,7 +154,9 @@ print(f"{count_parameters(example):,} parameters")
 #
 # With a code of {glue:text}`traversal_latent_size` numbers the network has
 # {glue:text}`params_example:,` weights; each image has {glue:text}`pixels` pixel values, so
-# the code is a compression by a factor of {glue:text}`compression:.0f`.
+# the code holds {glue:text}`compression:.0f` times fewer numbers than the image (a count of
+# numbers, not of bits: a code number is a 32-bit float, and nothing here measures how much
+# information it carries).
 #
 # ## Training one autoencoder per code size
 #
@@ -186,9 +189,9 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
 # ## The linear floor: PCA
 #
 # Principal component analysis is the best *linear* compression: projecting the centred images
-# on the first $d$ principal directions $W \in \mathbb{R}^{CHW \times d}$ and back,
-# $\hat x = \mu + W W^\top (x - \mu)$, gives the smallest squared error any linear encoder and
-# decoder with a $d$-dimensional code can reach (a linear autoencoder trained by gradient
+# on the first $D$ principal directions $W \in \mathbb{R}^{CHW \times D}$ and back,
+# $\hat x = \bar x + W W^\top (x - \bar x)$ ($\bar x$ the mean training image), gives the
+# smallest squared error any linear encoder and decoder with a $D$-dimensional code can reach (a linear autoencoder trained by gradient
 # descent finds the same subspace: {cite:t}`baldi1989neural`). We fit PCA on the same training
 # images and measure both on the **whole** test set, with the autoencoders' final weights. The
 # non-linear model is only worth its convolutions if it does better.
@@ -221,10 +224,7 @@ sweep.round(5)
 # Two things pull against each other. The images lie near a curved surface in pixel space, and
 # a non-linear encoder can follow the curve where a linear projection can only cut a flat slice
 # through it; but with many components even a flat slice keeps nearly everything, while a
-# network trained for a few epochs has not squeezed out its last bit of error. (The small 8×8
-# digits blown up to 28 pixels are so smooth that a few dozen principal components rebuild them
-# almost perfectly, so on them PCA can win at the larger sizes; on MNIST it has no such easy
-# game.)
+# network trained for a few epochs has not squeezed out its last bit of error.
 #
 # ## What survives the bottleneck
 #
@@ -368,11 +368,13 @@ plots.image_grid(torch.cat([in_latent, in_pixels]), interpolation_steps,
                        f"(latent {traversal_latent})");
 
 # %% [markdown]
-# The pixel blend is a double exposure: one digit fades out while the other fades in, and the
-# middle frames are not digits at all. The latent path instead passes through images that look
-# like pen strokes all the way, because every frame is drawn by the decoder. Whether the middle
-# frames look like *plausible* digits depends on whether the straight line stays where the
-# training codes are, which leads to the next question.
+# The pixel blend is a double exposure: by construction its middle frame is the two digits
+# at half strength each. Every frame of the latent path is drawn by the decoder instead, from
+# a code on the straight line. Whether the middle frames look like *plausible* digits is a
+# question for a measurement over many pairs, not for one picture: it depends on whether the
+# straight line stays where the training codes are, which the next section measures for the
+# midpoints of random pairs of test codes, and chapter 5 scores the middle frames themselves
+# by their Fréchet distance to real images, for this autoencoder, the VAE and VQ-VAE-2.
 #
 # ## Is the autoencoder a generator?
 #
@@ -390,8 +392,14 @@ plots.image_grid(torch.cat([batched(model.decode, standard, chapter.device),
                  n_samples, size=0.8, row_labels=["N(0, I)", "fitted"],
                  title=f"Decoded random codes (latent {traversal_latent})")
 test_traversal_codes = batched(model.encode, data.test.images, chapter.device)
+n_pairs = min(n_samples * 4, len(test_traversal_codes) // 2)  # random test-code pairs
+pair = torch.randperm(len(test_traversal_codes),
+                      generator=torch.Generator().manual_seed(seed))[:2 * n_pairs]
+ends_a, ends_b = test_traversal_codes[pair[:n_pairs]], test_traversal_codes[pair[n_pairs:]]
+midpoints = (ends_a + ends_b) / 2  # t = 0.5 on each straight line
 candidates = {"test images' codes": test_traversal_codes[:n_samples * 4],
-              "N(0, I) samples": standard, "fitted Gaussian samples": fitted}
+              "N(0, I) samples": standard, "fitted Gaussian samples": fitted,
+              "midpoints of two test codes": midpoints}
 distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes)
                        for name, codes in candidates.items()},
                       name="mean distance to the nearest training code")
@@ -401,11 +409,7 @@ distances.to_frame().round(3)
 # Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$, and they do not: the
 # standard deviations of the coordinates range from {glue:text}`code_sd_min:.2f` to
 # {glue:text}`code_sd_max:.2f` and their means are {glue:text}`code_mean_abs:.2f` away from
-# zero on average. Draws from $\mathcal{N}(0, I)$ lie {glue:text}`dist_standard:.2f` from the
-# nearest training code on average, against {glue:text}`dist_test:.2f` for the codes of real
-# test images. The fitted Gaussian ({glue:text}`dist_fitted:.2f`) lands closer to them,
-# yet some of its decoded images are still smudges: the training codes fill a thin, curved
-# part of the space, and an ellipsoid around them also covers the empty gaps in between. A
+# zero on average. {glue:text}`distances_text` A
 # plain autoencoder is trained to *reconstruct*, not to make every code decodable; the
 # variational autoencoder of the next chapter adds exactly that requirement.
 #
@@ -494,6 +498,11 @@ glue("code_mean_abs", float(mean.abs().mean()))
 glue("dist_test", distances.iloc[0])
 glue("dist_standard", distances.iloc[1])
 glue("dist_fitted", distances.iloc[2])
+for where, distance in zip(("test codes", "N(0,I)", "fitted", "midpoints"), distances,
+                           strict=True):
+    chapter.record("ae", "nearest_code_distance", distance,
+                   setting=f"latent={traversal_latent},{where}")
+glue("distances_text", sentences.code_distances_sentence(*distances.iloc[:4]))
 best = probe_table.loc[probe_table["probe accuracy"].idxmax()]
 largest = probe_table.iloc[-1]
 glue("probe_n", n_probe)
@@ -557,11 +566,12 @@ glue("probe_trend",
 # ```{solution} ex-ae-linear
 # :class: dropdown
 #
-# A linear encoder $E$ ($d \times p$) and decoder $D$ ($p \times d$) reconstruct the centred
-# data matrix $X$ ($n \times p$) as $X E^\top D^\top$, a matrix of rank at most $d$. The
-# squared error $\lVert X - X E^\top D^\top \rVert_F^2$ is therefore at least the error of
-# the best rank-$d$ approximation of $X$, which by the Eckart–Young theorem is $X$ projected
-# on its top $d$ principal directions: PCA. PCA attains it, so a linear autoencoder can at best
+# Stack the $N$ centred training images, each flattened to $CHW$ numbers, as the rows of a
+# matrix $M$ ($N \times CHW$). A linear encoder $A$ ($D \times CHW$) and decoder $B$
+# ($CHW \times D$) reconstruct it as $M A^\top B^\top$, a matrix of rank at most $D$. The
+# squared error $\lVert M - M A^\top B^\top \rVert_F^2$ is therefore at least the error of
+# the best rank-$D$ approximation of $M$, which by the Eckart–Young theorem is $M$ projected
+# on its top $D$ principal directions: PCA. PCA attains it, so a linear autoencoder can at best
 # match PCA; only non-linear layers can beat it, as this chapter's autoencoder did at
 # {glue:text}`n_wins` of {glue:text}`n_sizes` code sizes.
 # ```
@@ -631,8 +641,9 @@ glue("probe_trend",
 # ```{solution} ex-ae-subset
 # :class: dropdown
 #
-# PCA has $d \times 784$ numbers to fit and no iterations to over-fit with; the autoencoder
-# has tens of thousands of weights. With 500 images the autoencoder's training error keeps
+# PCA has $D \times CHW$ numbers to fit and no iterations to over-fit with; the autoencoder
+# has {glue:text}`params_example:,` weights at a code of
+# {glue:text}`traversal_latent_size` numbers. With 500 images the autoencoder's training error keeps
 # falling while its test error stalls, so the gap between training and test error is the one
 # to watch, and the autoencoder's lead over PCA can shrink or vanish at large code sizes. The
 # training curves and the sweep's table show both.

@@ -53,7 +53,7 @@ import time
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import explorers, runtimes
+from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class, with_binarised_test
@@ -96,6 +96,9 @@ colour_image_size = 64  # side of the colour images (64 or 128)
 colour_latent_size = 32  # latent dimensions of the colour VAE
 colour_epochs = 10  # passes over the colour training images
 colour_batch_size = 16  # images per gradient step for the colour VAE
+judge_epochs = 4  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
+judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
+judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 
 # %% [markdown]
 # **Parameters.** The folded cells above (click to open them) hold the chapter's imports
@@ -284,14 +287,27 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 
 # %% [markdown]
 # The curves show the negative ELBO (reconstruction plus KL, whatever β was trained with) and
-# its two terms. A larger β buys a smaller KL with a larger reconstruction error.
+# its two terms, epoch by epoch. Measured once more on the test set below,
+# {glue:text}`tradeoff_sentence`.
 #
 # ### Rate against distortion
 #
-# On the test images we measure both terms once more, at the final weights. The KL term is
-# the *rate*: on average, how many nats the code carries about the image beyond what the
-# prior already says. The reconstruction term is the *distortion*. Plotted against each
-# other, the β values trace a rate–distortion curve {cite:p}`alemi2018fixing`.
+# On the test images we measure both terms once more, at the final weights. The KL term,
+# averaged over the images, is the *rate*. It is not exactly the information the code holds
+# about the image: it splits into two non-negative parts {cite:p}`hoffman2016elbo`,
+#
+# $$ \mathbb{E}_{x}\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)
+#    = I_q(x; z) + \mathrm{KL}\big(q_\phi(z)\,\|\,p(z)\big),
+#    \qquad q_\phi(z) = \mathbb{E}_{x}\, q_\phi(z \mid x), $$
+#
+# the mutual information between image and code under the encoder, and how far the codes of
+# all images together, the *aggregate posterior* $q_\phi(z)$, stray from the prior. So the
+# rate is an upper bound on the nats of information the code carries about the image. It is
+# the length of a message only through bits-back coding {cite:p}`hinton1993keeping`: the
+# receiver recovers the random bits the sender used to draw $z$ from $q_\phi(z \mid x)$, so
+# that, net of them, sending $z$ costs the KL. The reconstruction term is the *distortion*.
+# Plotted against each other, the β values trace a rate–distortion curve
+# {cite:p}`alemi2018fixing`.
 
 # %%
 rows = []
@@ -333,11 +349,38 @@ plots.image_grid(samples.flatten(0, 1), len(shown),
                        "the same z in every column");
 
 # %% [markdown]
-# With a small β the reconstructions are sharp but the prior samples are often not digits:
-# the codes of real images do not fill the prior, and random codes land in holes. With a
-# large β the samples look like digits but blurred, averaged ones, and the reconstructions
-# lose their identity, because the code is allowed to carry little information about the
-# image.
+# How closely does each β rebuild the test images, and what do its reconstructions and
+# samples show? The test MSE per pixel answers the first question. For the others we ask
+# chapter 1's classifier, the *judge*: exactly chapter 1's deep CNN (the same recipe,
+# `judge_epochs`, `judge_batch_size` and `judge_lr`, gives the same checkpoint, loaded from
+# the cache, or trained the same way when chapter 1 has not run). It reads MNIST-like images
+# only. It reads every test reconstruction (is it the test image's digit?) and as many prior
+# samples as there are test images (does it give one digit a probability of at least
+# {glue:text}`confidence:g`?).
+
+# %%
+judge = None  # chapter 1's classifier: it reads MNIST-like data (grey, ten classes)
+if data.channels == 1 and len(data.classes) == 10:
+    judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
+                           lr=judge_lr, run=run).model
+confidence = 0.9  # the probability of one class from which the judge "reads a digit"
+rows = []
+for beta, result in sweep.items():
+    scores = experiments.judged_scores(result.model, test_x, test_y, chapter.device,
+                                       judge=judge, samples=len(test_x), seed=seed,
+                                       confidence=confidence)
+    chapter.record_all("vae", scores, setting=f"beta={beta:g},latent={latent_size}")
+    rows.append({"beta": beta, **scores})
+judged = pd.DataFrame(rows).set_index("beta")
+judged.join(sweep_table.set_index("beta")["test_mse"]).round(4)
+
+# %% [markdown]
+# Read from this run: {glue:text}`beta_mse_sentence`. Of the reconstructions,
+# {glue:text}`identity_sentence`. Of the prior samples, {glue:text}`samples_sentence`.
+# Two mechanisms pull against each other here. With a small β nothing makes the codes of
+# real images fill the prior, so a random code can land in a hole between them; with a
+# large β the code may carry little about the image, so the decoder can only draw what many
+# images share.
 #
 # ### Where the codes of each class lie
 #
@@ -385,7 +428,7 @@ evaluation.round(3)
 # %% [markdown]
 # {glue:text}`ref_units` of {glue:text}`latent_size` latent dimensions of the β = 1 model
 # are active, and a linear probe on μ classifies {glue:text}`ref_probe:.1%` of the test
-# images correctly. At β = {glue:text}`beta_high:g` {glue:text}`units_sentence`.
+# images correctly. At β = {glue:text}`beta_high:g`, {glue:text}`units_sentence`.
 
 # %% [markdown]
 # ### How many dimensions? A sweep over the latent size
@@ -393,8 +436,9 @@ evaluation.round(3)
 # The β sweep moved along one rate–distortion curve at a fixed size,
 # $D$ = {glue:text}`latent_size`. Now fix β = 1 and vary $D$ over {glue:text}`sizes_text`,
 # one VAE each with the same recipe for {glue:text}`size_epochs` epochs. A larger code
-# *may* carry more bits, but the KL term charges for every one, so the VAE decides how many
-# dimensions it is worth using: the active units count them.
+# *may* carry more information, but the KL term charges for it (by the split above, at least
+# one nat of rate for every nat of information), so the VAE decides how many dimensions it is
+# worth using: the active units count them.
 
 # %%
 size_epochs = chapter.parameters.size_epochs or epochs
@@ -407,8 +451,8 @@ size_table.round(4).set_index("latent_size")
 
 # %% [markdown]
 # Read from this run: {glue:text}`size_sentence`. Chapter 2's autoencoder pays nothing for
-# its code; the VAE's KL term is a price on information, and that price is what can bend its
-# curve.
+# its code; the VAE's KL term charges at least a nat for every nat of information its code
+# carries, and that price is what can bend its curve.
 #
 # ### A likelihood in the field's units
 #
@@ -473,8 +517,10 @@ likelihoods.round(2)
 # ## What μ does
 #
 # μ is where the encoder places an image. Decode μ itself, then μ plus uniform noise
-# $u \sim U(-s, s)^D$ of growing size $s$: a small push keeps the digit, a large one walks
-# into other digits and finally off the region the decoder knows.
+# $u \sim U(-s, s)^D$ of growing size $s$: how far can the code be pushed before the digit
+# changes? The figure shows one test image per class; the table below measures the pushes on
+# (up to) a thousand test images: the mean absolute change of a pixel against decode(μ), and
+# the share of images in which the judge still reads the digit it reads in decode(μ).
 
 # %%
 scales = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]
@@ -484,6 +530,15 @@ pushed = experiments.decode_mu_plus_uniform(reference, test_x[shown], scales,
 plots.image_grid(pushed.flatten(0, 1), len(scales),
                  col_labels=[f"s={s:g}" for s in scales],
                  title="decode(μ + u), u ~ U(-s, s), one test image per row (β = 1)");
+measured = test_x[:1000]  # the pushes are measured on these, not only on the rows shown
+still = batched(reference.reconstruct, measured, chapter.device)  # decode(μ)
+mu_push = experiments.perturbation_effect(
+    experiments.decode_mu_plus_uniform(reference, measured, scales, chapter.device, seed=seed),
+    still, scales, chapter.device, judge=judge)
+mu_push.round(3)
+
+# %% [markdown]
+# On {glue:text}`n_pushed` test images, {glue:text}`mu_push_sentence`.
 
 # %% [markdown]
 # ## What σ does
@@ -503,19 +558,26 @@ logvar = batched(lambda x: reference.posterior(x).logvar, test_x, chapter.device
 sigma = torch.exp(0.5 * logvar)
 print(f"median σ over the test images and the {latent_size} dimensions: "
       f"{sigma.median():.3f}")
+sigma_push = experiments.perturbation_effect(
+    experiments.decode_scaled_sigma(reference, measured, factors, chapter.device, seed=seed),
+    still, factors, chapter.device, judge=judge)
+sigma_push.round(3)
 
 # %% [markdown]
-# Up to $k$ = 1 the image barely changes: the decoder has learnt that the whole σ-cloud around
-# μ means this digit. At $k$ = 10 and beyond we leave it (the median σ over test images and
-# dimensions is {glue:text}`sigma_median:.3f`, while the prior's spread is 1), and the dimensions
-# whose σ is close to 1, the least informative ones, throw the code far outside anything seen
-# in training: there the decoder extrapolates, often to saturated black-and-white blobs.
+# On the same {glue:text}`n_pushed` test images, {glue:text}`sigma_push_sentence`. At
+# $k$ = 1 the codes are drawn as in training, where the decoder learnt to read the whole
+# σ-cloud around μ as this image. The median σ over test images and dimensions is
+# {glue:text}`sigma_median:.3f`, while the prior's spread is 1: the dimensions whose σ is
+# close to 1, the least informative ones, carry a code at $k$ = 10 or 100 far outside
+# anything the decoder saw in training, and what it decodes there is an extrapolation.
 #
 # ## The two loss terms on their own
 #
 # What does each term do alone? We train three VAEs with a 2-D latent, so that the codes can
-# be plotted directly: with the reconstruction term only (β = 0: an autoencoder with noise on
-# its code), with the KL term only, and with both (β = 1).
+# be plotted directly: with the reconstruction term only (β = 0), with the KL term only, and
+# with both (β = 1). At β = 0 nothing holds σ up: the reconstruction term is best when the
+# decoder sees exactly μ, so training is free to shrink σ towards 0, and the model towards
+# chapter 2's plain autoencoder.
 
 # %%
 variants = {"reconstruction only": dict(beta=0.0),
@@ -538,16 +600,37 @@ for label, result in alone.items():
                           max_points=tsne_points, seed=seed)
 
 # %% [markdown]
-# - **Reconstruction only** rebuilds the digits reasonably from just two numbers, but nothing
-#   ties its codes to the prior: they spread as far as the encoder likes (mean standard
-#   deviation of μ {glue:text}`spread_reconstruction:.2f`), so prior samples land in empty space
-#   and decode to unrelated shapes.
-# - **KL only** has no reason to encode anything: every image gets $q(z \mid x) = \mathcal{N}(0, I)$
-#   (spread of μ {glue:text}`spread_kl:.3f`), and the decoder, which no term of the loss
-#   reaches, never learns anything: it stays as initialised and paints the same grey for
-#   every code.
-# - **Both** balances the two: the classes cluster, the clusters fill the region the prior
-#   covers (spread {glue:text}`spread_both:.2f`) and samples look like digits.
+# The same numbers as for the β sweep, for each of the three: the test MSE, the median σ and
+# the mean standard deviation of μ over the test images, and what the judge reads in their
+# reconstructions and prior samples; and how much two test images differ, per pixel.
+
+# %%
+rows = []
+for label, result in alone.items():
+    scores = {**reconstruction_scores(result.model, test_x, chapter.device),
+              **experiments.judged_scores(result.model, test_x, test_y, chapter.device,
+                                          judge=judge, samples=len(test_x), seed=seed,
+                                          confidence=confidence)}
+    chapter.record_all("vae", scores, setting=f"2-D,{label}")
+    rows.append({"loss": label, **scores})
+test_pairs = chapter.record("data", "pair_difference",
+                            experiments.pair_difference(test_x, seed), setting="test images")
+print(f"two test images differ by {test_pairs:.3f} per pixel on average")
+two_d = pd.DataFrame(rows).set_index("loss")
+two_d.round(4)
+
+# %% [markdown]
+# - **Reconstruction only**: {glue:text}`two_numbers_sentence`. Nothing ties its codes to
+#   the prior: they spread as far as the encoder likes (mean standard deviation of μ
+#   {glue:text}`spread_reconstruction:.2f`, where the prior's is 1), and
+#   {glue:text}`sigma_beta0_sentence`.
+# - **KL only** has no reason to encode anything, and its loss is lowest when every image
+#   gets $q(z \mid x) = \mathcal{N}(0, I)$: here the mean standard deviation of μ is
+#   {glue:text}`spread_kl:.3f` and the median σ {glue:text}`sigma_kl:.3f` (the prior's: 0
+#   and 1). No term of the loss reaches the decoder, so it stays as initialised:
+#   {glue:text}`kl_only_sentence`.
+# - **Both**: the mean standard deviation of μ is {glue:text}`spread_both:.2f`, and
+#   {glue:text}`two_d_samples_sentence`.
 #
 # ## A 2-D latent space: the manifold
 #
@@ -556,13 +639,23 @@ for label, result in alone.items():
 
 # %%
 steps = 15
-plots.image_grid(experiments.manifold(alone["both"].model, chapter.device, steps=steps),
-                 steps, size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
-                                        "z from the 3% to the 97% prior quantile");
+cells = experiments.manifold(alone["both"].model, chapter.device, steps=steps)
+plots.image_grid(cells, steps, size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
+                                               "z from the 3% to the 97% prior quantile")
+cells_without_kl = experiments.manifold(alone["reconstruction only"].model, chapter.device,
+                                        steps=steps)  # the same grid, decoded at β = 0
+grid_scores = {label: {
+    "manifold_confident_share": experiments.confident_share(judge, grid, chapter.device,
+                                                            confidence),
+    "manifold_neighbour_difference": experiments.neighbour_difference(grid, steps)}
+    for label, grid in {"both": cells, "reconstruction only": cells_without_kl}.items()}
+for label, scores in grid_scores.items():
+    chapter.record_all("vae", scores, setting=f"2-D,{label}")
+pd.DataFrame(grid_scores).T.round(3)
 
 # %% [markdown]
-# Neighbouring cells morph smoothly into each other and every cell looks like some digit:
-# this continuity is what the KL term buys.
+# Read from this run: {glue:text}`neighbour_sentence`. And
+# {glue:text}`manifold_sentence`.
 #
 # ### Try it: drag through the plane
 #
@@ -641,11 +734,18 @@ path = latent.interpolate(reference.decode, mu_ab[0], mu_ab[1], steps=9,
 blend = latent.pixel_blend(test_x[a], test_x[b], steps=9)
 plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
                  title="Interpolation between two test images: in the latent space "
-                       "and in pixels");
+                       "and in pixels")
+paths = experiments.judged_paths(reference, test_x, test_y, chapter.device, judge,
+                                 pairs=100, steps=9, confidence=confidence, seed=seed)
+for kind in ("latent", "pixels"):
+    chapter.record("vae", "path_confident_share", paths[kind], setting=f"beta=1,path={kind}")
+chapter.record("vae", "path_pairs", paths["pairs"], setting="beta=1")
+paths
 
 # %% [markdown]
-# The pixel blend fades one digit out while the other fades in; the latent path passes
-# through images that each look like a single digit, because every point on it is decoded.
+# The pixel blend is a weighted sum of the two images, so its middle frames hold both digits
+# at once; every frame of the latent path is decoded from a code. Does that make it pass
+# through single digits? Over many pairs, {glue:text}`paths_sentence`.
 #
 # ## Denoising
 #
@@ -653,7 +753,8 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 # $\tilde x = \operatorname{clip}(x + \sigma_n \varepsilon)$ and ask the decoder for the clean
 # $x$: the loss is unchanged except that the target is $x$ ({cite:t}`vincent2008extracting` for the plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
 # **peak signal-to-noise ratio** $\mathrm{PSNR} = 10 \log_{10}(1 / \mathrm{MSE})$ dB of the
-# noisy input and of the VAE's output, both against the clean test image.
+# noisy input and of the VAE's output, both against the clean test images, with the MSE taken
+# over every pixel of every test image (pixels in $[0, 1]$).
 
 # %%
 rows, outputs = [], {}
@@ -678,9 +779,9 @@ psnr_table.round(2).set_index("noise_std")
 # %% [markdown]
 # At σ = {glue:text}`noise_mid:g` the noisy inputs have a PSNR of
 # {glue:text}`psnr_in_mid:.1f` dB; the denoising VAE {glue:text}`psnr_word_mid` it to
-# {glue:text}`psnr_out_mid:.1f` dB, a change of {glue:text}`psnr_gain_mid:.1f` dB. The output
-# is limited by what the code can hold: at low noise a VAE's blur can cost more than the
-# noise it removes, at high noise it wins clearly.
+# {glue:text}`psnr_out_mid:.1f` dB, a change of {glue:text}`psnr_gain_mid:.1f` dB. Over all
+# the noise levels, {glue:text}`denoise_sentence`. The output can be no sharper than what
+# the code holds, while the noise grows with σ.
 #
 # ## Larger colour images
 #
@@ -719,6 +820,13 @@ if colour_dataset:
         torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
         8, size=1.4, row_labels=["latent", "pixels"],
         title="Interpolating between two colour test images")
+    colour_scores = {**reconstruction_scores(colour_vae.model, colour.test.images,
+                                             chapter.device),
+                     "mean_image_mse": float((colour.test.images.double()
+                                              - colour.train.images.double().mean(0))
+                                             .pow(2).mean())}
+    chapter.record_all("vae", colour_scores, setting=f"colour,{colour.name}")
+    print(colour_scores)
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
@@ -781,17 +889,55 @@ units_high = int(evaluation["active_units"].iloc[-1])
 glue("ref_neg_elbo", sweep_table.set_index("beta").loc[1.0, "neg_elbo"])
 glue("ref_units", int(ref["active_units"]))
 glue("ref_probe", ref["probe_accuracy"])
-glue("units_sentence",
-     f"only {units_high} dimensions stay active: a heavier KL price makes the model "
-     "switch dimensions off entirely rather than use all of them a little"
-     if units_high < ref["active_units"] else
-     f"{units_high} dimensions are still active in this run: the heavier KL price has "
-     "shrunk the information in every dimension (the plot above) without yet switching "
-     "any of them off; with longer training a β-VAE tends to prune whole dimensions")
+glue("units_sentence", sentences.beta_units_sentence(
+    units_high, int(ref["active_units"]), latent_size,
+    sweep_table["kl"].iloc[-1], sweep_table.set_index("beta").loc[1.0, "kl"]))
 glue("sigma_median", sigma.median())
-for label, result in alone.items():  # how far the test μ spread, per loss
-    spread_of_mu = batched(result.model.encode, test_x, chapter.device).std(0).mean()
-    glue(f"spread_{label.split()[0].lower()}", spread_of_mu)
+for label, row in two_d.iterrows():  # how far the test μ spread, per loss
+    glue(f"spread_{label.split()[0].lower()}", row["mu_spread"])
+glue("sigma_kl", two_d.loc["KL only", "sigma_median"])
+glue("confidence", confidence)
+glue("n_pushed", len(measured))
+for name, (table, symbol) in {"mu_push_sentence": (mu_push, "s"),
+                               "sigma_push_sentence": (sigma_push, "k")}.items():
+    for row in table.itertuples():
+        chapter.record_all("vae", {"push_change": row.mean_change,
+                                   "push_same_reading": row.same_reading},
+                           setting=f"beta=1,{symbol}={row.amount:g}")
+    by_amount = table.set_index("amount")
+    glue(name, sentences.perturbation_sentence(by_amount["mean_change"].to_dict(),
+                                               by_amount["same_reading"].to_dict(), symbol))
+by_beta = sweep_table.set_index("beta")
+glue("tradeoff_sentence", sentences.beta_tradeoff_sentence(by_beta["kl"].to_dict(),
+                                                           by_beta["recon"].to_dict()))
+glue("beta_mse_sentence", sentences.beta_reconstruction_sentence(by_beta["test_mse"].to_dict()))
+glue("identity_sentence", sentences.beta_identity_sentence(judged["recon_same_label"].to_dict()))
+glue("samples_sentence", sentences.beta_samples_sentence(
+    judged["sample_confident_share"].to_dict(), confidence))
+glue("sigma_beta0_sentence", sentences.sigma_collapse_sentence(
+    two_d.loc["reconstruction only", "sigma_median"], two_d.loc["both", "sigma_median"]))
+glue("two_numbers_sentence", sentences.two_numbers_sentence(
+    two_d.loc["reconstruction only", "test_mse"], two_d.loc["both", "test_mse"],
+    by_beta.loc[1.0, "test_mse"], latent_size))
+glue("kl_only_sentence", sentences.kl_only_sentence(two_d.loc["KL only", "sample_difference"],
+                                                    test_pairs))
+glue("two_d_samples_sentence", sentences.two_d_samples_sentence(
+    two_d.loc["both", "sample_confident_share"],
+    two_d.loc["reconstruction only", "sample_confident_share"], confidence))
+chapter.record("vae", "manifold_cells", steps * steps, setting="2-D,both")
+glue("neighbour_sentence", sentences.neighbour_sentence(
+    grid_scores["both"]["manifold_neighbour_difference"], test_pairs))
+glue("manifold_sentence", sentences.manifold_sentence(
+    grid_scores["both"]["manifold_confident_share"],
+    grid_scores["reconstruction only"]["manifold_confident_share"], steps * steps, confidence))
+glue("paths_sentence", sentences.interpolation_sentence(paths["latent"], paths["pixels"],
+                                                        paths["pairs"], confidence))
+glue("denoise_sentence", sentences.denoising_sentence(
+    psnr_table.set_index("noise_std")["gain"].to_dict()))
+glue("colour_sentence", sentences.colour_sentence(
+    colour.name, colour_scores["test_mse"], colour_scores["psnr"],
+    colour_scores["mean_image_mse"], len(colour.test), colour_epochs)
+    if colour_dataset else sentences.colour_sentence(None, *[float("nan")] * 3, 0, colour_epochs))
 mid_row = psnr_table.set_index("noise_std").loc[middle]
 glue("noise_mid", middle)
 glue("psnr_in_mid", mid_row["psnr_in"])
@@ -801,10 +947,11 @@ glue("psnr_word_mid", "raises" if mid_row["gain"] > 0 else "lowers")
 glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 
 # %% [markdown]
-# With few images and few epochs, colour reconstructions are blurred: a Gaussian decoder
-# predicts the *mean* of what a code could mean, and averaging over textures smooths them
-# away. More data, more epochs and a larger latent sharpen them; the blur of the plain VAE on
-# natural images is also what motivated the models of the next chapters.
+# In numbers, {glue:text}`colour_sentence`. A Gaussian decoder predicts the *mean* of what a
+# code could mean, and an average over the textures a code leaves open is smooth. How far more
+# images, more epochs (`colour_epochs`) or a larger latent (`colour_latent_size`) would lower
+# this run's error, it does not measure. The next chapter replaces the Gaussian code by a
+# discrete one, which {cite:t}`oord2017neural` introduced to avoid posterior collapse (below).
 #
 # ## Summary
 #
@@ -815,12 +962,12 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 #   binarised images the VAE's negative ELBO was {glue:text}`binary_elbo:.1f` nats and its
 #   importance-sampled $-\log p_\theta(x)$ {glue:text}`binary_nll:.1f` nats
 #   ($K$ = {glue:text}`is_samples`, {glue:text}`n_eval` test images).
-# - β moves the model along a rate–distortion curve: small β reconstructs sharply, large β
-#   squeezes the information the code carries and its samples look smoother and more alike.
+# - β moves the model along a rate–distortion curve: {glue:text}`tradeoff_sentence`; and
+#   {glue:text}`beta_mse_sentence`.
 # - The code is informative: {glue:text}`ref_units` active units and a linear probe accuracy of
 #   {glue:text}`ref_probe:.1%` at β = 1.
-# - The same model denoises and learns colour images; every number is in
-#   `results/03_vae.csv` for the comparison chapter.
+# - The same model trains as a denoiser ({glue:text}`denoise_sentence`) and on colour
+#   images; every number is in `results/03_vae.csv` for the comparison chapter.
 #
 # Next: vector-quantised autoencoders, which replace the Gaussian code by a choice from a
 # learnt codebook.
@@ -830,10 +977,15 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 #
 # ```{warning}
 # - **Posterior collapse** {cite:p}`bowman2016generating`: the KL term can be made zero by
-#   ignoring the image, so a decoder strong enough to model the pixels on its own (an
-#   autoregressive one, or a large β here) lets some or all dimensions of the code fall back
-#   to the prior. Watch the active units (Burda et al.'s definition above) and the KL per
-#   dimension, not only the loss.
+#   ignoring the image, and then some or all dimensions of the code fall back to the prior.
+#   Two things push a VAE there: a decoder powerful enough to model the pixels on its own,
+#   such as an autoregressive one that reads the pixels already drawn; and a large weight β
+#   on the KL term, which makes every nat of rate expensive. Watch the active units (Burda et
+#   al.'s definition above) and the KL per dimension, not only the loss. Two remedies are
+#   common: *KL warm-up* or *annealing*, which raises the KL weight from 0 to its final
+#   value over the first part of training {cite:p}`bowman2016generating`, and *free bits*,
+#   which charges each group of latent dimensions at least λ nats whatever its KL, so that
+#   the loss no longer pushes a group's KL below λ {cite:p}`kingma2016improved`.
 # - **β that means something else**: averaging the reconstruction over pixels while summing the
 #   KL (or the other way round) rescales β by the number of pixels; check which one a paper or
 #   a library uses before copying its β.
@@ -902,13 +1054,12 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 # ```{solution} ex-vae-beta
 # :class: dropdown
 #
-# A larger β buys a smaller rate with a larger distortion, so β = 10 lands further along the
-# same curve, lower in rate and higher in distortion than this run's largest β
-# ({glue:text}`beta_high:g`: rate {glue:text}`kl_high_beta:.1f` nats, distortion
-# {glue:text}`recon_high_beta:.1f`); β = 0.1 lands at the other end, with more rate than any
-# point here. Expect fewer active units as β grows: at β = 1 {glue:text}`ref_units` of
-# {glue:text}`latent_size` were active, and at β = {glue:text}`beta_high:g`
-# {glue:text}`units_sentence`.
+# A larger β puts a higher price on rate, so the loss's optimum moves to a smaller rate and a
+# larger distortion: β = 10 should land further along the same curve, lower in rate and
+# higher in distortion than this run's largest β ({glue:text}`beta_high:g`: rate
+# {glue:text}`kl_high_beta:.1f` nats, distortion {glue:text}`recon_high_beta:.1f`), and
+# β = 0.1 at the other end, with more rate than any point here. Expect fewer active units as
+# β grows; in this run, at β = {glue:text}`beta_high:g`, {glue:text}`units_sentence`.
 # ```
 #
 # ```{exercise}
@@ -922,8 +1073,8 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 # ```{solution} ex-vae-traversal
 # :class: dropdown
 #
-# An inactive dimension carries no information about the image ($q$ equals the prior there),
-# so the decoder learnt to ignore it: shifting it changes the image by little, which is what
+# The μ of an inactive dimension hardly moves with the image, so the decoder can read little
+# from it and learns to ignore it: shifting it changes the image by little, which is what
 # the row of smallest KL shows (read its measured change in the traversal section). A shift
 # of 30 standard deviations leaves the region where the decoder ever saw codes in training;
 # nothing constrains what it decodes there, so expect saturated or meaningless images even
@@ -940,7 +1091,8 @@ glue("colour_size", f"{colour_image_size}×{colour_image_size}")
 # ```{solution} ex-vae-size
 # :class: dropdown
 #
-# The KL term charges for every bit a dimension carries, so the VAE uses extra dimensions only
+# The KL term charges at least a nat of rate for every nat of information a dimension carries
+# (the split of the rate above), so the VAE uses extra dimensions only
 # while they lower the reconstruction term by more than they cost; past that size the rate
 # stops growing and the extra dimensions stay at the prior (inactive). In this run, over
 # {glue:text}`sizes_text`: {glue:text}`size_sentence`.

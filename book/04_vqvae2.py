@@ -23,7 +23,8 @@
 # among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
 # integers, like a tiny picture painted with $K$ colours, and the decoder turns that picture
 # back into pixels. VQ-VAE-2 {cite:p}`razavi2019generating` stacks two such grids: a coarse top grid
-# for the global shape and a finer bottom grid for the details. Being discrete does not add
+# meant for the global shape and a finer bottom grid meant for the details (whether a run
+# learns that split is measured below). Being discrete does not add
 # information, it caps it: a position holds at most $\log_2 K$ bits, a $G \times G$ grid at
 # most $G^2 \log_2 K$. What the grid gains is room (many positions, one per region) and no
 # KL price on what they carry; chapter 5 sets the sizes side by side.
@@ -54,10 +55,12 @@ except ImportError:
                            "git+https://github.com/latent-notes/latent-notes"])
 
 # %% tags=["hide-input"]
+import math
+
 import pandas as pd
 import torch
 from latent_notes import families
-from latent_notes.book import explorers, runtimes
+from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import glue, show_source, start_chapter
 from latent_notes.book.parameters import VQVAE2Parameters
 from latent_notes.data import load_data, one_per_class
@@ -139,18 +142,33 @@ print(data, "on", dev)
 #
 # $$ k = \arg\min_j \lVert z - e_j \rVert_2, \qquad z_q = e_k, $$
 #
-# and hands the decoder $z_q$. Three problems and their fixes {cite:p}`oord2017neural`:
+# and hands the decoder $z_q$. Van den Oord et al. train encoder, decoder and codebook with a
+# loss of three terms (their eq. 3), written with $z_e = z$ for the encoder's output, $e = e_k$
+# for the code it picked and $\mathrm{sg}$ for the stop-gradient (the identity on the way
+# forward, zero on the way back):
+#
+# $$ \mathcal{L} = -\log p(x \mid z_q)
+#    + \lVert \mathrm{sg}[z_e] - e \rVert^2
+#    + \beta_c \lVert z_e - \mathrm{sg}[e] \rVert^2 . $$
+#
+# The first term is the reconstruction (here a mean squared error: the negative
+# log-likelihood of a Gaussian decoder, up to constants); the second, the *codebook term*,
+# moves the code towards the encoder output and leaves the encoder alone; the third, the
+# *commitment term*, moves the encoder output towards its code. Three problems and their fixes
+# {cite:p}`oord2017neural`:
 #
 # 1. **The arg-min has no gradient.** The *straight-through* estimator pretends the quantiser
 #    is the identity on the way back: in code, `z_q = z + (e_k - z).detach()`. The forward
 #    pass uses $e_k$, the backward pass copies the decoder's gradient onto $z$.
-# 2. **The encoder may wander away from the codes.** A *commitment loss*
-#    $\beta_c \lVert z - \mathrm{sg}(e_k) \rVert^2$ ($\mathrm{sg}$: stop-gradient, $\beta_c$ =
-#    {glue:text}`beta_c`) pulls each $z$ towards the code it picked.
-# 3. **The codebook must follow the encoder.** Instead of a gradient, each code moves to the
-#    running mean of the vectors assigned to it, an exponential moving average with decay
-#    $\gamma = 0.99$ (their appendix A.1): with $n_k$ the number of vectors assigned to code $k$
-#    in a batch and $s_k$ their sum,
+# 2. **The encoder may wander away from the codes.** The commitment term
+#    $\beta_c \lVert z_e - \mathrm{sg}[e] \rVert^2$ ($\beta_c$ = {glue:text}`beta_c`) pulls each
+#    $z$ towards the code it picked.
+# 3. **The codebook must follow the encoder.** The codebook term would do it by gradient
+#    descent. This book, like VQ-VAE-2 {cite:p}`razavi2019generating`, drops that term and
+#    replaces it by an update outside the gradient (van den Oord et al.'s appendix A.1): each
+#    code moves to the running mean of the vectors assigned to it, an exponential moving
+#    average with decay $\gamma$ = {glue:text}`ema_decay`. With $n_k$ the number of vectors
+#    assigned to code $k$ in a batch and $s_k$ their sum,
 #
 # $$ N_k \leftarrow \gamma N_k + (1-\gamma)\, n_k,
 #    \qquad m_k \leftarrow \gamma m_k + (1-\gamma)\, s_k,
@@ -218,10 +236,8 @@ show_source(VectorQuantiserEMA.forward, VectorQuantiserEMA._update,
 # the top level already explains, so the bottom codes only need to add the details. The final
 # decoder reads both levels.
 #
-# Both encoders together divide the side by 8, so an image's side must be a multiple of 8.
-# A 28-pixel digit is padded with two black pixels on every side to 32 (black is its background
-# anyway) and the reconstruction is cropped back to 28; the loss sees only the real pixels. A
-# 32-pixel colour image needs no padding. The figure is drawn from the model itself: one
+# Both encoders together divide the side by {glue:text}`side_factor`, so an image's side must
+# be a multiple of it. {glue:text}`padding_text` The figure is drawn from the model itself: one
 # image passes through it and every block reports the shape it outputs; the orange boxes are
 # the two quantisers, each with its codebook and the grid of codes it outputs.
 
@@ -234,16 +250,17 @@ diagrams.draw(diagrams.architecture(untrained),
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
 # {glue:text}`top_grid`×{glue:text}`top_grid` grid of top codes and a
 # {glue:text}`bottom_grid`×{glue:text}`bottom_grid` grid of bottom codes. The loss is the
-# mean squared reconstruction error plus the commitment terms of both levels, each a mean
-# over its own elements (as the code computes it, so that $\beta_c$ means the same whatever
-# the image size or the length $D$ of a code vector),
+# three-term loss above at both levels, less the codebook terms that the moving averages
+# replace: the mean squared reconstruction error plus the commitment terms of both levels,
+# each a mean over its own elements (as the code computes it, so that $\beta_c$ means the
+# same whatever the image size or the length $D$ of a code vector),
 #
 # $$ \mathcal{L} = \frac{1}{CHW} \lVert x - \hat x \rVert^2
 #    + \beta_c \sum_{\ell \in \{top,\, bottom\}} \frac{1}{D\, G_\ell^2}
 #      \lVert z_\ell - \mathrm{sg}(e_\ell) \rVert^2 , $$
 #
 # averaged over the batch ($G_\ell$: the side of level $\ell$'s grid), and the codebooks
-# move by their moving averages, outside the gradient.
+# move by their moving averages, outside the gradient, in place of the codebook terms.
 #
 # ## Training, with and without restarts of dead codes
 #
@@ -288,9 +305,10 @@ pd.DataFrame(final).T.round(4)  # on the test images
 # {glue:text}`restart_perplexity_bottom:.1f`). Without restarts, usage is
 # {glue:text}`norestart_usage_top:.0%` and {glue:text}`norestart_usage_bottom:.0%` and the MSE
 # {glue:text}`norestart_mse:.4f`: restarts give a {glue:text}`restart_effect` error here.
-# The early epochs explain why restarts matter: the codebook starts as random vectors, the
-# encoder's outputs land near only a few of them, and the codes nobody picks never move.
-# The moving average only updates codes that are used; a restart is the only way back in.
+# {glue:text}`usage_course` (The monitor reads the validation images.) The codebook starts
+# as random vectors and the moving average only updates the codes that are picked: a code
+# nobody picks stays where it is, and comes back only when a restart moves it or the encoder's
+# outputs drift to it.
 
 # %% [markdown]
 # ## Reconstructions
@@ -309,8 +327,10 @@ plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
 # ## What the codes look like
 #
 # Draw each code grid as a picture with one colour per code index (the colours repeat: the
-# palette has fewer colours than the codebook has codes). The bottom grid follows the strokes;
-# the top grid is coarser and carries the overall shape.
+# palette has fewer colours than the codebook has codes). Each top code sits over a
+# {glue:text}`top_cell`×{glue:text}`top_cell` cell of the padded image, each bottom code over a
+# {glue:text}`bottom_cell`×{glue:text}`bottom_cell` one; what the codes of each level control
+# is measured in the next section.
 
 # %%
 codes = CodeData.of(vqvae, data, dev)
@@ -399,9 +419,11 @@ glue("walk_inside_bottom", walk_summary.loc["bottom", "share_inside"])
 # region it covers plus the margin the decoder's convolutions spread it over, and how much it
 # changes depends on how far the new code lies from the old one. The two levels are meant to
 # divide the work, the top codes the coarse layout and the bottom codes the detail drawn on
-# it {cite:p}`razavi2019generating`; the numbers above say how far this run got there. The two priors
-# below learn the same split: the top prior the layout, the bottom prior the detail given the
-# layout.
+# it {cite:p}`razavi2019generating`. Read together with the codebooks' usage and the bits a top
+# code carries (as the top prior, trained below, scores the test codes without a label), the
+# traversal gives this run's verdict. {glue:text}`levels_verdict` The two priors below follow the model's division whatever it
+# learnt: the top prior models the top grid, the bottom prior the bottom grid given the top
+# one.
 #
 # ## Interpolating quantised latents
 #
@@ -420,8 +442,9 @@ plots.image_grid(path, 9,
                        "test images");
 
 # %% [markdown]
-# The in-between images tend to cross-fade rather than morph: the code grids are
-# spatial maps, so blending them blends the two images region by region. Between two codes
+# The code maps are spatial: a blend mixes the two images' maps position by position and
+# moves nothing from one place to another, so look in the path for a cross-fade rather than a
+# morph (chapter 5 measures how far such paths stray from real images). Between two codes
 # of a codebook lies no other code, so there is no smooth, meaningful path of codes to walk
 # as in a VAE's continuous space; generating new images needs a model of which grids are
 # likely.
@@ -434,21 +457,27 @@ plots.image_grid(path, 9,
 #
 # each grid factorised in raster order, $p(c) = \prod_i p(c_i \mid c_{<i})$, each factor a
 # softmax over the codebook. A **gated PixelCNN** computes all these conditionals at once with
-# *masked* convolutions. A plain stack of masked $3 \times 3$ convolutions has a **blind
-# spot**: each layer sees the row above only up to one column to the right, so a growing
-# triangle of positions above and to the right never reaches the prediction, however deep the
-# stack. The gated PixelCNN splits it in two. A **vertical stack** sees whole rows: at row
-# $i$ it has seen rows $\le i$ (the current row too, so it must not feed row $i$ itself); a
-# **horizontal stack** sees only the positions to the left in the current row. The vertical
-# stack's output is **shifted down one row** before it is added to the horizontal stack: that
-# shift is what makes the model causal (row $i$'s horizontal stack receives only rows
-# $< i$), and since the vertical stack covers full rows, no region above is left blind. Each layer uses the gated unit
+# *masked* convolutions. What an output can see, its **receptive field**, can fall short of
+# the positions before it in two ways. A **blind spot** is a hole: an earlier position inside
+# the field's outline (the smallest block of rows and columns holding every position the
+# output sees) that it does not see. A plain stack of masked $3 \times 3$ convolutions has one:
+# each layer reaches one row further up, but one column further right only on the rows above,
+# so a triangle of positions above and to the right stays unseen however deep the stack. The
+# gated PixelCNN splits the stack in two. A **vertical stack** sees, at each layer, the row
+# above and its own row across all the kernel's columns (its own row too, so it must not feed
+# row $i$ itself); a **horizontal stack** sees only the positions to the left in the current
+# row. The vertical stack's output is **shifted down one row** before it is added to the
+# horizontal stack: that shift is what makes the model causal (row $i$'s horizontal stack
+# receives only rows $< i$). Together the two stacks leave no hole: their field is a filled
+# block that grows by one row up and one column to each side per layer. But it is finite, and
+# earlier positions farther away than the stack reaches lie **beyond the field**: no mask
+# hides them, the stack is just not deep enough. Each layer uses the gated unit
 # $\tanh(W_f * x + V_f h) \odot \sigma(W_g * x + V_g h)$ (eq. 4 of {cite:t}`oord2016conditional`),
 # where $h$ is the condition: the class label for the top prior; the label and the top code
 # grid (each top code repeated over the bottom positions it covers) for the bottom prior. The
-# label matters at the bottom too: the code maps above show that the bottom grid carries most
-# of the stroke, so the top codes alone leave the digit open. The loss is the negative
-# log-likelihood in **bits per code**.
+# bottom prior gets the label too, in case the top codes leave the digit open; what the label
+# still saves at each level is measured below. The loss is the negative log-likelihood in
+# **bits per code**.
 #
 # **Why bits per code.** The chain rule of probability needs no assumption:
 # $p(c) = p(c_1)\,p(c_2 \mid c_1) \cdots p(c_n \mid c_{<n})$ holds for any order of the $n$
@@ -472,19 +501,41 @@ mechanisms.masks_figure(3);
 # (mask A) excludes the position itself, since the input there is the code being predicted;
 # its later layers (mask B) include it, because after the first layer that position holds
 # only information from before it. The gated design keeps two such kernels apart: a
-# vertical one that covers whole rows up to the current one, made causal by the one-row shift,
-# and a horizontal one that covers the current row up to the position.
+# vertical one that covers the row above and the current one across all its columns, made
+# causal by the one-row shift, and a horizontal one that covers the current row up to the
+# position.
 
 # %%
-fields = mechanisms.receptive_fields(grid=9, layers=6)
-blind = mechanisms.blind_spots(fields)
+fields = mechanisms.receptive_fields(grid=15, layers=6)  # try other depths and grids
+reach = mechanisms.field_counts(fields)  # per design: seen, blind spot, beyond the field
 mechanisms.receptive_field_figure(fields);
 
 # %% [markdown]
-# {glue:text}`rf_layers` layers are enough for both designs to reach every row above the
-# output, yet the plain stack misses {glue:text}`blind_plain` of the positions before it, the
-# triangle above and to its right; the two-stack design misses {glue:text}`blind_gated`. (The package's tests check the same property for every output
-# position, with and without conditioning.) One gated layer, as the package runs it:
+# {glue:text}`rf_text` In the figure, blue is what the output sees, red its blind spot and
+# pale orange what lies beyond its field. (The package's tests check, for every output
+# position, with and without conditioning, that nothing at or after it is seen, and that the
+# gated field is a filled block for every depth and grid they try.)
+#
+# The same measure on this chapter's own priors, built from their configs (the grids of the
+# VQ-VAE-2 above, `prior_layers` layers), at the last position of each grid, the one with
+# every other position before it:
+
+# %%
+prior_options = dict(channels=prior_channels, layers=prior_layers,
+                     label_dropout=prior_label_dropout)
+prior_configs = {level: prior_config(untrained.config, level, num_classes=len(data.classes),
+                                     **prior_options) for level in ("top", "bottom")}
+own_fields = {level: mechanisms.prior_field(
+    config, f"{level} prior: {config.grid_size}×{config.grid_size} grid, "
+            f"{config.layers} layers") for level, config in prior_configs.items()}
+mechanisms.receptive_field_figure(*own_fields.values(),
+                                  title="What the last position of each prior depends on");
+
+# %% [markdown]
+# {glue:text}`prior_field_text` More layers reach farther; VQ-VAE-2's own top prior also
+# uses self-attention layers, whose field is the whole grid {cite:p}`razavi2019generating`.
+#
+# One gated layer, as the package runs it:
 
 # %%
 show_source(GatedLayer.forward, GatedLayer.horizontal_step)
@@ -494,9 +545,7 @@ show_source(GatedLayer.forward, GatedLayer.horizontal_step)
 # codes as a condition):
 
 # %%
-bottom_prior = PixelCNN(prior_config(
-    untrained.config, "bottom", num_classes=len(data.classes), channels=prior_channels,
-    layers=prior_layers, label_dropout=prior_label_dropout))
+bottom_prior = PixelCNN(prior_configs["bottom"])
 diagrams.draw(diagrams.prior_diagram(bottom_prior),
               "The bottom prior: one distribution over the codebook per position",
               width=9);
@@ -520,8 +569,6 @@ diagrams.draw(diagrams.prior_diagram(bottom_prior),
 
 # %%
 train_codes = codes.train
-prior_options = dict(channels=prior_channels, layers=prior_layers,
-                     label_dropout=prior_label_dropout)
 trained_priors = train_priors(vqvae, data, epochs=prior_epochs, codes=codes, run=run,
                               **prior_options)
 priors = {"top | class": trained_priors["top"],
@@ -546,13 +593,12 @@ plots.training_curves({n: p.history for n, p in priors.items()},
                             "(dashed: train, solid: validation)");
 
 # %% [markdown]
-# A code drawn uniformly from the codebook would cost $\log_2 K$ bits:
-# {glue:text}`uniform_top:.1f` for the top and {glue:text}`uniform_bottom:.1f` for the bottom.
-# On the test codes the priors need {glue:text}`bits_top_class:.2f` bits per top code given the
-# class and {glue:text}`bits_bottom:.2f` bits per bottom code given the top codes and the
-# class. Given "no label" instead, they need {glue:text}`free_bits_top:.2f` and
-# {glue:text}`free_bits_bottom:.2f` bits per code: {glue:text}`label_worth`. What the priors
-# learnt is the structure of the code grids: which codes follow which.
+# A code drawn uniformly from the codebook would cost $\log_2 K$ bits. The top prior is
+# given the class, the bottom prior the top codes and the class. {glue:text}`prior_vs_uniform`
+# Given "no label" instead, they need {glue:text}`free_bits_top:.2f` and
+# {glue:text}`free_bits_bottom:.2f` bits per code: {glue:text}`label_worth`. What a prior saves
+# below $\log_2 K$ is what it learnt of the structure of the code grids: which codes follow
+# which.
 #
 # ## Sampling
 #
@@ -662,10 +708,10 @@ explorers.vq_grid(model, data.test.images[0], data.classes, "04_vqvae2")
 # %% [markdown]
 # ## Colour images
 #
-# Nothing above is specific to digits: the same pipeline runs on 32-pixel colour images with
+# Nothing above is specific to digits: the same pipeline runs on colour images with
 # three channels (here `colour_dataset`; the quick profile uses patches cut from the two
-# sample photos bundled with scikit-learn, the full profile CIFAR-10). 32 is a multiple of 8,
-# so no padding is needed.
+# sample photos bundled with scikit-learn, the full profile CIFAR-10).
+# {glue:text}`colour_padding_text`
 
 # %%
 colour = load_data(colour_dataset, data_root=data_root, subset=colour_subset,
@@ -693,6 +739,11 @@ colour_samples = colour_vqvae.model.sample(len(colour_asked), seed=seed,
                                            labels=colour_asked).cpu()
 plots.image_grid(colour_samples, samples_per_class, row_labels=colour.classes,
                  title=f"{colour.name}: class-conditional samples (one row per class)");
+colour_codes = CodeData.of(colour_vqvae, colour, dev)
+colour_bits = chapter.record_all("vqvae2", {  # scored as the digits' priors were
+    f"prior_nll_{level}": families.score_on_test(families.PRIOR, prior, colour_codes,
+                                                 run=run)["test_bits_per_code"]
+    for level, prior in colour_priors.items()}, setting=f"colour:{colour.name}")
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
@@ -700,6 +751,21 @@ glue("top_grid", untrained.config.top_grid)
 glue("bottom_grid", untrained.config.bottom_grid)
 glue("padded_size", untrained.config.padded_size)
 glue("beta_c", commitment_weight)
+glue("ema_decay", model.config.decay)
+glue("side_factor", untrained.config.padded_size // untrained.config.top_grid)
+glue("padding_text", sentences.padding_sentence(untrained.config.image_size,
+                                                untrained.config.padded_size))
+glue("colour_padding_text", sentences.padding_sentence(colour_vqvae.model.config.image_size,
+                                                       colour_vqvae.model.config.padded_size))
+course = variants["without restarts"].history  # validation usage, epoch by epoch
+usage = {when: {level: float(course[f"val_usage_{level}"].iloc[row])
+                for level in ("top", "bottom")}
+         for when, row in (("first epoch", 0), ("last epoch", -1))}
+for when, levels in usage.items():
+    chapter.record_all("vqvae2", {f"val_usage_{level}": v for level, v in levels.items()},
+                       setting=f"no_restart,{when}")
+glue("usage_course", sentences.usage_course_sentence(usage["first epoch"],
+                                                     usage["last epoch"]))
 for name, scores in final.items():
     chapter.record_all("vqvae2", {"test_mse" if k == "mse" else
                                   f"codebook_{k}" if k.startswith("usage") else k: v
@@ -743,11 +809,39 @@ else:
         f"training set's shares run from {float(train_share.min()):.1%} to "
         f"{float(train_share.max()):.1%}.")
 glue("coverage_text", coverage_text)
-glue("rf_layers", fields["layers"])
-glue("blind_plain", blind["plain masked convolutions"])
-glue("blind_gated", blind["gated, vertical + horizontal stacks (this book's)"])
-glue("uniform_top", torch.log2(torch.tensor(float(codebook_size_top))))
-glue("uniform_bottom", torch.log2(torch.tensor(float(codebook_size_bottom))))
+for design, name in (("plain", mechanisms.PLAIN), ("gated", mechanisms.GATED)):
+    chapter.record_all("vqvae2", {f"field_{k}": v for k, v in
+                                  {"grid": fields["grid"], "layers": fields["layers"],
+                                   **reach[name]}.items()},
+                       setting=f"receptive field,{design}")
+glue("rf_text", sentences.receptive_field_sentence(reach[mechanisms.PLAIN],
+                                                   reach[mechanisms.GATED],
+                                                   fields["layers"], fields["grid"]))
+own_reach = {level: mechanisms.prior_reach(config) for level, config in prior_configs.items()}
+colour_reach = {level: mechanisms.prior_reach(prior.model.config)
+                for level, prior in colour_priors.items()}
+for suffix, reached in (("", own_reach), (f",colour:{colour.name}", colour_reach)):
+    for level, counts in reached.items():
+        chapter.record_all("vqvae2", {f"field_{k}": v for k, v in counts.items()},
+                           setting=f"prior field,{level}{suffix}")
+glue("prior_field_text", sentences.prior_field_sentence(own_reach))
+glue("colour_field_text", sentences.prior_field_sentence(colour_reach, whose="colour"))
+glue("levels_verdict", sentences.levels_verdict(
+    float(final["with restarts"]["usage_top"]), float(final["with restarts"]["usage_bottom"]),
+    float(free_bits["prior_nll_top"]), float(walk_summary.loc["top", "mean_change"]),
+    float(walk_summary.loc["bottom", "mean_change"])))
+uniform = {level: math.log2(size) for level, size in
+           (("top", model.config.codebook_size_top),
+            ("bottom", model.config.codebook_size_bottom))}
+glue("prior_vs_uniform", sentences.bits_against(
+    {level: bits[f"prior_nll_{level}"] for level in uniform}, uniform,
+    "On the test codes the priors", "a code drawn uniformly"))
+glue("colour_bits", sentences.bits_against(
+    {level: colour_bits[f"prior_nll_{level}"] for level in uniform},
+    {level: bits[f"prior_nll_{level}"] for level in uniform},
+    "On its test codes the colour priors", f"the priors of {data.name}"))
+glue("uniform_top", uniform["top"])
+glue("uniform_bottom", uniform["bottom"])
 glue("agreement_text",
      "is only asked on MNIST-like data, so the agreement is not measured here"
      if agreement is None else
@@ -761,29 +855,34 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # %% [markdown]
 # On {glue:text}`colour_name` the colour model reaches a test MSE of
 # {glue:text}`colour_mse:.4f` with {glue:text}`colour_usage_top:.0%` of its top codes and
-# {glue:text}`colour_usage_bottom:.0%` of its bottom codes in use. Colour textures cost far
-# more bits than digit strokes, and small priors trained for a few epochs produce
-# patchwork: plausible local texture without a global scene. That is the gap VQ-VAE-2's
-# large, attention-augmented priors close on ImageNet.
+# {glue:text}`colour_usage_bottom:.0%` of its bottom codes in use. {glue:text}`colour_bits`
+# {glue:text}`colour_field_text` A prior that does not see the whole grid can draw texture that holds together locally and
+# still no scene that holds together across the image; look for both in the samples above.
+# VQ-VAE-2's large, attention-augmented priors narrow that gap on ImageNet, and even there the
+# paper's best samples were picked by classifier-based rejection sampling: a pretrained
+# classifier scores each sample, and the ones it finds unlikely for their class are thrown
+# away {cite:p}`razavi2019generating`.
 
 # %% [markdown]
 # ## Summary
 #
 # - A vector quantiser maps each encoder vector to its nearest code; straight-through
 #   gradients train the encoder, a commitment loss ($\beta_c$ = {glue:text}`beta_c`) keeps it near
-#   the codes, and moving averages (decay 0.99, Laplace-smoothed counts) move the codebook.
+#   the codes, and moving averages (decay {glue:text}`ema_decay`, Laplace-smoothed counts) move
+#   the codebook in place of the codebook term of van den Oord et al.'s three-term loss.
 # - Codes that fall out of use must be restarted: with restarts the model used
 #   {glue:text}`restart_usage_top:.0%` / {glue:text}`restart_usage_bottom:.0%` of its top /
 #   bottom codes, without them {glue:text}`norestart_usage_top:.0%` /
 #   {glue:text}`norestart_usage_bottom:.0%`.
-# - Two levels split the work: a {glue:text}`top_grid`×{glue:text}`top_grid` top grid for
-#   the global shape, a {glue:text}`bottom_grid`×{glue:text}`bottom_grid` bottom grid for the
-#   details.
+# - Two levels: a {glue:text}`top_grid`×{glue:text}`top_grid` top grid meant for the global
+#   shape, a {glue:text}`bottom_grid`×{glue:text}`bottom_grid` bottom grid meant for the
+#   details. {glue:text}`levels_verdict`
 # - One code through all its values: {glue:text}`walk_inside_top:.0%` of a top code's pixel
 #   change and {glue:text}`walk_inside_bottom:.0%` of a bottom code's stays inside its cell.
 # - A gated PixelCNN per level turns the autoencoder into a generator
 #   ({glue:text}`bits_top_class:.2f` and {glue:text}`bits_bottom:.2f` bits per code on the test
 #   codes); sampling is sequential over positions and tuned by a temperature.
+#   {glue:text}`prior_field_text`
 # - Label dropout ({glue:text}`label_dropout:.0%` of the training labels hidden behind a "no
 #   label" embedding) lets the same priors sample and score without a label
 #   ({glue:text}`free_bits_top:.2f` and {glue:text}`free_bits_bottom:.2f` bits per code):
@@ -866,11 +965,12 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 #
 # At most $G_{top}^2 \log_2 K_{top} + G_{bottom}^2 \log_2 K_{bottom}$ bits: here
 # {glue:text}`top_grid`² positions of {glue:text}`uniform_top:.1f` bits and
-# {glue:text}`bottom_grid`² of {glue:text}`uniform_bottom:.1f`. The priors need
-# {glue:text}`bits_top_class:.2f` bits per top code (given the class) and
-# {glue:text}`bits_bottom:.2f` per bottom code: the difference, per code, is what the priors
-# learnt about which codes follow which; the storage cost of a grid is an upper bound on the
-# information it carries, the prior's bits a much tighter one.
+# {glue:text}`bottom_grid`² of {glue:text}`uniform_bottom:.1f`. Given the class (and, at the
+# bottom, the top codes): {glue:text}`prior_vs_uniform` The difference,
+# per code, is what the priors learnt about which codes follow which. The storage cost of a
+# grid is an upper bound on the information it carries, and so is the prior's length (an
+# entropy coder stores the grid in that many bits): the lower of the two is the tighter
+# bound.
 # ```
 #
 # ```{exercise}
@@ -912,15 +1012,20 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # ```{exercise}
 # :label: ex-vq-blind
 #
-# Change the receptive-field cell to `layers=8` and to `grid=15`. Does the plain stack's blind
-# spot shrink with depth? Predict first.
+# Change `layers` in the receptive-field cell, fewer and then more, and then `grid`. For each
+# design, predict first what happens to its two counts: the blind spot (holes inside the
+# field) and the positions beyond the field.
 # ```
 #
 # ```{solution} ex-vq-blind
 # :class: dropdown
 #
-# No: each masked $3 \times 3$ layer lets the prediction reach one more row up and one more
-# column to the right *of the row above*, so the unseen region is the triangle above and to
-# the right, and it keeps its shape as the stack grows; with a larger grid it grows. The
-# gated design's count stays at zero: its vertical stack covers whole rows.
+# Each layer extends a field by one row up and one column to each side. The plain stack's
+# blind spot never closes: through its masks a path moves one column right only by moving
+# one row up, so the triangle above and to the right of the output stays unseen. With more
+# layers that triangle grows with the field until the field meets the grid's edges, and then
+# keeps its size. The gated stack has no blind spot at any depth or on any grid: its field is
+# a filled block. Neither design sees past its reach: the count beyond the field falls as you
+# add layers, down to zero once the field spans the grid, and rises when the grid grows around
+# a field of the same depth. On this page: {glue:text}`prior_field_text`
 # ```

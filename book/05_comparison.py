@@ -24,7 +24,7 @@
 #
 # **The tests:** reconstruction, what one latent unit controls, interpolation, how well a
 # simple classifier reads the codes, and how good the generated images are, judged by chapter
-# 1's classifier. At the end, the results of every chapter are gathered into one table, and
+# 1's deep CNN. At the end, the results of every chapter are gathered into one table, and
 # VQ-VAE-2 meets every code size of chapter 2's autoencoder.
 
 # %% [markdown]
@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 from latent_notes import families
-from latent_notes.book import explorers, runtimes
+from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import download_link, glue, start_chapter
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
@@ -104,7 +104,7 @@ vq_lr = 1e-3  # encoders and decoders
 
 # %% [markdown]
 # **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
+# and parameters: the quick profile's values (a subset of MNIST, a few epochs), then, in
 # papermill's injected cell, the values this page was executed with. The standard and full
 # profiles override some of them, and so can you:
 # `papermill -p NAME VALUE`, or `-p 05.NAME=VALUE` on the book's build. The next cell
@@ -128,9 +128,13 @@ print(data, "on", dev)
 # β = 1 VAE with a code of `latent_size` numbers, and the VQ-VAE-2 with its two PixelCNN priors.
 # They are found in the checkpoint cache under stable names; a model that is missing (because
 # its chapter has not run on this data) is trained here with its family's default settings.
-# The judge is chapter 1's best classifier. The figures below are drawn from the three loaded
-# models: what each keeps of an image is the orange part, a vector of `latent_size` numbers,
-# a vector drawn from (μ, σ), or two grids of codes.
+# The judge is always chapter 1's deep CNN, {glue:text}`judge_arch`, whichever of chapter 1's
+# networks scored highest there: it is chosen for its hidden layer of
+# {glue:text}`judge_features` units, a compact feature vector for the distances of sections 3
+# and 5 (the other two networks end in thousands of raw feature-map values), not for its
+# accuracy, which is {glue:text}`judge_accuracy:.2%` on this run's test images. The figures
+# below are drawn from the three loaded models: what each keeps of an image is the orange
+# part, a vector of `latent_size` numbers, a vector drawn from (μ, σ), or two grids of codes.
 
 # %%
 run = chapter.run  # the seed, the device and the store, for every training call
@@ -140,18 +144,43 @@ for name in FAMILIES:
         name, data, latent_size=latent_size, epochs=epochs, temperature=temperature,
         run=run)
     origin += found
-judge = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
-                       lr=judge_lr, run=run).model
+judged = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
+                        lr=judge_lr, run=run)
+judge = judged.model
 display(pd.DataFrame(origin))
 diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
                    for name, model in models.items()});
 
 # %% [markdown]
+# ### What each model is
+#
+# Before any score, the networks themselves: the three families and VQ-VAE-2's two priors,
+# with the parameters each trains by gradient (VQ-VAE-2's codebooks learn by EMA and are not
+# counted), the loss it was trained on, its epochs and batch size, what it saw of the labels,
+# and how this chapter scores it. Every entry is read from the loaded models and their
+# checkpoints, so the table changes with whatever the chapters trained.
+
+# %%
+recipes = {row["model"]: compare.stored_recipe(run.store.folder / row["checkpoint"])
+           for row in origin}  # the training settings stored in each checkpoint
+fairness = compare.fairness_table(models, recipes)
+fairness
+
+# %% [markdown]
+# Among the three families, {glue:text}`sizes_text`; {glue:text}`loss_text`. So none of the
+# comparisons below is between models that differ only in their code: each difference is
+# the code, the network and the loss at once, and section 1's same-backbone models are the
+# one place where only the bottleneck changes.
+
+# %% [markdown]
 # ## 1. Reconstruction
 #
 # Every test image goes through each model's latent and back. We report the mean squared error
-# per pixel and the peak signal-to-noise ratio $\mathrm{PSNR} = 10 \log_{10}(1/\mathrm{MSE})$
-# in decibels (pixels in $[0, 1]$; higher is better), over the **whole** test set. The VAE
+# per pixel, pooled over every pixel of every image of the **whole** test set, and the peak
+# signal-to-noise ratio of that one pooled error,
+# $\mathrm{PSNR} = 10 \log_{10}(1/\mathrm{MSE})$ in decibels (pixels in $[0, 1]$; higher is
+# better): the logarithm of the mean error, not a mean of per-image PSNRs (that mean would be
+# larger, since $-\log$ is convex, and would reward a few near-perfect images). The VAE
 # reconstructs from its posterior mean μ, without sampling.
 
 # %% tags=["nbval-check-output"]
@@ -175,13 +204,16 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # The lowest reconstruction error on this run belongs to **{glue:text}`best_recon`**
 # (AE {glue:text}`test_mse_ae:.4f`, VAE {glue:text}`test_mse_vae:.4f`, VQ-VAE-2
 # {glue:text}`test_mse_vqvae2:.4f`; PSNR {glue:text}`psnr_ae:.1f`,
-# {glue:text}`psnr_vae:.1f` and {glue:text}`psnr_vqvae2:.1f` dB). This is not a
-# capacity-matched race: the AE and the VAE keep {glue:text}`code_numbers` real numbers per
-# image, VQ-VAE-2 two grids of {glue:text}`vq_codes` codes, at most {glue:text}`vq_bits`
-# bits (positions × log₂ K; section 5 below sets it beside every code size of chapter 2).
-# Discreteness caps what a code can hold; VQ-VAE-2 is expected to reconstruct best because it
-# has many positions, one per region, and pays no price for what they carry, and the VAE the
-# worst, because its KL term charges for every nat its code carries. {glue:text}`recon_verdict`
+# {glue:text}`psnr_vae:.1f` and {glue:text}`psnr_vqvae2:.1f` dB). {glue:text}`recon_verdict`
+#
+# This is no capacity-matched race, and not only because of the codes. The codes differ: the
+# AE and the VAE keep {glue:text}`code_numbers` real numbers per image, VQ-VAE-2 two grids of
+# {glue:text}`vq_codes` codes, at most {glue:text}`vq_bits` bits (positions × log₂ K; section
+# 5 below sets it beside every code size of chapter 2). The networks and their losses differ
+# too (the table above): {glue:text}`sizes_text`. And the losses price what a code carries
+# differently: the AE's loss charges nothing for it, VQ-VAE-2's caps it (log₂ K per position)
+# without charging for it, and the VAE's KL term charges for every nat by which its posterior
+# departs from the prior.
 #
 # ### Same backbone, another bottleneck
 #
@@ -306,10 +338,14 @@ pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
 # blend in pixel space. Do the frames in between look like real digits? The judge's
 # top-class confidence cannot say: two faint digits on top of each other are often
 # classified confidently. A distance between *sets* of images can: we take many random pairs
-# of test images, decode the seven frames strictly between the ends of each, and measure the
+# of test images, decode the frames strictly between the ends of each, and measure the
 # Fréchet distance (section 5 below) of these frames to as many real test images, in the
-# judge's feature space. Real training images, as many, measured the same way, give the floor
-# at this sample size.
+# judge's feature space. All inner frames together make a lenient test: the frames near
+# $t = 0$ and $t = 1$ are nearly the end images, real digits, and pull the distance towards
+# that of real images. The test is the **middle frame**, $t = 0.5$, the furthest from both
+# ends: for it we draw a fresh set of random pairs, one middle frame each, and measure its
+# Fréchet distance the same way. Real training images, as many, measured the same way, show
+# what two sets of real images score at each sample size.
 
 # %%
 ends = test_x[[first_of_class(test_y, data.classes, interpolation_from),
@@ -325,14 +361,25 @@ pairs = min(interpolation_pairs, len(test_x) // 9)  # 7 reference images a pair
 inner, others = compare.interpolation_frames(models, test_x, pairs, 9, dev, seed=seed)
 path_distance = compare.frechet_to_real(judge, inner, others, data.train.images, dev,
                                         seed=seed)
-pd.Series(path_distance, name="Fréchet distance of the inner frames to real test images")
+# three steps: the one inner frame is t = 0.5; one reference image a pair
+middle_pairs = min(interpolation_pairs, len(test_x) // 3)
+middle, middle_others = compare.interpolation_frames(models, test_x, middle_pairs, 3,
+                                                     dev, seed=seed)
+middle_distance = compare.frechet_to_real(judge, middle, middle_others,
+                                          data.train.images, dev, seed=seed)
+pd.DataFrame({"all inner frames": path_distance,
+              "middle frame, t = 0.5": middle_distance}
+             ).rename_axis("Fréchet distance to real test images")
 
 # %% [markdown]
-# Over {glue:text}`n_pairs` random pairs ({glue:text}`n_inner` inner frames per space), the
-# frames' Fréchet distance to real test images is {glue:text}`path_pixels:.1f` for the pixel
-# blend, {glue:text}`path_ae:.1f` for the AE, {glue:text}`path_vae:.1f` for the VAE and
-# {glue:text}`path_vqvae2:.1f` for VQ-VAE-2; real training images sit at
-# {glue:text}`path_floor:.1f`. {glue:text}`path_verdict`
+# Over {glue:text}`n_pairs` random pairs ({glue:text}`n_inner` inner frames per space), all
+# inner frames together sit at a Fréchet distance of {glue:text}`path_pixels:.1f` (pixel
+# blend), {glue:text}`path_ae:.1f` (AE), {glue:text}`path_vae:.1f` (VAE) and
+# {glue:text}`path_vqvae2:.1f` (VQ-VAE-2) from real test images, real training images at
+# {glue:text}`path_floor:.1f`. The middle frames alone, over {glue:text}`n_middle_pairs`
+# pairs, sit at {glue:text}`middle_pixels:.1f`, {glue:text}`middle_ae:.1f`,
+# {glue:text}`middle_vae:.1f` and {glue:text}`middle_vqvae2:.1f`, real images at
+# {glue:text}`middle_floor:.1f`. {glue:text}`path_verdict`
 #
 # ### Try it: one slider, three code spaces, and your own digit
 #
@@ -356,8 +403,10 @@ explorers.compare_families(models, test_x, test_y, data.classes, ends,
 # None of the three encoders saw a label while training. VQ-VAE-2's PixelCNN priors did
 # (chapter 4 trains them on the code grids with their labels, {glue:text}`label_dropout:.0%`
 # of the labels hidden), but the codes below come from its encoder alone, trained before the
-# priors and without labels. Does a code still make the class easy to read? With every label available the question is nearly empty: a linear classifier
-# on the 784 raw pixels of MNIST is already strong. The sharper question is the one {cite:t}`kingma2014semi` asked: **how few
+# priors and without labels. Does a code still make the class easy to read? With every label
+# available the question is nearly empty: on this run a classifier on the
+# {glue:text}`n_pixels` raw pixels already reaches {glue:text}`all_pixels:.1%` with
+# {glue:text}`all_label` (the table below). The sharper question is the one {cite:t}`kingma2014semi` asked: **how few
 # labels** does a classifier need on top of a code? We draw class-balanced labelled sets of
 # `labels_per_class` training images (`label_repeats` draws each, the same images for every
 # input), fit two small classifiers on them and score them on the whole test set:
@@ -395,10 +444,7 @@ efficiency.curve_table(curve).round(4)
 # %% [markdown]
 # **Reading the curve.** With {glue:text}`few` labelled images per class (mean of
 # {glue:text}`n_draws` draws), {glue:text}`few_verdict`. With {glue:text}`all_label`,
-# {glue:text}`all_verdict`; {glue:text}`meet_text`. So a code earns its keep where labels are
-# scarce: the compression has already grouped images that look alike, and a classifier with a
-# handful of examples per class only has to name the groups. With tens of thousands of labels,
-# a classifier can learn the same grouping from the pixels itself.
+# {glue:text}`all_verdict`; {glue:text}`meet_text`. {glue:text}`scarce_text`
 #
 # **Using the unlabelled images too.** Kingma et al.'s M1 model classified VAE features with
 # a transductive SVM that also saw the unlabelled images. We do the same with label spreading
@@ -431,26 +477,32 @@ efficiency.curve_table(curve).round(4)
 # - **VAE**: codes drawn from its prior $\mathcal{N}(0, I)$;
 # - **VQ-VAE-2**: top codes from the top PixelCNN, bottom codes from the bottom PixelCNN given
 #   the top, both given their "no label" embedding (chapter 4 trains the priors with label
-#   dropout, so they model the code grids without a class as well as with one).
+#   dropout, so they also model the code grids without a class; they saw "no label" on
+#   {glue:text}`label_dropout:.0%` of their training images, and the code lengths at the end
+#   of this chapter measure how well they learnt it).
 #
 # VQ-VAE-2 can also sample **given a class label** (drawn uniformly). That row is kept apart
 # and labelled conditional: a label is information the AE and the VAE never get.
 #
-# Chapter 1's classifier judges the samples twice: the **Fréchet distance** between its
-# penultimate features of the samples and of the whole test set (the FID of
-# {cite:t}`heusel2017gans`, with our classifier in place of Inception; lower is better), and
-# its mean top-class **confidence**. Each number is the mean ± standard deviation over `fid_draws` =
-# {glue:text}`n_fid_draws` seeded draws of {glue:text}`n_samples_used` images; the reference
-# is the same for every draw, so the spread is that of the samples. The floor is real
-# **training** images, {glue:text}`n_fid_draws` disjoint draws of as many, scored against
-# the same reference: what a generator that returned the images it learnt from would score
-# at this sample size.
+# The judge (chapter 1's {glue:text}`judge_arch`) scores the samples three ways, all on its
+# penultimate features of the samples and of the whole test set: the **Fréchet distance**
+# (the FID of {cite:t}`heusel2017gans`, with our classifier in place of Inception; lower is
+# better), the **kernel inception distance** (KID) of {cite:t}`binkowski2018demystifying`
+# on the same features (lower is better), and its mean top-class **confidence**. Each number
+# is the mean ± standard deviation over `fid_draws` = {glue:text}`n_fid_draws` seeded draws
+# of {glue:text}`n_samples_used` images; the reference is the same for every draw, so the
+# spread is that of the samples. The floor is real **training** images,
+# {glue:text}`n_fid_draws` disjoint draws of as many, scored against the same reference:
+# what a generator that returned the images it learnt from would score at this sample size.
 #
 # Three cautions before reading the numbers. They are **not comparable with published FID**:
 # the features are our small classifier's, not Inception's. The Fréchet distance is **biased
 # upwards at small sample sizes** ({glue:text}`n_samples_used` images a draw here; published
-# FIDs use 50,000), which is why the floor is measured at the same size. And the features
-# are a *classifier's*, so they reward samples whose class is easy to tell, which favours a
+# FIDs use 50,000), and its bias is not one number the floor could measure and subtract: it
+# depends on each generator's own feature covariance {cite:p}`chong2020effectively`, so two
+# models scored at the same sample size can be biased by different amounts. The KID has no
+# such bias, which is why it stands beside the Fréchet distance. And the features are a
+# *classifier's*, so they reward samples whose class is easy to tell, which favours a
 # generator that is told the class: that is why the comparison is made without labels and
 # VQ-VAE-2's class-conditional row stands apart.
 #
@@ -466,14 +518,29 @@ efficiency.curve_table(curve).round(4)
 # The first term compares where the two sets sit, the second how they spread. In one dimension
 # it is $(\mu_1 - \mu_2)^2 + (\sigma_1 - \sigma_2)^2$: identical means are not enough, the
 # samples must vary as much as the data do. With $n$ samples both moments are estimates, and
-# the noise in $\hat\Sigma$ adds a positive amount on average: the bias the floor measures.
+# the noise in $\hat\Sigma$ adds a positive amount on average, an amount that depends on
+# $\Sigma$ itself {cite:p}`chong2020effectively`: the floor shows it for real images, not for
+# each generator.
+#
+# **The KID** compares the two sets without fitting Gaussians: it is the squared maximum mean
+# discrepancy between them under the cubic polynomial kernel $k(a, b) = (a^\top b / F + 1)^3$
+# on the $F$ features, estimated without bias from $n$ samples $a_i$ and the $m$ test
+# images' features $b_j$,
+#
+# $$ \mathrm{KID} = \frac{\sum_{i \ne i'} k(a_i, a_{i'})}{n(n-1)}
+#    + \frac{\sum_{j \ne j'} k(b_j, b_{j'})}{m(m-1)}
+#    - \frac{2 \sum_{i, j} k(a_i, b_j)}{n m} . $$
+#
+# Its expected value is 0 for two samples of one distribution at any sample size, so a single
+# draw can come out slightly below zero.
 
 # %%
 n_drawn = min(n_samples, len(train_x) // fid_draws)  # the real draws must be disjoint
 if n_drawn < n_samples:
     print(f"{n_drawn} images a draw: {fid_draws} disjoint draws of {n_samples} "
           f"do not fit in the {len(train_x)} training images")
-reference = gaussian_stats(classifier_features(judge, test_x, dev))  # whole test set
+reference_features = classifier_features(judge, test_x, dev)  # the whole test set
+reference = gaussian_stats(reference_features)
 real = compare.disjoint_draws(train_x, n_drawn, fid_draws, seed=seed)
 
 
@@ -483,7 +550,7 @@ def normal_codes_ae(i):  # the AE decoding N(0, I) codes, which it was never fit
                                                     generator=generator), dev)
 
 
-# (model, setting) → draw i's images; glued as fid_cnn_<name>, fid_cnn_std_<name>
+# (model, setting) → draw i's images; glued as fid_cnn_<name>, kid_cnn_std_<name>, ...
 sets = {("train images", "floor"): real.__getitem__}
 for name, model in models.items():
     sets[name, "unconditional"] = (
@@ -496,7 +563,8 @@ glued_as = {("train images", "floor"): "floor",
             **{(name, "unconditional"): name for name in models}}
 rows, shown_samples = [], {}
 for (name, setting), draw in sets.items():
-    drawn = compare.frechet_over_draws(judge, draw, reference, fid_draws, dev)
+    drawn = compare.frechet_over_draws(judge, draw, reference, fid_draws, dev,
+                                       reference_features=reference_features)
     key = glued_as.get((name, setting))
     chapter.record_all(name, drawn.scores, setting=setting,
                        glue=key and "{metric}_" + key)
@@ -517,8 +585,13 @@ sample_table.drop(columns="fid_draws").round(3)
 # {glue:text}`fid_cnn_std_vqvae2:.1f`, against a floor of {glue:text}`fid_cnn_floor:.1f` ±
 # {glue:text}`fid_cnn_std_floor:.1f` for real training images; the judge's mean confidence
 # is {glue:text}`sample_confidence_ae:.2f`, {glue:text}`sample_confidence_vae:.2f` and
-# {glue:text}`sample_confidence_vqvae2:.2f`. The ranking one would expect is VQ-VAE-2
-# best, then the VAE, then the AE. {glue:text}`fid_verdict`
+# {glue:text}`sample_confidence_vqvae2:.2f`. {glue:text}`fid_verdict`
+#
+# The KIDs are {glue:text}`kid_cnn_ae:.3g` ± {glue:text}`kid_cnn_std_ae:.2g` (AE),
+# {glue:text}`kid_cnn_vae:.3g` ± {glue:text}`kid_cnn_std_vae:.2g` (VAE) and
+# {glue:text}`kid_cnn_vqvae2:.3g` ± {glue:text}`kid_cnn_std_vqvae2:.2g` (VQ-VAE-2), against
+# {glue:text}`kid_cnn_floor:.3g` ± {glue:text}`kid_cnn_std_floor:.2g` for real training
+# images. {glue:text}`kid_verdict`
 #
 # Given a class label, VQ-VAE-2's samples are at {glue:text}`fid_cnn_vqvae2_label:.1f` ±
 # {glue:text}`fid_cnn_std_vqvae2_label:.1f` (confidence
@@ -557,8 +630,8 @@ download_link(everything, "all_results.csv")
 # image is {glue:text}`vq_codes` integers (its top grid is
 # {glue:text}`vq_top`×{glue:text}`vq_top`, its bottom grid
 # {glue:text}`vq_bottom`×{glue:text}`vq_bottom`), each the index of one of $K$ codes, so it
-# takes {glue:text}`vq_bits` bits; an autoencoder's code of $d$ numbers stored as 32-bit floats
-# takes $32\,d$.
+# takes {glue:text}`vq_bits` bits; an autoencoder's code of $D$ numbers stored as 32-bit floats
+# takes $32\,D$.
 
 # %%
 ae_sweep = select(everything, dataset=data.name, chapter="02_autoencoder", model="ae",
@@ -591,6 +664,21 @@ ae_sweep.set_index("code_size").rename(columns={"ae": "autoencoder test MSE",
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
 glue("best_recon", recon_table["test_mse"].idxmin())
+glue("judge_arch", judge.config.arch)
+glue("judge_features", judge.config.fc_width)
+chapter.record(judge.config.arch, "test_accuracy", families.score_on_test(
+    families.CLASSIFIER, judged, data, run=run)["test_accuracy"], setting="judge",
+    glue="judge_accuracy")
+for name, row in fairness.iterrows():  # the priors as VQ-VAE-2's, setting prior=<level>
+    model, setting = (("vqvae2", f"prior={name[7:-1]}") if name.startswith("prior (")
+                      else (name, ""))
+    chapter.record(model, "parameters", row["parameters"], setting=setting)
+    if not pd.isna(row["epochs"]):
+        chapter.record(model, "epochs", row["epochs"], setting=setting)
+glue("sizes_text", sentences.network_sizes_sentence(
+    {name: int(fairness.loc[name, "parameters"]) for name in models}))
+glue("loss_text", sentences.losses_sentence(
+    {name: fairness.loc[name, "training loss"] for name in models}))
 glue("vq_dim", vq.embed_dim)
 glue("vq_sigma", f"{same_backbone['gaussian'].config.decoder_std:g}")
 glue("vq_floats_spatial", f"{vq.code_length:,}")
@@ -610,11 +698,8 @@ for level in ("top", "bottom", "total"):
 glue("sampled_text", compare.sampled_sentence(
     by_model["gaussian"], spatial_rd["sampled_mse"], spatial_rd["top"],
     spatial_rd["total"]))
-order = list(recon_table["test_mse"].sort_values().index)
-gap = abs(recon_table.loc["ae", "test_mse"] / recon_table.loc["vae", "test_mse"] - 1)
-glue("recon_verdict", "This run agrees." if order == ["vqvae2", "ae", "vae"] else
-     f"This run orders them differently ({' < '.join(order)} in MSE), so here the "
-     f"usual expectation does not hold; the AE and the VAE are {gap:.0%} apart.")
+glue("recon_verdict", sentences.measured_order("the test MSE",
+                                                recon_table["test_mse"].to_dict()))
 for name, effect in effects.items():
     chapter.record(name, "unit_change", effect["mean_change"], glue=f"change_{name}")
 chapter.record("vqvae2", "unit_share_inside", effects["vqvae2"]["share_inside"],
@@ -639,14 +724,13 @@ for name, value in path_distance.items():
     real = name.startswith("real")
     chapter.record("train images" if real else name, "interpolation_fid", value,
                    setting="floor" if real else "", glue="path_floor" if real else f"path_{name}")
-latent_paths = {name: path_distance[name] for name in models}
-closer = [name for name, value in latent_paths.items() if value < path_distance["pixels"]]
-glue("path_verdict",
-     "Every latent path stays closer to real images than the pixel blend." if
-     len(closer) == len(latent_paths) else
-     (f"Only {', '.join(closer)} stay{'s' if len(closer) == 1 else ''} closer to real "
-      "images than the pixel blend." if closer else
-      "No latent path is closer to real images than the pixel blend on this run."))
+glue("n_middle_pairs", middle_pairs)
+middle_floor = middle_distance.pop("real images (floor)")
+chapter.record("train images", "interpolation_fid_middle", middle_floor, setting="floor",
+               glue="middle_floor")
+for name, value in middle_distance.items():  # pixels and each family, at t = 0.5
+    chapter.record(name, "interpolation_fid_middle", value, glue=f"middle_{name}")
+glue("path_verdict", sentences.middle_frame_sentence(middle_distance, middle_floor))
 few = 10 if 10 in counts else counts[0]
 most = None if None in counts else max(counts)  # the curve's right end
 glue("few", few)
@@ -657,16 +741,19 @@ glue("all_label", "every label" if most is None else f"{most} labels per class")
 glue("few_verdict", efficiency.verdict(curve, few))
 glue("all_verdict", efficiency.verdict(curve, most))
 glue("meet_text", efficiency.meet_sentence(curve))
+lead = {k: efficiency.best_by_input(curve, k) for k in (few, most)}  # best accuracy per input
+lead = {k: best[["ae", "vae", "vqvae2"]].max() - best[["pixels", "pca"]].max()
+        for k, best in lead.items()}  # the best code's lead over the best pixel input
+glue("scarce_text", sentences.scarce_labels_sentence(lead[few], lead[most]))
 for name, value in efficiency.best_by_input(curve, most).items():
     glue(f"all_{name}", value)
 glue("spread_text", efficiency.spread_sentence(curve, few, spread_neighbours))
 unconditional = sample_table.xs("unconditional", level="setting").loc[list(models)]
-fid_verdict = compare.order_sentence(unconditional["fid_cnn"].to_dict(),
-                                     unconditional["fid_cnn_std"].to_dict(),
-                                     ["vqvae2", "vae", "ae"])
-if unconditional["fid_cnn"].idxmin() != "vqvae2":
-    fid_verdict += " VQ-VAE-2's samples are only as good as its two PixelCNN priors."
-glue("fid_verdict", fid_verdict)
+glue("fid_verdict", sentences.measured_order("the Fréchet distance",
+                                              unconditional["fid_cnn"].to_dict(),
+                                              unconditional["fid_cnn_std"].to_dict()))
+glue("kid_verdict", sentences.measured_order("the KID", unconditional["kid_cnn"].to_dict(),
+                                             unconditional["kid_cnn_std"].to_dict()))
 labelled = sample_table.loc[("vqvae2", "conditional")]
 free = sample_table.loc[("vqvae2", "unconditional")]
 apart = not compare.overlapping({"label": labelled["fid_cnn"], "none": free["fid_cnn"]},
@@ -710,18 +797,32 @@ glue("sweep_text", sweep_text)
 # %% [markdown]
 # ### What each code costs in bits
 #
-# Storage is not information, but rate is: the number of bits a code carries about its image
-# on average, measured under a model of the codes ({cite:t}`alemi2018fixing` plot every model of a
-# family as a point of rate against distortion). Two of our three families have one.
+# Storage is not information. A **rate** is the average length of a code under a model of
+# the codes: the bits per image an encoder driven by that model would write
+# ({cite:t}`alemi2018fixing` plot every model of a family as a point of rate against
+# distortion). Two of our three families have one.
 #
 # - **The VAE:** its KL term, $\mathbb{E}_x\,\mathrm{KL}(q(z \mid x)\,\|\,p(z))$, divided by
-#   $\ln 2$. Chapter 3's β sweep gives one point per β.
+#   $\ln 2$. It is not the information the code carries about the image but an upper bound
+#   on it {cite:p}`hoffman2016elbo`,
+#
+#   $$ \mathbb{E}_x\,\mathrm{KL}(q(z \mid x)\,\|\,p(z)) = I_q(x; z)
+#      + \mathrm{KL}(q(z)\,\|\,p(z)), \qquad q(z) = \mathbb{E}_x\, q(z \mid x), $$
+#
+#   tight only when the codes of all images pooled, the aggregate posterior $q(z)$, follow
+#   the prior. And it is a code length only through bits-back coding
+#   {cite:p}`hinton1993keeping`: a $z$ drawn from $q(z \mid x)$ costs $-\log p(z)$ to send,
+#   and the receiver, who can rebuild $q(z \mid x)$ from it, recovers the $-\log q(z \mid x)$
+#   bits of randomness that drew it, a net cost of the KL on average. Chapter 3's β sweep
+#   gives one point per β.
 # - **VQ-VAE-2:** the length of its code grids under its own priors,
 #   $-\log_2 p(c_\text{top} \mid y) - \log_2 p(c_\text{bottom} \mid c_\text{top}, y)$, as
-#   an entropy coder driven by the two PixelCNNs would write them. Given the class $y$ the
-#   priors predict the codes best; with no label (the "no label" they learnt in chapter 4)
-#   they give the length that compares with the VAE's rate, since neither is told the
-#   class. Without any prior the grids take their storage, positions × $\log_2 K$.
+#   an entropy coder driven by the two PixelCNNs would write them. The VAE's receiver is not
+#   told the class, so neither is VQ-VAE-2's, and two codes qualify: the grids under the
+#   priors' "no label" (learnt in chapter 4 from the images whose label was hidden), or the
+#   class sent first, $\log_2 C$ bits for $C$ classes, then the grids given it. Either can
+#   be decoded, so the rate is the shorter of the two. Without any prior the grids take their
+#   storage, positions × $\log_2 K$.
 # - **The AE:** none. Its code is a deterministic vector of real numbers, and nothing in its
 #   loss charges for what they carry, so it appears as a line at its distortion. So does
 #   VQ-VAE-2's backbone with the continuous bottleneck (section 1), for the same reason.
@@ -736,14 +837,16 @@ glue("sweep_text", sweep_text)
 rd_sweep = rates.beta_sweep(everything, data.name, latent_size)
 vae_bits = rates.vae_rate_bits(models["vae"], test_x, dev)
 code_bits = rates.vqvae2_code_bits(models["vqvae2"], test_x, test_y, dev)
-rate_how = "no label" if "unconditional" in code_bits else "class sent first"
+shorter = rates.shorter_code(code_bits)  # "unconditional" or "with_class"
+vq_rate = code_bits[shorter]  # the shorter of the two codes that need no class
+rate_how = "no label" if shorter == "unconditional" else "class sent first"
 spatial_bits = spatial_rd["total"]  # measured in section 1
 mse = backbone_table["test_mse"]
 spatial = {name: mse[f"VQ-VAE-2 backbone, {name}"] for name in same_backbone}
 rates.rate_distortion_plot(
     rd_sweep, {"VAE, β = 1 (this chapter's)": (vae_bits, mse["vae"]),
                f"VQ-VAE-2, codes under its priors, {rate_how}":
-                   (code_bits["rate"], mse["vqvae2"]),
+                   (vq_rate, mse["vqvae2"]),
                "VQ-VAE-2, storage (no prior)": (code_bits["storage"], mse["vqvae2"]),
                "VQ-VAE-2's backbone, Gaussian (a spatial VAE), from μ":
                    (spatial_bits, spatial["gaussian"]),
@@ -752,7 +855,8 @@ rates.rate_distortion_plot(
     mse["ae"], f"Rate against distortion on the {data.name} test images",
     lines={"VQ-VAE-2's backbone, continuous (no rate)": spatial["continuous"]})
 pd.Series({"VAE rate (KL / ln 2)": vae_bits, **{
-    f"VQ-VAE-2 {k.replace('_', ' ')}": v for k, v in code_bits.items()},
+    f"VQ-VAE-2 {k.replace('_', ' ')}": v for k, v in code_bits.items() if k != "rate"},
+    "VQ-VAE-2 rate (the shorter code)": vq_rate,
     "spatial VAE rate (KL / ln 2)": spatial_bits}, name="bits per image").round(1)
 
 # %% tags=["remove-cell"]
@@ -765,21 +869,22 @@ for key, setting in (("top", "top|class"), ("bottom", "bottom|top,class"),
     if key in code_bits:
         chapter.record("vqvae2", "rate_bits", code_bits[key], setting=setting,
                        glue=f"rate_vq_{key}")
-glue("rate_vq", code_bits["rate"])
-glue("rate_vq_how", "with no label" if "unconditional" in code_bits else
-     "with the class sent first (these priors know no \"no label\")")
-label_bits = math.log2(models["vqvae2"].priors.top.config.num_classes)
-gain = code_bits["rate"] - code_bits["given_class"]
-glue("label_saving", f"knowing the label saves {gain:.1f} bits, against the {label_bits:.1f} "
-     "bits (log2 of the number of classes) that sending it costs" if gain > 0 else
-     f"on this run knowing the label saves nothing ({gain:+.1f} bits)")
+glue("rate_vq", vq_rate)
+glue("rate_vq_how", "with no label" if shorter == "unconditional"
+     else "with the class sent first")
+top_prior = models["vqvae2"].priors.top.config  # its classes and label dropout
+no_label_bits = code_bits.get("unconditional", math.nan)
+glue("vq_rate_text", sentences.vq_rate_sentence(no_label_bits, code_bits["with_class"],
+                                                top_prior.num_classes))
+glue("label_saving", sentences.label_saving_sentence(
+    no_label_bits, code_bits["given_class"], top_prior.num_classes, top_prior.label_dropout))
 glue("rd_trade",
      "As β grows the VAE's rate falls and its distortion rises: the β values are points "
      "on one trade-off, not better and worse models." if rates.sweep_is_a_trade(rd_sweep)
      else "On this run the β sweep is not a clean trade-off (rate and distortion do not "
      "move in opposite directions at every step), so read its points one by one."
      if len(rd_sweep) > 1 else "Chapter 3's β sweep is not in this results folder yet.")
-rate_ratio = code_bits["rate"] / vae_bits
+rate_ratio = vq_rate / vae_bits
 mse_ratio = mse["vae"] / mse["vqvae2"]
 if rate_ratio > 1 and mse_ratio > 1:
     rd_verdict = (f"VQ-VAE-2's codes cost {rate_ratio:.1f} times the VAE's bits and its "
@@ -794,18 +899,17 @@ else:
                   "test MSE on this run")
 glue("rd_verdict", rd_verdict)
 glue("spatial_rate_text", compare.spatial_rate_sentence(
-    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], code_bits["rate"],
+    spatial_bits, spatial["gaussian"], spatial_rd["sampled_mse"], vq_rate,
     mse["vqvae2"], how=rate_how))
-share = code_bits["rate"] / code_bits["storage"]
+share = vq_rate / code_bits["storage"]
 glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of storage" + (
     ": what the priors learnt about which codes follow which" if share < 1 else
     ", more than storage: on this run the priors predict the codes worse than a uniform "
     "guess would"))
 
 # %% [markdown]
-# The VAE at β = 1 carries {glue:text}`rate_vae:.1f` bits per test image. VQ-VAE-2's codes
-# take {glue:text}`rate_vq:.0f` bits under its priors {glue:text}`rate_vq_how`: that is
-# {glue:text}`storage_text`. Told the class, the priors need
+# The VAE at β = 1 has a KL of {glue:text}`rate_vae:.1f` bits per test image.
+# {glue:text}`vq_rate_text`; that is {glue:text}`storage_text`. Told the class, the priors need
 # {glue:text}`rate_vq_given_class:.0f` ({glue:text}`rate_vq_top:.0f` for the top grid,
 # {glue:text}`rate_vq_bottom:.0f` for the bottom one): {glue:text}`label_saving`.
 # {glue:text}`rd_verdict`. {glue:text}`rd_trade`
@@ -819,8 +923,10 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # %% [markdown]
 # ## Summary
 #
-# - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run
-#   ({glue:text}`recon_verdict`).
+# - **The networks:** {glue:text}`sizes_text`; {glue:text}`loss_text` (the table of section
+#   "What each model is").
+# - **Reconstruction:** {glue:text}`best_recon` rebuilt the test images best on this run.
+#   {glue:text}`recon_verdict`
 # - **Same backbone:** VQ-VAE-2's encoders and decoders reach a test MSE of
 #   {glue:text}`test_mse_continuous:.4f` with a continuous bottleneck and
 #   {glue:text}`test_mse_gaussian:.4f` with a Gaussian one
@@ -830,21 +936,24 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 #   coordinate), {glue:text}`change_vae:.3f` (VAE coordinate) and
 #   {glue:text}`change_vqvae2:.2g` (VQ-VAE-2 top code, {glue:text}`share_vqvae2:.0%` of it
 #   inside the code's own cell).
-# - **Interpolation:** Fréchet distance of the inner frames to real images
-#   {glue:text}`path_pixels:.1f` (pixels), {glue:text}`path_ae:.1f` (AE),
-#   {glue:text}`path_vae:.1f` (VAE), {glue:text}`path_vqvae2:.1f` (VQ-VAE-2); floor
-#   {glue:text}`path_floor:.1f`.
+# - **Interpolation:** Fréchet distance of the middle frames ($t = 0.5$) to real images
+#   {glue:text}`middle_pixels:.1f` (pixels), {glue:text}`middle_ae:.1f` (AE),
+#   {glue:text}`middle_vae:.1f` (VAE), {glue:text}`middle_vqvae2:.1f` (VQ-VAE-2); real
+#   images {glue:text}`middle_floor:.1f`.
 # - **Codes as features:** with {glue:text}`few` labels per class, {glue:text}`few_verdict`;
 #   with {glue:text}`all_label`, {glue:text}`all_verdict`.
-# - **Rate:** {glue:text}`rate_vae:.1f` bits per image for the VAE at β = 1,
-#   {glue:text}`rate_vq:.0f` for VQ-VAE-2's codes under its priors
-#   {glue:text}`rate_vq_how`; the AE's real-valued code has none.
+# - **Rate:** {glue:text}`rate_vae:.1f` bits per image for the VAE at β = 1 (its KL, an
+#   upper bound on the information its code carries), {glue:text}`rate_vq:.0f` for VQ-VAE-2's
+#   codes under its priors {glue:text}`rate_vq_how` (the shorter of its two codes); the AE's
+#   real-valued code has none.
 # - **Generation** (without a label; mean ± std of {glue:text}`n_fid_draws` draws): Fréchet
 #   distances {glue:text}`fid_cnn_ae:.1f` ± {glue:text}`fid_cnn_std_ae:.1f` (AE),
 #   {glue:text}`fid_cnn_vae:.1f` ± {glue:text}`fid_cnn_std_vae:.1f` (VAE) and
 #   {glue:text}`fid_cnn_vqvae2:.1f` ± {glue:text}`fid_cnn_std_vqvae2:.1f` (VQ-VAE-2), floor
 #   {glue:text}`fid_cnn_floor:.1f` ± {glue:text}`fid_cnn_std_floor:.1f`; VQ-VAE-2 given a
 #   label {glue:text}`fid_cnn_vqvae2_label:.1f` ± {glue:text}`fid_cnn_std_vqvae2_label:.1f`.
+#   KIDs {glue:text}`kid_cnn_ae:.3g` (AE), {glue:text}`kid_cnn_vae:.3g` (VAE),
+#   {glue:text}`kid_cnn_vqvae2:.3g` (VQ-VAE-2), real images {glue:text}`kid_cnn_floor:.3g`.
 #
 # Rerun this chapter with `dataset="mnist"` (the standard profile) or on colour data
 # (`dataset="cifar10"` or a `folder:`) and every sentence above is rewritten by the numbers.
@@ -853,12 +962,16 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # ## What can go wrong
 #
 # ```{warning}
-# - **Comparing codes of different sizes**: a vector of a few real numbers against a few
-#   hundred bits of grids is not one contest. Say what each code costs (the rates above) or
-#   compare on the same backbone, as section 1 does, before calling one family sharper.
-# - **Fréchet distances without their floor and spread**: the distance is biased upwards at
-#   small sample sizes and moves from draw to draw; a difference smaller than the spread of
-#   the draws, or one that would vanish at the floor's size, is not a ranking.
+# - **Comparing codes and networks of different sizes**: a vector of a few real numbers
+#   against grids of codebook indices, decoded by networks of different sizes trained on
+#   different losses, is not one contest. Say what each code costs (the rates above) and what
+#   each network is (the fairness table), or compare on the same backbone, as section 1
+#   does, before calling one family sharper.
+# - **Fréchet distances without their spread, or read as if their bias were known**: the
+#   distance is biased upwards at small sample sizes, by an amount that depends on each
+#   generator's covariance, and moves from draw to draw; a difference smaller than the spread
+#   of the draws is not a ranking, and the real-image floor is no correction to subtract. Set
+#   an unbiased distance (the KID) beside it.
 # - **A label that leaks**: a class-conditional generator told the class competes with a
 #   head start against unsupervised ones, and a classifier's features reward it for it.
 # - **A judge that favours class identity**: the Fréchet distance here is computed on a digit
@@ -882,9 +995,11 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # ```{solution} ex-cmp-rate
 # :class: dropdown
 #
-# A rate needs a probability model of the codes. The VAE has one built in (the prior and the
-# posterior's spread: the KL is the information the code carries beyond the prior); VQ-VAE-2's
-# priors give every grid a probability, hence a length in bits
+# A rate needs a probability model of the codes. The VAE has one built in, the prior and the
+# posterior's spread: its KL is a code length through bits-back coding, and an upper bound on
+# the information the code carries, $I_q(x; z)$ plus the KL from the pooled codes to the
+# prior {cite:p}`hoffman2016elbo`. VQ-VAE-2's priors give every grid a probability, hence a
+# length in bits
 # ({glue:text}`rate_vq:.0f` here, {glue:text}`rate_vq_how`). The AE's code is a vector of
 # real numbers with no noise and no model: at float precision it can carry any number of
 # bits. To give it a rate, quantise the code to a chosen precision and fit a density model
@@ -925,7 +1040,8 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 # ```{exercise}
 # :label: ex-cmp-backbone
 #
-# Set VQ-VAE-2's same-backbone continuous model beside the 16-number AE: what does the gap
+# Set VQ-VAE-2's same-backbone continuous model beside the {glue:text}`code_numbers`-number
+# AE: what does the gap
 # between them say about where VQ-VAE-2's sharper reconstructions come from?
 # ```
 #
@@ -951,8 +1067,12 @@ glue("storage_text", f"{share:.0%} of their {code_bits['storage']:.0f} bits of s
 #
 # Two finite samples of the same distribution have different means and covariances, and the
 # squared distance between the estimates is positive on average: the Fréchet distance is
-# biased upwards, the more so the fewer samples and the more features. The floor row measures
-# that bias at this sample size; a gap between two models that is not clearly larger than the
-# floor and the spread of the draws is not evidence that one generates better. This run's
-# floor: {glue:text}`fid_cnn_floor:.1f` ± {glue:text}`fid_cnn_std_floor:.1f`.
+# biased upwards, the more so the fewer samples and the more features. The floor row shows
+# that bias for real images at this sample size, but a generator's own bias differs: it
+# depends on the covariance of its features {cite:p}`chong2020effectively`, so the floor is
+# no amount to subtract from the other rows, and a gap between two models within the spread
+# of the draws is not evidence that one generates better. The KID is unbiased, its expected
+# value for the floor is zero. This run's floor is {glue:text}`fid_cnn_floor:.1f` ±
+# {glue:text}`fid_cnn_std_floor:.1f` in Fréchet distance and {glue:text}`kid_cnn_floor:.3g` ±
+# {glue:text}`kid_cnn_std_floor:.2g` in KID.
 # ```

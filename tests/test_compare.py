@@ -197,15 +197,7 @@ def test_frechet_over_draws_is_the_mean_and_std_of_the_draws():
             compare.frechet_over_draws(judge, sets.__getitem__, reference, bad, "cpu")
 
 
-def test_order_sentence_reads_the_order_and_the_spread():
-    expected = ["vqvae2", "vae", "ae"]
-    apart = compare.order_sentence({"ae": 30, "vae": 20, "vqvae2": 10},
-                                   {"ae": 1, "vae": 1, "vqvae2": 1}, expected)
-    assert apart.startswith("This run agrees, and every gap is wider")
-    close = compare.order_sentence({"ae": 10, "vae": 20, "vqvae2": 21},
-                                   {"ae": 1, "vae": 1, "vqvae2": 1}, expected)
-    assert "ranks them ae < vae < vqvae2" in close
-    assert "between vae and vqvae2 is no wider" in close
+def test_overlapping_names_the_pairs_the_draws_do_not_separate():
     assert compare.overlapping({"a": 1, "b": 3}, {"a": 1, "b": 1}) == [("a", "b")]
     assert compare.overlapping({"a": 1, "b": 3.1}, {"a": 1, "b": 1}) == []
 
@@ -308,8 +300,79 @@ def test_code_lengths_add_up_and_without_a_label_only_where_the_priors_learnt_on
         assert bits["unconditional"] == pytest.approx(
             bits["top_unconditional"] + bits["bottom_unconditional"])
         assert bits["unconditional"] != pytest.approx(bits["given_class"])  # another input
-        assert bits["rate"] == bits["unconditional"]
+        assert bits["rate"] == min(bits["unconditional"], bits["with_class"])
     else:
         assert "unconditional" not in bits and bits["rate"] == bits["with_class"]
     # an untrained prior is close to uniform: its code length is near the storage
     assert 0.5 * bits["storage"] < bits["given_class"] < 2 * bits["storage"]
+
+
+def test_frechet_over_draws_adds_the_kid_given_the_reference_features():
+    from latent_notes.experiments.metrics import kernel_inception_distance
+
+    torch.manual_seed(0)
+    judge = CNN(CNNConfig(arch="cnn_deep", width=4)).eval()
+    features = classifier_features(judge, torch.rand(64, 1, 28, 28), "cpu")
+    reference = gaussian_stats(features)
+    sets = [torch.rand(32, 1, 28, 28) * (0.5 + 0.1 * i) for i in range(3)]
+    drawn = compare.frechet_over_draws(judge, sets.__getitem__, reference, 3, "cpu",
+                                       reference_features=features)
+    kid = np.array([kernel_inception_distance(classifier_features(judge, s, "cpu"), features)
+                    for s in sets])
+    assert drawn.scores["kid_cnn"] == pytest.approx(kid.mean())
+    assert drawn.scores["kid_cnn_std"] == pytest.approx(kid.std(ddof=1))
+    without = compare.frechet_over_draws(judge, sets.__getitem__, reference, 3, "cpu")
+    assert "kid_cnn" not in without.scores
+    assert without.scores["fid_cnn"] == pytest.approx(drawn.scores["fid_cnn"])
+
+
+def test_the_rate_is_the_shorter_of_the_two_codes_without_a_class():
+    from latent_notes.experiments import rates
+
+    assert rates.shorter_code({"unconditional": 900.0, "with_class": 893.3}) == "with_class"
+    assert rates.shorter_code({"unconditional": 880.0, "with_class": 893.3}) == "unconditional"
+    assert rates.shorter_code({"unconditional": 5.0, "with_class": 5.0}) == "unconditional"
+    assert rates.shorter_code({"with_class": 893.3}) == "with_class"  # no "no label"
+    assert rates.shorter_code({"unconditional": np.nan, "with_class": 1.0}) == "with_class"
+    bits = rates.vqvae2_code_bits(vqvae2_with_priors(0.1), torch.rand(6, 1, 28, 28),
+                                  torch.arange(6) % 3, "cpu", batch_size=4)
+    assert bits[rates.shorter_code(bits)] == min(bits["unconditional"], bits["with_class"])
+
+
+def test_fairness_table_reads_the_models_and_their_checkpoints(tmp_path):
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from latent_notes.models.autoencoder import AEConfig, Autoencoder, build_autoencoder
+    from latent_notes.models.common import count_parameters
+    from latent_notes.models.vae import VAE, VAEConfig
+    from latent_notes.store.checkpoint import save_checkpoint
+
+    ae = Autoencoder(AEConfig(latent_size=4, width=4))
+    vae = VAE(VAEConfig(latent_size=3, width=4, fc_width=8, beta=2.0))
+    vq = vqvae2_with_priors(0.1)
+    save_checkpoint(tmp_path / "ae.pt", ae, {"model": asdict(ae.config),
+                                             "train": {"epochs": 7, "batch_size": 32}},
+                    build_autoencoder, pd.DataFrame({"loss": [1.0]}), "ae")
+    recipes = {"ae": compare.stored_recipe(tmp_path / "ae.pt"),
+               "vae": compare.stored_recipe(tmp_path / "missing.pt")}
+    assert recipes == {"ae": {"epochs": 7, "batch_size": 32}, "vae": None}
+    table = compare.fairness_table({"ae": ae, "vae": vae, "vqvae2": vq}, recipes)
+    assert list(table.index) == ["ae", "vae", "vqvae2", "prior (top)", "prior (bottom)"]
+    assert table.loc["ae", "parameters"] == count_parameters(ae)
+    # VQ-VAE-2's own parameters, without the priors it carries; the priors on their rows
+    assert table.loc["vqvae2", "parameters"] == count_parameters(vq) - sum(
+        count_parameters(p) for p in (vq.priors.top, vq.priors.bottom))
+    assert table.loc["prior (top)", "parameters"] == count_parameters(vq.priors.top)
+    assert table.loc["ae", "epochs"] == 7 and pd.isna(table.loc["vae", "epochs"])
+    assert table.loc["ae", "training loss"] == "per-pixel MSE"
+    assert "Bernoulli" in table.loc["vae", "training loss"]
+    assert "β = 2" in table.loc["vae", "training loss"]
+    assert "0.25 × commitment" in table.loc["vqvae2", "training loss"]
+    assert "EMA (decay 0.99)" in table.loc["vqvae2", "training loss"]
+    assert "given the top grid" in table.loc["prior (bottom)", "training loss"]
+    assert table.loc["vae", "labels seen"] == "none"
+    assert "class-conditional (3 classes)" in table.loc["prior (top)", "labels seen"]
+    assert "on 10% of the training images" in table.loc["prior (top)", "labels seen"]
+    assert "scored in MSE" in table.loc["vae", "scored here by"]

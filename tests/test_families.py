@@ -86,13 +86,13 @@ def parameters_cell(chapter: str) -> dict:
 
 
 @pytest.mark.parametrize("profile", ["quick", "standard", "full"])
-def test_chapters_4_and_5_name_chapter_1s_judge_recipe_in_every_profile(profile):
+def test_chapters_3_4_and_5_name_chapter_1s_judge_recipe_in_every_profile(profile):
     chapters = (yaml.safe_load((ROOT / "profiles" / f"{profile}.yml").read_text()) or {}).get(
         "chapters") or {}
     resolved = {c: {**parameters_cell(c), **(chapters.get(c) or {})}
-                for c in ("01_cnn_warmup", "04_vqvae2", "05_comparison")}
+                for c in ("01_cnn_warmup", "03_vae", "04_vqvae2", "05_comparison")}
     first = resolved["01_cnn_warmup"]
-    for chapter in ("04_vqvae2", "05_comparison"):
+    for chapter in ("03_vae", "04_vqvae2", "05_comparison"):
         for key in ("epochs", "batch_size", "lr"):
             assert resolved[chapter][f"judge_{key}"] == first[key], (chapter, key)
 

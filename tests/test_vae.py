@@ -438,3 +438,78 @@ def test_the_latent_size_sentence_reads_the_trend_and_the_plateau(rates, says):
     assert few.endswith("6 of the 16 dimensions are active: the rest are left to the prior")
     assert "only one latent size" in experiments.latent_size_sentence(
         sizes([5.0], [0.1], [1])).lower()
+
+
+# -- what chapter 1's judge reads, and how far images differ ------------------------------------
+
+@pytest.fixture(scope="module")
+def judge():
+    from latent_notes.models.classifier import CNN, CNNConfig
+
+    torch.manual_seed(0)
+    return CNN(CNNConfig(arch="cnn3x3", width=4)).eval()
+
+
+def test_confident_share_and_same_reading(judge):
+    images = torch.rand(30, 1, 28, 28)
+    share = experiments.confident_share(judge, images, "cpu", 0.5)
+    assert 0 <= share <= 1
+    assert experiments.confident_share(judge, images, "cpu", 0.0) == 1.0  # every image
+    assert experiments.confident_share(judge, images, "cpu", 1.01) == 0.0  # none
+    assert math.isnan(experiments.confident_share(None, images, "cpu"))  # no judge
+    read = torch.as_tensor(experiments.predict(judge, images, "cpu").argmax(1))
+    assert experiments.same_reading(judge, images, read, "cpu") == 1.0  # labels
+    assert experiments.same_reading(judge, images, images, "cpu") == 1.0  # reference images
+    assert experiments.same_reading(judge, images, (read + 1) % 10, "cpu") == 0.0
+    assert math.isnan(experiments.same_reading(None, images, read, "cpu"))
+
+
+def test_pair_and_neighbour_differences():
+    assert experiments.pair_difference(torch.full((5, 1, 4, 4), 0.3)) == 0.0
+    two = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4)])
+    assert experiments.pair_difference(two) == 1.0
+    steps = 3  # cells whose every pixel is its column index / 2: side-by-side cells differ by
+    # 0.5, cells one above the other by 0; 6 pairs of each kind
+    grid = torch.arange(steps).repeat(steps).float().div(2).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
+    assert experiments.neighbour_difference(grid, steps) == pytest.approx(0.25)
+    assert experiments.neighbour_difference(torch.zeros(9, 1, 4, 4), steps) == 0.0
+
+
+def test_judged_scores_read_the_model(judge):
+    model = tiny()
+    images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
+    scores = experiments.judged_scores(model, images, labels, "cpu", judge=judge, samples=8)
+    with torch.no_grad():
+        mu, logvar = model.posterior(images)
+    assert scores["sigma_median"] == pytest.approx(float(torch.exp(0.5 * logvar).median()))
+    assert scores["mu_spread"] == pytest.approx(float(mu.std(0).mean()))
+    for key in ("recon_same_label", "sample_confident_share"):
+        assert 0 <= scores[key] <= 1, key
+    assert scores["sample_difference"] >= 0
+    alone = experiments.judged_scores(model, images, labels, "cpu", samples=8)  # no judge
+    assert math.isnan(alone["recon_same_label"]) and math.isnan(alone["sample_confident_share"])
+    assert alone["sigma_median"] == scores["sigma_median"]
+
+
+def test_perturbation_effect_against_the_undisturbed_image(judge):
+    still = torch.rand(6, 1, 28, 28)
+    frames = torch.stack([still, still.flip(-1), 1 - still], 1)  # (N, 3 amounts, C, H, W)
+    table = experiments.perturbation_effect(frames, still, [0, 1, 2], "cpu", judge=judge)
+    assert table.amount.tolist() == [0.0, 1.0, 2.0]
+    assert table.mean_change[0] == 0 and table.same_reading[0] == 1.0
+    assert table.mean_change[2] == pytest.approx(float((1 - 2 * still).abs().mean()), rel=1e-5)
+    assert table.same_reading.between(0, 1).all()
+    unread = experiments.perturbation_effect(frames, still, [0, 1, 2], "cpu")  # no judge
+    assert unread.same_reading.isna().all()
+
+
+def test_judged_paths_join_images_of_different_digits(judge):
+    model = tiny()
+    images, labels = torch.rand(20, 1, 28, 28), torch.arange(20) % 2
+    paths = experiments.judged_paths(model, images, labels, "cpu", judge, pairs=5, steps=5)
+    assert paths["pairs"] <= 5 and 0 <= paths["latent"] <= 1 and 0 <= paths["pixels"] <= 1
+    assert experiments.judged_paths(model, images, labels, "cpu", judge, confidence=0.0,
+                                    pairs=5)["pixels"] == 1.0
+    assert math.isnan(experiments.judged_paths(model, images, labels, "cpu", None)["latent"])
+    same = experiments.judged_paths(model, images, torch.zeros(20), "cpu", judge)  # one digit
+    assert same["pairs"] == 0 and math.isnan(same["latent"])

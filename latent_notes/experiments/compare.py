@@ -1,5 +1,5 @@
 """The comparison chapter's tools: sample scores over seeded draws, the most used codes,
-wording, summary figure.
+what each model is (the fairness table), wording, summary figure.
 
 The models themselves share one interface (see the package docstring), so every test of
 chapter 5 is one loop over ``latent_notes.families.FAMILIES``; what a code is worth to a
@@ -7,25 +7,37 @@ classifier is measured by ``latent_notes.experiments.probes``.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..checks import ParameterError
 from ..models.common import batched
 from ..models.vqvae2 import code_grids
-from .metrics import classifier_features, frechet_distance, gaussian_stats
+from .metrics import (
+    classifier_features,
+    frechet_distance,
+    gaussian_stats,
+    kernel_inception_distance,
+)
 
 
 @torch.no_grad()
-def sample_scores(judge, samples: torch.Tensor, reference_stats, device) -> dict:
-    """Fréchet distance to the test images in the judge's feature space, and mean confidence."""
+def sample_scores(judge, samples: torch.Tensor, reference_stats, device,
+                  reference_features=None) -> dict:
+    """Fréchet distance to the test images in the judge's feature space, mean confidence, and,
+    given the reference's features themselves, the KID (``kid_cnn``, unbiased)."""
     features = classifier_features(judge, samples, device)
     logits = judge.classify(torch.as_tensor(features, device=device))
     confidence = torch.softmax(logits, 1).max(1).values.mean()
-    return {"fid_cnn": frechet_distance(*gaussian_stats(features), *reference_stats),
-            "sample_confidence": float(confidence)}
+    scores = {"fid_cnn": frechet_distance(*gaussian_stats(features), *reference_stats),
+              "sample_confidence": float(confidence)}
+    if reference_features is not None:
+        scores["kid_cnn"] = kernel_inception_distance(features, reference_features)
+    return scores
 
 
 # -- generation: samples with and without a label, scored over seeded draws ------------------
@@ -62,27 +74,34 @@ def disjoint_draws(images: torch.Tensor, n: int, draws: int, seed: int = 0) -> l
 
 
 class Drawn(NamedTuple):
-    scores: dict  # fid_cnn (mean over draws), fid_cnn_std, sample_confidence, fid_draws
+    scores: dict  # fid_cnn (mean over draws), fid_cnn_std, [kid_cnn, kid_cnn_std,]
+    #               sample_confidence, fid_draws
     first: torch.Tensor  # the first draw's images, to show
 
 
 def frechet_over_draws(judge, draw: Callable[[int], torch.Tensor], reference_stats,
-                       draws: int, device) -> Drawn:
+                       draws: int, device, reference_features=None) -> Drawn:
     """Score ``draws`` sets of images (``draw(i)``: the i-th) against a fixed reference: the
     Fréchet distance's mean and sample standard deviation over the sets (the spread of the
-    sets alone, the reference being the same), the mean confidence, and ``draws``."""
+    sets alone, the reference being the same), the same for the KID when the reference's
+    features are given, the mean confidence, and ``draws``."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
         raise ParameterError(f"fid_draws must be a whole number of at least 2 (a standard "
                              f"deviation needs two draws), got {draws!r}.")
-    first, fid, confidence = None, [], []
+    first, each = None, []
     for i in range(draws):
         images = draw(i)
         first = images if first is None else first
-        scores = sample_scores(judge, images, reference_stats, device)
-        fid.append(scores["fid_cnn"])
-        confidence.append(scores["sample_confidence"])
-    return Drawn({"fid_cnn": float(np.mean(fid)), "fid_cnn_std": float(np.std(fid, ddof=1)),
-                  "sample_confidence": float(np.mean(confidence)), "fid_draws": draws}, first)
+        each.append(sample_scores(judge, images, reference_stats, device, reference_features))
+    scores = {}
+    for metric in ("fid_cnn", "kid_cnn"):
+        if metric in each[0]:
+            values = [e[metric] for e in each]
+            scores.update({metric: float(np.mean(values)),
+                           f"{metric}_std": float(np.std(values, ddof=1))})
+    scores.update(sample_confidence=float(np.mean([e["sample_confidence"] for e in each])),
+                  fid_draws=draws)
+    return Drawn(scores, first)
 
 
 def overlapping(means: dict, stds: dict) -> list[tuple[str, str]]:
@@ -91,21 +110,6 @@ def overlapping(means: dict, stds: dict) -> list[tuple[str, str]]:
     order = sorted(means, key=means.get)
     return [(a, b) for a, b in zip(order, order[1:], strict=False)
             if means[b] - means[a] <= stds[a] + stds[b]]
-
-
-def order_sentence(means: dict, stds: dict, expected: list) -> str:
-    """The verdict on a ranking (lower is better) read from the means, against ``expected``,
-    with the pairs whose gap is within the draws' spread named."""
-    order = sorted(means, key=means.get)
-    head = ("This run agrees" if order == list(expected) else
-            f"This run ranks them {' < '.join(order)} (lower is better), against that "
-            "expectation")
-    close = overlapping(means, stds)
-    if close:
-        pairs = " and ".join(f"{a} and {b}" for a, b in close)
-        return (f"{head}; but the gap between {pairs} is no wider than their two standard "
-                "deviations added, so the draws do not separate them.")
-    return f"{head}, and every gap is wider than the two standard deviations added."
 
 
 @torch.no_grad()
@@ -192,6 +196,106 @@ def most_used_codes(vq_model, images: torch.Tensor, device, n: int) -> torch.Ten
     top = code_grids(vq_model, images, torch.zeros(len(images)), device).top
     counts = torch.bincount(top.flatten(), minlength=vq_model.config.codebook_size_top)
     return counts.argsort(descending=True)[:n]
+
+
+# -- what each model is: the fairness table ----------------------------------------------------
+
+def own_parameters(model) -> int:
+    """Trainable numbers of a model without the priors attached to it (a VQ-VAE-2 carries its
+    PixelCNNs as a submodule, counted on their own rows)."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if p.requires_grad and not name.startswith("priors."))
+
+
+def stored_recipe(path) -> dict | None:
+    """The training settings (epochs, batch_size, lr, ...) a checkpoint was trained with, read
+    from the file; None when there is no such file (a model that could not be saved)."""
+    if path is None or not Path(path).exists():
+        return None
+    config = torch.load(path, map_location="cpu", weights_only=True).get("config", {})
+    return config.get("train")
+
+
+def training_loss(config) -> str:
+    """What a model was trained to minimise, in words, read from its config."""
+    from ..models.autoencoder import AEConfig
+    from ..models.pixelcnn import PixelCNNConfig
+    from ..models.vae import VAEConfig
+    from ..models.vqvae2 import VQVAE2Config
+
+    if isinstance(config, AEConfig):
+        return "per-pixel MSE"
+    if isinstance(config, VAEConfig):
+        decoder = ("Bernoulli decoder (binary cross-entropy)" if config.likelihood == "bernoulli"
+                   else f"Gaussian decoder (σ = {config.decoder_std:g}, an MSE)")
+        extra = "".join([f", reconstruction × {config.recon_weight:g}"
+                         if config.recon_weight != 1 else "",
+                         f", denoising (noise {config.noise_std:g})" if config.noise_std else "",
+                         ", binarised inputs" if config.binarise else ""])
+        return f"negative ELBO, {decoder}, β = {config.beta:g}{extra}"
+    if isinstance(config, VQVAE2Config):
+        if config.bottleneck == "continuous":
+            return "per-pixel MSE"
+        if config.bottleneck == "gaussian":
+            return (f"negative ELBO × 2σ²/N (σ = {config.decoder_std:g}), β = {config.beta:g}")
+        restarts = ", dead codes restarted" if config.restart else ""
+        return (f"per-pixel MSE + {config.commitment_weight:g} × commitment; codebooks of "
+                f"{config.codebook_size_top} and {config.codebook_size_bottom} codes learnt by "
+                f"EMA (decay {config.decay:g}){restarts}")
+    if isinstance(config, PixelCNNConfig):
+        given = " given the top grid" if config.cond_codebook_size else ""
+        return f"cross-entropy of the codes{given}"
+    return type(config).__name__
+
+
+def labels_seen(config) -> str:
+    """What a model saw of the labels in training."""
+    classes = getattr(config, "num_classes", 0)
+    if not classes:
+        return "none"
+    return (f"class-conditional ({classes} classes); the label hidden (\"no label\") on "
+            f"{config.label_dropout:.0%} of the training images")
+
+
+def scored_here(config) -> str:
+    """How chapter 5 scores a model of this config."""
+    from ..models.autoencoder import AEConfig
+    from ..models.pixelcnn import PixelCNNConfig
+    from ..models.vae import VAEConfig
+
+    if isinstance(config, PixelCNNConfig):
+        return "code length in bits (the rate); samples with and without a label"
+    if isinstance(config, VAEConfig):
+        trained = "binary cross-entropy" if config.likelihood == "bernoulli" else "a Gaussian"
+        return (f"test MSE of the decoded μ (trained on {trained}, scored in MSE); samples "
+                "from N(0, I); rate = KL / ln 2")
+    if isinstance(config, AEConfig):
+        return "test MSE; samples from a Gaussian fitted to its training codes; no rate"
+    return "test MSE; samples through its priors; rate = code length under its priors"
+
+
+def fairness_table(models: dict, recipes: dict) -> pd.DataFrame:
+    """One row per network chapter 5 compares, a VQ-VAE-2's priors on rows of their own: its
+    parameters (counted from the model), training loss, epochs and batch size (``recipes``:
+    {row name: its checkpoint's training settings, or None}), what it saw of the labels and
+    how it is scored here. Every entry is read from the loaded models and their checkpoints."""
+    networks = {}
+    for name, model in models.items():
+        networks[name] = model
+        priors = getattr(model, "priors", None)
+        if priors is not None:
+            networks.update({f"prior ({level})": getattr(priors, level)
+                             for level in ("top", "bottom")})
+    rows = []
+    for name, model in networks.items():
+        recipe = recipes.get(name) or {}
+        rows.append({"model": name, "parameters": own_parameters(model),
+                     "training loss": training_loss(model.config),
+                     "epochs": recipe.get("epochs"), "batch size": recipe.get("batch_size"),
+                     "labels seen": labels_seen(model.config),
+                     "scored here by": scored_here(model.config)})
+    table = pd.DataFrame(rows).set_index("model")
+    return table.astype({"epochs": "Int64", "batch size": "Int64"})  # None: not stored
 
 
 SUMMARY_METRICS = {"test_mse": "test MSE (lower is better)", "psnr": "PSNR, dB (higher is better)",

@@ -1,6 +1,7 @@
-"""The mechanisms of chapter 4 made visible: the PixelCNN's masks, its blind spot (measured
-through gradients, as Oord et al. 2016 and the UvA tutorial show it) and the quantiser (nearest
-code, straight-through gradient, EMA update), each run through the package's own code."""
+"""The mechanisms of chapter 4 made visible: the PixelCNN's masks, its receptive field (measured
+through gradients, as Oord et al. 2016 and the UvA tutorial show it: a blind spot of holes inside
+the field, and the positions beyond a finite stack's reach) and the quantiser (nearest code,
+straight-through gradient, EMA update), each run through the package's own code."""
 from __future__ import annotations
 
 import textwrap
@@ -59,6 +60,10 @@ def dependence(model, channels: int, grid: int, position: tuple[int, int],
     return x.grad[0].abs().sum(0)
 
 
+PLAIN = "plain masked convolutions"  # the designs receptive_fields measures
+GATED = "gated, vertical + horizontal stacks (this book's)"
+
+
 def receptive_fields(grid: int = 9, layers: int = 6, channels: int = 8, kernel: int = 3,
                      position: tuple[int, int] | None = None, seed: int = 0) -> dict:
     """The dependence maps of one output position for the plain stack and for the gated
@@ -68,53 +73,112 @@ def receptive_fields(grid: int = 9, layers: int = 6, channels: int = 8, kernel: 
         plain = PlainPixelCNN(channels, layers, kernel)
         gated = PixelCNN(PixelCNNConfig(codebook_size=4, grid_size=grid, channels=channels,
                                         layers=layers, kernel_size=kernel))
-        maps = {"plain masked convolutions": dependence(plain, channels, grid, position),
-                "gated, vertical + horizontal stacks (this book's)":
-                    dependence(gated, channels, grid, position, gated.context(n=1))}
+        maps = {PLAIN: dependence(plain, channels, grid, position),
+                GATED: dependence(gated, channels, grid, position, gated.context(n=1))}
     return {"position": position, "grid": grid, "layers": layers, "kernel": kernel,
             "maps": maps}
 
 
-def blind_spots(fields: dict) -> dict[str, int]:
-    """Per design: the earlier positions (raster order) the output does *not* depend on."""
-    i, j = fields["position"]
-    g = fields["grid"]
+LATER, SEEN, BLIND, BEYOND, OUTPUT = range(5)  # what field_kinds calls each position
+
+
+def field_kinds(field: torch.Tensor, position: tuple[int, int]) -> torch.Tensor:
+    """(G, G) map of what each position is to the output at ``position``, from its dependence
+    map ``field``: LATER (must not be seen), SEEN, BLIND (an earlier position inside the field's
+    outline, the smallest block of rows and columns holding every position it sees, that it
+    does not see: a hole), BEYOND (an earlier position outside that outline, past the reach of
+    a finite stack) or the OUTPUT itself."""
+    g = field.shape[-1]
+    i, j = position
     earlier = torch.arange(g * g).view(g, g) < i * g + j
-    return {name: int((earlier & (m == 0)).sum()) for name, m in fields["maps"].items()}
+    seen = earlier & (field != 0)
+    kinds = torch.full((g, g), LATER, dtype=torch.long)
+    kinds[earlier] = BEYOND
+    rows, cols = seen.nonzero(as_tuple=True)
+    if len(rows):  # the outline: rows from the highest seen to the output's, columns across
+        outline = torch.zeros_like(earlier)  # every seen one
+        outline[int(rows.min()):, int(cols.min()):int(cols.max()) + 1] = True
+        kinds[earlier & outline] = BLIND
+    kinds[seen] = SEEN
+    kinds[i, j] = OUTPUT
+    return kinds
 
 
-def receptive_field_figure(fields: dict):
-    """Side by side: for each design, the positions the output sees, the earlier positions it
-    misses (the blind spot), the later positions it must not see, and the output itself."""
-    i, j = fields["position"]
-    g = fields["grid"]
-    order = torch.arange(g * g).view(g, g)
-    colors = ["#f0f0f0", "#3182bd", "#de2d26", "#636363"]  # later, seen, blind, the output
-    labels = ["later (must not be seen)", "earlier, seen", "earlier, NOT seen (blind spot)",
-              "the output position"]
-    fig, axes = plt.subplots(1, len(fields["maps"]), figsize=(4.2 * len(fields["maps"]), 4.4))
-    for ax, (name, m) in zip(np.atleast_1d(axes), fields["maps"].items(), strict=True):
-        kind = torch.zeros(g, g, dtype=torch.long)  # 0: later
-        kind[(order < i * g + j) & (m > 0)] = 1
-        kind[(order < i * g + j) & (m == 0)] = 2
-        kind[i, j] = 3
-        ax.imshow(kind.numpy(), cmap=ListedColormap(colors), vmin=0, vmax=3)
+def unseen(field: torch.Tensor, position: tuple[int, int]) -> dict[str, int]:
+    """What the output at ``position`` sees of the ``earlier`` positions: how many it has
+    ``seen``, how many are its ``blind`` spot and how many lie ``beyond`` its field
+    (:func:`field_kinds`)."""
+    kinds = field_kinds(field, position)
+    counts = {name: int((kinds == kind).sum())
+              for name, kind in (("seen", SEEN), ("blind", BLIND), ("beyond", BEYOND))}
+    return {"earlier": sum(counts.values()), **counts}
+
+
+def field_counts(fields: dict) -> dict[str, dict[str, int]]:
+    """Per design of :func:`receptive_fields` (or :func:`prior_field`): :func:`unseen`'s
+    counts."""
+    return {name: unseen(m, fields["position"]) for name, m in fields["maps"].items()}
+
+
+def prior_field(config: PixelCNNConfig, name: str | None = None, seed: int = 0) -> dict:
+    """The dependence map of the last position of a prior's grid, which has every other
+    position before it, through an untrained PixelCNN built from ``config`` (the masks, the
+    kernel and the number of layers decide it, not the weights), in
+    :func:`receptive_fields`' form."""
+    g = config.grid_size
+    with seeded(seed):
+        prior = PixelCNN(config)
+        labels = torch.zeros(1, dtype=torch.long) if config.num_classes else None
+        cond = (torch.zeros(1, g, g, dtype=torch.long) if config.cond_codebook_size
+                else None)
+        name = name or f"{g}×{g} grid, {config.layers} layers"
+        field = dependence(prior, config.channels, g, (g - 1, g - 1),
+                           prior.context(labels, cond, n=1))
+    return {"position": (g - 1, g - 1), "grid": g, "layers": config.layers,
+            "kernel": config.kernel_size, "maps": {name: field}}
+
+
+def prior_reach(config: PixelCNNConfig) -> dict[str, int]:
+    """:func:`unseen`'s counts at the last position of a prior built from ``config``, with the
+    prior's ``grid`` and ``layers``."""
+    fields = prior_field(config)
+    (field,) = fields["maps"].values()
+    return {"grid": fields["grid"], "layers": fields["layers"],
+            **unseen(field, fields["position"])}
+
+
+def receptive_field_figure(*fields: dict, title: str | None = None):
+    """Side by side: for each design (each map of each ``fields``), the positions the output
+    sees, the earlier positions it misses inside its field (the blind spot) and beyond it, the
+    later positions it must not see, and the output itself."""
+    panels = [(f, name, m) for f in fields for name, m in f["maps"].items()]
+    colors = ["#f0f0f0", "#3182bd", "#de2d26", "#fdd0a2", "#636363"]  # by kind
+    labels = ["later (must not be seen)", "earlier, seen", "earlier, NOT seen: blind spot",
+              "earlier, NOT seen: beyond the field", "the output position"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 5.2))
+    for ax, (f, name, m) in zip(np.atleast_1d(axes), panels, strict=True):
+        g = f["grid"]
+        kind = field_kinds(m, f["position"])
+        counts = unseen(m, f["position"])
+        ax.imshow(kind.numpy(), cmap=ListedColormap(colors), vmin=0, vmax=4)
         ax.set_xticks(range(g))
         ax.set_yticks(range(g))
         ax.set_xticks(np.arange(-0.5, g), minor=True)
         ax.set_yticks(np.arange(-0.5, g), minor=True)
         ax.grid(which="minor", color="white", linewidth=1)
         ax.tick_params(which="both", length=0, labelsize=7)
-        blind = int((kind == 2).sum())
-        ax.set_title(f"{name}\n{blind} earlier position{'s' * (blind != 1)} unseen", fontsize=9)
+        ax.set_title(f"{name}\nof {counts['earlier']} earlier: {counts['blind']} in the blind "
+                     f"spot, {counts['beyond']} beyond the field", fontsize=9)
         ax.set_xlabel("column")
         ax.set_ylabel("row")
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="#999") for c in colors]
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle(f"What output ({i}, {j}) depends on: gradients through {fields['layers']} "
-                 f"layers of {fields['kernel']}×{fields['kernel']} masks, {g}×{g} grid",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title is None and len(fields) == 1:
+        f = fields[0]
+        title = (f"What output {f['position']} depends on: gradients through {f['layers']} "
+                 f"layers of {f['kernel']}×{f['kernel']} masks, {f['grid']}×{f['grid']} grid")
+    fig.suptitle(title or "What each output depends on (gradients)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.14, 1, 0.95))
     return fig
 
 

@@ -8,19 +8,16 @@ from threadpoolctl import threadpool_limits
 from ..models.common import batched
 
 
-def mse_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the pixels of each image pair: (N, C, H, W) x 2 → (N,)."""
-    return (x - y).pow(2).flatten(1).mean(1)
-
-
-def psnr_per_image(x: torch.Tensor, y: torch.Tensor, max_value: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio of each image pair in dB: 10 log10(max² / MSE), shape (N,)."""
-    return 10 * torch.log10(max_value ** 2 / mse_per_image(x, y).clamp_min(1e-10))
+def psnr_of_mse(mse: float, max_value: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of a mean squared error: 10 log10(max² / MSE)."""
+    return 10 * float(np.log10(max_value ** 2 / max(float(mse), 1e-10)))  # MSE 0: capped
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, max_value: float = 1.0) -> float:
-    """Mean PSNR in dB over the images."""
-    return float(psnr_per_image(x, y, max_value).mean())
+    """PSNR in dB of the MSE pooled over every pixel of every image, 10 log10(max² / MSE),
+    as the chapters define it. (The mean of per-image PSNRs is larger, by Jensen's
+    inequality: -log is convex, so it rewards a few near-perfect images.)"""
+    return psnr_of_mse((x.double() - y.double()).pow(2).mean(), max_value)
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +46,11 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
 
 def reconstruction_scores(model, images: torch.Tensor, device) -> dict:
     """The book's one test-MSE: mean per-pixel squared error of ``model.reconstruct`` over all
-    ``images``, and the mean PSNR (dB) of the same reconstructions."""
+    ``images``, and the PSNR (dB) of that MSE."""
     model.eval()
     recon = batched(model.reconstruct, images, device)
-    return {"test_mse": float((recon.double() - images.double()).pow(2).mean()),
-            "psnr": psnr(recon, images)}
+    mse = float((recon.double() - images.double()).pow(2).mean())
+    return {"test_mse": mse, "psnr": psnr_of_mse(mse)}
 
 
 def classifier_features(model, images: torch.Tensor, device) -> np.ndarray:
@@ -66,3 +63,30 @@ def predict(model, images: torch.Tensor, device) -> np.ndarray:
     """A classifier's class probabilities (N, classes) for a tensor of images."""
     model.eval()
     return batched(lambda x: torch.softmax(model(x), 1), images, device, 1000).numpy()
+
+
+def kernel_inception_distance(features_a, features_b) -> float:
+    """KID (Bińkowski et al. 2018, "Demystifying MMD GANs"): the unbiased estimate of the
+    squared maximum mean discrepancy between two feature sets (N, F) and (M, F), with the cubic
+    polynomial kernel k(a, b) = (a·b / F + 1)³,
+
+    MMD²_u = Σ_{i≠j} k(a_i, a_j) / N(N−1) + Σ_{i≠j} k(b_i, b_j) / M(M−1)
+             − 2 Σ_{i,j} k(a_i, b_j) / NM.
+
+    Its expectation is 0 for two samples of one distribution at any sample size (the Fréchet
+    distance's is not: its bias depends on the covariances, Chong & Forsyth 2020), so a single
+    estimate can be slightly negative.
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"KID needs two feature sets (N, F) and (M, F) of at least 2 rows "
+                         f"each, got shapes {a.shape} and {b.shape}.")
+    n, m, dim = len(a), len(b), a.shape[1]
+    with threadpool_limits(limits=1):
+        k_aa = (a @ a.T / dim + 1) ** 3
+        k_bb = (b @ b.T / dim + 1) ** 3
+        k_ab = (a @ b.T / dim + 1) ** 3
+    within_a = (k_aa.sum() - np.trace(k_aa)) / (n * (n - 1))
+    within_b = (k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+    return float(within_a + within_b - 2 * k_ab.mean())

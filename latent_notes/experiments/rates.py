@@ -2,17 +2,20 @@
 rate-distortion figure (Alemi et al. 2018, "Fixing a broken ELBO", plot rate against distortion
 the same way).
 
-- The VAE's rate is its KL term, E_x KL(q(z|x) || N(0, I)), over ln 2: the average number of
-  bits the code carries about the image beyond what the prior already says (Alemi et al. 2018,
-  section 2; the "bits-back" reading of Hinton & van Camp 1993).
+- The VAE's rate is its KL term, E_x KL(q(z|x) || N(0, I)), over ln 2. It is an upper bound
+  on the information the code carries, not that information: E_x KL(q(z|x) || p(z)) =
+  I_q(x; z) + KL(q(z) || p(z)), q(z) the aggregate posterior (Hoffman & Johnson 2016); and a
+  code length only through bits-back coding (Hinton & van Camp 1993; Alemi et al. 2018,
+  section 2).
 - VQ-VAE-2's rate is the length of its code grids under its own priors, −log2 p(codes), as an
   entropy coder driven by the two PixelCNNs would write it. The priors are class-conditional:
   given the class the length is −log2 p(c_top | y) − log2 p(c_bottom | c_top, y). Priors that
   learnt with label dropout also model the codes with no label, and −log2 p(c_top | ∅) −
-  log2 p(c_bottom | c_top, ∅) is the unconditional length, the one to set beside the VAE's
-  rate (neither is told the class). Without that, sending the class first (log2 C more bits)
-  gives an upper bound on the length under the class mixture p(c) = Σ_y p(c | y) / C. The
-  storage bound, positions × log2 K per level, is what the codes would take with no prior.
+  log2 p(c_bottom | c_top, ∅) is the unconditional length; sending the class first (log2 C
+  more bits) and the grids given it is another code a receiver that is not told the class can
+  decode. The rate to set beside the VAE's (neither is told the class) is the shorter of the
+  two (``shorter_code``). The storage bound, positions × log2 K per level, is what the codes
+  would take with no prior.
 - The AE has no rate: its code is a deterministic vector of real numbers, and nothing in its
   loss charges for what those numbers carry (storage, 32 bits a float, is not information).
   Neither has VQ-VAE-2's backbone with a continuous bottleneck, for the same reason; with a
@@ -86,10 +89,11 @@ def vqvae2_code_bits(model, images: torch.Tensor, labels: torch.Tensor, device,
     level's probability, summed over its positions, averaged over the images).
 
     ``top`` and ``bottom`` given the class, ``given_class`` their sum, ``with_class`` plus
-    log2 C (the class sent first: an upper bound on the length without it); where both priors
-    know "no label" (label dropout), ``top_unconditional``, ``bottom_unconditional`` and
-    ``unconditional``, the length when no one is told the class; ``rate``: the unconditional
-    length where there is one, else ``with_class``; ``storage``: positions × log2 K.
+    log2 C (the class sent first); where both priors know "no label" (label dropout),
+    ``top_unconditional``, ``bottom_unconditional`` and ``unconditional``, the length when no
+    one is told the class; ``rate``: the unconditional length where there is one, else
+    ``with_class``; ``storage``: positions × log2 K. The rate chapter 5 reports is the
+    shorter of the two codes that need no class at the receiver: ``bits[shorter_code(bits)]``.
     """
     priors = getattr(model, "priors", None)
     if priors is None:
@@ -122,8 +126,18 @@ def vqvae2_code_bits(model, images: torch.Tensor, labels: torch.Tensor, device,
                 with_class=given + (math.log2(classes) if classes else 0.0), storage=storage)
     if knows_no_label:
         bits["unconditional"] = bits["top_unconditional"] + bits["bottom_unconditional"]
-    bits["rate"] = bits.get("unconditional", bits["with_class"])
+    bits["rate"] = bits[shorter_code(bits)]  # the shorter of the two valid code lengths
     return bits
+
+
+def shorter_code(bits: dict[str, float]) -> str:
+    """Which of the two codes a receiver that is not told the class can decode is shorter:
+    "unconditional" (the grids under the priors' "no label") or "with_class" (the class sent
+    first, then the grids given it); "with_class" where the priors learnt no "no label". Both
+    are valid code lengths, so the rate is the shorter; a tie goes to "unconditional"."""
+    if bits.get("unconditional", np.inf) <= bits["with_class"]:
+        return "unconditional"
+    return "with_class"
 
 
 def beta_sweep(results: pd.DataFrame, dataset: str, latent_size: int) -> pd.DataFrame:

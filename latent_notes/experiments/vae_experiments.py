@@ -1,5 +1,5 @@
 """Chapter 3's experiments on a trained VAE: the bound and the likelihood, active units,
-denoising, perturbing μ and σ, the 2-D manifold, and plots.
+denoising, perturbing μ and σ, the 2-D manifold, what chapter 1's judge reads, and plots.
 
 Each function takes a trained :class:`latent_notes.models.vae.VAE` and returns image tensors
 shaped for :func:`latent_notes.experiments.plots.image_grid` (rows of images, flattened) or a
@@ -22,7 +22,7 @@ from ..models.common import batched, seeded
 from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 from ..training import progress_enabled
 from .latent import traverse
-from .metrics import psnr, reconstruction_scores
+from .metrics import predict, psnr, reconstruction_scores
 
 # -- evaluation ------------------------------------------------------------------------------
 
@@ -117,8 +117,8 @@ def active_units(model: VAE, images: torch.Tensor, device, threshold: float = 0.
 
 
 class Denoised(NamedTuple):
-    psnr_in: float  # mean PSNR (dB) of the noisy inputs against the clean images
-    psnr_out: float  # mean PSNR (dB) of the model's outputs against the clean images
+    psnr_in: float  # PSNR (dB) of the noisy inputs' MSE against the clean images
+    psnr_out: float  # PSNR (dB) of the model's outputs' MSE against the clean images
     noisy: torch.Tensor  # (N, C, H, W)
     output: torch.Tensor  # (N, C, H, W)
 
@@ -210,6 +210,99 @@ def traversal_by_beta(models: dict, image: torch.Tensor, images: torch.Tensor, v
             labels.append(f"β={beta:g}, z[{dim}]")
         frames.append(walk.flatten(0, 1))
     return torch.cat(frames), labels, pd.DataFrame(rows)
+
+
+# -- what chapter 1's judge reads, and how far images differ ---------------------------------
+
+def confident_share(judge, images: torch.Tensor, device, confidence: float = 0.9) -> float:
+    """The share of ``images`` to which the judge (chapter 1's classifier) gives one class a
+    probability of at least ``confidence``; NaN without a judge or images."""
+    if judge is None or len(images) == 0:
+        return math.nan
+    return float((predict(judge, images, device).max(1) >= confidence).mean())
+
+
+def same_reading(judge, images: torch.Tensor, reference, device) -> float:
+    """The share of ``images`` the judge reads as ``reference``: labels (N,), or images whose
+    reading is the reference; NaN without a judge."""
+    if judge is None or len(images) == 0:
+        return math.nan
+    if reference.dim() > 1:  # images: the classes the judge reads in them
+        reference = torch.as_tensor(predict(judge, reference, device).argmax(1))
+    return float((torch.as_tensor(predict(judge, images, device).argmax(1)) == reference)
+                 .float().mean())
+
+
+def pair_difference(images: torch.Tensor, seed: int = 0) -> float:
+    """Mean absolute pixel difference between random pairs of ``images`` (each against the
+    next in a seeded shuffle): how much two images of the set differ, per pixel."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    shuffled = images[order].double()
+    return float((shuffled[1:] - shuffled[:-1]).abs().mean())
+
+
+def neighbour_difference(grid: torch.Tensor, steps: int) -> float:
+    """Mean absolute pixel difference between neighbouring cells (side by side, or one above
+    the other) of a decoded ``steps`` x ``steps`` grid, :func:`manifold`'s output."""
+    cells = grid.double().view(steps, steps, -1)  # (rows, columns, pixels)
+    across = (cells[:, 1:] - cells[:, :-1]).abs().mean(-1)  # (steps, steps - 1)
+    down = (cells[1:] - cells[:-1]).abs().mean(-1)  # (steps - 1, steps)
+    return float(torch.cat([across.flatten(), down.flatten()]).mean())
+
+
+@torch.no_grad()
+def judged_scores(model: VAE, images: torch.Tensor, labels: torch.Tensor, device, judge=None,
+                  samples: int = 500, seed: int = 0, confidence: float = 0.9) -> dict:
+    """What a trained VAE's code and samples look like, in numbers: the median σ of q(z | x)
+    and the mean standard deviation of μ over ``images``; the share of its reconstructions
+    the judge reads as their ``labels``; the share of ``samples`` prior samples it reads with
+    probability ≥ ``confidence``, and how much two samples differ per pixel."""
+    model.eval()
+    mu, logvar = batched(lambda x: torch.cat(model.posterior(x), 1), images,
+                         device).chunk(2, 1)  # (N, D) each
+    drawn = model.sample(samples, seed=seed).cpu()
+    return {"sigma_median": float(torch.exp(0.5 * logvar).median()),
+            "mu_spread": float(mu.std(0).mean()),
+            "recon_same_label": same_reading(judge, batched(model.reconstruct, images, device),
+                                             labels, device),
+            "sample_confident_share": confident_share(judge, drawn, device, confidence),
+            "sample_difference": pair_difference(drawn, seed)}
+
+
+def perturbation_effect(frames: torch.Tensor, still: torch.Tensor, amounts, device,
+                        judge=None) -> pd.DataFrame:
+    """How far each column of ``frames`` (N, len(amounts), C, H, W) moved from ``still``
+    (N, C, H, W), the undisturbed decode(μ): its mean absolute pixel change and the share the
+    judge reads as the same digit as ``still`` (NaN without a judge), one row per amount."""
+    return pd.DataFrame([{"amount": float(amount),
+                          "mean_change": float((frames[:, j] - still).abs().mean()),
+                          "same_reading": same_reading(judge, frames[:, j], still, device)}
+                         for j, amount in enumerate(amounts)])
+
+
+@torch.no_grad()
+def judged_paths(model: VAE, images: torch.Tensor, labels: torch.Tensor, device, judge,
+                 pairs: int = 100, steps: int = 9, confidence: float = 0.9,
+                 seed: int = 0) -> dict:
+    """Up to ``pairs`` random pairs of ``images`` with different labels, joined in the latent
+    space (decode the line between their μ) and in pixels (blend them): the share of each
+    path's inner frames (the ends left out) the judge reads with probability ≥ ``confidence``."""
+    generator = torch.Generator().manual_seed(seed)
+    a, b = (torch.randperm(len(images), generator=generator) for _ in range(2))
+    keep = labels[a] != labels[b]
+    a, b = a[keep][:pairs], b[keep][:pairs]
+    if len(a) == 0:  # every image has the same label: no pair to join
+        return {"latent": math.nan, "pixels": math.nan, "pairs": 0}
+    model.eval()
+    mu_a, mu_b = (batched(model.encode, images[i], device) for i in (a, b))
+    t = torch.linspace(0, 1, steps)[1:-1]  # the inner frames' positions, (steps - 2,)
+    codes = (1 - t.view(-1, 1, 1)) * mu_a + t.view(-1, 1, 1) * mu_b  # (steps - 2, pairs, D)
+    t = t.view(-1, 1, 1, 1, 1)
+    blends = (1 - t) * images[a] + t * images[b]  # (steps - 2, pairs, C, H, W)
+    latent_frames = batched(model.decode, codes.flatten(0, 1), device)
+    return {"latent": confident_share(judge, latent_frames, device, confidence),
+            "pixels": confident_share(judge, blends.flatten(0, 1), device, confidence),
+            "pairs": len(a)}
 
 
 def rate_distortion_plot(table: pd.DataFrame, title: str):
