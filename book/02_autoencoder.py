@@ -30,12 +30,31 @@
 # best *linear* compression (PCA) it does; what the space of codes looks like when you walk
 # through it, blend two codes or draw random ones; and how much a simple classifier can read
 # off the codes.
-
-# %% [markdown]
+#
+# *This page was executed on {glue:text}`page_run`.*
+#
+# ```{glue:figure} lead_figure
+# :name: fig-lead-02
+#
+# The autoencoder of this chapter, drawn from the model itself: each box is a layer's output with
+# its shape, the orange box is the code (the section *The network* reads it).
+# ```
+#
+# :::{admonition} Running this chapter, and its parameters
+# :class: dropdown
+#
 # **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
 # trained: the published edition's models are downloaded and checked with
 # `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
 # Colab.
+#
+# **Parameters.** The folded cells below (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values, then, in papermill's injected cell, the values
+# this page was executed with. The standard and full profiles override some of them, and so
+# can you: `papermill -p NAME VALUE`, or `-p 02.NAME=VALUE` on the book's build. The
+# cell after them checks them (a wrong value is named with its fix), seeds every random
+# generator, picks the device and loads the data.
+# :::
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -53,7 +72,7 @@ import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
-from latent_notes.book.notebook import glue, start_chapter
+from latent_notes.book.notebook import glue, lead_figure, start_chapter
 from latent_notes.book.parameters import AutoencoderParameters
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import diagrams, latent, plots, probes
@@ -88,17 +107,8 @@ interpolation_steps = 9  # frames, both ends included
 noise_latent = None  # model of the noise experiment (None: largest of latent_sizes)
 noise_scales = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]  # std devs of each coordinate
 n_samples = 16  # random codes decoded per distribution
-probe_train = 2000  # training codes for the linear probes (None: all)
+probe_train = None  # training codes for the linear probes (None: all)
 tsne_points = 500  # test codes on the t-SNE map
-
-# %% [markdown]
-# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (a subset of MNIST, a few epochs), then, in
-# papermill's injected cell, the values this page was executed with. The standard and full
-# profiles override some of them, and so can you:
-# `papermill -p NAME VALUE`, or `-p 02.NAME=VALUE` on the book's build. The next cell
-# checks them (a wrong value is named with its fix), seeds every random generator, picks
-# the device and loads the data.
 
 # %% tags=["hide-input"]
 chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
@@ -143,8 +153,8 @@ print("latent sizes:", sizes)
 autoencoders = families.FAMILIES["ae"]
 example = Autoencoder(autoencoders.configure(data, latent_size=traversal_latent,
                                              width=width)).eval()
-diagrams.draw(diagrams.architecture(example),
-              f"The autoencoder for {data.name}, code of {traversal_latent} numbers");
+lead_figure(diagrams.draw(diagrams.architecture(example),
+                          f"The autoencoder for {data.name}, code of {traversal_latent} numbers"))
 print(f"{count_parameters(example):,} parameters")
 
 # %% [markdown]
@@ -191,7 +201,8 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
 # Principal component analysis is the best *linear* compression: projecting the centred images
 # on the first $D$ principal directions $W \in \mathbb{R}^{CHW \times D}$ and back,
 # $\hat x = \bar x + W W^\top (x - \bar x)$ ($\bar x$ the mean training image), gives the
-# smallest squared error any linear encoder and decoder with a $D$-dimensional code can reach (a linear autoencoder trained by gradient
+# smallest squared error any linear encoder and decoder with a $D$-dimensional code can reach (a
+# linear autoencoder trained by gradient
 # descent finds the same subspace: {cite:t}`baldi1989neural`). We fit PCA on the same training
 # images and measure both on the **whole** test set, with the autoencoders' final weights. The
 # non-linear model is only worth its convolutions if it does better.
@@ -643,7 +654,8 @@ glue("probe_trend",
 #
 # PCA has $D \times CHW$ numbers to fit and no iterations to over-fit with; the autoencoder
 # has {glue:text}`params_example:,` weights at a code of
-# {glue:text}`traversal_latent_size` numbers. With 500 images the autoencoder's training error keeps
+# {glue:text}`traversal_latent_size` numbers. With 500 images the autoencoder's training error
+# keeps
 # falling while its test error stalls, so the gap between training and test error is the one
 # to watch, and the autoencoder's lead over PCA can shrink or vanish at large code sizes. The
 # training curves and the sweep's table show both.

@@ -18,7 +18,9 @@
 #
 # The autoencoder of the last chapter squeezes an image into a code and rebuilds it, but its
 # codes are scattered wherever training happened to put them: pick a random point of its latent
-# space and decode it, and you mostly get a smudge. A **variational autoencoder** (VAE) {cite:p}`kingma2014auto,rezende2014stochastic` changes two things. Its encoder answers with a whole
+# space and decode it, and you mostly get a smudge. A **variational autoencoder** (VAE)
+# {cite:p}`kingma2014auto,rezende2014stochastic` changes two things. Its encoder answers with a
+# whole
 # Gaussian, a mean μ and a spread σ per latent dimension, instead of one point; and its loss
 # pulls those Gaussians towards a fixed prior, the standard normal $\mathcal{N}(0, I)$. After
 # training, codes drawn from the prior decode to plausible images: the VAE can *generate*.
@@ -29,12 +31,31 @@
 # and σ each control, and how to measure a VAE beyond its loss: an importance-sampled
 # likelihood, the number of active latent units and a linear probe. At the end the same model
 # denoises digits and learns colour photographs.
-
-# %% [markdown]
+#
+# *This page was executed on {glue:text}`page_run`.*
+#
+# ```{glue:figure} lead_figure
+# :name: fig-lead-03
+#
+# The VAE of this chapter, drawn from the model itself: the encoder's two heads μ and log σ², the
+# code z drawn from them, and the decoder (the section *The model* reads it).
+# ```
+#
+# :::{admonition} Running this chapter, and its parameters
+# :class: dropdown
+#
 # **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
 # trained: the published edition's models are downloaded and checked with
 # `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
 # Colab.
+#
+# **Parameters.** The folded cells below (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values, then, in papermill's injected cell, the values
+# this page was executed with. The standard and full profiles override some of them, and so
+# can you: `papermill -p NAME VALUE`, or `-p 03.NAME=VALUE` on the book's build. The
+# cell after them checks them (a wrong value is named with its fix), seeds every random
+# generator, picks the device and loads the data.
+# :::
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -54,7 +75,7 @@ import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
-from latent_notes.book.notebook import glue, show_source, start_chapter
+from latent_notes.book.notebook import glue, lead_figure, show_source, start_chapter
 from latent_notes.book.parameters import VAEParameters
 from latent_notes.data import load_data, one_per_class, with_binarised_test
 from latent_notes.experiments import diagrams, latent, plots, probes, published
@@ -89,7 +110,7 @@ side_epochs = 3  # epochs of the smaller experiments (loss terms, 2-D, denoising
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)
 eval_images = None  # binarised test images of the likelihood estimate (None: all)
-probe_train = 2000  # training codes for the linear probe (None: all)
+probe_train = None  # training codes for the linear probe (None: all)
 tsne_points = 1000  # points in each t-SNE map
 colour_dataset = "photos"  # photos | cifar10 | folder:PATH (None: no colour)
 colour_image_size = 64  # side of the colour images (64 or 128)
@@ -99,15 +120,6 @@ colour_batch_size = 16  # images per gradient step for the colour VAE
 judge_epochs = 4  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
-
-# %% [markdown]
-# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
-# papermill's injected cell, the values this page was executed with. The standard and full
-# profiles override some of them, and so can you:
-# `papermill -p NAME VALUE`, or `-p 03.NAME=VALUE` on the book's build. The next cell
-# checks them (a wrong value is named with its fix), seeds every random generator, picks
-# the device and loads the data.
 
 # %% tags=["hide-input"]
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
@@ -147,7 +159,8 @@ print(data, "on", chapter.device)
 # probability the decoder computes through a sigmoid; for photographs a **Gaussian** around
 # the decoder's mean image fits better.
 #
-# Training should make the data likely, $\log p_\theta(x) = \log \int p_\theta(x \mid z)\,p(z)\,dz$,
+# Training should make the data likely, $\log p_\theta(x) = \log \int p_\theta(x \mid
+# z)\,p(z)\,dz$,
 # but that integral over all codes is out of reach. The trick is an **encoder**
 # $q_\phi(z \mid x) = \mathcal{N}(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))$ that
 # guesses which codes could have made $x$. For any such guess
@@ -197,14 +210,15 @@ print(data, "on", chapter.device)
 
 # %%
 model = vae.VAE(model_config)
-diagrams.draw(diagrams.architecture(model),
-              f"The VAE for {data.name}: two heads, a draw, a decoder");
+lead_figure(diagrams.draw(diagrams.architecture(model),
+                          f"The VAE for {data.name}: two heads, a draw, a decoder"))
 
 # %% [markdown]
 # The figure is drawn from the model itself (one image through it, each layer reporting its
 # output's shape): the encoder's last layer splits into the two heads, μ and log σ², each of
 # $D$ = {glue:text}`latent_size` numbers; the code $z$ is drawn from them, and only $z$
-# reaches the decoder. The model has {glue:text}`n_params:,` parameters. Its verbs are `posterior` (image → μ,
+# reaches the decoder. The model has {glue:text}`n_params:,` parameters. Its verbs are `posterior`
+# (image → μ,
 # log σ²), `reparameterise` (μ, log σ² → a code), `decode` (code → image) and `sample` (codes
 # from the prior → images), plus the ones every family of the book shares: `encode` (image →
 # μ, the code a probe reads) and `reconstruct` (decode(μ)).
@@ -467,14 +481,16 @@ size_table.round(4).set_index("latent_size")
 # So we train one more VAE, with the architecture, latent size and recipe of the β = 1 model,
 # on black-and-white images. Each time a training image is used it is drawn afresh as
 # $x_b \sim \mathrm{Bernoulli}(x)$, each pixel 1 with its grey level as probability
-# (*dynamic binarisation*, as in {cite:t}`burda2016importance`; the model config's `binarise`), and the
+# (*dynamic binarisation*, as in {cite:t}`burda2016importance`; the model config's `binarise`), and
+# the
 # test images are binarised once, by a seeded generator, so every run scores the same ones.
 # On those we report two numbers, in nats per image:
 #
 # - the **negative ELBO**, averaged over the images. The training loss is a one-sample
 #   estimate of it (one $z$ per image and step); here the KL term is the closed form and the
 #   reconstruction term one draw of $z$ per image, averaged over all of them.
-# - the **importance-sampled negative log-likelihood** {cite:p}`burda2016importance`. With $K$ codes
+# - the **importance-sampled negative log-likelihood** {cite:p}`burda2016importance`. With $K$
+# codes
 #   $z_k \sim q_\phi(z \mid x)$,
 #   $\log p_\theta(x) \approx \log \frac1K \sum_k p_\theta(x \mid z_k)\,p(z_k)
 #   / q_\phi(z_k \mid x)$. For $K = 1$ its expectation is the ELBO, and it rises towards
@@ -634,7 +650,9 @@ two_d.round(4)
 #
 # ## A 2-D latent space: the manifold
 #
-# With two latent dimensions we can decode a whole grid of codes (figure 4 of {cite:t}`kingma2014auto`). The grid is evenly spaced in prior probability, mapped through the inverse
+# With two latent dimensions we can decode a whole grid of codes (figure 4 of
+# {cite:t}`kingma2014auto`). The grid is evenly spaced in prior probability, mapped through the
+# inverse
 # Gaussian CDF, so each cell covers the same prior mass.
 
 # %%
@@ -751,7 +769,8 @@ paths
 #
 # A VAE need not reconstruct its own input. Feed the encoder a noisy image
 # $\tilde x = \operatorname{clip}(x + \sigma_n \varepsilon)$ and ask the decoder for the clean
-# $x$: the loss is unchanged except that the target is $x$ ({cite:t}`vincent2008extracting` for the plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
+# $x$: the loss is unchanged except that the target is $x$ ({cite:t}`vincent2008extracting` for the
+# plain denoising autoencoder). We train one VAE per noise level $\sigma_n$ and measure the
 # **peak signal-to-noise ratio** $\mathrm{PSNR} = 10 \log_{10}(1 / \mathrm{MSE})$ dB of the
 # noisy input and of the VAE's output, both against the clean test images, with the MSE taken
 # over every pixel of every test image (pixels in $[0, 1]$).

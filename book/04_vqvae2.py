@@ -17,14 +17,14 @@
 # # 4. VQ-VAE-2: discrete latent grids and an autoregressive prior
 #
 # The autoencoders so far squeeze an image into one short vector of real numbers, and the VAE
-# charges, through its KL term, for every nat those numbers carry about the image: with a
-# few numbers for the whole image, both lose fine detail. VQ-VAE {cite:p}`oord2017neural`
-# keeps a **grid** of latents instead, one per image region, and each latent is not a real vector but a choice
-# among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
+# charges, through its KL term, at least a nat for every nat of information those numbers
+# carry about the image: with a few numbers for the whole image, both lose fine detail.
+# VQ-VAE {cite:p}`oord2017neural` keeps a **grid** of latents instead, one per image region,
+# and each latent is not a real vector but a choice among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
 # integers, like a tiny picture painted with $K$ colours, and the decoder turns that picture
-# back into pixels. VQ-VAE-2 {cite:p}`razavi2019generating` stacks two such grids: a coarse top grid
-# meant for the global shape and a finer bottom grid meant for the details (whether a run
-# learns that split is measured below). Being discrete does not add
+# back into pixels. VQ-VAE-2 {cite:p}`razavi2019generating` stacks two such grids: a coarse
+# top grid meant for the global shape and a finer bottom grid meant for the details (whether
+# a run learns that split is measured below). Being discrete does not add
 # information, it caps it: a position holds at most $\log_2 K$ bits, a $G \times G$ grid at
 # most $G^2 \log_2 K$. What the grid gains is room (many positions, one per region) and no
 # KL price on what they carry; chapter 5 sets the sizes side by side.
@@ -36,12 +36,31 @@
 # **What you will learn:** what a grid of discrete codes can hold, how a codebook is learnt
 # (straight-through gradients, the commitment loss, moving averages, restarts of dead codes),
 # why two levels, and how a PixelCNN over codes turns the autoencoder into a generator.
-
-# %% [markdown]
+#
+# *This page was executed on {glue:text}`page_run`.*
+#
+# ```{glue:figure} lead_figure
+# :name: fig-lead-04
+#
+# VQ-VAE-2's two levels, drawn from the model itself: two encoders, two quantisers with their
+# codebooks, one decoder (the section *Two levels: the data flow* reads it).
+# ```
+#
+# :::{admonition} Running this chapter, and its parameters
+# :class: dropdown
+#
 # **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
 # trained: the published edition's models are downloaded and checked with
 # `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
 # Colab.
+#
+# **Parameters.** The folded cells below (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values, then, in papermill's injected cell, the values
+# this page was executed with. The standard and full profiles override some of them, and so
+# can you: `papermill -p NAME VALUE`, or `-p 04.NAME=VALUE` on the book's build. The
+# cell after them checks them (a wrong value is named with its fix), seeds every random
+# generator, picks the device and loads the data.
+# :::
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -61,7 +80,7 @@ import pandas as pd
 import torch
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
-from latent_notes.book.notebook import glue, show_source, start_chapter
+from latent_notes.book.notebook import glue, lead_figure, show_source, start_chapter
 from latent_notes.book.parameters import VQVAE2Parameters
 from latent_notes.data import load_data, one_per_class
 from latent_notes.experiments import diagrams, latent, mechanisms, plots
@@ -109,15 +128,6 @@ judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is traine
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
 colour_subset = None  # cap on the colour training images (None: all of them)
 colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epochs)
-
-# %% [markdown]
-# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (the embedded digits, a few epochs), then, in
-# papermill's injected cell, the values this page was executed with. The standard and full
-# profiles override some of them, and so can you:
-# `papermill -p NAME VALUE`, or `-p 04.NAME=VALUE` on the book's build. The next cell
-# checks them (a wrong value is named with its fix), seeds every random generator, picks
-# the device and loads the data.
 
 # %% tags=["hide-input"]
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
@@ -180,7 +190,8 @@ print(data, "on", dev)
 #
 # A code that no vector picks receives no update and is wasted: a **dead code**. We restart
 # each code whose average count $N_k$ falls below one vector per batch on a randomly chosen
-# encoder output of the current batch (as in Jukebox: {cite:t}`dhariwal2020jukebox`). The codebook's
+# encoder output of the current batch (as in Jukebox: {cite:t}`dhariwal2020jukebox`). The
+# codebook's
 # health is read from two numbers on the test images: **usage**, the fraction of the $K$ codes
 # picked at least once, and **perplexity** $\exp(-\sum_k p_k \log p_k)$ with $p_k$ the share of
 # code $k$, the number of equally used codes the histogram is worth.
@@ -243,8 +254,8 @@ show_source(VectorQuantiserEMA.forward, VectorQuantiserEMA._update,
 
 # %%
 untrained = VQVAE2(vqvae2s.configure(data, **vqvae2s.split(settings)[0]))
-diagrams.draw(diagrams.architecture(untrained),
-              f"VQ-VAE-2 for {data.name}: bottom level (lower row), top level");
+lead_figure(diagrams.draw(diagrams.architecture(untrained),
+                          f"VQ-VAE-2 for {data.name}: bottom level (lower row), top level"))
 
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
@@ -421,7 +432,8 @@ glue("walk_inside_bottom", walk_summary.loc["bottom", "share_inside"])
 # divide the work, the top codes the coarse layout and the bottom codes the detail drawn on
 # it {cite:p}`razavi2019generating`. Read together with the codebooks' usage and the bits a top
 # code carries (as the top prior, trained below, scores the test codes without a label), the
-# traversal gives this run's verdict. {glue:text}`levels_verdict` The two priors below follow the model's division whatever it
+# traversal gives this run's verdict. {glue:text}`levels_verdict` The two priors below follow the
+# model's division whatever it
 # learnt: the top prior models the top grid, the bottom prior the bottom grid given the top
 # one.
 #
@@ -856,7 +868,8 @@ glue("colour_usage_bottom", colour_stats["usage_bottom"])
 # On {glue:text}`colour_name` the colour model reaches a test MSE of
 # {glue:text}`colour_mse:.4f` with {glue:text}`colour_usage_top:.0%` of its top codes and
 # {glue:text}`colour_usage_bottom:.0%` of its bottom codes in use. {glue:text}`colour_bits`
-# {glue:text}`colour_field_text` A prior that does not see the whole grid can draw texture that holds together locally and
+# {glue:text}`colour_field_text` A prior that does not see the whole grid can draw texture that
+# holds together locally and
 # still no scene that holds together across the image; look for both in the samples above.
 # VQ-VAE-2's large, attention-augmented priors narrow that gap on ImageNet, and even there the
 # paper's best samples were picked by classifier-based rejection sampling: a pretrained

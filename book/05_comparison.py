@@ -26,12 +26,31 @@
 # simple classifier reads the codes, and how good the generated images are, judged by chapter
 # 1's deep CNN. At the end, the results of every chapter are gathered into one table, and
 # VQ-VAE-2 meets every code size of chapter 2's autoencoder.
-
-# %% [markdown]
+#
+# *This page was executed on {glue:text}`page_run`.*
+#
+# ```{glue:figure} lead_figure
+# :name: fig-lead-05
+#
+# The three models this chapter compares, drawn from the models themselves (the section *The three
+# models* reads them).
+# ```
+#
+# :::{admonition} Running this chapter, and its parameters
+# :class: dropdown
+#
 # **Running this chapter.** {glue:text}`run_cost`. Trained models can be fetched instead of
 # trained: the published edition's models are downloaded and checked with
 # `-p weights auto` (papermill) or `-p weights=auto` (the book's build), and by default in
 # Colab.
+#
+# **Parameters.** The folded cells below (click to open them) hold the chapter's imports
+# and parameters: the quick profile's values, then, in papermill's injected cell, the values
+# this page was executed with. The standard and full profiles override some of them, and so
+# can you: `papermill -p NAME VALUE`, or `-p 05.NAME=VALUE` on the book's build. The
+# cell after them checks them (a wrong value is named with its fix), seeds every random
+# generator, picks the device and loads the data.
+# :::
 
 # %% tags=["remove-cell"]
 # Colab, or any Python where the package is missing: install it from the repository.
@@ -52,7 +71,7 @@ import torch
 from IPython.display import display
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
-from latent_notes.book.notebook import download_link, glue, start_chapter
+from latent_notes.book.notebook import download_link, glue, lead_figure, start_chapter
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import (
@@ -102,15 +121,6 @@ vq_epochs = 5  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which tra
 vq_batch_size = 64  # the same-backbone AE and VAE of section 1 on VQ-VAE-2's own
 vq_lr = 1e-3  # encoders and decoders
 
-# %% [markdown]
-# **Parameters.** The folded cells above (click to open them) hold the chapter's imports
-# and parameters: the quick profile's values (a subset of MNIST, a few epochs), then, in
-# papermill's injected cell, the values this page was executed with. The standard and full
-# profiles override some of them, and so can you:
-# `papermill -p NAME VALUE`, or `-p 05.NAME=VALUE` on the book's build. The next cell
-# checks them (a wrong value is named with its fix), seeds every random generator, picks
-# the device and loads the data.
-
 # %% tags=["hide-input"]
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
@@ -148,8 +158,8 @@ judged = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
                         lr=judge_lr, run=run)
 judge = judged.model
 display(pd.DataFrame(origin))
-diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
-                   for name, model in models.items()});
+lead_figure(diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
+                               for name, model in models.items()}))
 
 # %% [markdown]
 # ### What each model is
@@ -325,7 +335,8 @@ pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
 # %% [markdown]
 # Moving one of the AE's four most spread coordinates through −2σ … +2σ changes a pixel by
 # {glue:text}`change_ae:.3f` on average over the row (against the unchanged middle column),
-# one of the VAE's four coordinates of largest KL by {glue:text}`change_vae:.3f`. Replacing VQ-VAE-2's centre top code changes a pixel by
+# one of the VAE's four coordinates of largest KL by {glue:text}`change_vae:.3f`. Replacing VQ-
+# VAE-2's centre top code changes a pixel by
 # {glue:text}`change_vqvae2:.2g` on average, and {glue:text}`share_vqvae2:.0%` of that change
 # falls inside the {glue:text}`vq_cell` pixels the code sits over: {glue:text}`locality_text`.
 # Whether one coordinate of the AE or the VAE stands for one property of the digit (slant,
@@ -406,7 +417,8 @@ explorers.compare_families(models, test_x, test_y, data.classes, ends,
 # priors and without labels. Does a code still make the class easy to read? With every label
 # available the question is nearly empty: on this run a classifier on the
 # {glue:text}`n_pixels` raw pixels already reaches {glue:text}`all_pixels:.1%` with
-# {glue:text}`all_label` (the table below). The sharper question is the one {cite:t}`kingma2014semi` asked: **how few
+# {glue:text}`all_label` (the table below). The sharper question is the one
+# {cite:t}`kingma2014semi` asked: **how few
 # labels** does a classifier need on top of a code? We draw class-balanced labelled sets of
 # `labels_per_class` training images (`label_repeats` draws each, the same images for every
 # input), fit two small classifiers on them and score them on the whole test set:

@@ -90,3 +90,26 @@ def test_intro_and_chapters_quote_the_recorded_run_times():
     for chapter in build.toc_chapters():
         page = re.sub(r"<[^>]+>", "", (HTML / "book" / f"{chapter}.html").read_text())
         assert runtimes.cost_sentence(chapter, times).split(";")[0] in page, chapter
+
+
+@pytest.mark.parametrize("chapter", build.toc_chapters())
+def test_the_first_screen_says_what_the_page_ran_on_and_leads_with_a_figure(chapter):
+    """The page's first line names the data, profile and seed it was executed with; its lead
+    figure and the folded "Running this chapter" note come before any code cell; a glued
+    number is not set in bold; no checkpoint hash is printed."""
+    from latent_notes.data import DESCRIPTIONS
+
+    page = (HTML / "book" / f"{chapter}.html").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    edition = json.loads((ROOT / "_build" / "reports" / f"{chapter}.edition.json").read_text())
+    line = re.search(r"This page was executed on (.*?)\.", text)
+    assert line, f"{chapter}: no line saying what the page was executed on"
+    assert DESCRIPTIONS[edition["dataset"]] in line[1], line[1]
+    assert "the quick profile, seed 0" in line[1], line[1]
+    body = page[page.index('<main'):]
+    first_code = body.index('class="cell')
+    assert body.index('id="fig-lead-') < first_code, f"{chapter}: the lead figure is not first"
+    assert body.index("<img", body.index('id="fig-lead-')) < first_code
+    assert body.index("Running this chapter, and its parameters") < first_code
+    assert "latent-notes.css" in page and (HTML / "_static" / "latent-notes.css").exists()
+    assert not re.search(r"\b[0-9a-f]{16,}\b", text), re.search(r"\b[0-9a-f]{16,}\b", text)[0]

@@ -50,8 +50,9 @@ def test_masks_are_causal(kernel_size, conditioned):
             assert grad[future].abs().max() == 0, f"output ({i},{j}) sees its own or later inputs"
 
 
-def test_no_blind_spot():
-    """With enough layers every earlier position is seen, including those up and to the right."""
+def test_with_enough_layers_nothing_earlier_lies_beyond_the_field():
+    """With enough layers every earlier position is seen, including those up and to the right
+    (no blind spot, and nothing beyond the field: chapter 4 measures both)."""
     torch.manual_seed(0)
     g = 5
     model = PixelCNN(PixelCNNConfig(codebook_size=4, grid_size=g, channels=8, layers=6))

@@ -108,6 +108,20 @@ def glue(name: str, value, display: bool = False) -> None:
 _glue = glue  # for Chapter's methods, whose ``glue`` argument is a name
 
 
+def lead_figure(figure) -> None:
+    """Make ``figure`` the page's lead figure: in the built book it is shown once, at the top
+    of the page ({glue:figure}`lead_figure`, before the set-up cells), not where it was drawn;
+    without myst-nb (Colab, Jupyter) it stays where it was drawn."""
+    try:
+        import myst_nb  # noqa: F401
+    except ImportError:
+        return
+    import matplotlib.pyplot as plt
+
+    glue("lead_figure", figure, display=False)
+    plt.close(figure)
+
+
 def download_link(table, filename: str):
     """A link that downloads ``table`` as a CSV file, with the data inside the page itself: it
     works in the rendered book, in Jupyter and in Colab, and writes no file anywhere."""

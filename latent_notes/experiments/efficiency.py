@@ -260,7 +260,9 @@ def label_efficiency_plot(table: pd.DataFrame, title: str):
         x = table["setting"].map(_per_class)
         table["labels_per_class"] = x.replace(np.inf, 10 * x[np.isfinite(x)].max())
     models = list(dict.fromkeys(table["model"]))
-    colors = dict(zip(models, plt.get_cmap("tab10").colors, strict=False))
+    from .plots import model_colour  # matplotlib only when a figure is drawn
+
+    colors = {model: model_colour(model, i) for i, model in enumerate(models)}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     panels = ((axes[0], "probe_accuracy", "logistic-regression probe"),
               (axes[1], "knn_accuracy", "k-NN probe"), (axes[1], "spread_accuracy", None))

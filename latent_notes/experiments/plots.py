@@ -92,11 +92,23 @@ def confusion_matrix_plot(true, predicted, classes, title: str = "Confusion matr
     return fig
 
 
+# one colour per model in every figure of the book (seaborn's default palette, colour-blind
+# safe in this order); the baselines in greys
+MODEL_COLOURS = {"ae": "#1f77b4", "vae": "#ff7f0e", "vqvae2": "#2ca02c", "pixels": "#7f7f7f",
+                 "pca": "#b0b0b0", "train images": "#000000"}
+
+
+def model_colour(name: str, fallback_index: int = 0) -> str:
+    """The book's colour of a model (``MODEL_COLOURS``), else a colour of the tab10 cycle."""
+    return MODEL_COLOURS.get(name) or plt.get_cmap("tab10").colors[fallback_index % 10]
+
+
 def sweep_plot(table, x: str, columns: dict, *, title: str, ylabel: str, log_y: bool = False):
-    """Lines of ``table[column]`` against ``table[x]`` (log-2 x axis), one per {column: label}."""
+    """Lines of ``table[column]`` against ``table[x]`` (log-2 x axis), one per {column: label};
+    a column named after a model takes that model's colour."""
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
-    for column, label in columns.items():
-        ax.plot(table[x], table[column], marker="o", label=label)
+    for i, (column, label) in enumerate(columns.items()):
+        ax.plot(table[x], table[column], marker="o", label=label, color=model_colour(column, i))
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(table[x]), [str(v) for v in table[x]])
     ax.minorticks_off()
