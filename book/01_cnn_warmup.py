@@ -80,7 +80,7 @@ from latent_notes.training import describe_machine
 # %% tags=["parameters", "hide-input"]
 dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 4  # passes over the training images, per network
+epochs = 3  # passes over the training images, per network
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps

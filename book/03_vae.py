@@ -87,7 +87,7 @@ from latent_notes.models.common import batched
 # %% tags=["parameters", "hide-input"]
 dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 5  # passes over the training images, per model of the β sweep
+epochs = 4  # passes over the training images, per model of the β sweep
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
@@ -117,7 +117,7 @@ colour_image_size = 64  # side of the colour images (64 or 128)
 colour_latent_size = 32  # latent dimensions of the colour VAE
 colour_epochs = 10  # passes over the colour training images
 colour_batch_size = 16  # images per gradient step for the colour VAE
-judge_epochs = 4  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
+judge_epochs = 3  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 
@@ -166,10 +166,12 @@ print(data, "on", chapter.device)
 # guesses which codes could have made $x$. For any such guess
 #
 # $$
-# \log p_\theta(x) \;\ge\; \underbrace{\mathbb{E}_{q_\phi(z \mid x)}
+# \begin{aligned}
+# \log p_\theta(x) \;\ge\;& \underbrace{\mathbb{E}_{q_\phi(z \mid x)}
 #   \big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}}
-# \;-\; \underbrace{\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)}_{\text{rate}}
-# \;=\; \mathrm{ELBO}(x),
+# \;-\; \underbrace{\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)}_{\text{rate}} \\
+# \;=\;& \mathrm{ELBO}(x),
+# \end{aligned}
 # $$
 #
 # the *evidence lower bound*; the gap is the KL divergence from $q_\phi(z\mid x)$ to the true
@@ -184,10 +186,12 @@ print(data, "on", chapter.device)
 # least the average of the logs):
 #
 # $$
-# \log p_\theta(x) = \log \mathbb{E}_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x \mid z)\,p(z)}
-#   {q_\phi(z \mid x)}\right]
-# \;\ge\; \mathbb{E}_{q_\phi(z \mid x)}\!\left[\log p_\theta(x \mid z)
+# \begin{aligned}
+# \log p_\theta(x) &= \log \mathbb{E}_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x \mid z)\,p(z)}
+#   {q_\phi(z \mid x)}\right] \\
+# &\ge \mathbb{E}_{q_\phi(z \mid x)}\!\left[\log p_\theta(x \mid z)
 #   + \log \frac{p(z)}{q_\phi(z \mid x)}\right] = \mathrm{ELBO}(x).
+# \end{aligned}
 # $$
 #
 # The size of the gap follows from Bayes' rule, $p_\theta(x \mid z)\,p(z) =
@@ -310,9 +314,10 @@ plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
 # averaged over the images, is the *rate*. It is not exactly the information the code holds
 # about the image: it splits into two non-negative parts {cite:p}`hoffman2016elbo`,
 #
-# $$ \mathbb{E}_{x}\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)
-#    = I_q(x; z) + \mathrm{KL}\big(q_\phi(z)\,\|\,p(z)\big),
-#    \qquad q_\phi(z) = \mathbb{E}_{x}\, q_\phi(z \mid x), $$
+# $$ \begin{aligned}
+#    \mathbb{E}_{x}\,\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)
+#    &= I_q(x; z) + \mathrm{KL}\big(q_\phi(z)\,\|\,p(z)\big), \\
+#    q_\phi(z) &= \mathbb{E}_{x}\, q_\phi(z \mid x), \end{aligned} $$
 #
 # the mutual information between image and code under the encoder, and how far the codes of
 # all images together, the *aggregate posterior* $q_\phi(z)$, stray from the prior. So the

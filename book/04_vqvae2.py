@@ -100,7 +100,7 @@ from latent_notes.models.vqvae2 import VQVAE2, codebook_stats
 # %% tags=["parameters", "hide-input"]
 dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 5  # passes over the training images for each VQ-VAE-2
+epochs = 3  # passes over the training images for each VQ-VAE-2
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
@@ -115,14 +115,14 @@ embed_dim = 32  # length D of a codebook vector
 codebook_size_top = 64  # codes in the top codebook
 codebook_size_bottom = 128  # codes in the bottom codebook
 commitment_weight = 0.25  # β_c, the weight of the commitment loss
-prior_epochs = 8  # passes over the training codes for each PixelCNN prior
+prior_epochs = 5  # passes over the training codes for each PixelCNN prior
 prior_channels = 32  # width of the PixelCNN stacks
 prior_layers = 5  # gated layers of each PixelCNN
 prior_label_dropout = 0.1  # share of training labels the priors see as no label
 temperature = 1.0  # sampling temperature of the priors (< 1: safer, less varied)
 samples_per_class = 8  # class-conditional samples shown per class
 judged_per_class = 20  # samples per class judged (at least samples_per_class)
-judge_epochs = 4  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
+judge_epochs = 3  # chapter 1's judge recipe (epochs, batch_size, lr): same recipe,
 judge_batch_size = 16  # gives the same cache key, so chapter 1's judge is loaded
 judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is trained)
 colour_dataset = "photos"  # the colour run: photos (bundled) | cifar10 | folder:PATH
@@ -266,9 +266,10 @@ lead_figure(diagrams.draw(diagrams.architecture(untrained),
 # each a mean over its own elements (as the code computes it, so that $\beta_c$ means the
 # same whatever the image size or the length $D$ of a code vector),
 #
-# $$ \mathcal{L} = \frac{1}{CHW} \lVert x - \hat x \rVert^2
-#    + \beta_c \sum_{\ell \in \{top,\, bottom\}} \frac{1}{D\, G_\ell^2}
-#      \lVert z_\ell - \mathrm{sg}(e_\ell) \rVert^2 , $$
+# $$ \begin{aligned}
+#    \mathcal{L} = {}& \frac{1}{CHW} \lVert x - \hat x \rVert^2 \\
+#    & + \beta_c \sum_{\ell \in \{top,\, bottom\}} \frac{1}{D\, G_\ell^2}
+#      \lVert z_\ell - \mathrm{sg}(e_\ell) \rVert^2 , \end{aligned} $$
 #
 # averaged over the batch ($G_\ell$: the side of level $\ell$'s grid), and the codebooks
 # move by their moving averages, outside the gradient, in place of the codebook terms.

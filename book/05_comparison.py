@@ -95,7 +95,7 @@ from latent_notes.models.common import batched
 # %% tags=["parameters", "hide-input"]
 dataset = "mnist5k"  # mnist5k | digits | mnist | fashion-mnist | cifar10 | folder:PATH
 data_root = None  # the data sets' folder (None: $LATENT_NOTES_DATA, else ./data)
-epochs = 5  # passes over the training images, for a model the cache lacks
+epochs = 3  # passes over the training images, for a model the cache lacks
 subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
@@ -114,10 +114,10 @@ spread_neighbours = 10  # k of the k-nearest-neighbour graph label spreading run
 interpolation_from = "2"  # class (name or index) of the interpolation's first image
 interpolation_to = "7"  # class of the last image
 interpolation_pairs = 100  # random test pairs scored by their inner frames
-judge_epochs = 4  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
+judge_epochs = 3  # chapter 1's recipe for the judge (epochs, batch_size, lr): the
 judge_batch_size = 16  # same recipe gives the same cache key, so chapter 1's judge
 judge_lr = 5e-3  # is loaded (or, when chapter 1 has not run, that judge is trained)
-vq_epochs = 5  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which trains
+vq_epochs = 3  # chapter 4's VQ-VAE-2 recipe (epochs, batch_size, lr), which trains
 vq_batch_size = 64  # the same-backbone AE and VAE of section 1 on VQ-VAE-2's own
 vq_lr = 1e-3  # encoders and decoders
 
@@ -245,9 +245,10 @@ plots.image_grid(grid, len(shown), row_labels=["input", *models],
 # deviation $\sigma$ = {glue:text}`vq_sigma` on $N$ pixels, rescaled by $2\sigma^2/N$ so
 # that it is a per-pixel MSE like VQ-VAE-2's (one learning rate serves both):
 #
-# $$ \frac{2\sigma^2}{N}\Big(\sum_{\text{pixels}} \frac{(x - \hat x)^2}{2\sigma^2}
-#    + \mathrm{KL}\Big) = \frac{1}{N} \lVert x - \hat x \rVert^2
-#    + \frac{2\sigma^2}{N}\, \mathrm{KL} . $$
+# $$ \begin{aligned}
+#    \frac{2\sigma^2}{N}\Big(\sum_{\text{pixels}} \frac{(x - \hat x)^2}{2\sigma^2}
+#    + \mathrm{KL}\Big) &= \frac{1}{N} \lVert x - \hat x \rVert^2 \\
+#    &\quad + \frac{2\sigma^2}{N}\, \mathrm{KL} . \end{aligned} $$
 #
 # Both keep {glue:text}`vq_floats_spatial` real numbers per image, more than the image's
 # {glue:text}`n_pixels` pixels: nothing but the KL term (in the Gaussian model) limits what
@@ -539,9 +540,10 @@ efficiency.curve_table(curve).round(4)
 # on the $F$ features, estimated without bias from $n$ samples $a_i$ and the $m$ test
 # images' features $b_j$,
 #
-# $$ \mathrm{KID} = \frac{\sum_{i \ne i'} k(a_i, a_{i'})}{n(n-1)}
-#    + \frac{\sum_{j \ne j'} k(b_j, b_{j'})}{m(m-1)}
-#    - \frac{2 \sum_{i, j} k(a_i, b_j)}{n m} . $$
+# $$ \begin{aligned}
+#    \mathrm{KID} = {}& \frac{\sum_{i \ne i'} k(a_i, a_{i'})}{n(n-1)}
+#    + \frac{\sum_{j \ne j'} k(b_j, b_{j'})}{m(m-1)} \\
+#    & - \frac{2 \sum_{i, j} k(a_i, b_j)}{n m} . \end{aligned} $$
 #
 # Its expected value is 0 for two samples of one distribution at any sample size, so a single
 # draw can come out slightly below zero.

@@ -14,22 +14,26 @@ not the results). Each cell's logs stay in its folder under ``--work``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKS = {"passed": "✓", "failed": "✗", "error": "E", "skipped": "–"}
+sys.path.insert(0, str(ROOT))
+from latent_notes.book.claims import RECORD, load, read_junit, table  # noqa: E402
 
 
 def cell_name(seed: int, threads: int) -> str:
     return f"seed{seed}-threads{threads}"
 
 
-def run_cell(seed: int, threads: int, params: list[str], work: Path, profile: str) -> dict:
+def run_cell(seed: int, threads: int, params: list[str], work: Path, profile: str,
+             record_times: bool = False) -> dict:
     """Build one cell and run the claims tests on it: {test name: passed | failed | error}."""
     folder = work / cell_name(seed, threads)
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,6 +48,8 @@ def run_cell(seed: int, threads: int, params: list[str], work: Path, profile: st
              "--cache-dir", str(folder / "cache"), "-p", f"seed={seed}"]
     for param in params:
         build += ["-p", param]
+    if record_times:  # a cold build alone on the machine: its times go to run_times.json
+        build.append("--record-times")
     with open(folder / "build.log", "w") as log:
         built = subprocess.run(build, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     if built.returncode != 0:
@@ -56,33 +62,6 @@ def run_cell(seed: int, threads: int, params: list[str], work: Path, profile: st
     return read_junit(report)
 
 
-def read_junit(path: Path) -> dict:
-    """{test name: passed | failed | error | skipped} from pytest's JUnit XML report."""
-    if not path.exists():
-        return {"(claims tests)": "error"}
-    outcome = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {child.tag for child in case}
-        status = ("failed" if "failure" in kinds else "error" if "error" in kinds
-                  else "skipped" if "skipped" in kinds else "passed")
-        outcome[case.get("name")] = status
-    return outcome
-
-
-def table(outcomes: dict) -> str:
-    """A Markdown table: one row per claim, one column per cell, ✓ held, ✗ failed."""
-    cells = list(outcomes)
-    claims = sorted({name for found in outcomes.values() for name in found})
-    lines = ["| claim | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
-    for claim in claims:
-        marks = [MARKS.get(outcomes[c].get(claim, ""), "?") for c in cells]
-        lines.append(f"| {claim.removeprefix('test_')} | " + " | ".join(marks) + " |")
-    held = sum(all(outcomes[c].get(claim) == "passed" for c in cells) for claim in claims)
-    lines.append(f"\n{held} of {len(claims)} claims hold in all {len(cells)} cells "
-                 "(✓ held, ✗ failed, E the build or test errored).")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -92,17 +71,33 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="cells built at once")
     parser.add_argument("--work", type=Path, default=ROOT / "_build" / "claims-matrix")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--record-times", action="store_true",
+                        help="record each cell's cold build times (run one cell, alone)")
+    parser.add_argument("--record", action="store_true",
+                        help=f"keep the matrix in {RECORD.relative_to(ROOT)} (the intro shows it)")
     args = parser.parse_args(argv)
     if min(args.seeds) < 0 or min(args.threads) < 1 or args.jobs < 1:
         parser.error("seeds must be ≥ 0, threads and jobs ≥ 1")
     cells = [(s, t) for t in args.threads for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda c: run_cell(*c, args.param, args.work, args.profile), cells)
+        found = pool.map(lambda c: run_cell(*c, args.param, args.work, args.profile,
+                                            args.record_times), cells)
         outcomes = {cell_name(*c): result for c, result in zip(cells, found, strict=True)}
     text = table(outcomes)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    if args.record:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        kept = load()  # cells of the same commit and profile built by an earlier call stay
+        if kept.get("commit") != commit or kept.get("profile") != args.profile:
+            kept = {"cells": {}}
+        RECORD.write_text(json.dumps({
+            "profile": args.profile, "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
+            "commit": commit or "unknown", "cells": {**kept["cells"], **outcomes}},
+            indent=1, ensure_ascii=False))
     return 0 if all(v == "passed" for o in outcomes.values() for v in o.values()) else 1
 
 

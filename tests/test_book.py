@@ -113,3 +113,20 @@ def test_the_first_screen_says_what_the_page_ran_on_and_leads_with_a_figure(chap
     assert body.index("Running this chapter, and its parameters") < first_code
     assert "latent-notes.css" in page and (HTML / "_static" / "latent-notes.css").exists()
     assert not re.search(r"\b[0-9a-f]{16,}\b", text), re.search(r"\b[0-9a-f]{16,}\b", text)[0]
+
+
+def test_intro_shows_the_recorded_claims_matrix():
+    from latent_notes.book import claims
+
+    record = claims.load()
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (HTML / "book" / "intro.html")
+                                      .read_text()))
+    if not record:
+        assert "Where the claims hold" not in page
+        pytest.skip("no claims matrix recorded (profiles/claims_matrix.json)")
+    assert "Where the claims hold" in page and record["commit"] in page
+    for cell in record["cells"]:
+        assert cell in page, cell
+    held = sum(all(found.get(c) == "passed" for found in record["cells"].values())
+               for c in {c for found in record["cells"].values() for c in found})
+    assert f"{held} of " in page

@@ -1,4 +1,5 @@
 """The claims matrix (scripts/claims_matrix.py): its table, and a small matrix built for real."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -6,8 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import claims_matrix  # noqa: E402
+from latent_notes.book import claims  # noqa: E402
 
 # the full profile's tiny budgets (tests/test_full_profile.py) on the quick profile
 TINY = ["epochs=1", "subset=300", "judge_epochs=1", "02.tsne_points=100", "03.side_epochs=1",
@@ -22,13 +22,32 @@ def test_the_table_marks_each_claim_in_each_cell_and_counts_those_that_hold_ever
     report.write_text('<testsuites><testsuite><testcase name="test_a"/>'
                       '<testcase name="test_b"><failure message="x"/></testcase>'
                       '</testsuite></testsuites>')
-    found = claims_matrix.read_junit(report)
+    found = claims.read_junit(report)
     assert found == {"test_a": "passed", "test_b": "failed"}
-    text = claims_matrix.table({"seed0-threads1": found,
-                                "seed1-threads1": {"test_a": "passed", "test_b": "passed"}})
+    cells = {"seed0-threads1": found, "seed1-threads1": {"test_a": "passed", "test_b": "passed"}}
+    text = claims.table(cells)
     assert "| a | ✓ | ✓ |" in text and "| b | ✗ | ✓ |" in text
     assert "1 of 2 claims hold in all 2 cells" in text
-    assert claims_matrix.read_junit(tmp_path / "absent.xml") == {"(claims tests)": "error"}
+    assert claims.read_junit(tmp_path / "absent.xml") == {"(claims tests)": "error"}
+    record = tmp_path / "m.json"
+    record.write_text(json.dumps({"profile": "quick", "date": "2026-12-07", "machine": "m",
+                                  "commit": "abc", "cells": cells}))
+    shown = claims.matrix_markdown(claims.load(record))
+    assert "## Where the claims hold" in shown and "| b | ✗ | ✓ |" in shown
+
+
+@pytest.mark.parametrize("cells", [
+    {"../etc": {"test_a": "passed"}},  # a cell name that is not seedN-threadsN
+    {"seed0-threads1": {"test_a": "maybe"}},  # an outcome that is none of the four
+    {"seed0-threads1": {"<script>": "passed"}},  # a claim name that is not a test's
+    {"seed0-threads1": "passed"},
+])
+def test_a_malformed_record_reads_as_none(tmp_path, cells):
+    record = tmp_path / "m.json"
+    record.write_text(json.dumps({"profile": "quick", "cells": cells}))
+    assert claims.load(record) == {} and claims.matrix_markdown(claims.load(record)) == ""
+    record.write_text("{not json")
+    assert claims.load(record) == {}
 
 
 @pytest.mark.integration

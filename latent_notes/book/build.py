@@ -43,7 +43,7 @@ from pathlib import Path
 import yaml
 
 from ..data import DESCRIPTIONS
-from . import runtimes, web_runtime
+from . import claims, runtimes, web_runtime
 
 ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
 PROFILES = ROOT / "profiles"
@@ -417,7 +417,7 @@ def stage_book(chapters: list[str], editions: dict[str, list[str]] | None = None
     pages = [page for chapter in chapters
              for page in [chapter, *(editions or {}).get(chapter, [])]]
     intro.write_text(intro.read_text() + edition_text(pages)
-                     + runtimes.table_markdown(chapters))
+                     + runtimes.table_markdown(chapters) + claims.matrix_markdown())
 
 
 def render() -> float:
