@@ -223,7 +223,7 @@ for arch in archs:
                                                       batch_size=batch_size, lr=lr)
     trained[arch] = families.train(families.CLASSIFIER, data, model_config, recipe,
                                    run=chapter.run)
-    print(f"{arch}: {trained[arch].status} ({trained[arch].path.name})")
+    print(f"{arch}: {trained[arch].status}")
 glue("warmup", recipe.warmup)
 
 # %% [markdown]
@@ -284,7 +284,6 @@ glue("best_errors",
      int(round((1 - summary.loc[best, "test_accuracy"]) * len(data.test))))
 glue("trained_on", describe_machine(trained[best].trained_on))  # timings made there
 glue("judge_features", trained["cnn_deep"].model.config.fc_width)
-glue("judge_file", trained["cnn_deep"].path.name)
 glue("judge_alias", families.alias(families.CLASSIFIER, data, arch="cnn_deep") + ".pt")
 
 # %% [markdown]
@@ -345,9 +344,8 @@ glue("confidence_text", sentences.confidence_sentence(
 # {glue:text}`acc_cnn_deep:.2%` (the highest score on this run: {glue:text}`best_acc:.2%`,
 # {glue:text}`best_arch`'s). It was
 # stored under a stable name in the cache as well (the classifier family names its deep CNN
-# the judge): its checkpoint {glue:text}`judge_file` is also {glue:text}`judge_alias`.
-# Chapters 4 and 5 ask `families.judge` for it with the same recipe, so they load exactly this
-# network (or, run alone, train exactly this one).
+# the judge), {glue:text}`judge_alias`. Chapters 3, 4 and 5 ask `families.judge` for it with
+# the same recipe, so they load exactly this network (or, run alone, train exactly this one).
 
 # %% [markdown]
 # ## Summary

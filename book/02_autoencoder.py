@@ -184,7 +184,7 @@ for size in sizes:
                                                lr=lr)
     trained[size] = families.train(autoencoders, data, model_config, recipe,
                                    run=chapter.run)
-    print(f"latent {size:>4}: {trained[size].status} ({trained[size].path.name})")
+    print(f"latent {size:>4}: {trained[size].status}")
 plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
                       metrics=("loss",), log_y=True,
                       title=f"Reconstruction MSE per pixel on {data.name} "

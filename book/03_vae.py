@@ -106,7 +106,7 @@ lr_drop_at = None  # with schedule step: the epoch after which the rate drops te
 betas = [0.5, 1, 4]  # weights of the KL term in the β sweep (1 is always added)
 latent_sizes = [4, 16, 64]  # latent sizes D of the size sweep (β fixed at 1)
 size_epochs = None  # epochs of each model of the size sweep (None: epochs)
-side_epochs = 3  # epochs of the smaller experiments (loss terms, 2-D, denoising)
+side_epochs = 6  # epochs of the smaller experiments (loss terms, 2-D, denoising)
 noise_levels = [0.1, 0.3, 0.5]  # std of the pixel noise the denoising VAEs train on
 is_samples = 100  # importance samples K per image for the likelihood (binarised VAE)
 eval_images = None  # binarised test images of the likelihood estimate (None: all)
@@ -296,7 +296,7 @@ show_source(vae.vae_loss)
 # %%
 sweep = {beta: trained_vae(epochs, beta=beta) for beta in sweep_betas}
 for beta, result in sweep.items():
-    print(f"β={beta:g}: {result.status} ({result.path.name})")
+    print(f"β={beta:g}: {result.status}")
 reference = sweep[1.0].model
 plots.training_curves({f"β={b:g}": r.history for b, r in sweep.items()},
                       metrics=("neg_elbo", "recon", "kl"),
@@ -511,7 +511,7 @@ size_table.round(4).set_index("latent_size")
 binary = with_binarised_test(data, seed=seed)  # the test images, drawn once as 0/1
 binary_vae = trained_vae(epochs, on=binary, binarise=True)
 binary_x = binary.test.images[:eval_images] if eval_images else binary.test.images
-print(f"binarised VAE: {binary_vae.status} ({binary_vae.path.name})")
+print(f"binarised VAE: {binary_vae.status}")
 started = time.perf_counter()
 binary_nll = experiments.importance_sampled_nll(binary_vae.model, binary_x,
                                                 chapter.device, samples=is_samples,

@@ -287,7 +287,7 @@ for label, restart in [("with restarts", True), ("without restarts", False)]:
                                           **settings)
     variants[label] = families.train(vqvae2s, data, model_config, recipe, run=run)
 for name, variant in variants.items():
-    print(f"{name}: {variant.status} ({variant.path.name})")
+    print(f"{name}: {variant.status}")
 vqvae = variants["with restarts"]
 model = vqvae.model
 vqvae.history.round(4)
@@ -339,9 +339,9 @@ plots.image_grid(pairs, 12, captions=["input", "VQ-VAE-2"] * 12,
 # ## What the codes look like
 #
 # Draw each code grid as a picture with one colour per code index (the colours repeat: the
-# palette has fewer colours than the codebook has codes). Each top code sits over a
-# {glue:text}`top_cell`×{glue:text}`top_cell` cell of the padded image, each bottom code over a
-# {glue:text}`bottom_cell`×{glue:text}`bottom_cell` one; what the codes of each level control
+# palette has fewer colours than the codebook has codes). Each top code sits over a cell of
+# {glue:text}`top_cell`×{glue:text}`top_cell` pixels of the padded image, each bottom code over
+# one of {glue:text}`bottom_cell`×{glue:text}`bottom_cell`; what the codes of each level control
 # is measured in the next section.
 
 # %%
@@ -359,9 +359,9 @@ plots.code_maps(shown[:8], test_codes.top[:8], test_codes.bottom[:8], codebook_s
 # level's codes there in turn (all {glue:text}`codebook_size_top` top codes, or all
 # {glue:text}`codebook_size_bottom` bottom ones) and decode: one row of images per
 # position. We do it at the {glue:text}`walk_positions` positions of each grid where the
-# digit has the most ink. A top code sits over a {glue:text}`top_cell`×{glue:text}`top_cell`
-# cell of the padded image, a bottom code over a
-# {glue:text}`bottom_cell`×{glue:text}`bottom_cell` one; through the decoder's convolutions
+# digit has the most ink. A top code sits over a cell of
+# {glue:text}`top_cell`×{glue:text}`top_cell` pixels of the padded image, a bottom code over
+# one of {glue:text}`bottom_cell`×{glue:text}`bottom_cell`; through the decoder's convolutions
 # either can reach beyond its cell. A red frame marks the code the encoder chose.
 
 # %%
@@ -589,7 +589,7 @@ priors = {"top | class": trained_priors["top"],
 model.attach_priors(trained_priors["top"].model, trained_priors["bottom"].model,
                     temperature)
 for name, prior in priors.items():
-    print(f"{name}: {prior.status} ({prior.path.name})")
+    print(f"{name}: {prior.status}")
 print("code grids:", tuple(train_codes.top.shape), tuple(train_codes.bottom.shape))
 bits = {f"prior_nll_{level}":  # scored once on the test codes, after training
         families.score_on_test(families.PRIOR, prior, codes,

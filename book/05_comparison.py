@@ -157,7 +157,7 @@ for name in FAMILIES:
 judged = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
                         lr=judge_lr, run=run)
 judge = judged.model
-display(pd.DataFrame(origin))
+display(pd.DataFrame(origin).drop(columns="checkpoint"))  # file names: the cache's business
 lead_figure(diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
                                for name, model in models.items()}))
 
@@ -264,7 +264,7 @@ for bottleneck in ("continuous", "gaussian"):
     trained = families.train(vqvae2s, data, *vqvae2s.recipe(
         data, epochs=vq_epochs, batch_size=vq_batch_size, lr=vq_lr,
         bottleneck=bottleneck, **backbone), run=run)
-    print(f"{bottleneck}: {trained.status} ({trained.path.name})")
+    print(f"{bottleneck}: {trained.status}")
     same_backbone[bottleneck] = trained.model
 rows = []
 for name, model in same_backbone.items():  # glued: test_mse_continuous, ...
