@@ -153,8 +153,8 @@ print("latent sizes:", sizes)
 autoencoders = families.FAMILIES["ae"]
 example = Autoencoder(autoencoders.configure(data, latent_size=traversal_latent,
                                              width=width)).eval()
-lead_figure(diagrams.draw(diagrams.architecture(example),
-                          f"The autoencoder for {data.name}, code of {traversal_latent} numbers"))
+title = f"The autoencoder for {data.name}, code of {traversal_latent} numbers"
+lead_figure(diagrams.draw(diagrams.architecture(example), title))
 print(f"{count_parameters(example):,} parameters")
 
 # %% [markdown]
@@ -191,10 +191,9 @@ plots.training_curves({f"latent {d}": r.history for d, r in trained.items()},
                             "(dashed: train, solid: validation)");
 
 # %% [markdown]
-# Every curve falls steeply in the first epochs and then flattens. The larger the code, the
-# lower its curve: more numbers let more of the image through. The gap between the dashed
-# (training) and solid (validation) curves tells whether a model starts to memorise its training
-# images.
+# The curves show how fast each model learns; {glue:text}`curves_text` The gap between the
+# dashed (training) and solid (validation) curves tells whether a model starts to memorise its
+# training images.
 #
 # ## The linear floor: PCA
 #
@@ -253,11 +252,11 @@ plots.image_grid(torch.cat([originals, *rebuilt]), len(picks),
                  title="Test images and their reconstructions, by code size");
 
 # %% [markdown]
-# With the smallest codes the decoder can only draw a blurred, prototypical image, and some
-# classes come back as their neighbours; by a code of a few dozen numbers the reconstructions
-# keep each writer's slant and stroke width. The blur is the signature of the squared error:
-# when the code cannot say exactly where a stroke lies, the average of the possible images is
-# the cheapest answer.
+# Read the rows from the smallest code down: what of each writer's slant and stroke width
+# survives, and which digits come back as another class, at each size (the test errors of the
+# table above are the average of what the rows show). Where a reconstruction is blurred, that
+# is the signature of the squared error: when the code cannot say exactly where a stroke lies,
+# the average of the possible images is the cheapest answer.
 #
 # From here on we look *inside* the space of codes.
 #
@@ -296,12 +295,10 @@ plots.image_grid(torch.cat(grids), len(picks),
 noise_table.round(5)
 
 # %% [markdown]
-# For the autoencoder with a code of {glue:text}`noise_latent_size` numbers, small nudges (a
-# tenth of a standard deviation) barely change the picture: the decoder is smooth around the
-# codes of real images. As the noise grows the digits first lose their
-# details, then change identity, and at {glue:text}`noise_scale_max` standard deviations the
-# test error has grown from {glue:text}`noise_mse_clean:.4f` to
-# {glue:text}`noise_mse_max:.4f`. The decoder has only ever seen the codes of real images; what
+# For the autoencoder with a code of {glue:text}`noise_latent_size` numbers,
+# {glue:text}`noise_text` Look down each column of the figure for the scale at which a digit
+# changes identity; at {glue:text}`noise_scale_max` standard deviations the test error has
+# grown from {glue:text}`noise_mse_clean:.4f` to {glue:text}`noise_mse_max:.4f`. The decoder has only ever seen the codes of real images; what
 # it does far from them is not something the training asked about.
 #
 # ## Walking along one coordinate at a time
@@ -406,7 +403,8 @@ test_traversal_codes = batched(model.encode, data.test.images, chapter.device)
 n_pairs = min(n_samples * 4, len(test_traversal_codes) // 2)  # random test-code pairs
 pair = torch.randperm(len(test_traversal_codes),
                       generator=torch.Generator().manual_seed(seed))[:2 * n_pairs]
-ends_a, ends_b = test_traversal_codes[pair[:n_pairs]], test_traversal_codes[pair[n_pairs:]]
+ends_a = test_traversal_codes[pair[:n_pairs]]
+ends_b = test_traversal_codes[pair[n_pairs:]]
 midpoints = (ends_a + ends_b) / 2  # t = 0.5 on each straight line
 candidates = {"test images' codes": test_traversal_codes[:n_samples * 4],
               "N(0, I) samples": standard, "fitted Gaussian samples": fitted,
@@ -417,7 +415,7 @@ distances = pd.Series({name: latent.nearest_distance(codes, traversal_codes)
 distances.to_frame().round(3)
 
 # %% [markdown]
-# Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$, and they do not: the
+# Nothing in the training asked the codes to follow $\mathcal{N}(0, I)$. The
 # standard deviations of the coordinates range from {glue:text}`code_sd_min:.2f` to
 # {glue:text}`code_sd_max:.2f` and their means are {glue:text}`code_mean_abs:.2f` away from
 # zero on average. {glue:text}`distances_text` A
@@ -501,6 +499,13 @@ glue("largest_size", sizes[-1])
 glue("advantage_trend", "grows" if ratio.iloc[-1] < ratio.iloc[0] else "shrinks")
 glue("noise_latent_size", noise_latent)
 glue("noise_mse_clean", noise_table["test MSE"].iloc[0])
+for scale, error in noise_table["test MSE"].items():
+    chapter.record("ae", "noisy_code_test_mse", error,
+                   setting=f"latent={noise_latent},s={scale:g}")
+glue("noise_text", sentences.noise_sentence(noise_table["test MSE"].to_dict()))
+final_val = {d: chapter.record("ae", "final_val_mse", r.history["val_loss"].iloc[-1],
+                               setting=f"latent={d}") for d, r in trained.items()}
+glue("curves_text", sentences.curves_sentence(final_val))
 glue("noise_mse_max", noise_table["test MSE"].iloc[-1])
 glue("noise_scale_max", noise_scales[-1])
 glue("code_sd_min", float(sd.min()))
@@ -529,9 +534,10 @@ glue("probe_trend",
      f"({largest['probe accuracy']:.2%} at size {int(largest['latent_size'])}).")
 
 # %% [markdown]
-# Most classes form their own islands; the ones that touch are typically classes that share
-# strokes (on digits, often 4 and 9, or 3, 5 and 8). Distances *between* islands on a t-SNE
-# map mean little; what it shows is who sits next to whom.
+# Look for which classes form islands of their own and which touch: classes that share
+# strokes (on digits, 4 and 9, or 3, 5 and 8) are the ones to expect together. Distances
+# *between* islands on a t-SNE map mean little {cite:p}`wattenberg2016how`; what it shows is
+# who sits next to whom.
 #
 # ## Summary
 #
@@ -540,8 +546,8 @@ glue("probe_trend",
 #   {glue:text}`traversal_latent_size` the test error was {glue:text}`ae_mse:.4f` per pixel.
 # - PCA, the best linear compression, is the floor: the autoencoder beat it at
 #   {glue:text}`n_wins` of {glue:text}`n_sizes` code sizes.
-# - The decoder is smooth near the codes of real images, but its coordinates are entangled and
-#   random codes decode to smudges: the space of codes is not organised for sampling.
+# - Random codes land away from the codes of real images (the distances measured above):
+#   nothing in the training organises the space of codes for sampling.
 # - Without ever seeing a label, the codes hold enough class information for a linear probe to
 #   reach {glue:text}`probe_best:.2%`.
 #

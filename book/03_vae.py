@@ -554,7 +554,8 @@ plots.image_grid(pushed.flatten(0, 1), len(scales),
 measured = test_x[:1000]  # the pushes are measured on these, not only on the rows shown
 still = batched(reference.reconstruct, measured, chapter.device)  # decode(μ)
 mu_push = experiments.perturbation_effect(
-    experiments.decode_mu_plus_uniform(reference, measured, scales, chapter.device, seed=seed),
+    experiments.decode_mu_plus_uniform(reference, measured, scales, chapter.device,
+                                       seed=seed),
     still, scales, chapter.device, judge=judge)
 mu_push.round(3)
 
@@ -580,7 +581,8 @@ sigma = torch.exp(0.5 * logvar)
 print(f"median σ over the test images and the {latent_size} dimensions: "
       f"{sigma.median():.3f}")
 sigma_push = experiments.perturbation_effect(
-    experiments.decode_scaled_sigma(reference, measured, factors, chapter.device, seed=seed),
+    experiments.decode_scaled_sigma(reference, measured, factors, chapter.device,
+                                    seed=seed),
     still, factors, chapter.device, judge=judge)
 sigma_push.round(3)
 
@@ -635,7 +637,8 @@ for label, result in alone.items():
     chapter.record_all("vae", scores, setting=f"2-D,{label}")
     rows.append({"loss": label, **scores})
 test_pairs = chapter.record("data", "pair_difference",
-                            experiments.pair_difference(test_x, seed), setting="test images")
+                            experiments.pair_difference(test_x, seed),
+                            setting="test images")
 print(f"two test images differ by {test_pairs:.3f} per pixel on average")
 two_d = pd.DataFrame(rows).set_index("loss")
 two_d.round(4)
@@ -665,8 +668,8 @@ steps = 15
 cells = experiments.manifold(alone["both"].model, chapter.device, steps=steps)
 plots.image_grid(cells, steps, size=0.6, title="Decoded grid of the 2-D latent (β = 1), "
                                                "z from the 3% to the 97% prior quantile")
-cells_without_kl = experiments.manifold(alone["reconstruction only"].model, chapter.device,
-                                        steps=steps)  # the same grid, decoded at β = 0
+cells_without_kl = experiments.manifold(alone["reconstruction only"].model,
+                                        chapter.device, steps=steps)  # the grid at β = 0
 grid_scores = {label: {
     "manifold_confident_share": experiments.confident_share(judge, grid, chapter.device,
                                                             confidence),
@@ -761,7 +764,8 @@ plots.image_grid(torch.cat([path, blend]), 9, row_labels=["latent", "pixels"],
 paths = experiments.judged_paths(reference, test_x, test_y, chapter.device, judge,
                                  pairs=100, steps=9, confidence=confidence, seed=seed)
 for kind in ("latent", "pixels"):
-    chapter.record("vae", "path_confident_share", paths[kind], setting=f"beta=1,path={kind}")
+    chapter.record("vae", "path_confident_share", paths[kind],
+                   setting=f"beta=1,path={kind}")
 chapter.record("vae", "path_pairs", paths["pairs"], setting="beta=1")
 paths
 

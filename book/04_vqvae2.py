@@ -254,8 +254,8 @@ show_source(VectorQuantiserEMA.forward, VectorQuantiserEMA._update,
 
 # %%
 untrained = VQVAE2(vqvae2s.configure(data, **vqvae2s.split(settings)[0]))
-lead_figure(diagrams.draw(diagrams.architecture(untrained),
-                          f"VQ-VAE-2 for {data.name}: bottom level (lower row), top level"))
+title = f"VQ-VAE-2 for {data.name}: bottom level (lower row), top level"
+lead_figure(diagrams.draw(diagrams.architecture(untrained), title))
 
 # %% [markdown]
 # An image of {glue:text}`padded_size` pixels (after padding) becomes a
@@ -536,8 +536,9 @@ mechanisms.receptive_field_figure(fields);
 # %%
 prior_options = dict(channels=prior_channels, layers=prior_layers,
                      label_dropout=prior_label_dropout)
-prior_configs = {level: prior_config(untrained.config, level, num_classes=len(data.classes),
-                                     **prior_options) for level in ("top", "bottom")}
+prior_configs = {level: prior_config(untrained.config, level,
+                                     num_classes=len(data.classes), **prior_options)
+                 for level in ("top", "bottom")}
 own_fields = {level: mechanisms.prior_field(
     config, f"{level} prior: {config.grid_size}×{config.grid_size} grid, "
             f"{config.layers} layers") for level, config in prior_configs.items()}

@@ -862,3 +862,23 @@ def test_chapter_3_traversal_per_beta_sentence_follows_its_measured_changes():
     sentence = glued("03_vae")["walk_sentence"]
     assert sentence.startswith("at every β") == all(quiet), sentence
     assert sentence.startswith("even the dimension") == (not any(quiet)), sentence
+
+
+def test_chapter_2_noise_and_curves_sentences_follow_the_recorded_errors():
+    from latent_notes.book import sentences
+
+    noisy = rows("02_autoencoder", model="ae", metric="noisy_code_test_mse")
+    errors = {float(setting.split("s=")[1]): v for setting, v in zip(noisy.setting, noisy.value,
+                                                                       strict=True)}
+    assert 0.0 in errors and len(errors) >= 2
+    assert max(errors.values()) > errors[0.0]  # noise on the codes costs, at least at the end
+    text = glued("02_autoencoder")
+    assert text["noise_text"] == sentences.noise_sentence(errors)
+    final = rows("02_autoencoder", model="ae", metric="final_val_mse")
+    sizes = {int(setting.split("=")[1]): v for setting, v in zip(final.setting, final.value,
+                                                                  strict=True)}
+    assert text["curves_text"] == sentences.curves_sentence(sizes)
+    smallest, largest = min(sizes), max(sizes)
+    assert ("every larger code ends lower" in text["curves_text"]) == all(
+        sizes[a] > sizes[b] for a, b in zip(sorted(sizes), sorted(sizes)[1:], strict=False))
+    assert sizes[largest] < sizes[smallest]

@@ -67,6 +67,26 @@ def test_code_distances_sentence_reads_random_codes_and_midpoints():
 NAN_ = math.nan
 
 
+def test_noise_sentence_reads_the_smallest_nudge():
+    smooth = sentences.noise_sentence({0.0: 0.02, 0.1: 0.0205, 1.0: 0.06})
+    assert "from 0.0200 to 0.0205" in smooth and "smooth" in smooth
+    costly = sentences.noise_sentence({0.0: 0.02, 0.25: 0.03})
+    assert "50% more" in costly and "costs accuracy" in costly
+    assert "could not measure" in sentences.noise_sentence({0.0: 0.02})
+    assert "could not measure" in sentences.noise_sentence({0.0: math.nan, 0.1: 0.03})
+    assert "could not measure" in sentences.noise_sentence({0.0: 0.0, 0.1: 0.03})
+
+
+def test_curves_sentence_orders_the_final_errors_by_code_size():
+    ordered = sentences.curves_sentence({2: 0.05, 8: 0.03, 16: 0.02})
+    assert "every larger code ends lower" in ordered and "0.0500 at a code of 2" in ordered
+    tie = sentences.curves_sentence({2: 0.05, 8: 0.05})
+    assert "does not always end lower" in tie
+    assert "after the last epoch" in sentences.curves_sentence({4: 0.04})
+    assert "could not measure" in sentences.curves_sentence({4: math.nan})
+    assert "could not measure" in sentences.curves_sentence({})
+
+
 # -- chapter 3 ---------------------------------------------------------------------------------
 
 NAN = math.nan

@@ -106,6 +106,37 @@ def code_distances_sentence(test: float, standard: float, fitted: float, midpoin
     return text
 
 
+def noise_sentence(errors: dict[float, float]) -> str:
+    """What the smallest nudge of the codes costs: ``errors`` is {noise scale in standard
+    deviations: test MSE}, the scale 0 the clean codes."""
+    clean = errors.get(0.0, errors.get(0))
+    nudges = sorted(s for s in errors if s > 0 and _finite(errors[s]))
+    if clean is None or not _finite(clean) or not nudges or clean <= 0:
+        return f"{not_measured('what noise on the codes costs')}."
+    scale = nudges[0]
+    rise = errors[scale] / clean - 1
+    head = (f"noise of {scale:g} standard deviations per coordinate moves the test error from "
+            f"{clean:.4f} to {errors[scale]:.4f}")
+    if rise < 0.1:
+        return f"{head}, less than 10% more: the decoder is smooth around the codes of real images."
+    return f"{head}, {rise:.0%} more: even a small nudge of the codes costs accuracy."
+
+
+def curves_sentence(final: dict[int, float]) -> str:
+    """Whether the last epoch's validation error falls with the code size: ``final`` is
+    {code size: validation MSE per pixel after the last epoch}."""
+    sizes = sorted(d for d in final if _finite(final[d]))
+    if not sizes:
+        return f"{not_measured('the final validation errors')}."
+    shown = _listed([f"{final[d]:.4f} at a code of {d}" for d in sizes])
+    if len(sizes) == 1:
+        return f"after the last epoch the validation error is {shown}."
+    ordered = all(final[a] > final[b] for a, b in zip(sizes, sizes[1:], strict=False))
+    verdict = ("every larger code ends lower: more numbers let more of the image through."
+               if ordered else "a larger code does not always end lower on this run.")
+    return f"after the last epoch the validation error is {shown}: {verdict}"
+
+
 # -- chapter 3 ---------------------------------------------------------------------------------
 
 def _relation(a: float, b: float, rel_tol: float = 0.0, abs_tol: float = 0.0) -> str:
