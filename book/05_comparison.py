@@ -348,8 +348,10 @@ pd.DataFrame(effects).T.rename(columns={"mean_change": "mean |pixel change|",
 #
 # The straight line between two test images in each latent space, decoded, beside the same
 # blend in pixel space. Do the frames in between look like real digits? The judge's
-# top-class confidence cannot say: two faint digits on top of each other are often
-# classified confidently. A distance between *sets* of images can: we take many random pairs
+# top-class confidence cannot say: a classifier trained on real digits must spread its
+# probability over the classes it knows, and nothing stops it from being sure of two faint
+# digits on top of each other (chapter 3 counts how often it is, on its pixel blends). A
+# distance between *sets* of images can: we take many random pairs
 # of test images, decode the frames strictly between the ends of each, and measure the
 # Fréchet distance (section 5 below) of these frames to as many real test images, in the
 # judge's feature space. All inner frames together make a lenient test: the frames near
