@@ -298,7 +298,8 @@ noise_table.round(5)
 # For the autoencoder with a code of {glue:text}`noise_latent_size` numbers,
 # {glue:text}`noise_text` Look down each column of the figure for the scale at which a digit
 # changes identity; at {glue:text}`noise_scale_max` standard deviations the test error has
-# grown from {glue:text}`noise_mse_clean:.4f` to {glue:text}`noise_mse_max:.4f`. The decoder has only ever seen the codes of real images; what
+# grown from {glue:text}`noise_mse_clean:.4f` to {glue:text}`noise_mse_max:.4f`. The decoder has
+# only ever seen the codes of real images; what
 # it does far from them is not something the training asked about.
 #
 # ## Walking along one coordinate at a time

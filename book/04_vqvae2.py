@@ -20,7 +20,8 @@
 # charges, through its KL term, at least a nat for every nat of information those numbers
 # carry about the image: with a few numbers for the whole image, both lose fine detail.
 # VQ-VAE {cite:p}`oord2017neural` keeps a **grid** of latents instead, one per image region,
-# and each latent is not a real vector but a choice among $K$ learnt vectors, a *code* from a *codebook*. An image becomes a small grid of
+# and each latent is not a real vector but a choice among $K$ learnt vectors, a *code* from a
+# *codebook*. An image becomes a small grid of
 # integers, like a tiny picture painted with $K$ colours, and the decoder turns that picture
 # back into pixels. VQ-VAE-2 {cite:p}`razavi2019generating` stacks two such grids: a coarse
 # top grid meant for the global shape and a finer bottom grid meant for the details (whether
