@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--jobs", type=int, default=1, help="cells built at once")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="seedS-threadsT",
+                        help="cells not to build (already recorded for this commit)")
     parser.add_argument("--work", type=Path, default=ROOT / "_build" / "claims-matrix")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument("--record-times", action="store_true",
@@ -78,7 +80,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if min(args.seeds) < 0 or min(args.threads) < 1 or args.jobs < 1:
         parser.error("seeds must be ≥ 0, threads and jobs ≥ 1")
-    cells = [(s, t) for t in args.threads for s in args.seeds]
+    cells = [(s, t) for t in args.threads for s in args.seeds
+             if cell_name(s, t) not in args.skip]
     with ThreadPoolExecutor(args.jobs) as pool:
         found = pool.map(lambda c: run_cell(*c, args.param, args.work, args.profile,
                                             args.record_times), cells)
