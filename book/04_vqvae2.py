@@ -543,8 +543,8 @@ prior_configs = {level: prior_config(untrained.config, level,
 own_fields = {level: mechanisms.prior_field(
     config, f"{level} prior: {config.grid_size}×{config.grid_size} grid, "
             f"{config.layers} layers") for level, config in prior_configs.items()}
-mechanisms.receptive_field_figure(*own_fields.values(),
-                                  title="What the last position of each prior depends on");
+title = "What the last position of each prior depends on"
+mechanisms.receptive_field_figure(*own_fields.values(), title=title);
 
 # %% [markdown]
 # {glue:text}`prior_field_text` More layers reach farther; VQ-VAE-2's own top prior also

@@ -157,7 +157,7 @@ for name in FAMILIES:
 judged = families.judge(data, epochs=judge_epochs, batch_size=judge_batch_size,
                         lr=judge_lr, run=run)
 judge = judged.model
-display(pd.DataFrame(origin).drop(columns="checkpoint"))  # file names: the cache's business
+display(pd.DataFrame(origin).drop(columns="checkpoint"))  # no file names on the page
 lead_figure(diagrams.draw_all({FAMILIES[name].title: diagrams.architecture(model)
                                for name, model in models.items()}))
 
