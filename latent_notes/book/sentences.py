@@ -229,13 +229,11 @@ def beta_identity_sentence(agreement_by_beta: dict, tol: float = 0.05) -> str:
         return not_measured("what the judge reads in the reconstructions (it reads "
                             "MNIST-like images only)")
     head = f"the judge reads the test image's own digit in {_at(pairs, '.0%')}"
-    if len(pairs) == 1:
-        return f"{head}, with no other β beside it"
-    ends = _relation(pairs[0][1], pairs[-1][1], abs_tol=tol)
-    return head + {"lower": ": a larger β keeps more of the digit",
-                   "alike": (f": the two ends of the sweep lie within {tol * 100:.0f} "
-                             "points, so β changes little of what digit they show"),
-                   "higher": ": a larger β keeps less of the digit"}[ends]
+    return _sweep_ends(head, pairs, tol, {
+        "lower": ": a larger β keeps more of the digit",
+        "alike": (f": the two ends of the sweep lie within {tol * 100:.0f} points, so β "
+                  "changes little of what digit they show"),
+        "higher": ": a larger β keeps less of the digit"})
 
 
 def beta_samples_sentence(share_by_beta: dict, confidence: float, tol: float = 0.05) -> str:
@@ -247,14 +245,18 @@ def beta_samples_sentence(share_by_beta: dict, confidence: float, tol: float = 0
                             "images only)")
     head = (f"the judge gives one digit a probability of at least {confidence:g} in "
             f"{_at(pairs, '.0%')}")
+    return _sweep_ends(head, pairs, tol, {
+        "lower": ": the samples of a larger β read as a clear digit more often",
+        "alike": f": the two ends of the sweep lie within {tol * 100:.0f} points of each other",
+        "higher": ": on this run the samples of a larger β read as a clear digit less often"})
+
+
+def _sweep_ends(head: str, pairs: list, tol: float, verdicts: dict) -> str:
+    """``head`` and the verdict on the two ends of a β sweep's shares (``pairs``: (β, share)
+    sorted by β): ``verdicts`` {"lower" | "alike" | "higher": phrase}."""
     if len(pairs) == 1:
         return f"{head}, with no other β beside it"
-    ends = _relation(pairs[0][1], pairs[-1][1], abs_tol=tol)
-    return head + {"lower": ": the samples of a larger β read as a clear digit more often",
-                   "alike": (f": the two ends of the sweep lie within {tol * 100:.0f} "
-                             "points of each other"),
-                   "higher": ": on this run the samples of a larger β read as a clear digit "
-                             "less often"}[ends]
+    return head + verdicts[_relation(pairs[0][1], pairs[-1][1], abs_tol=tol)]
 
 
 def sigma_collapse_sentence(sigma_beta0: float, sigma_beta1: float, small: float = 0.1) -> str:
