@@ -767,7 +767,9 @@ for kind in ("latent", "pixels"):
     chapter.record("vae", "path_confident_share", paths[kind],
                    setting=f"beta=1,path={kind}")
 chapter.record("vae", "path_pairs", paths["pairs"], setting="beta=1")
-paths
+pd.DataFrame({f"frames read with confidence ≥ {confidence:g}": [paths["latent"],
+                                                                 paths["pixels"]]},
+             index=["latent path", "pixel blend"]).rename_axis(f"{paths['pairs']} pairs")
 
 # %% [markdown]
 # The pixel blend is a weighted sum of the two images, so its middle frames hold both digits

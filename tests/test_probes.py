@@ -210,6 +210,19 @@ def test_label_efficiency_rows_and_paired_draws(digits):
                                 progress=False)
 
 
+def test_label_efficiency_is_the_same_table_in_one_process_or_two(digits, monkeypatch):
+    x, y, x_test, y_test = digits
+    inputs = {"pixels": (x, x_test), "half": (x[:, ::2], x_test[:, ::2])}
+    kwargs = dict(labels_per_class=(1, 3, None), repeats=2, spread_at=(3,), progress=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert efficiency._workers(8) == 1
+    alone = efficiency.label_efficiency(inputs, y, y_test, **kwargs)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(efficiency.os, "cpu_count", lambda: 2)
+    assert efficiency._workers(8) == 2 and efficiency._workers(1) == 1
+    pd.testing.assert_frame_equal(efficiency.label_efficiency(inputs, y, y_test, **kwargs), alone)
+
+
 def test_pca_codes_fit_on_the_training_images():
     rng = np.random.default_rng(0)
     train, test = rng.normal(size=(100, 1, 4, 4)), rng.normal(size=(30, 1, 4, 4))

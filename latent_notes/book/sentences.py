@@ -132,9 +132,9 @@ def curves_sentence(final: dict[int, float]) -> str:
     if len(sizes) == 1:
         return f"after the last epoch the validation error is {shown}."
     ordered = all(final[a] > final[b] for a, b in zip(sizes, sizes[1:], strict=False))
-    verdict = ("every larger code ends lower: more numbers let more of the image through."
+    verdict = ("every larger code ends lower, as more numbers let more of the image through."
                if ordered else "a larger code does not always end lower on this run.")
-    return f"after the last epoch the validation error is {shown}: {verdict}"
+    return f"after the last epoch the validation error is {shown}; {verdict}"
 
 
 # -- chapter 3 ---------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ deep generative models", table 1: MNIST with 100-3000 labels). The table it retu
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import sklearn
@@ -91,15 +93,58 @@ def label_efficiency(inputs: dict, train_labels, test_labels, *,
     for k in labels_per_class:
         n = repeats_large if k is None or k >= large_from else repeats
         draws[k] = [probe_indices(y, per_class=k, seed=seed + r) for r in range(n)]
-    values = {}  # (name, setting, metric) → one accuracy per draw
+    # one task per (input, labels per class); their tables are merged in this order, so the
+    # result does not depend on how many processes ran them or in which order they finished
+    tasks = [(name, as_codes(train), as_codes(test), k)
+             for name, (train, test) in inputs.items() for k in draws]
     bar = tqdm(total=len(inputs) * sum(map(len, draws.values())), desc="label efficiency",
                unit="fit", disable=not (progress and progress_enabled()))
-    for name, (train, test) in inputs.items():
-        _score_input(name, as_codes(train), as_codes(test), y, y_test, draws, values, bar,
-                     spread_at=spread_at, spread_neighbors=spread_neighbors, cv_max=cv_max,
-                     seed=seed)
+    done = {}
+    for i, result in _run_tasks(tasks, y, y_test, draws, spread_at=spread_at,
+                                spread_neighbors=spread_neighbors, cv_max=cv_max, seed=seed):
+        done[i] = result
+        bar.set_postfix_str(f"{tasks[i][0]}, {setting_name(tasks[i][3])}")
+        bar.update(len(draws[tasks[i][3]]))
     bar.close()
+    values = {}  # (name, setting, metric) → one accuracy per draw
+    for i in range(len(tasks)):
+        values.update(done[i])
     return _tidy(values, mean_class_size=len(y) / len(np.unique(y)))
+
+
+def _workers(n_tasks: int) -> int:
+    """Processes for the probe fits: torch's thread count (every fit is single-threaded, so
+    ``OMP_NUM_THREADS=1`` keeps it to one core), at most one per task."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1, n_tasks))
+
+
+def _run_tasks(tasks, y, y_test, draws, **options):
+    """(task index, its values) for every task, as they finish: the largest first (codes ×
+    labelled images) across ``_workers`` processes, or one after the other in this one."""
+    def score(i):
+        name, train, test, k = tasks[i]
+        return _score_task(name, train, test, y, y_test, k, draws[k], **options)
+
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][1].shape[1] * sum(
+        map(len, draws[tasks[i][3]])))
+    workers = _workers(len(tasks))
+    if workers == 1:
+        for i in order:
+            yield i, score(i)
+        return
+    from joblib import Parallel, delayed
+
+    # max_nbytes=None: the codes are pickled to the workers, not memory-mapped read-only
+    run = Parallel(n_jobs=workers, return_as="generator_unordered", max_nbytes=None)
+    yield from run(delayed(_indexed)(i, _score_task, tasks[i][0], tasks[i][1], tasks[i][2],
+                                     y, y_test, tasks[i][3], draws[tasks[i][3]], **options)
+                   for i in order)
+
+
+def _indexed(i, function, *args, **kwargs):
+    return i, function(*args, **kwargs)
 
 
 def _table_key(inputs, train_labels, test_labels, progress, store, **parameters) -> dict:
@@ -112,28 +157,25 @@ def _table_key(inputs, train_labels, test_labels, progress, store, **parameters)
             "scikit-learn": sklearn.__version__}
 
 
-def _score_input(name, train, test, y, y_test, draws, values, bar, *, spread_at,
-                 spread_neighbors, cv_max, seed):
-    """Every draw's probes (and label spreading) on one input, appended to ``values``."""
-    graph = None
-    for k, picks in draws.items():
-        for r, idx in enumerate(picks):
-            bar.set_postfix_str(f"{name}, {setting_name(k)}, draw {r}")
-            row = (name, setting_name(k))
-            for kind, metric in (("logistic", "probe_accuracy"), ("knn", "knn_accuracy")):
-                probe = fit_probe(kind, train[idx], y[idx], seed=seed + r, cv_max=cv_max)
-                values.setdefault(row + (metric,), []).append(probe.score(test, y_test))
-            if k in spread_at:
-                if graph is None:  # built once per input, reused by every draw
-                    graph = _SpreadGraph(train, test, n_neighbors=spread_neighbors,
-                                         standardise=False, transductive=True,
-                                         graph_dims=SPREAD_GRAPH_DIMS, seed=seed)
-                partial = np.full(len(y), -1, dtype=np.int64)
-                partial[idx] = y[idx]
-                accuracy = graph.accuracy(partial, y_test, alpha=SPREAD_ALPHA,
-                                          max_iter=SPREAD_STEPS)
-                values.setdefault(row + ("spread_accuracy",), []).append(accuracy)
-            bar.update()
+def _score_task(name, train, test, y, y_test, k, picks, *, spread_at, spread_neighbors,
+                cv_max, seed) -> dict:
+    """One input's probes (and label spreading) on every draw of one labels-per-class value
+    ``k``: {(name, setting, metric): [accuracy per draw]}."""
+    values, graph, row = {}, None, (name, setting_name(k))
+    for r, idx in enumerate(picks):
+        for kind, metric in (("logistic", "probe_accuracy"), ("knn", "knn_accuracy")):
+            probe = fit_probe(kind, train[idx], y[idx], seed=seed + r, cv_max=cv_max)
+            values.setdefault(row + (metric,), []).append(probe.score(test, y_test))
+        if k in spread_at:
+            if graph is None:  # built once, reused by every draw
+                graph = _SpreadGraph(train, test, n_neighbors=spread_neighbors,
+                                     standardise=False, transductive=True,
+                                     graph_dims=SPREAD_GRAPH_DIMS, seed=seed)
+            partial = np.full(len(y), -1, dtype=np.int64)
+            partial[idx] = y[idx]
+            accuracy = graph.accuracy(partial, y_test, alpha=SPREAD_ALPHA, max_iter=SPREAD_STEPS)
+            values.setdefault(row + ("spread_accuracy",), []).append(accuracy)
+    return values
 
 
 def _tidy(values: dict, mean_class_size: float) -> pd.DataFrame:

@@ -146,3 +146,11 @@ def tsne_map(codes, labels, classes, title: str, max_points: int = 1000, seed: i
               bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def pair_difference(images: torch.Tensor, seed: int = 0) -> float:
+    """Mean absolute pixel difference between random pairs of ``images`` (each against the
+    next in a seeded shuffle): how much two images of the set differ, per pixel."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    shuffled = images[order].double()
+    return float((shuffled[1:] - shuffled[:-1]).abs().mean())

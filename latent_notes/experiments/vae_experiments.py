@@ -21,7 +21,7 @@ from ..checks import ParameterError, check_positive
 from ..models.common import batched, seeded
 from ..models.vae import VAE, add_pixel_noise, elbo_terms, kl_to_standard_normal, reconstruction_nll
 from ..training import progress_enabled
-from .latent import traverse
+from .latent import pair_difference, traverse
 from .metrics import predict, psnr, reconstruction_scores
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -231,14 +231,6 @@ def same_reading(judge, images: torch.Tensor, reference, device) -> float:
         reference = torch.as_tensor(predict(judge, reference, device).argmax(1))
     return float((torch.as_tensor(predict(judge, images, device).argmax(1)) == reference)
                  .float().mean())
-
-
-def pair_difference(images: torch.Tensor, seed: int = 0) -> float:
-    """Mean absolute pixel difference between random pairs of ``images`` (each against the
-    next in a seeded shuffle): how much two images of the set differ, per pixel."""
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    shuffled = images[order].double()
-    return float((shuffled[1:] - shuffled[:-1]).abs().mean())
 
 
 def neighbour_difference(grid: torch.Tensor, steps: int) -> float:
