@@ -75,8 +75,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument("--record-times", action="store_true",
                         help="record each cell's cold build times (run one cell, alone)")
+    parser.add_argument("--keep-older", action="store_true",
+                        help="with --record, keep recorded cells of other commits (each "
+                             "column then names its commit) instead of dropping them")
     parser.add_argument("--record", action="store_true",
-                        help=f"keep the matrix in {RECORD.relative_to(ROOT)} (the intro shows it)")
+                        help="keep the matrix in profiles/claims_matrix.json (the intro shows it)")
     args = parser.parse_args(argv)
     if min(args.seeds) < 0 or min(args.threads) < 1 or args.jobs < 1:
         parser.error("seeds must be ≥ 0, threads and jobs ≥ 1")
@@ -93,13 +96,18 @@ def main(argv=None) -> int:
     if args.record:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()
+        commit = commit or "unknown"
         kept = load()  # cells of the same commit and profile built by an earlier call stay
-        if kept.get("commit") != commit or kept.get("profile") != args.profile:
-            kept = {"cells": {}}
+        if kept.get("profile") != args.profile:
+            kept = {}
+        kept_commits = {cell: c for cell, c in kept.get("commits", {}).items()
+                        if c == commit or args.keep_older}
+        cells = {**{c: kept["cells"][c] for c in kept_commits}, **outcomes}
+        commits = {**kept_commits, **{cell: commit for cell in outcomes}}
         RECORD.write_text(json.dumps({
             "profile": args.profile, "date": time.strftime("%Y-%m-%d"),
             "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
-            "commit": commit or "unknown", "cells": {**kept["cells"], **outcomes}},
+            "commit": commit, "cells": cells, "commits": commits},
             indent=1, ensure_ascii=False))
     return 0 if all(v == "passed" for o in outcomes.values() for v in o.values()) else 1
 

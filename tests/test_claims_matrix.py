@@ -36,6 +36,38 @@ def test_the_table_marks_each_claim_in_each_cell_and_counts_those_that_hold_ever
     assert "## Where the claims hold" in shown and "| b | ✗ | ✓ |" in shown
 
 
+def test_cells_of_older_commits_stay_only_when_asked_and_name_their_commit(tmp_path,
+                                                                         monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import claims_matrix
+
+    record = tmp_path / "m.json"
+    record.write_text(json.dumps({"profile": "quick", "date": "2026-12-06", "machine": "m",
+                                  "commit": "aaaa111", "cells": {
+                                      "seed0-threads1": {"test_a": "passed"}}}))
+    monkeypatch.setattr(claims_matrix, "RECORD", record)
+    monkeypatch.setattr(claims_matrix, "load", lambda: claims.load(record))
+    monkeypatch.setattr(claims_matrix, "run_cell",
+                        lambda *args: {"test_a": "passed", "test_b": "failed"})
+    monkeypatch.setattr(claims_matrix.subprocess, "run", lambda *a, **k: type(
+        "Done", (), {"stdout": "bbbb222\n"})())
+    claims_matrix.main(["--seeds", "1", "--threads", "2", "--record", "--work", str(tmp_path)])
+    assert list(claims.load(record)["cells"]) == ["seed1-threads2"]  # the older cell dropped
+    record.write_text(json.dumps({"profile": "quick", "date": "2026-12-06", "machine": "m",
+                                  "commit": "aaaa111", "cells": {
+                                      "seed0-threads1": {"test_a": "passed"}}}))
+    claims_matrix.main(["--seeds", "1", "--threads", "2", "--record", "--keep-older",
+                        "--work", str(tmp_path)])
+    kept = claims.load(record)
+    assert kept["commits"] == {"seed0-threads1": "aaaa111", "seed1-threads2": "bbbb222"}
+    shown = claims.matrix_markdown(kept)
+    assert "| seed0-threads1 (aaaa111) | seed1-threads2 (bbbb222) |" in shown
+    assert "| b | · | ✗ |" in shown  # not a test at the older commit
+    assert "commit aaaa111 for seed0-threads1; commit bbbb222 for seed1-threads2" in shown
+    one = claims.table(kept["cells"], {c: "bbbb222" for c in kept["cells"]})
+    assert "| claim | seed0-threads1 | seed1-threads2 |" in one  # one commit: plain names
+
+
 @pytest.mark.parametrize("cells", [
     {"../etc": {"test_a": "passed"}},  # a cell name that is not seedN-threadsN
     {"seed0-threads1": {"test_a": "maybe"}},  # an outcome that is none of the four

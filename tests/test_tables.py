@@ -78,7 +78,7 @@ def test_label_efficiency_with_a_store_is_computed_once_and_read_back_equal(
     def refuse(*args, **kwargs):
         raise AssertionError("a cached table was computed again")
 
-    monkeypatch.setattr(efficiency, "_score_input", refuse)
+    monkeypatch.setattr(efficiency, "_run_tasks", refuse)
     loaded = efficiency.label_efficiency({"pixels": (x, x_test)}, y, y_test, store=store,
                                          **settings)
     pd.testing.assert_frame_equal(loaded, computed, check_exact=True)

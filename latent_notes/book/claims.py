@@ -3,7 +3,8 @@
 ``scripts/claims_matrix.py`` builds the book once per cell and runs the claims tests
 (tests/test_claims.py) on each build; this module reads their JUnit reports, keeps the result
 in ``profiles/claims_matrix.json`` ({"profile", "date", "machine", "commit", "cells": {cell:
-{claim: outcome}}}) and writes the table the intro page shows. Nothing here is typed by hand.
+{claim: outcome}}, and, when cells were built at different commits, "commits": {cell:
+commit}}) and writes the table the intro page shows. Nothing here is typed by hand.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ RECORD = ROOT / "profiles" / "claims_matrix.json"
 OUTCOMES = {"passed": "✓", "failed": "✗", "error": "E", "skipped": "–"}
 CELL = re.compile(r"seed\d{1,6}-threads\d{1,3}")
 CLAIM = re.compile(r"\(?[A-Za-z0-9_ ]{1,200}\)?")
+COMMIT = re.compile(r"[0-9a-f]{4,40}|unknown")
 MAX_BYTES = 2**20  # a record is a few kB
 
 
@@ -33,18 +35,22 @@ def read_junit(path: Path) -> dict:
     return outcome
 
 
-def table(cells: dict) -> str:
-    """A Markdown table: one row per claim, one column per cell (✓ held, ✗ failed)."""
+def table(cells: dict, commits: dict | None = None) -> str:
+    """A Markdown table: one row per claim, one column per cell (✓ held, ✗ failed); with
+    ``commits`` ({cell: commit}) naming more than one commit, each column names its own."""
     names = list(cells)
     claims = sorted({claim for found in cells.values() for claim in found})
-    lines = ["| claim | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    several = commits and len({commits.get(c) for c in names}) > 1
+    heads = [f"{c} ({commits.get(c, '?')})" if several else c for c in names]
+    lines = ["| claim | " + " | ".join(heads) + " |", "|---" * (len(names) + 1) + "|"]
     for claim in claims:
-        marks = [OUTCOMES.get(cells[c].get(claim, ""), "?") for c in names]
+        marks = [OUTCOMES.get(cells[c].get(claim, ""), "·") for c in names]
         lines.append(f"| {claim.removeprefix('test_').replace('_', ' ')} | "
                      + " | ".join(marks) + " |")
     held = sum(all(cells[c].get(claim) == "passed" for c in names) for claim in claims)
     lines.append(f"\n{held} of {len(claims)} claims hold in all {len(names)} cells "
-                 "(✓ held, ✗ failed, E the build or its tests errored).")
+                 "(✓ held, ✗ failed, E the build or its tests errored, · not a test at that "
+                 "cell's commit).")
     return "\n".join(lines)
 
 
@@ -67,7 +73,12 @@ def load(path: Path = RECORD) -> dict:
             return {}
         cells[cell] = found
     meta = {key: str(data.get(key, ""))[:200] for key in ("profile", "date", "machine", "commit")}
-    return {**meta, "cells": cells} if cells else {}
+    commits = data.get("commits", {})
+    if not (isinstance(commits, dict) and set(commits) <= set(cells)
+            and all(isinstance(v, str) and COMMIT.fullmatch(v) for v in commits.values())):
+        return {}
+    commits = {cell: commits.get(cell, meta["commit"]) for cell in cells}
+    return {**meta, "cells": cells, "commits": commits} if cells else {}
 
 
 def matrix_markdown(record: dict | None = None) -> str:
@@ -81,5 +92,16 @@ def matrix_markdown(record: dict | None = None) -> str:
             f"results. This table is those tests on the {record['profile']} profile, built "
             "once per seed and per number of CPU threads (the thread count changes the order "
             "of floating-point sums, as another CPU would), by `scripts/claims_matrix.py` on "
-            f"{record['date']} ({record['machine']}, commit {record['commit']}):\n\n"
-            + table(record["cells"]) + "\n")
+            f"{record['date']} ({record['machine']}, {_commits(record)}):\n\n"
+            + table(record["cells"], record.get("commits")) + "\n")
+
+
+def _commits(record: dict) -> str:
+    """"commit abc1234", or, for cells built at several commits, which commit built which."""
+    by_commit = {}
+    for cell, commit in record.get("commits", {}).items():
+        by_commit.setdefault(commit, []).append(cell)
+    if len(by_commit) <= 1:
+        return f"commit {record['commit']}"
+    return "; ".join(f"commit {commit} for {', '.join(cells)}"
+                     for commit, cells in by_commit.items())

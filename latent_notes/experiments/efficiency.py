@@ -136,8 +136,8 @@ def _run_tasks(tasks, y, y_test, draws, **options):
         return
     from joblib import Parallel, delayed
 
-    # max_nbytes=None: the codes are pickled to the workers, not memory-mapped read-only
-    run = Parallel(n_jobs=workers, return_as="generator_unordered", max_nbytes=None)
+    # large codes reach the workers memory-mapped (written once, shared by every task)
+    run = Parallel(n_jobs=workers, return_as="generator_unordered")
     yield from run(delayed(_indexed)(i, _score_task, tasks[i][0], tasks[i][1], tasks[i][2],
                                      y, y_test, tasks[i][3], draws[tasks[i][3]], **options)
                    for i in order)

@@ -43,6 +43,13 @@ def as_codes(x) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
 
 
+def _tensor(codes) -> torch.Tensor:
+    """as_codes as a tensor; a read-only array (joblib memory-maps large inputs for the
+    label-efficiency workers) is copied, as torch cannot share memory it may not write."""
+    x = as_codes(codes)
+    return torch.from_numpy(x if x.flags.writeable else x.copy())
+
+
 def _as_labels(y) -> np.ndarray:
     y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     return y.ravel().astype(np.int64)
@@ -119,7 +126,7 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
 
     def fit(self, codes, labels) -> "NearestNeighbours":
         self.classes_, y = np.unique(_as_labels(labels), return_inverse=True)
-        self._points = torch.as_tensor(as_codes(codes))
+        self._points = _tensor(codes)
         self._norms = self._points.pow(2).sum(1)
         self._labels = torch.as_tensor(y)
         self.n_samples_fit_ = len(self._points)
@@ -127,7 +134,7 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
 
     def neighbours(self, codes, k: int, chunk: int = 1024) -> torch.Tensor:
         """Indices (N, k) of each query's k nearest fitted points, nearest first."""
-        queries = torch.as_tensor(as_codes(codes))
+        queries = _tensor(codes)
         k = min(k, len(self._points))
         found = []
         for start in range(0, len(queries), chunk):
@@ -269,9 +276,11 @@ class _SpreadGraph:
             if standardise:  # statistics of the training codes only
                 scaler = StandardScaler().fit(train)
                 train, test = scaler.transform(train), scaler.transform(test)
-            if graph_dims is not None and train.shape[1] > graph_dims:
+            # a few training codes give at most as many principal components as codes
+            dims = None if graph_dims is None else min(graph_dims, len(train))
+            if dims is not None and train.shape[1] > dims:
                 # exact neighbours of 70,000 points in 784-d took 140 s, in 50 PCA dims 18 s
-                pca = PCA(graph_dims, random_state=seed).fit(train)
+                pca = PCA(dims, random_state=seed).fit(train)
                 train, test = pca.transform(train), pca.transform(test)
             self.points = np.vstack([train, test]) if transductive else train  # (N, D)
             self.test = test
