@@ -45,12 +45,27 @@ def check_choice(name: str, value, choices) -> None:
                              f"got {value!r}.")
 
 
+# The largest value of every size field of a model config, by its name. No model of the book
+# comes near them (its largest: latent_size 128, image_size 128, width 128, fc_width 256,
+# codebooks of 256, 12 prior layers); they stop a config read from a file (a checkpoint, a
+# manifest) from asking for gigabytes before anything is built. Kept here rather than in the
+# model modules, whose source is part of every cache key.
+SIZE_LIMITS = {
+    "latent_size": 4096, "image_size": 1024, "width": 1024, "fc_width": 16384,
+    "channels": 1024, "res_blocks": 64, "res_channels": 1024, "embed_dim": 1024,
+    "codebook_size": 65536, "codebook_size_top": 65536, "codebook_size_bottom": 65536,
+    "cond_codebook_size": 65536, "grid_size": 1024, "layers": 64, "kernel_size": 31,
+    "num_classes": 100000,
+}
+
+
 def check_config(config) -> None:
     """Check a config dataclass from its fields' metadata: ``positive``, ``range``, ``choices``.
 
     A field declared ``field(default=..., metadata={"positive": True})`` must be a positive
     integer; ``{"range": (low, high, low_open, high_open)}`` a number in that interval;
-    ``{"choices": (...)}`` one of the values; ``{"switch": True}`` True or False.
+    ``{"choices": (...)}`` one of the values; ``{"switch": True}`` True or False. A field named
+    in :data:`SIZE_LIMITS` must also be at most its limit.
     """
     from dataclasses import fields
 
@@ -66,6 +81,17 @@ def check_config(config) -> None:
             check_choice(f.name, value, meta["choices"])
         if meta.get("switch") and not isinstance(value, bool):
             raise ParameterError(f"{f.name} must be True or False, got {value!r}.")
+        check_size(f.name, value)
+
+
+def check_size(name: str, value) -> None:
+    """Raise unless a size field named in :data:`SIZE_LIMITS` is at most its limit."""
+    limit = SIZE_LIMITS.get(name)
+    if (limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value > limit):
+        raise ParameterError(f"{name} must be at most {limit} (no model of the book comes near "
+                             f"that; a larger one would not fit in a reader's memory), got "
+                             f"{value!r}.")
 
 
 # -- config fields that know their valid values (read by check_config) ------------------------

@@ -9,14 +9,16 @@ returns a :class:`~latent_notes.store.cache.Trained`: the model is loaded from t
 cache (or the weights source) when this exact configuration was trained before, else built,
 trained with :func:`latent_notes.training.train_model` on the family's loss and saved. A model
 that is its chapter's own (the family's ``alias`` names it) is also stored under a stable name
-that later chapters find it by. :data:`FAMILIES` lists the three latent-variable families the
-comparison chapter loops over; adding a fourth is one model module ending with its ``FAMILY``
-and one entry here.
+that later chapters find it by, and found there only when it is what the name stands for: the
+family's builder and config, the stem its family would name it by, the data's shape and the
+sizes the caller asks for (:func:`stands_for`). :data:`FAMILIES` lists the three
+latent-variable families the comparison chapter loops over; adding a fourth is one model module
+ending with its ``FAMILY`` and one entry here.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from .checks import ParameterError
 from .data import Batches, ImageData
@@ -25,6 +27,7 @@ from .models.family import Family, TrainConfig
 from .models.pixelcnn import LEVELS, prior_config
 from .models.vqvae2 import Codes, code_grids
 from .store.cache import Run, Trained, alias_name, same_data
+from .store.checkpoint import builder_name
 from .training import evaluate, train_model
 
 FAMILIES = {family.name: family for family in (autoencoder.FAMILY, vae.FAMILY, vqvae2.FAMILY)}
@@ -85,6 +88,30 @@ def score_on_test(family: Family, trained: Trained, data, *, run: Run) -> dict[s
             else (data.test.images, data.test.labels))
     terms = evaluate(model, family.loss, Batches(x, y, family.test_batch_size), run.device)
     return {f"test_{key}": value for key, value in terms.items()}
+
+
+def stands_for(family: Family, expected, *names: str) -> Callable[[str, dict], str | None]:
+    """A check for ``Store.load_alias``: the stored model is ``family``'s (its builder, a valid
+    config of its class), its family would store it under ``expected``'s stem (e.g. the same
+    latent size), and its fields ``names`` (the data's shape, the sizes the caller chose, a
+    prior's codebooks) equal ``expected``'s. Returns a complaint, or None."""
+    stem = family.alias_stem(expected)
+
+    def check(builder: str, config: dict) -> str | None:
+        if builder != builder_name(family.build):
+            return (f"it holds a {builder} model, not the {family.title} the name {stem!r} "
+                    "stands for")
+        try:
+            stored = family.config(**config["model"])
+        except (TypeError, ParameterError) as err:
+            return f"its config is not a valid {family.config.__name__} ({err})"
+        if family.alias_stem(stored) != stem:
+            return (f"it is a {family.checkpoint_name(stored)!r} model, not the {stem!r} its name "
+                    "stands for")
+        differ = [f"{name}={getattr(stored, name)!r} (not {getattr(expected, name)!r})"
+                  for name in names if getattr(stored, name) != getattr(expected, name)]
+        return f"it has {', '.join(differ)}" if differ else None
+    return check
 
 
 def alias(family: Family, data: ImageData, **model_options) -> str:
@@ -161,15 +188,17 @@ def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, ru
     sizes = {f.name for f in fields(family.config)} & {"latent_size"}
     options = {"latent_size": latent_size} if sizes else {}  # VQ-VAE-2's grids are its size
 
-    def stored_or_train(label, stable_name, check, train_here):
-        found = run.store.load_alias(stable_name, run.device, check)
+    def stored_or_train(label, stable_name, checks, train_here):
+        found = run.store.load_alias(stable_name, run.device, *checks)
         result = found or train_here()
         rows.append({"model": label, "source": "its chapter (cache)" if found else "trained here",
                      "checkpoint": result.path.name})
         return result
 
+    expected = family.configure(data, **options)
     trained = stored_or_train(
-        name, alias(family, data, **options), same_data(data.spec),
+        name, alias(family, data, **options),
+        (stands_for(family, expected, "channels", "image_size", *options), same_data(data.spec)),
         lambda: train(family, data, *family.recipe(data, epochs=epochs, **options), run=run))
     if family.has_priors:
         priors = _stored_priors(trained, data, epochs, run, stored_or_train)
@@ -179,7 +208,11 @@ def load_family(name: str, data: ImageData, *, latent_size: int, epochs: int, ru
 
 def _stored_priors(vqvae: Trained, data, epochs, run: Run, stored_or_train):
     """The priors its chapter trained for this VQ-VAE-2, else both trained here."""
-    made_from = lambda config: config["data"].get("codes_of") == vqvae.path.stem  # noqa: E731
+    def made_from(builder, config):
+        codes_of = config["data"].get("codes_of")
+        return (None if codes_of == vqvae.path.stem else f"it was trained on the codes of "
+                f"{str(codes_of)[:80]!r}, not of {vqvae.path.stem!r}")
+
     trained_here = {}
 
     def train_both():
@@ -189,8 +222,10 @@ def _stored_priors(vqvae: Trained, data, epochs, run: Run, stored_or_train):
 
     found = {}
     for level in LEVELS:
-        stem = PRIOR.alias_stem(prior_config(vqvae.model.config, level,
-                                             num_classes=len(data.classes)))
-        found[level] = stored_or_train(f"prior ({level})", alias_name(stem, data.name),
-                                       made_from, lambda level=level: train_both()[level])
+        expected = prior_config(vqvae.model.config, level, num_classes=len(data.classes))
+        check = stands_for(PRIOR, expected, "codebook_size", "grid_size", "cond_codebook_size",
+                           "num_classes")
+        found[level] = stored_or_train(f"prior ({level})",
+                                       alias_name(PRIOR.alias_stem(expected), data.name),
+                                       (check, made_from), lambda level=level: train_both()[level])
     return found

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import socket
 import time
 import warnings
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -171,6 +174,22 @@ def synchronize(device) -> None:
         torch.mps.synchronize()
 
 
+# -- temporary files: named by their writer, process and host ---------------------------------
+
+# This machine's name as it goes into a file name: letters, digits and '-' only (no '.', which
+# separates the parts of the name), at most 40 characters.
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "unknown-host"
+
+
+def temporary_path(path: Path) -> Path:
+    """``.NAME.PID@HOST.tmp`` beside ``path``: where ``path`` is written before it is renamed
+    into place. The writer's process *and* machine are in the name, so that a cache folder
+    shared by several machines (a network drive, Colab's Drive, a CI volume) never takes one
+    machine's fresh file for a dead process's (``latent_notes.store.cache.remove_stale``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}@{HOST}.tmp")
+
+
 # -- resumable training: a state written after every epoch ----------------------------------
 
 def _rng_states() -> dict:
@@ -234,7 +253,7 @@ class TrainingState:
         if self._failed:
             return
         start = time.perf_counter()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = temporary_path(self.path)
         try:
             torch.save({"key": self.key, **state}, tmp)
             os.replace(tmp, self.path)
@@ -275,13 +294,40 @@ def _snapshot(epoch: int, rows: list, model, optimizer, scheduler, train_batches
             "rng": _rng_states()}
 
 
-def _diverged(name: str, epoch: int, epochs: int, value: float, optimizer) -> TrainingDiverged:
+def nonfinite_weights(model) -> list[str]:
+    """Names of the model's weights and buffers that hold a NaN or an infinity (one host read;
+    nothing is changed and no random number drawn)."""
+    named = [(name, t) for name, t in chain(model.named_parameters(), model.named_buffers())
+             if t.is_floating_point()]
+    if not named:
+        return []
+    with torch.no_grad():
+        finite = torch.stack([torch.isfinite(t).all() for _, t in named])
+        if bool(finite.all()):
+            return []
+        return [name for (name, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
+
+
+def _not_finite(model, loss: float, epoch: int, epochs: int) -> str | None:
+    """What stopped being finite in an epoch: its mean loss, or the weights after its last step
+    (a step whose loss the mean never sees); None when nothing did."""
+    if not np.isfinite(loss):
+        return (f"its mean training loss in epoch {epoch} of {epochs} was {loss}, not a finite "
+                "number")
+    bad = nonfinite_weights(model)
+    if bad:
+        return (f"after the last step of epoch {epoch} of {epochs} its weights held NaN or "
+                f"infinite numbers ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), "
+                f"although the epoch's mean training loss was {loss:.4g}")
+    return None
+
+
+def _diverged(name: str, what: str, optimizer) -> TrainingDiverged:
     lr = optimizer.param_groups[0].get("max_lr") or optimizer.param_groups[0].get("initial_lr") \
         or optimizer.param_groups[0]["lr"]
     return TrainingDiverged(
-        f"Training {name} diverged: its mean training loss in epoch {epoch} of {epochs} was "
-        f"{value}, not a finite number, so the run was stopped and nothing was cached. Lower the "
-        f"learning rate (lr, {lr:g} here) first; then the loss weights that multiply a term "
+        f"Training {name} diverged: {what}, so the run was stopped and nothing was cached. Lower "
+        f"the learning rate (lr, {lr:g} here) first; then the loss weights that multiply a term "
         f"(beta or recon_weight of a VAE, commitment_weight of VQ-VAE-2) or the input noise "
         f"(noise_std); a one-cycle schedule (schedule='onecycle') also starts gently.")
 
@@ -297,7 +343,8 @@ def fit(model, loss_fn, train_batches, val_batches=None, *, epochs: int, optimiz
     training; the test set is for scoring the finished model), ``seconds`` (the training pass),
     ``images_per_s`` and the callbacks' own. With a ``state``, each epoch ends by writing it
     and a run resumes after the last epoch written. The loss terms are summed on the device
-    and read once per epoch; a loss that is not finite stops training (TrainingDiverged).
+    and read once per epoch; a loss that is not finite stops training (TrainingDiverged), and so
+    do weights that are not after the epoch's last step (whose loss the mean never sees).
     """
     check_positive(epochs=epochs)
     device = as_device(device)
@@ -332,11 +379,12 @@ def fit(model, loss_fn, train_batches, val_batches=None, *, epochs: int, optimiz
         synchronize(device)
         seconds = time.perf_counter() - start
         means = {key: float(total) / count for key, total in sums.items()}  # one read per epoch
-        if not np.isfinite(means["loss"]):
+        what = _not_finite(model, means["loss"], epoch, epochs)
+        if what:
             bar.close()
             if state is not None:
                 state.remove()
-            raise _diverged(name, epoch, epochs, means["loss"], optimizer)
+            raise _diverged(name, what, optimizer)
         bar.set_postfix(epoch=epoch, loss=f"{means['loss']:.4g}")
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}}
         if val_batches is not None:

@@ -166,12 +166,27 @@ def test_a_server_that_is_down_costs_one_warning_and_a_training_run(exported, tm
     assert SOURCE["now"].fetch("other.pt", tmp_path / "other.pt") is None  # no second try
 
 
+def test_a_password_in_the_weights_url_is_never_shown(exported, tmp_path):
+    _, _, trained, data = exported
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    use(f"http://alice:hunter2@127.0.0.1:{port}")
+    with pytest.warns(UserWarning) as seen:
+        load_again(trained, data, tmp_path, train=lambda model, state: trained.history)
+    text = " ".join(str(w.message) for w in seen) + repr(SOURCE["now"])
+    assert f"http://127.0.0.1:{port}" in text
+    assert "hunter2" not in text and "alice" not in text
+    assert weights.shown_location("/home/alice/weights") == "the folder 'weights'"
+
+
 def test_a_broken_manifest_is_named_and_training_goes_on(exported, tmp_path):
     _, _, trained, data = exported
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / "manifest.json").write_text('{"models": [{"file": "x.pt"}]}')
     use(str(tmp_path / "source"))
-    with pytest.warns(UserWarning, match="manifest.json is not a valid weights manifest"):
+    with pytest.warns(UserWarning,
+                      match="manifest.json of the folder 'source' is not a valid weights manifest"):
         result = load_again(trained, data, tmp_path / "cache",
                             train=lambda m, state: trained.history)
     assert result.status == "trained"

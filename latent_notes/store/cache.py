@@ -7,16 +7,28 @@ old file, and a changed plot never retrains one). The config travels inside the 
 the model is rebuilt from it, so no architecture number is written twice.
 
 Nothing read from a file is trusted: a checkpoint is rebuilt only through the package's own
-table of builders (``latent_notes.store.checkpoint``, the file format); a corrupt, mismatched
-or unknown file is moved aside and the model trained again; file names are plain and of bounded
-length (long names are shortened with a hash).
+table of builders (``latent_notes.store.checkpoint``, the file format), and only once its config
+is the one its name says, every size in it is bounded and every tensor finite; a corrupt,
+mismatched, oversized, non-finite or unknown file is moved aside and the model trained again; a
+stable name (an alias) gives only the family and sizes it names; file names are plain and of
+bounded length (long names are shortened with a hash).
 
 Nothing computed is lost: the folder is checked to be writable *before* a model is trained; a
 run writes its training state after every epoch and a killed run resumes from it; a save that
 fails after training (a full disk) keeps the model in memory with one warning; writes are
-atomic (a temporary file, then a rename) and temporary files of dead processes are removed; a
-lock per entry lets two builds share a cache (the second waits, then loads). A read-only cache
+atomic (a temporary file, then a rename); a model whose weights are not finite is never saved.
+A lock per entry lets two builds share a cache (the second waits, then loads). A read-only cache
 that holds the model is only read.
+
+A cache folder shared by several machines (a network drive, Colab's Drive, a CI volume) is
+safe to read and to add models to: every write is a temporary file named by its process and
+machine (``.NAME.PID@HOST.tmp``), then a rename, so no machine sees another's half-written
+file. A temporary file is deleted only when its writer is known dead (a process of *this*
+machine that no longer runs) or it is older than :data:`STALE_AFTER` (hours); another
+machine's fresh file is left alone. What is not guaranteed there: the entry locks are advisory
+files, which some network file systems do not share between machines, so two machines that
+train the *same* model at the same moment may both train it (the last rename wins; both files
+are whole).
 
 Experiment tables that take minutes to compute are kept in the same folder (``Store.table``:
 plain CSV, keyed by a hash of their inputs, parameters and code; ``latent_notes.store.tables``).
@@ -43,7 +55,16 @@ import pandas as pd
 import torch
 from filelock import FileLock, Timeout
 
-from ..training import TrainingState, as_device, machine, seed_everything
+from ..training import (
+    HOST,
+    TrainingDiverged,
+    TrainingState,
+    as_device,
+    machine,
+    nonfinite_weights,
+    seed_everything,
+    temporary_path,
+)
 from .checkpoint import (  # noqa: F401  (re-exported: the cache's readers need the format too)
     BUILDERS,
     CheckpointError,
@@ -61,6 +82,7 @@ from .tables import TableError, load_table, save_table
 from .weights import Source
 
 MAX_NAME_BYTES = 120  # a file name's stem: far below the 255 bytes file systems allow
+STALE_AFTER = 6 * 3600  # seconds: a temporary file this old is dead, whoever wrote it
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
@@ -96,11 +118,13 @@ def entry_path(cache: Path, name: str, config: dict, build) -> Path:
 
 
 def _load_cached(path: Path, key: str, device, build) -> Trained:
-    """The checkpoint at ``path``, checked to hold the config its name says."""
-    result = load_checkpoint(path, device, build)
-    if config_key(result.config) != key:
-        raise CheckpointError(f"{path} holds a different config than its name says")
-    return result
+    """The checkpoint at ``path``, checked to hold the config its name says before its model
+    is built."""
+    def same_key(builder, config):
+        return (None if config_key(config) == key
+                else "it holds a different config than its name says")
+
+    return load_checkpoint(path, device, build, checks=(same_key,))
 
 
 # -- the folder: writable before training, no stale files, one writer per entry -------------
@@ -108,7 +132,7 @@ def _load_cached(path: Path, key: str, device, build) -> Trained:
 def require_writable(cache: Path) -> None:
     """Create ``cache`` and write a file there, or raise CacheError *before* any training."""
     cache = Path(cache)
-    probe = cache / f".probe.{os.getpid()}.tmp"
+    probe = temporary_path(cache / "probe")
     try:
         cache.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
@@ -133,12 +157,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _age(path: Path, now: float) -> float:
+    """Seconds since ``path`` (or, for a folder, anything directly in it) last changed."""
+    times = [path.stat().st_mtime]
+    if path.is_dir():
+        times += [p.stat().st_mtime for p in path.iterdir()]
+    return now - max(times)
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """Whether a temporary file ``.NAME.PID@HOST.tmp`` is dead: written by a process of this
+    machine that no longer runs, or older than STALE_AFTER. A file of another machine (or of a
+    version that did not name its machine) is never judged by a process id looked up here."""
+    writer = path.name.rsplit(".", 2)[-2] if path.name.count(".") >= 2 else ""
+    pid, _, host = writer.partition("@")
+    if (host == HOST and pid.isdigit() and int(pid) != os.getpid()
+            and not _alive(int(pid))):
+        return True
+    try:
+        return _age(path, time.time() if now is None else now) > STALE_AFTER
+    except OSError:  # gone already, or being removed by someone else
+        return False
+
+
 def remove_stale(cache: Path) -> list[Path]:
-    """Delete the temporary files (``.NAME.PID.tmp``) of processes that no longer run."""
+    """Delete the temporary files (``.NAME.PID@HOST.tmp``) that :func:`is_stale` says are dead;
+    safe on a folder that several machines share."""
     removed = []
     for path in Path(cache).glob(".*.tmp"):
-        pid = path.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if is_stale(path):
             with contextlib.suppress(OSError):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
                 removed.append(path)
@@ -254,6 +301,14 @@ class Store:
         start = time.perf_counter()
         history = train(model, state)
         seconds = time.perf_counter() - start
+        bad = nonfinite_weights(model)  # fit checks every epoch; a step after it may not
+        if bad:
+            state.remove()
+            raise TrainingDiverged(
+                f"Training {name} ended with weights that hold NaN or infinite numbers "
+                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), so nothing was cached. "
+                "A step after the training loop (the autoencoder's fitted Gaussian, a custom "
+                "train function) made them so: lower the learning rate, or check that step.")
         trained_on = machine(device)
         saved = _save_or_keep(path, model, config, build, history, name, trained_on)
         if saved:
@@ -302,10 +357,13 @@ class Store:
                               "It is computed again next time.", stacklevel=2)
             return table
 
-    def load_alias(self, alias: str, device, check=None) -> Trained | None:
-        """The model stored under ``alias``, or None when there is none or ``check(config)``
-        fails. Its ``path`` is the original cache entry when that still exists, so that models
-        keyed on it (a prior trained on its codes) are found again."""
+    def load_alias(self, alias: str, device, *checks) -> Trained | None:
+        """The model stored under ``alias``, or None when there is none, or (with one warning)
+        when it is unusable or one of ``checks`` complains: each is called with the file's
+        builder name and config *before* the model is built, and returns a complaint or None
+        (``same_data``; ``latent_notes.families`` checks the family and its sizes). Its
+        ``path`` is the original cache entry when that still exists, so that models keyed on
+        it (a prior trained on its codes) are found again."""
         path = self.folder / f"{bounded(alias)}.pt"
         downloaded = False
         if not path.exists():
@@ -319,11 +377,10 @@ class Store:
             self.store_alias(self.folder / fetched, alias)
             downloaded = True
         try:
-            found = load_checkpoint(path, device)
+            found = load_checkpoint(path, device, checks=tuple(map(_tolerant, checks)))
         except CheckpointError as err:
-            warnings.warn(f"Ignoring the stored model {path.name}: {err}", stacklevel=2)
-            return None
-        if check is not None and not check(found.config):
+            warnings.warn(f"Ignoring the model stored as {alias!r}; one is trained here instead. "
+                          f"{err}", stacklevel=2)
             return None
         original = self.entry_path(found.name, found.config, BUILDERS[found.builder])
         if original.exists():
@@ -375,8 +432,25 @@ def alias_name(*parts) -> str:
 
 
 def same_data(data_spec: dict):
-    """A ``check`` for load_alias: the model was trained on exactly these images."""
-    return lambda config: config.get("data", {}).get("fingerprint") == data_spec.get("fingerprint")
+    """A check for load_alias: the model was trained on exactly these images."""
+    def check(builder: str, config: dict) -> str | None:
+        fingerprint = config["data"]["fingerprint"]
+        if fingerprint == data_spec.get("fingerprint"):
+            return None
+        return (f"it was trained on other images (data fingerprint {str(fingerprint)[:20]!r}, "
+                f"not {str(data_spec.get('fingerprint'))[:20]!r})")
+    return check
+
+
+def _tolerant(check):
+    """``check``, with a config it cannot even read (a field missing, another type) taken as a
+    complaint rather than an error."""
+    def tolerant(builder: str, config) -> str | None:
+        try:
+            return check(builder, config)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            return f"its config lacks what this name needs ({type(err).__name__}: {err})"
+    return tolerant
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ cache key, file name, bytes, sha256, aliases, config and the headline metric of 
 A **weights source** (:class:`Source`) is a URL or a folder holding such an export. When the
 checkpoint cache misses, :meth:`Source.fetch` looks the file up in the source's manifest,
 downloads it with pooch (a progress bar, the sha256 checked against the manifest), checks that
-it loads with
-``weights_only=True`` and moves it into the cache. Any failure (unreachable source, unknown
+it loads with ``weights_only=True``, holds the config its manifest entry names (before its model
+is built, every size bounded: ``latent_notes.store.checkpoint.load_checkpoint``) and only
+finite numbers, and moves it into the cache. Any failure (unreachable source, unknown
 model, wrong hash, truncated file, a broken manifest) costs one warning line and the model is
 trained as if there were no source. The source is the chapters' ``weights`` parameter or
 ``$LATENT_NOTES_WEIGHTS``: ``"auto"`` (the published release of the repository named in
@@ -36,11 +37,11 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..checks import ParameterError
-from ..training import progress_enabled
-from .checkpoint import CheckpointError, load_checkpoint
+from ..training import progress_enabled, temporary_path
+from .checkpoint import CheckpointError, config_key, load_checkpoint
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # latent_notes/store/weights.py -> the checkout
 
@@ -129,10 +130,12 @@ def check_url(url: str, scheme: str | None = None) -> None:
     if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
         if scheme is None or parts.scheme == scheme:
             return
-        raise WeightsError(f"a redirect to {url} changes the scheme from {scheme}; refused.")
-    raise WeightsError(f"{url} is not an https:// address (plain http:// is accepted only on this "
-                       "machine's loopback address, for tests): trained models are code-free "
-                       "data, but only over a connection that cannot be tampered with.")
+        raise WeightsError(f"a redirect to {shown_location(url)} changes the scheme from "
+                           f"{scheme}; refused.")
+    raise WeightsError(f"{shown_location(url)} is not an https:// address (plain http:// is "
+                       "accepted only on this machine's loopback address, for tests): trained "
+                       "models are code-free data, but only over a connection that cannot be "
+                       "tampered with.")
 
 
 def _capped_downloader(limit: int):
@@ -157,8 +160,9 @@ def _capped_downloader(limit: int):
                 response.raise_for_status()
                 announced = int(response.headers.get("content-length") or 0)
                 if announced > limit:
-                    raise WeightsError(f"{url} announces {announced} bytes, more than the "
-                                       f"{limit} its manifest allows; not downloaded.")
+                    raise WeightsError(f"{shown_location(url)} announces {announced} bytes, "
+                                       f"more than the {limit} its manifest allows; not "
+                                       "downloaded.")
                 got = 0
                 with open(output_file, "wb") as f, tqdm(
                         total=announced or None, unit="B", unit_scale=True,
@@ -166,8 +170,9 @@ def _capped_downloader(limit: int):
                     for chunk in response.iter_content(1 << 16):
                         got += len(chunk)
                         if got > limit:
-                            raise WeightsError(f"{url} sent more than the {limit} bytes its "
-                                               "manifest gives; the download was stopped.")
+                            raise WeightsError(f"{shown_location(url)} sent more than the "
+                                               f"{limit} bytes its manifest gives; the "
+                                               "download was stopped.")
                         f.write(chunk)
                         bar.update(len(chunk))
     return download
@@ -234,15 +239,34 @@ def validate_manifest(data, where: str) -> dict[str, dict]:
 
 
 def _download_folder(parent: Path) -> Path:
-    """A fresh private folder for downloads, named so that the cache sweeps it if we die."""
+    """A fresh private folder for downloads, named by its process and machine so that the cache
+    sweeps it if we die (and another machine sharing the cache leaves it alone while we live)."""
     parent.mkdir(parents=True, exist_ok=True)
-    folder = parent / f".download.{os.urandom(4).hex()}.{os.getpid()}.tmp"
+    folder = temporary_path(parent / f"download.{os.urandom(4).hex()}")
     folder.mkdir(mode=0o700)
     return folder
 
 
+def _listed(entry: dict):
+    """A check for load_checkpoint: the file holds the config its manifest entry names."""
+    def check(builder: str, config) -> str | None:
+        if config_key(config) == entry["key"]:
+            return None
+        return f"it holds another config than the manifest's entry {entry['file']!r}"
+    return check
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=4)
+
+
+def shown_location(location: str) -> str:
+    """A weights source as pages and warnings show it: a URL without the user name and password
+    it may carry, a folder by its name alone (not a path of the building machine)."""
+    parts = urlsplit(str(location))
+    if parts.scheme and parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return f"the folder {Path(location).name!r}"
 
 
 class Source:
@@ -251,6 +275,7 @@ class Source:
 
     def __init__(self, location: str):
         self.location = location
+        self.shown = shown_location(location)  # for messages: no password, no path
         self._entries: dict | None = None
         self._dead = False
 
@@ -261,7 +286,7 @@ class Source:
         return cls(location) if location else None
 
     def __repr__(self) -> str:
-        return f"Source({self.location!r})"
+        return f"Source({self.shown!r})"
 
     def manifest(self) -> dict[str, dict]:
         """The source's manifest as {file: entry}, validated."""
@@ -271,8 +296,9 @@ class Source:
                 try:
                     data = json.loads(path.read_text())
                 except (ValueError, UnicodeDecodeError) as err:
-                    raise WeightsError(f"{self.location}/{MANIFEST} is not JSON ({err})") from None
-            self._entries = validate_manifest(data, f"{self.location}/{MANIFEST}")
+                    raise WeightsError(f"the {MANIFEST} of {self.shown} is not JSON "
+                                       f"({err})") from None
+            self._entries = validate_manifest(data, f"the {MANIFEST} of {self.shown}")
         return self._entries
 
     def fetch(self, file: str, target: Path, alias: str | None = None) -> str | None:
@@ -287,7 +313,7 @@ class Source:
             entries = self.manifest()
         except Exception as err:  # unreachable, or a broken manifest: one warning, then train
             self._dead = True
-            _warn(f"The weights source {self.location} could not be read ({type(err).__name__}: "
+            _warn(f"The weights source {self.shown} could not be read ({type(err).__name__}: "
                   f"{err}); models missing from the cache will be trained here.")
             return None
         entry = entries.get(file) or next((e for e in entries.values()
@@ -306,10 +332,11 @@ class Source:
             if path.stat().st_size != entry["bytes"]:
                 raise WeightsError(f"{path.stat().st_size} bytes, the manifest says "
                                    f"{entry['bytes']}")
-            load_checkpoint(path)  # weights_only=True, through the builder table, or raises
+            # weights_only=True, the manifest's config, bounded and finite, or it raises
+            load_checkpoint(path, checks=(_listed(entry),))
             os.replace(path, target)  # atomic: the cache never holds half a file
         except (Exception, CheckpointError) as err:
-            _warn(f"The trained model {entry['file']} from {self.location} was rejected "
+            _warn(f"The trained model {entry['file']} from {self.shown} was rejected "
                   f"({type(err).__name__}: {err}); it will be trained here.")
             return None
         finally:
