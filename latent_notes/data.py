@@ -25,10 +25,12 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +57,14 @@ MNIST_LIKE = {
 }
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_IMAGE = (3, 32, 32)  # one image of a batch: 3,072 bytes, the red, green, blue planes
+# the most values an IDX header may promise (MNIST's largest file holds 47 million): checked
+# before anything is read, so a damaged header cannot ask for terabytes
+IDX_MAX_VALUES = 2**28
+READ_CHUNK = 2**20  # bytes read at a time from a data file (memory grows with what it holds)
+# the fix for a damaged data file, where the file is read on its own
+DAMAGED_FIX = ("Delete it and load the data set again, which downloads a missing file (this "
+               "needs the network), or copy it again from where you got it.")
 SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # Synology thumbnails, macOS archive leftovers
 SHOWN_SKIPS = 5  # skipped files a warning names
 PROGRESS_FROM = 1000  # a folder with more files to read shows a progress bar
@@ -69,6 +79,24 @@ MNIST5K_SPLIT_SEED = 5000  # the split's own seed, whatever the run's seed
 
 class DataError(ValueError):
     """A data set could not be loaded; the message says what was looked for and what to do."""
+
+
+class DamagedFile(DataError):
+    """Data files that are not what their format says (cut short, not gzip, a header out of
+    bounds, counts that disagree); ``paths`` are the files, ``what`` says what is wrong."""
+
+    def __init__(self, paths, what: str, fix: str = DAMAGED_FIX):
+        self.paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        self.what = what
+        super().__init__(f"{' and '.join(map(str, self.paths))} {what}. {fix}")
+
+
+class ClassName(str):
+    """A class name: plain text, whatever it holds. It is the string it was made from (equal,
+    same hash, same JSON); the figure helpers (``experiments.plots.plain``) escape it, so that a
+    folder named ``$5_$`` is shown as typed and not read as maths by matplotlib."""
+
+    __slots__ = ()
 
 
 @dataclass
@@ -122,7 +150,11 @@ class Batches:
 @dataclass
 class ImageData:
     """A named data set with fixed train/validation/test splits: models learn from ``train``,
-    training is watched (and anything is chosen) on ``val``, ``test`` scores a finished model."""
+    training is watched (and anything is chosen) on ``val``, ``test`` scores a finished model.
+
+    ``name`` is what is printed and put in figure titles: for a folder, ``folder:`` and the
+    folder's own name, never its path; ``spec["dataset"]`` keeps what was asked for.
+    """
 
     name: str
     train: ImageSet
@@ -130,6 +162,9 @@ class ImageData:
     classes: list[str]
     spec: dict = field(default_factory=dict)
     val: ImageSet | None = None
+
+    def __post_init__(self):
+        self.classes = [ClassName(name) for name in self.classes]  # plain text in every figure
 
     @property
     def channels(self) -> int:
@@ -215,7 +250,7 @@ def load_data(dataset: str = "mnist5k", data_root=None, subset: int | None = Non
         raise DataError(f"channels must be 1 (grayscale), 3 (RGB) or None (the data set's own), "
                         f"got {channels!r}.")
     name = dataset.strip()
-    val = None
+    shown, val = name, None  # shown: the name printed and put in figure titles
     if name == "mnist5k":
         train, val, test, classes = _mnist5k()
     elif name == "digits":
@@ -227,8 +262,12 @@ def load_data(dataset: str = "mnist5k", data_root=None, subset: int | None = Non
     elif name == "photos":
         train, test, classes = _photos(image_size or 64, test_fraction)
     elif name.startswith("folder:"):
-        train, test, classes = _folder(name[len("folder:"):], image_size or 64,
-                                       channels or 3, test_fraction, subset, seed)
+        path = name[len("folder:"):]
+        train, test, classes = _folder(path, image_size or 64, channels or 3, test_fraction,
+                                       subset, seed)
+        # named by its own name: printed data and figure titles show no path of this machine
+        # (its user or home folder); the spec keeps the path, which the cache keys hold
+        shown = f"folder:{_folder_name(path)}"
     else:
         raise DataError(
             f"Unknown dataset {dataset!r}. Use one of {', '.join(DATASETS)} "
@@ -247,7 +286,7 @@ def load_data(dataset: str = "mnist5k", data_root=None, subset: int | None = Non
             "image_size": train.images.shape[-1], "channels": train.images.shape[1],
             "n_train": len(train), "n_val": len(val), "n_test": len(test),
             "fingerprint": _fingerprint(train, val, test)}
-    return ImageData(name, train, test, classes, spec, val)
+    return ImageData(shown, train, test, classes, spec, val)
 
 
 def binarise(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -393,50 +432,128 @@ def _mnist5k():
 # -- MNIST and Fashion-MNIST: the IDX format -------------------------------------------------
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped): big-endian magic, dims, then uint8 data."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4:
-        raise DataError(f"{path} is not an IDX file: it has only {len(raw)} bytes. Delete it and "
-                        "copy the archive again.")
-    zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file (header {raw[:4].hex()}). "
-                        "Delete it and copy the original archive again.")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: its header promises {np.prod(shape)} values, "
-                        f"it holds {data.size}. Delete it and copy the archive again.")
-    return data.reshape(shape)
+    """Read an IDX file (optionally gzipped): big-endian magic, dims, then uint8 data.
+
+    A file that is not that (cut short, not gzip, a header out of bounds, more or fewer values
+    than its header promises) raises :class:`DamagedFile`, which names it and says the fix.
+    """
+    path = Path(path)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            shape = _idx_shape(path, f)
+            raw = _read_at_most(f, math.prod(shape) + 1)  # one byte more: is it longer?
+    except EOFError:
+        raise DamagedFile(path, "ends inside its gzip stream: a download cut short") from None
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise DamagedFile(path, f"is not a readable gzip archive ({err})") from None
+    except OSError as err:
+        raise DataError(f"{path} could not be read ({err.strerror or err}). Check that it is a "
+                        "file you may read, or copy it again.") from None
+    promised = math.prod(shape)
+    if len(raw) < promised:
+        raise DamagedFile(path, f"is truncated: its header promises {promised:,} values, it "
+                                f"holds {len(raw):,}")
+    if len(raw) > promised:
+        raise DamagedFile(path, f"holds more values than the {promised:,} its header promises")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
-def _find(raw: Path, stem: str) -> Path | None:
-    for candidate in (raw / stem, raw / f"{stem}.gz"):
-        if candidate.exists():
-            return candidate
-    return None
+def _idx_shape(path: Path, f) -> tuple[int, ...]:
+    """The dimensions an IDX header announces, each header field checked before any data is
+    read: magic (two zeros, 0x08 for unsigned bytes, the number of dimensions), then the dims."""
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise DamagedFile(path, f"is not an IDX file: it has only {len(magic)} bytes")
+    zero, dtype, ndim = struct.unpack(">HBB", magic)
+    if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+        raise DamagedFile(path, f"is not an unsigned-byte IDX file of 1 to 4 dimensions (header "
+                                f"{magic.hex()})")
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DamagedFile(path, f"has a short header: it announces {ndim} dimensions and ends "
+                                f"after {len(dims)} of their {4 * ndim} bytes")
+    shape = struct.unpack(f">{ndim}I", dims)
+    if math.prod(shape) > IDX_MAX_VALUES:
+        raise DamagedFile(path, f"has a header out of bounds: {' x '.join(map(str, shape))} "
+                                f"is {math.prod(shape):,} values, more than the "
+                                f"{IDX_MAX_VALUES:,} an IDX file of this book may hold")
+    return shape
+
+
+def _read_at_most(f, n: int) -> bytes:
+    """Up to ``n`` bytes of ``f``, read a chunk at a time: memory grows with what the file
+    holds, not with what a header promises."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = f.read(min(READ_CHUNK, left))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _find(raw: Path, stem: str) -> Path:
+    """The file ``stem`` or ``stem.gz`` in ``raw``; ``raw / stem`` when neither is there."""
+    return next((c for c in (raw / stem, raw / f"{stem}.gz") if c.exists()), raw / stem)
 
 
 def _mnist_like(name: str, root: Path):
     folder, classes = MNIST_LIKE[name]
     raw = root / folder / "raw"
     wanted = [stem for pair in MNIST_FILES.values() for stem in pair]
-    if any(_find(raw, stem) is None for stem in wanted):
+    if any(not _find(raw, stem).exists() for stem in wanted):
         _download(name, root, raw, wanted)
-    parts = []
-    for images_stem, labels_stem in MNIST_FILES.values():
-        images, labels = read_idx(_find(raw, images_stem)), read_idx(_find(raw, labels_stem))
-        if len(images) != len(labels):
-            raise DataError(f"{raw}: {len(images)} images but {len(labels)} labels in "
-                            f"{images_stem}/{labels_stem}. Copy the four archives again.")
-        parts.append(_from_uint8(images, labels))
+    parts = _read_or_fetch(name, root, raw, wanted, lambda: [
+        _idx_pair(_find(raw, images), _find(raw, labels), len(classes))
+        for images, labels in MNIST_FILES.values()])
     return parts[0], parts[1], classes
 
 
-def _download(name: str, root: Path, looked_in: Path, wanted: list[str]):
-    """Let torchvision fetch the archives (it needs the network); explain clearly when it can't."""
+def _idx_pair(images_path: Path, labels_path: Path, n_classes: int) -> ImageSet:
+    """The images of one IDX file (N, H, W) with the labels of another (N,), checked to match."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DamagedFile(images_path, f"holds {images.ndim}-D data, not images (count, "
+                                       "height, width)")
+    if labels.ndim != 1:
+        raise DamagedFile(labels_path, f"holds {labels.ndim}-D data, not one label per image")
+    if len(images) != len(labels):
+        raise DamagedFile([images_path, labels_path], f"disagree: {len(images)} images but "
+                          f"{len(labels)} labels, so labels would go to the wrong images")
+    if len(labels) and labels.max() >= n_classes:
+        raise DamagedFile(labels_path, f"holds the label {labels.max()}, and the classes are "
+                                       f"0 to {n_classes - 1}")
+    return _from_uint8(images, labels)
+
+
+def _read_or_fetch(name: str, root: Path, folder: Path, wanted: list[str], read):
+    """``read()``; when a file it reads is damaged, that file is set aside, the data set is
+    downloaded again, and ``read()`` runs once more. Where the download fails, the file is put
+    back and the error says what is wrong with it and what to do."""
+    try:
+        return read()
+    except DamagedFile as damaged:
+        aside = {p: p.with_name(f"{p.name}.damaged") for p in damaged.paths}
+        for p, moved in aside.items():
+            p.replace(moved)
+        try:
+            _download(name, root, folder, wanted, damaged=damaged)
+        except DataError:
+            for p, moved in aside.items():
+                if not p.exists():
+                    moved.replace(p)
+            raise
+        for moved in aside.values():
+            moved.unlink(missing_ok=True)
+    return read()
+
+
+def _download(name: str, root: Path, looked_in: Path, wanted: list[str],
+              damaged: DamagedFile | None = None):
+    """Let torchvision fetch the archives (it needs the network); explain clearly when it can't.
+    ``damaged``: the error of a damaged file that was set aside to be fetched again."""
     import torchvision
 
     cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST,
@@ -448,12 +565,16 @@ def _download(name: str, root: Path, looked_in: Path, wanted: list[str]):
             cls(str(root), train=False, download=True)
     except Exception as err:  # network errors come in many types; all mean the same here
         reason = " ".join(str(err).split())[:200]
+        where = "there" if damaged is None else f"to {looked_in}"
+        how = (f"Copy torchvision's files {where}, or point the book at the folder that holds "
+               "them with data_root=... or the environment variable LATENT_NOTES_DATA, or use "
+               "dataset='digits', which needs no download.")
+        if damaged is not None:
+            raise DamagedFile(damaged.paths, f"{damaged.what}, and fetching the {name} data set "
+                                             f"again failed ({reason})", fix=how) from None
         raise DataError(
             f"The {name} data set is not in {looked_in} and could not be downloaded ({reason}). "
-            f"Looked for: {', '.join(wanted)} (the .gz archives are fine). Copy torchvision's "
-            f"files there, or point the book at the folder that holds them with "
-            f"data_root=... or the environment variable LATENT_NOTES_DATA, or use "
-            f"dataset='digits', which needs no download.") from None
+            f"Looked for: {', '.join(wanted)} (the .gz archives are fine). {how}") from None
 
 
 # -- CIFAR-10: the python-pickle batches -----------------------------------------------------
@@ -463,11 +584,11 @@ def _cifar10(root: Path):
     wanted = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     if any(not (folder / f).exists() for f in wanted):
         _download("cifar10", root, folder, wanted)
-    train = [_cifar_batch(folder / f) for f in wanted[:5]]
-    test = _cifar_batch(folder / "test_batch")
-    images = np.concatenate([b[0] for b in train])
-    labels = np.concatenate([b[1] for b in train])
-    return _from_uint8(images, labels), _from_uint8(*test), CIFAR10_CLASSES
+    batches = _read_or_fetch("cifar10", root, folder, wanted,
+                             lambda: [_cifar_batch(folder / f) for f in wanted])
+    images = np.concatenate([b[0] for b in batches[:5]])
+    labels = np.concatenate([b[1] for b in batches[:5]])
+    return _from_uint8(images, labels), _from_uint8(*batches[5]), CIFAR10_CLASSES
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -488,18 +609,33 @@ class _BatchUnpickler(pickle.Unpickler):
 
 
 def _cifar_batch(path: Path):
+    """One batch as (images (N, H, W, C) uint8, labels (N,)), its counts and labels checked."""
     try:
         with open(path, "rb") as f:
             unpickler = _BatchUnpickler(f, encoding="latin1")
             unpickler.path = path
             batch = unpickler.load()
-        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(batch["labels"])
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64).ravel()
     except DataError:
         raise
-    except Exception as err:
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({err}). Delete the folder "
-                        f"{path.parent} and download CIFAR-10 again.") from None
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing, though CIFAR-10 was downloaded. Copy its "
+                        f"python batches to {path.parent}.") from None
+    except Exception as err:  # a pickle cut short or not a pickle: many error types
+        raise DamagedFile(path, f"is not a readable CIFAR-10 batch ({type(err).__name__}: "
+                                f"{' '.join(str(err).split())[:200]})") from None
+    size = math.prod(CIFAR10_IMAGE)
+    if data.size % size or (data.ndim == 2 and data.shape[1] != size):
+        raise DamagedFile(path, f"holds {data.size:,} bytes of pixels, not a whole number of "
+                                f"32x32 colour images of {size:,} bytes each")
+    data = data.reshape(-1, *CIFAR10_IMAGE)
+    if len(labels) != len(data):
+        raise DamagedFile(path, f"holds {len(data)} images but {len(labels)} labels, so labels "
+                                "would go to the wrong images")
+    if len(labels) and not 0 <= labels.min() <= labels.max() < len(CIFAR10_CLASSES):
+        raise DamagedFile(path, f"holds labels from {labels.min()} to {labels.max()}, and the "
+                                f"classes are 0 to {len(CIFAR10_CLASSES) - 1}")
     return data.transpose(0, 2, 3, 1), labels  # → (N, H, W, C)
 
 
@@ -548,14 +684,14 @@ def _folder(path: str, image_size: int, channels: int, test_fraction: float,
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
     wanted = min(subset or len(train), len(train))
     total = wanted + len(test)
-    with tqdm(total=total, desc=f"reading {root.name}", unit="image", mininterval=2.0,
+    with tqdm(total=total, desc=f"reading {_folder_name(path)}", unit="image", mininterval=2.0,
               disable=not progress_enabled() or total <= PROGRESS_FROM) as bar:
         train_images, train_labels = _read_files(train, order, wanted, image_size, channels,
                                                  skipped, bar)
         test_images, test_labels = _read_files(test, range(len(test)), len(test), image_size,
                                                channels, skipped, bar)
     if skipped:
-        _warn_skipped(path, root, skipped, len(files))
+        _warn_skipped(_folder_name(path), root, skipped, len(files))
     if len(train_images) + len(test_images) < 2:
         raise _too_few(path, len(train_images) + len(test_images), files)
     for part, images, items in (("training", train_images, train), ("test", test_images, test)):
@@ -564,7 +700,7 @@ def _folder(path: str, image_size: int, channels: int, test_fraction: float,
                             "a readable image (the warning above names the skipped ones). Add "
                             "readable images to it or remove the broken ones.")
     return (_from_uint8(np.stack(train_images), train_labels),
-            _from_uint8(np.stack(test_images), test_labels), classes or [root.name])
+            _from_uint8(np.stack(test_images), test_labels), classes or [_folder_name(path)])
 
 
 def _folder_split(path: str, root: Path, files: list[Path], skipped: list, test_fraction: float):
@@ -648,7 +784,11 @@ def _labelled(named: list, classes: list[str], skipped: list) -> list[tuple[Path
 
 
 def _read_image(p: Path, image_size: int, channels: int):
-    """One file as a centre-cropped, resized uint8 array: (array, None) or (None, why not)."""
+    """One file as a centre-cropped, resized uint8 array: (array, None) or (None, why not).
+
+    The image is first turned upright by its EXIF orientation, and a 16-bit, 32-bit or float
+    image is brought to 8 bits by its real range (:func:`_to_8bit`), not clipped at 255.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -658,6 +798,11 @@ def _read_image(p: Path, image_size: int, channels: int):
             # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that: both are a skip
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
+                im = _upright(im)
+                if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+                    im, why = _to_8bit(im)
+                    if why:
+                        return None, why
                 im = _center_square(im.convert("L" if channels == 1 else "RGB"))
                 return np.asarray(im.resize((image_size, image_size), Image.BICUBIC)), None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -666,11 +811,47 @@ def _read_image(p: Path, image_size: int, channels: int):
         return None, "not a readable image"
 
 
-def _warn_skipped(path: str, root: Path, skipped: list, total: int) -> None:
+def _upright(im):
+    """``im`` turned as its EXIF orientation says: a phone stores a portrait photo sideways
+    and records how to turn it (Pillow's ``ImageOps.exif_transpose``)."""
+    from PIL import ExifTags, ImageOps
+
+    if im.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return im  # upright already: no copy
+    return ImageOps.exif_transpose(im)
+
+
+def _to_8bit(im):
+    """A grey image of 16-bit, 32-bit or float values as 8-bit grey by its real range:
+    16-bit values over 0 to 65,535, floats that lie in [0, 1] as they are, anything else over
+    its own minimum to maximum. (image, None), or (None, why) for an image with no range."""
+    from PIL import Image
+
+    kind = {"F": "float", "I": "32-bit"}.get(im.mode, "16-bit")
+    x = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(x).all():
+        return None, f"a {kind} image with NaN or infinite values"
+    low, high = float(x.min()), float(x.max())
+    if kind == "16-bit":
+        x = x / 65535
+    elif low < 0 or high > 1:
+        if high == low:
+            return None, f"a {kind} image of the single value {low:g}, outside 0-1"
+        x = (x - low) / (high - low)
+    return Image.fromarray(np.round(x * 255).astype(np.uint8)), None  # 2-D uint8: grey "L"
+
+
+def _folder_name(path: str) -> str:
+    """A folder's own name (``~/photos/cars/`` → ``cars``), never the path that leads to it."""
+    return Path(os.path.abspath(Path(path).expanduser())).name or "/"
+
+
+def _warn_skipped(name: str, root: Path, skipped: list, total: int) -> None:
+    """One warning for every skipped file, named within the folder (no path of this machine)."""
     shown = ", ".join(f"{p.relative_to(root).as_posix()} ({why})"
                       for p, why in skipped[:SHOWN_SKIPS])
     more = f", and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
-    warnings.warn(f"folder:{path}: skipped {len(skipped)} of {total} files: {shown}{more}. "
+    warnings.warn(f"folder:{name}: skipped {len(skipped)} of {total} files: {shown}{more}. "
                   "They are left out of the data set.", stacklevel=4)
 
 

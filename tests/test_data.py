@@ -87,7 +87,12 @@ def test_mnist_root_from_environment(mnist_root, monkeypatch):
     assert len(load_data("mnist").train) == 46  # 50, a twelfth held out to validate
 
 
-def test_truncated_idx_file_is_reported(mnist_root):
+def offline(*args, **kwargs):
+    raise RuntimeError("Error downloading: <urlopen error Name or service not known>")
+
+
+def test_truncated_idx_file_is_reported(mnist_root, monkeypatch):
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)  # a damaged file is fetched again
     path = mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     import gzip
     with gzip.open(path, "rb") as f:

@@ -1,5 +1,7 @@
 """The architecture figures are drawn from the models: every shape they print is one the model
 computed, and changing a config changes the figure."""
+import io
+
 import matplotlib
 import pytest
 import torch
@@ -109,3 +111,14 @@ def test_prior_figure_gives_one_logit_per_code_and_position(level):
 def test_a_model_without_a_figure_is_refused():
     with pytest.raises(TypeError, match="no architecture figure"):
         diagrams.architecture(torch.nn.Linear(2, 2))
+
+
+def test_a_dollar_in_a_title_is_drawn_as_typed_not_as_maths():
+    """A chapter's title names the data set, and a folder may be named ``$5_$``."""
+    fig = diagrams.draw(diagrams.architecture(Autoencoder(AEConfig(latent_size=2, width=8))),
+                        "The autoencoder for folder:$5_$")
+    try:
+        fig.savefig(io.BytesIO(), format="png")  # mathtext would raise on "5_"
+        assert fig.axes[0].get_title().startswith(r"The autoencoder for folder:\$5_\$")
+    finally:
+        plt.close(fig)

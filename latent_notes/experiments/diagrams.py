@@ -25,6 +25,7 @@ from ..models.pixelcnn import GatedLayer, PixelCNN
 from ..models.quantise import VectorQuantiserEMA
 from ..models.vae import VAE
 from ..models.vqvae2 import VQVAE2
+from .plots import plain
 
 ROLES = {  # role → (face colour, legend text)
     "input": ("#e8e8e8", "image"),
@@ -291,7 +292,8 @@ def height(diagram: Diagram) -> float:
 
 def draw(diagram: Diagram, title: str, width: float = 14.0, ax=None):
     """The diagram as a matplotlib figure (or on ``ax``): one box per node (label above, shape
-    inside), arrows along the edges, a legend of roles."""
+    inside), arrows along the edges, a legend of roles. The title is plain text: it names a
+    model and its data set, and a '$' in a folder's name is shown as typed, not read as maths."""
     cols = max(n.col for n in diagram.nodes) + 1
     rows = sorted({n.row for n in diagram.nodes})
     largest = max((n.shape[-1] for n in diagram.nodes if len(n.shape) == 3), default=1)
@@ -334,8 +336,8 @@ def draw(diagram: Diagram, title: str, width: float = 14.0, ax=None):
     ax.set_xlim(-0.6, cols - 0.4)
     ax.set_ylim(min(rows) * 1.9 - 1.0, max(rows) * 1.9 + 1.1)
     ax.set_axis_off()
-    ax.set_title(title + "\n(numbers in the boxes: the tensor each block outputs for one image, "
-                 "channels × height × width)", fontsize=10)
+    ax.set_title(plain(title) + "\n(numbers in the boxes: the tensor each block outputs for one "
+                 "image, channels × height × width)", fontsize=10)
     fig.tight_layout()
     return fig
 

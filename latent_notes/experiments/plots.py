@@ -1,4 +1,13 @@
-"""Plot helpers: image grids with captions, training curves, confusion matrices, class shares."""
+"""Plot helpers: image grids with captions, training curves, confusion matrices, class shares.
+
+Names that come from the data are plain text in every figure, whatever they hold: a title
+(it names the data set, often a class) is drawn through :func:`plain`, and so is a class name
+among captions, labels and ticks (a data set's ``classes`` are
+:class:`~latent_notes.data.ClassName` strings), so a folder named ``$5_$`` is shown as typed,
+not read as maths. Any other caption or label may hold matplotlib maths (a chapter's
+``$z_{1}$``). Text composed around a class name (an f-string caption) is a new string: wrap the
+name in :func:`plain` where it is composed.
+"""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -6,7 +15,20 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from ..data import ClassName
+
 sns.set_theme(context="notebook", style="whitegrid")
+
+
+def plain(text) -> str:
+    """``text`` as matplotlib shows it, letter for letter: each ``$`` escaped (matplotlib's
+    ``\\$``), so that no part is read as maths, whatever a folder or class is named."""
+    return str(text).replace("$", r"\$")
+
+
+def _shown(label) -> str:
+    """A caption or label as drawn: a class name as plain text, anything else as given."""
+    return plain(label) if isinstance(label, ClassName) else str(label)
 
 
 def _to_hwc(image) -> np.ndarray:
@@ -40,15 +62,15 @@ def image_grid(images, nrow: int | None = None, *, title: str = "", captions=Non
             continue
         ax.imshow(_to_hwc(images[i]), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         if captions is not None:
-            ax.set_title(str(captions[i]), fontsize=8, pad=2)
+            ax.set_title(plain(captions[i]), fontsize=8, pad=2)  # captions hold no maths
     if row_labels is not None:
         for r, label in enumerate(row_labels):
-            axes[r, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
+            axes[r, 0].set_ylabel(_shown(label), rotation=0, ha="right", va="center", fontsize=9)
     if col_labels is not None:
         for c, label in enumerate(col_labels):
-            axes[0, c].set_title(str(label), fontsize=9)
+            axes[0, c].set_title(_shown(label), fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(plain(title))
     fig.tight_layout()
     return fig
 
@@ -72,7 +94,7 @@ def training_curves(histories: dict, metrics=("loss",), title: str = "Training c
         if log_y:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(plain(title))
     fig.tight_layout()
     return fig
 
@@ -82,12 +104,13 @@ def confusion_matrix_plot(true, predicted, classes, title: str = "Confusion matr
     from sklearn.metrics import confusion_matrix
 
     counts = confusion_matrix(true, predicted, labels=range(len(classes)))
+    names = [plain(c) for c in classes]  # class names as plain text
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(classes), 0.6 + 0.5 * len(classes)))
     sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
-                xticklabels=classes, yticklabels=classes, annot_kws={"fontsize": 8})
+                xticklabels=names, yticklabels=names, annot_kws={"fontsize": 8})
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
-    ax.set_title(title)
+    ax.set_title(plain(title))
     fig.tight_layout()
     return fig
 
@@ -116,7 +139,7 @@ def sweep_plot(table, x: str, columns: dict, *, title: str, ylabel: str, log_y: 
         ax.set_yscale("log")
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(plain(title))
     ax.legend()
     fig.tight_layout()
     return fig
@@ -138,13 +161,13 @@ def code_maps(images, codes_top, codes_bottom, codebook_size_top: int, codebook_
             if codes is None:
                 ax.imshow(_to_hwc(images[i]), cmap="gray_r", vmin=0, vmax=1)
                 if captions is not None:
-                    ax.set_title(str(captions[i]), fontsize=8)
+                    ax.set_title(_shown(captions[i]), fontsize=8)
             else:
                 ax.imshow(codes[i].cpu().numpy(), cmap="tab20", vmin=0, vmax=k - 1,
                           interpolation="nearest")
         axes[r, 0].set_ylabel(label, fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(plain(title))
     fig.tight_layout()
     return fig
 
@@ -156,10 +179,10 @@ def class_shares(shares: dict, classes, *, title: str, ylabel: str = "share"):
     x = np.arange(len(classes))
     for i, (name, values) in enumerate(shares.items()):
         ax.bar(x + (i - (len(shares) - 1) / 2) * width, np.asarray(values), width, label=name)
-    ax.set_xticks(x, [str(c) for c in classes])
+    ax.set_xticks(x, [plain(c) for c in classes])
     ax.set_xlabel("class")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(plain(title))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -20,7 +20,7 @@ from torchvision.utils import make_grid
 from ..checks import ParameterError
 from .compare import unit_effect
 from .metrics import predict
-from .plots import _to_hwc
+from .plots import _to_hwc, plain
 
 LEVELS = ("top", "bottom")
 
@@ -167,7 +167,7 @@ def traversal_figure(rows: dict, per_line: int, title: str, originals: dict | No
                      loc="left")
         ax.set_xticks([]), ax.set_yticks([])
         ax.grid(False)
-    fig.suptitle(title)
+    fig.suptitle(plain(title))  # a class or folder name is not maths
     fig.tight_layout()
     return fig
 
@@ -189,6 +189,6 @@ def change_maps(rows: dict, reference: torch.Tensor, boxes: dict, title: str):
         ax.grid(False)
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label(
             "mean |pixel change|", fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(plain(title))  # a class or folder name is not maths
     fig.tight_layout()
     return fig
