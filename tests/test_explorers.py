@@ -12,7 +12,7 @@ from latent_notes.models.vae import VAE, VAEConfig  # noqa: E402
 
 
 def test_vae_plane_exports_its_decoders_and_a_fixture(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENT_NOTES_PAGE_FOLDER", str(tmp_path))  # as the build sets it
     torch.manual_seed(0)
     models = {f"β = {b}": VAE(VAEConfig(latent_size=2, width=4, fc_width=8)) for b in (1, 4)}
     images, labels = torch.rand(50, 1, 28, 28), torch.arange(50) % 10
@@ -34,7 +34,7 @@ def test_vae_plane_exports_its_decoders_and_a_fixture(tmp_path, monkeypatch):
 def test_ae_sliders_start_from_one_digit_per_class(tmp_path, monkeypatch):
     from latent_notes.models.autoencoder import AEConfig, Autoencoder
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENT_NOTES_PAGE_FOLDER", str(tmp_path))
     torch.manual_seed(0)
     model = Autoencoder(AEConfig(latent_size=3, width=4))
     images, labels = torch.rand(30, 1, 28, 28), torch.arange(30) % 3
@@ -53,7 +53,7 @@ def test_vq_grid_exports_the_decoder_and_both_priors_with_a_fixture(tmp_path, mo
     from latent_notes.models.pixelcnn import PixelCNN, prior_config
     from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENT_NOTES_PAGE_FOLDER", str(tmp_path))
     torch.manual_seed(0)
     vq = VQVAE2(VQVAE2Config(width=8, res_channels=4, embed_dim=4, codebook_size_top=6,
                              codebook_size_bottom=7))
@@ -76,7 +76,7 @@ def test_compare_families_blends_codes_and_reconstructs_a_drawn_digit(tmp_path, 
     from latent_notes.models.autoencoder import AEConfig, Autoencoder
     from latent_notes.models.vqvae2 import VQVAE2, VQVAE2Config
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENT_NOTES_PAGE_FOLDER", str(tmp_path))
     torch.manual_seed(0)
     models = {"ae": Autoencoder(AEConfig(latent_size=3, width=4)),
               "vae": VAE(VAEConfig(latent_size=4, width=4, fc_width=8)),
@@ -103,3 +103,29 @@ def test_compare_families_blends_codes_and_reconstructs_a_drawn_digit(tmp_path, 
     point = (mu - torch.tensor(plane["mean"])) @ torch.tensor(plane["axes"]).T
     assert torch.allclose(point, torch.tensor(fixture["drawn"]["plane"]), atol=1e-5)
     assert len(plane["scatter"]["x"]) == 30 and 'class="ln-pad"' in page
+
+
+def test_a_chapter_run_from_anywhere_writes_its_explorer_into_its_cache(tmp_path, monkeypatch):
+    """papermill by hand (no build): the chapter's explorer files go to its checkpoint cache,
+    the working directory stays empty, and the page still loads them from explorers/<chapter>/
+    (the URL the build serves them under)."""
+    from latent_notes.book.notebook import start_chapter
+    from latent_notes.models.autoencoder import AEConfig, Autoencoder
+
+    monkeypatch.delenv("LATENT_NOTES_PAGE_FOLDER", raising=False)
+    monkeypatch.setattr(explorers, "_cache", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    start_chapter("02_autoencoder", dataset="digits", data_root=None, epochs=1, subset=None,
+                  seed=0, device="cpu", results_dir=tmp_path / "results",
+                  cache_dir=tmp_path / "cache")
+    torch.manual_seed(0)
+    images, labels = torch.rand(30, 1, 28, 28), torch.arange(30) % 3
+    page = explorers.ae_sliders(Autoencoder(AEConfig(latent_size=3, width=4)), images, labels,
+                                ["a", "b", "c"], "02_autoencoder")
+    assert list(work.iterdir()) == []
+    folder = tmp_path / "cache" / "explorers" / "02_autoencoder"
+    assert sorted(p.name for p in folder.iterdir()) == ["ae-decoder.onnx", "fixture.json"]
+    config = json.loads(page.text.split('data-config="')[1].split('"')[0].replace("&quot;", '"'))
+    assert config["folder"] == "explorers/02_autoencoder/"

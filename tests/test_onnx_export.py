@@ -41,3 +41,24 @@ def test_every_view_exports_with_parity_on_fresh_inputs(tmp_path):
 def test_an_unknown_family_is_refused():
     with pytest.raises(Exception, match="No explorer views"):
         onnx_export.views_of("gan", torch.nn.Linear(2, 2))
+
+
+def test_an_exported_file_names_no_file_of_the_building_machine(tmp_path):
+    """torch.onnx.export writes each node's stack trace (absolute paths of the package, of
+    torch in the virtual environment) into the file the page downloads: none is kept, and the
+    stripped file computes what the model computes."""
+    import sys
+    from pathlib import Path
+
+    import onnx
+
+    model = tiny_models()["vae"]
+    view = onnx_export.view_named("vae", model, "vae-decoder")
+    path = onnx_export.export_checked(view, tmp_path / "vae-decoder.onnx")
+    data = path.read_bytes()
+    root = Path(onnx_export.__file__).resolve().parents[2]
+    for machine in (str(root), sys.prefix, str(Path.home()), "stack_trace"):
+        assert machine.encode() not in data, machine
+    nodes = [node for node in onnx.load(str(path)).graph.node]
+    assert nodes and not any(node.metadata_props or node.doc_string for node in nodes)
+    assert onnx_export.parity(view, path) <= 1e-5

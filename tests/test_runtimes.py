@@ -64,7 +64,10 @@ def test_durations_read_like_a_person_would_say_them(seconds, text):
 def test_a_malformed_record_reads_as_nothing_recorded(tmp_path, content):
     path = tmp_path / "run_times.json"
     path.write_text(content)
-    assert runtimes.load(path) in ({}, {"quick": {}})
+    with pytest.warns(UserWarning, match="run_times.json: ignored"):
+        assert runtimes.load(path) in ({}, {"quick": {}})
+    path.unlink()  # no record yet: nothing to warn about
+    assert runtimes.load(path) == {}
 
 
 @pytest.mark.parametrize("profile, chapter", [("nightly", "01_cnn_warmup"),
@@ -75,3 +78,26 @@ def test_a_report_with_a_foreign_profile_or_chapter_is_refused(tmp_path, profile
     with pytest.raises(ValueError, match="profile|not a chapter"):
         runtimes.record(hostile, "x", path)
     assert not path.exists()
+
+
+GOOD = {"seconds": 40.2, "peak_rss_mb": 900.0, "machine": "2 CPU cores", "date": "2026-12-02"}
+
+
+@pytest.mark.parametrize("fault", [{"date": ...}, {"seconds": float("nan")},
+                                   {"seconds": float("inf")}, {"seconds": True},
+                                   {"machine": ...}, {"peak_rss_mb": float("nan")}])
+def test_a_malformed_entry_is_ignored_with_one_warning_and_no_chapter_raises(tmp_path, fault):
+    """An entry lacking its date, or with a NaN or infinite time (json reads NaN and Infinity),
+    is left out with one warning; the other entries, the chapters' sentences and the intro's
+    table still read."""
+    entry = {k: v for k, v in {**GOOD, **fault}.items() if v is not ...}
+    path = tmp_path / "run_times.json"
+    path.write_text(json.dumps({"quick": {"01_cnn_warmup": GOOD, "02_autoencoder": entry}}))
+    with pytest.warns(UserWarning, match="ignored quick/02_autoencoder") as caught:
+        times = runtimes.load(path)
+    assert len(caught) == 1
+    assert times == {"quick": {"01_cnn_warmup": GOOD}}
+    assert "recorded what this chapter costs" in runtimes.cost_sentence("02_autoencoder", times)
+    assert "40 s on the quick profile" in runtimes.cost_sentence("01_cnn_warmup", times)
+    assert "| 02_autoencoder | - |" in runtimes.table_markdown(["01_cnn_warmup",
+                                                                "02_autoencoder"], times)

@@ -504,3 +504,160 @@ def test_without_the_runtime_the_explorers_are_still_figures(browser):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- whatever the reader does: no console error, and the last input wins ---------------------
+RANDOM_INPUT_SECONDS = 10
+# what a reader can reach inside an explorer: its controls, canvases and the code grids' cells
+REACHABLE = ".ln-explorer .ln-live :is(input, select, button, canvas, td)"
+FOCUSABLE = ".ln-explorer .ln-live :is(input, select, button)"  # what takes keys
+KEYS = ["ARROW_UP", "ARROW_DOWN", "ARROW_LEFT", "ARROW_RIGHT", "BACKSPACE", "DELETE", "HOME",
+        "END", "SPACE", "0", "3", "9", "-", "e", "."]  # Selenium's names, or the key itself
+
+
+# The explorer back in view (a key may have scrolled the page), and the centres of what a reader
+# can reach in it and of what takes keys, as offsets from the explorer's centre.
+CENTRES = """
+const live = arguments[0];
+live.scrollIntoView({block: 'center'});
+const box = live.getBoundingClientRect();
+const centres = selector => Array.from(live.querySelectorAll(selector))
+  .filter(e => e.offsetParent !== null)
+  .map(e => { const r = e.getBoundingClientRect();
+              return [Math.round(r.x + r.width / 2 - box.x - box.width / 2),
+                      Math.round(r.y + r.height / 2 - box.y - box.height / 2)]; });
+return [centres(arguments[1]), centres(arguments[2])];
+"""
+# A burst of input within one task of the page, which no real device sends that fast: strokes on
+# its canvases, clicks on its buttons and cells, new values in its sliders, fields and choices
+# (a stroke and "clear" before the stroke's run has started). ``arguments[0]``: the random
+# numbers (in [0, 1)) that choose, ``arguments[1]``: how many gestures.
+BURST = """
+const [numbers, gestures] = arguments;
+let n = 0;
+const random = () => numbers[n++ % numbers.length];
+const pick = list => list[Math.floor(random() * list.length)];
+const live = document.querySelector('.ln-explorer .ln-live');
+const at = (element, type) => {
+  const r = element.getBoundingClientRect();
+  element.dispatchEvent(new PointerEvent(type, {bubbles: true, clientX: r.x + random() * r.width,
+                                                clientY: r.y + random() * r.height}));
+};
+for (let i = 0; i < gestures; i++) {
+  const choice = random();
+  const canvases = live.querySelectorAll('canvas'), controls = live.querySelectorAll('button, td');
+  const fields = live.querySelectorAll('input, select');
+  if (choice < 0.4) {
+    const canvas = pick(canvases);
+    at(canvas, 'pointerdown'); at(canvas, 'pointermove'); at(canvas, 'pointermove');
+    at(canvas, 'pointerup');
+  } else if (choice < 0.7 && controls.length) {
+    pick(controls).click();
+  } else {
+    const field = pick(fields);
+    if (field.tagName === 'SELECT') {
+      field.selectedIndex = Math.floor(random() * field.options.length);
+      field.dispatchEvent(new Event('change', {bubbles: true}));
+    } else {
+      const low = Number(field.min || 0), high = Number(field.max || 10);
+      field.value = String(low + random() * (high - low));
+      field.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+  }
+}
+"""
+
+
+def _random_input(browser, rng, seconds: float) -> int:
+    """Random clicks, drags and keys inside the page's explorer for ``seconds`` (seeded by
+    ``rng``): bursts of one to four real ones sent at once (Selenium, no pause between them),
+    and bursts of one to six within a single task of the page (``BURST``); returns how many
+    were made. A burst Selenium cannot send is skipped: only the page's own errors count."""
+    import time
+
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    live = browser.find_element("css selector", ".ln-explorer .ln-live")
+    width, height = live.size["width"], live.size["height"]
+
+    def anywhere():  # a point of the explorer, as an offset from its centre
+        return (int(rng.uniform(-0.48, 0.48) * width), int(rng.uniform(-0.48, 0.48) * height))
+
+    made, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        reachable, focusable = browser.execute_script(CENTRES, live, REACHABLE, FOCUSABLE)
+        if rng.random() < 0.5:
+            gestures = rng.randint(1, 6)
+            browser.execute_script(BURST, [rng.random() for _ in range(40)], gestures)
+            made += gestures
+            continue
+        burst = ActionChains(browser, duration=0)
+        gestures = rng.randint(1, 4)
+        for _ in range(gestures):
+            choice = rng.random()
+            if choice < 0.3:
+                burst.move_to_element_with_offset(live, *anywhere()).click()
+            elif choice < 0.55:
+                burst.move_to_element_with_offset(live, *anywhere()).click_and_hold()
+                for _ in range(rng.randint(1, 5)):
+                    burst.move_to_element_with_offset(live, *anywhere())
+                burst.release()
+            elif choice < 0.8 and focusable:
+                keys = [getattr(Keys, k, k) for k in rng.choices(KEYS, k=rng.randint(1, 4))]
+                burst.move_to_element_with_offset(live, *rng.choice(focusable)).click() \
+                    .send_keys(*keys)
+            elif reachable:  # a control itself: the pad's "clear", "sample", a grid's cell
+                burst.move_to_element_with_offset(live, *rng.choice(reachable)).click()
+        try:
+            burst.perform()
+        except WebDriverException:
+            burst.reset_actions()  # nothing left pressed for the next burst
+            continue
+        made += gestures
+    return made
+
+
+@pytest.mark.parametrize("chapter", EXPLORERS)
+def test_random_input_for_ten_seconds_makes_no_console_error(chapter, site, browser):
+    """Clicks, drags and keys at random (seeded) on the explorer, in any order, as fast as
+    Selenium sends them and faster (``BURST``); once every run they started has ended, the
+    console holds no error and the explorer still decodes."""
+    import random
+
+    _live(browser, site, chapter)
+    made = _random_input(browser, random.Random(chapter), RANDOM_INPUT_SECONDS)
+    assert made >= 20, f"only {made} random inputs in {RANDOM_INPUT_SECONDS} s"
+    ms = _call(browser, "await explorer.done(); return await explorer.set({});")
+    assert isinstance(ms, (int, float)), f"the explorer no longer decodes: {ms}"
+    _no_severe(browser)
+
+
+def test_a_stroke_then_clear_at_once_leaves_a_blank_pad_and_no_error(site, browser):
+    """A stroke on chapter 5's pad and "clear" in the same moment (one task of the page: the
+    reconstruction the stroke asked for has not started): no error, and nothing of the cleared
+    drawing comes back (its input, the reconstructions, the mark on the plane)."""
+    chapter = "05_comparison"
+    _live(browser, site, chapter)
+    config = _config(browser)
+    if config["shape"][0] != 1:
+        pytest.skip("colour data: no drawing pad")
+    result = _call(browser, """
+      const pad = document.querySelector('.ln-explorer canvas.ln-pad');
+      const box = pad.getBoundingClientRect();
+      const at = (type, x, y) => pad.dispatchEvent(new PointerEvent(type, {bubbles: true,
+        clientX: box.left + x * box.width, clientY: box.top + y * box.height}));
+      at('pointerdown', 0.3, 0.2); at('pointermove', 0.7, 0.2); at('pointermove', 0.4, 0.8);
+      at('pointerup', 0.4, 0.8);
+      document.querySelector('.ln-explorer button.ln-clear').click();
+      await explorer.done();
+      return [explorer.input(), explorer.landed(),
+              Array.from(document.querySelectorAll('.ln-explorer canvas[class^="ln-rec-"]'),
+                         c => explorer.reconstruction(c.className.slice(7)))];""")
+    assert isinstance(result, list), result  # else the error the page's script raised
+    drawn, landed, shown = result
+    assert drawn is None and landed is None, (drawn, landed)
+    assert len(shown) == len(config["families"])
+    assert all(min(pixels) == 255 for pixels in shown), "a cleared drawing's reconstruction"
+    _no_severe(browser)

@@ -11,8 +11,11 @@ A chapter whose source, parameters and package code are unchanged since its last
 execution is not executed again. The build report (``_build/reports/build-report.json`` and
 ``.md``) gives per chapter the wall time, the peak memory of the executing processes and what
 each model did (trained or loaded from the checkpoint cache, with training throughput).
-The staged notebooks install the package from the repository URL of ``_config.yml``, and their
-injected-parameters cell shows no path of the building machine (see ``show_parameters``).
+The staged notebooks install the package from the repository URL of ``_config.yml``. What is
+published holds nothing of the building machine: the executed notebooks (pages and downloads)
+are tidied by ``tidy_notebook`` (parameters, papermill's metadata, outputs), the models by
+``onnx_export.strip_notes``. A chapter's explorer files go next to its executed notebook
+(``$LATENT_NOTES_PAGE_FOLDER``), never into a working directory.
 
 A profile's ``editions`` execute a chapter once more with other parameters (chapter 5 on
 CIFAR-10 in the full profile): each edition is a page of its own, ``NN_name-SUFFIX``, placed
@@ -31,11 +34,13 @@ import argparse
 import ast
 import hashlib
 import json
+import keyword
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,13 +48,16 @@ from pathlib import Path
 import yaml
 
 from ..data import DESCRIPTIONS
-from . import claims, runtimes, web_runtime
+from . import claims, parameters, runtimes, web_runtime
 
 ROOT = Path(__file__).resolve().parents[2]  # latent_notes/book/build.py -> the repository
 PROFILES = ROOT / "profiles"
 BUILD = Path(os.environ.get("LATENT_NOTES_BUILD_DIR") or ROOT / "_build")  # tests use another
 STAGE = BUILD / "src"
-HTML = ROOT / "_build" / "html"  # where render() puts the book (Jupyter Book's --path-output)
+# Jupyter Book renders into <--path-output>/_build/html: the repository's _build, or the build
+# folder's own when LATENT_NOTES_BUILD_DIR names another
+RENDERED = BUILD.parent if BUILD.name == "_build" else BUILD
+HTML = RENDERED / "_build" / "html"
 WEB_CACHE = Path(os.environ.get("LATENT_NOTES_WEB_CACHE") or ROOT / ".cache" / "web")
 REPORTS = BUILD / "reports"
 STAGED_FILES = ("_config.yml", "_toc.yml", "references.bib")
@@ -59,6 +67,7 @@ INJECTED_LINE = re.compile(r"^(?P<name>\w+) = (?P<value>.*)$", re.M)
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 # a path of the building machine: POSIX, home, Windows drive or share, alone or after folder:
 MACHINE_PATH = re.compile(r"^(folder:|file://)?(/|~|[A-Za-z]:[\\/]|\\\\)")
+USERINFO = re.compile(r"(?<=://)[^/?#@\s\"'<>]+@")  # a URL's user name and password
 PLACEHOLDERS = {"cache_dir": "this build's checkpoint cache",
                 "data_root": "this build's data folder", "weights": "this build's weights source"}
 
@@ -117,13 +126,18 @@ def parse_overrides(items: list[str], chapters: list[str]) -> tuple[dict, dict]:
     """``key=value`` for every chapter, ``CHAPTER.key=value`` for one (CHAPTER may be '01').
 
     Values follow papermill's ``-p`` (:func:`parse_value`); paths are made absolute here
-    (:func:`absolute_paths`).
+    (:func:`absolute_paths`). A key must be a Python name (papermill writes it into a cell as
+    code); whether the chapters have it, :func:`check_override_names` checks.
     """
     common, per_chapter = {}, {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise BuildError(f"-p {item!r} is not KEY=VALUE (e.g. -p epochs=3 or -p 01.epochs=3).")
+        name = key.split(".", 1)[-1]
+        if not name.isidentifier() or keyword.iskeyword(name):  # it becomes code in a cell
+            raise BuildError(f"-p {item!r}: {name!r} is not a parameter's name (a Python name "
+                             "such as epochs, after an optional chapter: -p 01.epochs=3).")
         if "." in key:
             prefix, key = key.split(".", 1)
             chapter = _match_chapter(prefix, chapters)
@@ -131,6 +145,25 @@ def parse_overrides(items: list[str], chapters: list[str]) -> tuple[dict, dict]:
         else:
             common[key] = absolute_paths(key, parse_value(item, raw))
     return common, per_chapter
+
+
+def check_override_names(common: dict, per_chapter: dict, chapters: list[str]) -> None:
+    """Refuse a -p name that no chapter it is given to has (a typo that would be ignored),
+    before any chapter runs: ``01.KEY`` one of chapter 1's, ``KEY`` one of ``chapters``'."""
+    try:
+        for chapter, params in per_chapter.items():
+            parameters.check_names(params, _parameters_of(chapter), f"book/{chapter}.py")
+        for key in common:
+            if not any(key in _parameters_of(chapter) for chapter in chapters):
+                names = [_parameters_of(chapter) for chapter in chapters]
+                parameters.check_names([key], list(dict.fromkeys(sum(names, []))),
+                                       f"any of the chapters {', '.join(chapters)}")
+    except parameters.ParameterError as err:
+        raise BuildError(f"-p {err}") from None
+
+
+def _parameters_of(chapter: str) -> list[str]:
+    return parameters.chapter_parameter_names(ROOT / "book" / f"{chapter}.py")
 
 
 def parse_value(item: str, raw: str):
@@ -198,7 +231,12 @@ def _match_chapter(prefix: str, chapters: list[str]) -> str:
 def chapter_parameters(chapter, profile, common, per_chapter, args, edition=None) -> dict:
     """The profile's parameters, then the command line's; an ``edition``'s own parameters last,
     so that ``-p epochs=1`` shortens an edition too but cannot turn it into its chapter."""
-    params = {**profile["all"], **profile["chapters"].get(chapter, {}), **common,
+    # a -p for all chapters that is another chapter's parameter goes to those that have it
+    # (a chapter refuses a name it lacks); one that no chapter has, _build refused before
+    others = {name for other in all_chapters() if other != chapter
+              for name in _parameters_of(other)} - set(_parameters_of(chapter))
+    params = {**profile["all"], **profile["chapters"].get(chapter, {}),
+              **{key: value for key, value in common.items() if key not in others},
               **per_chapter.get(chapter, {}), **(edition or {})}
     params["results_dir"] = str(Path(args.results_dir).resolve())
     params["cache_dir"] = str(Path(args.cache_dir).resolve())
@@ -294,7 +332,8 @@ def execute(chapter: str, params: dict, events: Path, name: str | None = None,
     params_file.write_text(yaml.safe_dump(params))
     events.unlink(missing_ok=True)
     env = {**os.environ, "LATENT_NOTES_EVENTS": str(events), "PYTHONUNBUFFERED": "1",
-           "LATENT_NOTES_PROFILE": profile or ""}  # the page's first line names it
+           "LATENT_NOTES_PROFILE": profile or "",  # the page's first line names it
+           "LATENT_NOTES_PAGE_FOLDER": str(output.parent)}  # where explorers write their files
     env.pop("MPLBACKEND", None)  # a non-inline backend (Agg) would leave the book without figures
     command = [sys.executable, "-m", "papermill", str(source), str(output), "-f", str(params_file),
                "--cwd", str(output.parent), "-k", "python3"]
@@ -318,7 +357,8 @@ def execute(chapter: str, params: dict, events: Path, name: str | None = None,
 def show_parameters(source: str) -> str:
     """The injected-parameters cell without the building machine's paths, whatever the parameter:
     ``results_dir`` relative to the repository, the other known ones a placeholder that keeps
-    their meaning, any other path string ``"<a path of the building machine>"``."""
+    their meaning, any other path string ``"<a path of the building machine>"``; a URL without
+    the user name and password it may carry."""
     def shown(line) -> str:
         name, value = line["name"], line["value"]
         text = ast.literal_eval(value) if STRING.fullmatch(value) else ""
@@ -335,27 +375,114 @@ def show_parameters(source: str) -> str:
         return line[0]
 
     def hidden(string) -> str:  # what is left: paths in lists, dicts, other parameters
-        path = MACHINE_PATH.match(ast.literal_eval(string[0]))
-        return '"<a path of the building machine>"' if path else string[0]
+        text = ast.literal_eval(string[0])
+        if MACHINE_PATH.match(text):
+            return '"<a path of the building machine>"'
+        return json.dumps(USERINFO.sub("", text)) if USERINFO.search(text) else string[0]
     return STRING.sub(hidden, INJECTED_LINE.sub(shown, source))
 
 
-def tidy_parameters(path: Path) -> None:
-    """Rewrite an executed notebook's injected-parameters cell with show_parameters, and fold
-    it behind a toggle (``hide-input``) like the chapter's own parameters cell."""
+def parameters_of(source: str) -> dict:
+    """The values an injected-parameters cell assigns, {name: value} (papermill writes one
+    literal per line; anything else is kept as its text)."""
+    assigned = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                value = ast.get_source_segment(source, node.value)
+            assigned[node.targets[0].id] = value
+    return assigned
+
+
+def machine_strings(params: dict) -> dict[str, str]:
+    """{a path of the building machine: what a published notebook says instead}: the folders a
+    chapter was executed with (``params``, as papermill records them), the build's and the
+    repository's folders, Python's, the temporary and the home folder."""
+    named = {"results_dir": "results", "cache_dir": "<checkpoint cache>",
+             "data_root": "<data folder>", "weights": "<weights folder>"}
+    found = {}
+
+    def add(path, shown: str) -> None:
+        path = str(path)
+        if len(path) > 1 and MACHINE_PATH.match(path):
+            for form in {path, os.path.realpath(os.path.expanduser(path))}:
+                found.setdefault(form.rstrip("/\\"), shown)
+
+    def walk(name, value) -> None:
+        if isinstance(value, str) and value.startswith("folder:"):
+            add(value[len("folder:"):], "<your image folder>")
+        elif isinstance(value, str):
+            add(value, named.get(name, "<a path of the building machine>"))
+        elif isinstance(value, (list, tuple, dict)):
+            for item in value.values() if isinstance(value, dict) else value:
+                walk(None, item)
+    for name, value in params.items():
+        walk(name, value)
+    for variable in ("LATENT_NOTES_CACHE", "LATENT_NOTES_DATA", "LATENT_NOTES_WEIGHTS"):
+        walk(None, os.environ.get(variable))
+    for path, shown in [(STAGE / "book", "."), (BUILD, "<build folder>"),
+                        (ROOT, "<repository>"), (sys.prefix, "<python>"),
+                        (sys.base_prefix, "<python>"), (tempfile.gettempdir(), "<tmp>"),
+                        (Path.home(), "~")]:
+        add(path, shown)
+    return found
+
+
+def scrub(value, replace: dict[str, str]):
+    """``value`` (text, or lists and dicts of it) with every path of ``replace`` replaced where
+    a whole path or its start stands (the longest first), and every URL's user name and
+    password removed. Images other than SVG are left as they are."""
+    if isinstance(value, dict):
+        return type(value)({key: item if key.startswith("image/") and key != "image/svg+xml"
+                            else scrub(item, replace) for key, item in value.items()})
+    if isinstance(value, list):
+        return [scrub(item, replace) for item in value]
+    if not isinstance(value, str):
+        return value
+    if replace:  # an image inside the text (a data: URI, as the explorers' still figure) stays
+        paths = sorted(replace, key=len, reverse=True)
+        pattern = (r"(data:[\w/+.-]*;base64,[A-Za-z0-9+/=]+)|(?<![\w.~-])("
+                   + "|".join(map(re.escape, paths)) + r")(?![\w.-])")
+        value = re.sub(pattern, lambda m: m[1] or replace[m[2]], value)
+    return USERINFO.sub("", value)
+
+
+def tidy_notebook(path: Path) -> None:
+    """Make an executed notebook what the book publishes (the page is rendered from it, and
+    readers download it): nothing of the building machine. The injected-parameters cell goes
+    through show_parameters and is folded behind a toggle (``hide-input``) like the chapter's
+    own parameters cell; papermill's metadata records the same parameters and its files by
+    name; stderr is dropped (the page shows none: ``nb_output_stderr: remove``); the other
+    outputs and the metadata keep no path of the building machine and no URL's password
+    (``scrub``). The chapter's own cells are left as they are."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    cells = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    changed = False
-    for cell in cells:
-        tidy, tags = show_parameters(cell.source), cell.metadata.setdefault("tags", [])
-        if tidy != cell.source or "hide-input" not in tags:
-            cell.source = tidy
-            tags[:] = [*tags, "hide-input"] if "hide-input" not in tags else tags
-            changed = True
-    if changed:
-        nbformat.write(notebook, path)
+    papermill = notebook.metadata.get("papermill", {})
+    replace = machine_strings(papermill.get("parameters") or {})
+    shown = {}
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.source = show_parameters(cell.source)
+            shown = parameters_of(cell.source)
+            if "hide-input" not in tags:
+                cell.metadata["tags"] = [*tags, "hide-input"]
+        if cell.cell_type == "code":
+            cell.outputs = scrub([output for output in cell.outputs
+                                  if output.get("name") != "stderr"], replace)
+        cell.metadata = scrub(cell.metadata, replace)
+    if papermill:
+        papermill["parameters"] = shown
+        for key in ("input_path", "output_path"):
+            if papermill.get(key):
+                papermill[key] = Path(papermill[key]).name
+        papermill["environment_variables"] = {}
+    notebook.metadata = scrub(notebook.metadata, replace)
+    nbformat.write(notebook, path)
 
 
 def read_events(path: Path) -> list[dict]:
@@ -390,9 +517,13 @@ def edition_text(chapters: list[str]) -> str:
             "| chapter | profile | data | executed |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
-def staged_toc(toc: dict, editions: dict[str, list[str]]) -> dict:
-    """``toc`` with each chapter's executed editions as sections under it."""
+def staged_toc(toc: dict, editions: dict[str, list[str]], left_out: tuple = ()) -> dict:
+    """``toc`` with each chapter's executed editions as sections under it, without the chapters
+    ``left_out``."""
     for part in [toc] + toc.get("parts", []):
+        if "chapters" in part:
+            part["chapters"] = [entry for entry in part["chapters"]
+                                if Path(entry["file"]).name not in left_out]
         for entry in part.get("chapters", []):
             pages = editions.get(Path(entry["file"]).name, [])
             if pages:
@@ -404,11 +535,16 @@ def staged_toc(toc: dict, editions: dict[str, list[str]]) -> dict:
 def stage_book(chapters: list[str], editions: dict[str, list[str]] | None = None) -> None:
     """Copy the book's static files next to the executed notebooks (the table of contents with
     ``editions`` {chapter: executed edition pages}); the intro page says which profile and data
-    each chapter was executed with, and when."""
+    each chapter was executed with, and when. A chapter never executed in this build folder
+    (a first build with --chapters) is left out of the book, not rendered as a broken link."""
     for name in STAGED_FILES:
         shutil.copy2(ROOT / name, STAGE / name)
-    if editions:
-        toc = staged_toc(yaml.safe_load((ROOT / "_toc.yml").read_text()), editions)
+    left_out = tuple(c for c in chapters if not (STAGE / "book" / f"{c}.ipynb").exists())
+    if left_out:
+        print(f"never executed in {BUILD}, left out of the book: {', '.join(left_out)}")
+    if editions or left_out:
+        toc = staged_toc(yaml.safe_load((ROOT / "_toc.yml").read_text()), editions or {},
+                         left_out)
         (STAGE / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     for path in (ROOT / "book").iterdir():
         if path.suffix not in {".py", ".ipynb"} and path.is_file():
@@ -424,7 +560,7 @@ def render() -> float:
     """Render the staged book into _build/html; warnings fail the build."""
     start = time.perf_counter()
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-               "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
+               "build", str(STAGE), "--path-output", str(RENDERED), "-W", "--keep-going", "-q"]
     if subprocess.run(command).returncode != 0:
         raise BuildError("Jupyter Book reported warnings or errors while rendering (above). "
                          "Fix them; the executed notebooks are kept in _build/src/book.")
@@ -529,6 +665,7 @@ def _build(args) -> int:
                 else chapters)
     profile = load_profile(args.profile)
     common, per_chapter = parse_overrides(args.param, all_chapters())
+    check_override_names(common, per_chapter, selected)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (STAGE / "book").mkdir(parents=True, exist_ok=True)
     code_hash = package_hash()
@@ -561,7 +698,7 @@ def _build(args) -> int:
     for chapter in dict.fromkeys(chapters + selected):
         for name in [chapter, *executed_editions.get(chapter, [])]:
             if (STAGE / "book" / f"{name}.ipynb").exists():
-                tidy_parameters(STAGE / "book" / f"{name}.ipynb")
+                tidy_notebook(STAGE / "book" / f"{name}.ipynb")
     stage_book(chapters, executed_editions)
     if not args.no_render:
         report["render_seconds"] = render()
@@ -575,7 +712,7 @@ def _build(args) -> int:
             raise BuildError(str(err)) from None
         print(f"run times recorded in {runtimes.RUN_TIMES}")
     if not args.no_render:
-        print(f"The book: {ROOT / '_build' / 'html' / 'index.html'}")
+        print(f"The book: {HTML / 'index.html'}")
     return 0
 
 

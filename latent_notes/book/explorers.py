@@ -1,13 +1,14 @@
 """Explorers: the chapters' trained models running in the page (onnxruntime-web).
 
 A chapter calls one function per explorer. It exports the models the explorer needs to ONNX
-(``onnx_export``, parity-checked) into ``explorers/<chapter>/`` next to the executed
-notebook, writes a fixture (inputs and the PyTorch outputs for them, which the browser test
-compares with the page's pixels), and returns the HTML of the explorer: a still figure that
-stays when the runtime is missing, the live part the scripts fill in, and one line that
-says why when it cannot run (opened from ``file://``, or built offline). The build copies the
-folder and the scripts (``latent_notes/book/explorers/*.js``) into the built book after Jupyter
-Book has rendered it, so that only these pages load them.
+(``onnx_export``, parity-checked) into ``explorers/<chapter>/`` (next to the executed notebook
+under the build, in the checkpoint cache elsewhere: ``output_folder``), writes a fixture
+(inputs and the PyTorch outputs for them, which the browser test compares with the page's
+pixels), and returns the HTML of the explorer: a still figure that stays when the runtime is
+missing, the live part the scripts fill in, and one line that says why when it cannot run
+(opened from ``file://``, or built offline). The build copies the folder and the scripts
+(``latent_notes/book/explorers/*.js``) into the built book after Jupyter Book has rendered
+it, so that only these pages load them.
 """
 from __future__ import annotations
 
@@ -18,14 +19,39 @@ import html
 import importlib.util
 import io
 import json
+import os
 from pathlib import Path
 
 import torch
 
+from ..experiments.plots import plain
 from . import onnx_export
 
 SCRIPTS = Path(__file__).with_name("explorers")  # the explorers' JavaScript, one file a kind
-FOLDER = "explorers"  # under the executed notebook's folder: explorers/<chapter>/
+FOLDER = "explorers"  # a page's explorer files: explorers/<chapter>/, a URL relative to the page
+PAGE_FOLDER = "LATENT_NOTES_PAGE_FOLDER"  # set by the build: the executed notebooks' folder
+_cache: Path | None = None  # the checkpoint cache of the chapter being run (start_chapter)
+
+
+def use_cache(cache) -> None:
+    """Outside the build, the explorers of this run write into ``cache`` (the chapter's
+    checkpoint cache, given by start_chapter), never into the working directory."""
+    global _cache
+    _cache = Path(cache)
+
+
+def output_folder(chapter: str) -> Path:
+    """Where ``chapter``'s explorers write their models and fixture: ``explorers/<chapter>``
+    in the executed notebooks' folder under the build (``$LATENT_NOTES_PAGE_FOLDER``, where
+    the build collects them for the page), else in the chapter's checkpoint cache (papermill
+    by hand, Jupyter, Colab; the default cache without start_chapter). Never the working
+    directory: a run from anywhere writes only its results and its cache."""
+    root = os.environ.get(PAGE_FOLDER)
+    if not root:
+        from ..store.cache import default_cache_dir
+
+        root = _cache or default_cache_dir()
+    return Path(root) / FOLDER / chapter
 
 
 def _png(fig) -> str:
@@ -122,7 +148,7 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
     the first ``points`` test images' μ as a scatter coloured by ``labels``."""
     import matplotlib.pyplot as plt
 
-    folder = Path(FOLDER) / chapter
+    folder = output_folder(chapter)
     decoders, scatter, fixture = {}, {}, {"inputs": [], "outputs": {}}
     generator = torch.Generator().manual_seed(seed)
     probes = (torch.randn(3, 2, generator=generator) * 1.5).tolist()
@@ -168,7 +194,7 @@ def vae_plane(models: dict[str, torch.nn.Module], images: torch.Tensor, labels: 
             '</canvas><p><select class="ln-beta"></select></p>'
             '<p class="ln-readout" style="font-family:monospace;font-size:0.85em"></p></div>'
             '</div>')
-    config = {"folder": f"{folder.as_posix()}/", "decoders": decoders, "scatter": scatter,
+    config = {"folder": f"{FOLDER}/{chapter}/", "decoders": decoders, "scatter": scatter,
               "range": rng, "start": start, "shape": shape}
     return ExplorerHTML(_element("vae-plane", config, still, live,
                                  "The VAE's latent plane and the digit decoded at its centre"))
@@ -189,10 +215,12 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
     import matplotlib.pyplot as plt
 
     model = _cpu(model)
-    folder = Path(FOLDER) / chapter
+    folder = output_folder(chapter)
     decoder = _export_checked("ae", model, "ae-decoder", folder)
     codes = model.encode(images)
-    mean, sd = codes.mean(0), codes.std(0).clamp_min(1e-6)
+    # one test image has no spread: its sliders then move in raw code units (sd 1)
+    sd = codes.std(0) if len(codes) > 1 else torch.ones_like(codes[0])
+    mean, sd = codes.mean(0), sd.clamp_min(1e-6)
     firsts = [int((labels == k).nonzero()[0]) for k in range(len(classes))
               if (labels == k).any()]
     examples = [{"name": f"a test {classes[int(labels[i])]}",
@@ -205,11 +233,11 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
     (folder / "fixture.json").write_text(json.dumps(fixture))
     shape = [model.config.channels, model.config.image_size, model.config.image_size]
     shown = model.decode(codes[firsts]).cpu()
-    fig, axes = plt.subplots(1, len(firsts), figsize=(1.2 * len(firsts), 1.5))
-    for ax, image, i in zip(axes, shown, firsts, strict=True):
+    fig, axes = plt.subplots(1, len(firsts), figsize=(1.2 * len(firsts), 1.5), squeeze=False)
+    for ax, image, i in zip(axes[0], shown, firsts, strict=True):
         ax.imshow((1 - image[0]).numpy() if shape[0] == 1 else image.permute(1, 2, 0).numpy(),
                   cmap="gray", vmin=0, vmax=1)
-        ax.set_title(classes[int(labels[i])], fontsize=8)
+        ax.set_title(plain(classes[int(labels[i])]), fontsize=8)  # a '$' is not maths
         ax.set_axis_off()
     still = _png(fig)
     live = ('<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
@@ -218,7 +246,7 @@ def ae_sliders(model, images: torch.Tensor, labels: torch.Tensor, classes: list[
             'style="width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc">'
             '</canvas><p class="ln-readout" style="font-family:monospace;font-size:0.85em">'
             '</p></div><div class="ln-sliders" style="columns:2;font-size:0.85em"></div></div>')
-    config = {"folder": f"{folder.as_posix()}/", "decoder": decoder, "examples": examples,
+    config = {"folder": f"{FOLDER}/{chapter}/", "decoder": decoder, "examples": examples,
               "mean": mean.tolist(), "sd": sd.tolist(), "shape": shape}
     return ExplorerHTML(_element("ae-sliders", config, still, live,
                                  "The autoencoder's reconstruction of one test digit per class"))
@@ -234,7 +262,7 @@ def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
 
     model = _cpu(model)
     cfg = model.config
-    folder = Path(FOLDER) / chapter
+    folder = output_folder(chapter)
     names = ["vqvae2-decoder"] + (["prior-top", "prior-bottom"] if model.priors else [])
     files = {name: _export_checked("vqvae2", model, name, folder) for name in names}
     q = model.quantise(image[None].cpu())
@@ -281,7 +309,7 @@ def vq_grid(model, image: torch.Tensor, classes: list[str], chapter: str,
             'step="0.05" value="1"> <span class="ln-temperature-value">1</span> '
             '<button class="ln-sample" type="button">sample</button></p>'
             '<p class="ln-sample-time" style="font-size:0.85em"></p></div></div></div>')
-    config = {"folder": f"{folder.as_posix()}/", "decoder": files["vqvae2-decoder"],
+    config = {"folder": f"{FOLDER}/{chapter}/", "decoder": files["vqvae2-decoder"],
               "top": top.tolist(), "bottom": bottom.tolist(),
               "codes_top": cfg.codebook_size_top, "codes_bottom": cfg.codebook_size_bottom,
               "priors": priors, "classes": list(classes), "no_label": no_label,
@@ -306,7 +334,7 @@ def compare_families(models: dict[str, torch.nn.Module], images: torch.Tensor,
     principal axes of the test μ (first ``points`` test images, coloured by class)."""
     import matplotlib.pyplot as plt
 
-    folder = Path(FOLDER) / chapter
+    folder = output_folder(chapter)
     families, fixture = {}, {"blend": [0.25, 0.5, 0.8], "interpolation": {}, "drawn": {}}
     drawn = ends[0:1].cpu()  # the drawing test's input: the first end, as if drawn
     fixture["drawn"]["image"] = _pixels(drawn)
@@ -375,7 +403,7 @@ def compare_families(models: dict[str, torch.nn.Module], images: torch.Tensor,
     scatter = {"x": plane[:, 0].round(decimals=3).tolist(),
                "y": plane[:, 1].round(decimals=3).tolist(),
                "label": labels[:points].tolist()}
-    config = {"folder": f"{folder.as_posix()}/", "families": families, "shape": shape,
+    config = {"folder": f"{FOLDER}/{chapter}/", "families": families, "shape": shape,
               "ends": list(end_names),
               "plane": {"mean": mean.tolist(), "axes": axes.tolist(), "range": rng,
                         "scatter": scatter}}

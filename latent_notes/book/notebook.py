@@ -10,8 +10,9 @@ import torch
 from ..checks import check_positive
 from ..data import ImageData, load_data
 from ..store.cache import Run, Store
-from ..store.weights import Source
+from ..store.weights import Source, shown_location
 from ..training import pick_device, seed_everything, set_deterministic
+from . import explorers
 from .parameters import ChapterParameters
 from .results import Results
 from .runtimes import PROFILES
@@ -69,7 +70,8 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     check_positive(epochs=epochs)
     source = Source.of(weights)
     if source:
-        print(f"trained models missing from the cache are fetched from {source.location}")
+        print(f"trained models missing from the cache are fetched from "
+              f"{shown_location(source.location)}")
     set_deterministic(deterministic)
     seed_everything(seed)
     chosen = pick_device(device)
@@ -77,7 +79,9 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
                      channels=channels, seed=seed)
     results = Results(name, data.name, results_dir, label=label)
     glue("page_run", page_run(data, seed, chosen, os.environ.get("LATENT_NOTES_PROFILE")))
-    return Chapter(name, data, results, Run(seed, chosen, Store(cache_dir, source)), parameters)
+    store = Store(cache_dir, source)
+    explorers.use_cache(store.folder)  # outside the build, not the working directory
+    return Chapter(name, data, results, Run(seed, chosen, store), parameters)
 
 
 def page_run(data: ImageData, seed: int, device, profile: str | None) -> str:

@@ -121,7 +121,8 @@ def view_named(family: str, model, name: str) -> View:
 
 
 def export(view: View, path: Path) -> Path:
-    """Write ``view`` as an ONNX file at ``path`` (atomically: a failed export leaves nothing)."""
+    """Write ``view`` as an ONNX file at ``path`` (atomically: a failed export leaves nothing),
+    without the exporter's notes on the machine it ran on (``strip_notes``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with warnings.catch_warnings(), torch.no_grad():
@@ -129,8 +130,30 @@ def export(view: View, path: Path) -> Path:
         torch.onnx.export(view.module, tuple(view.inputs.values()), str(partial),
                           input_names=list(view.inputs), output_names=list(view.outputs),
                           dynamo=True, external_data=False, verbose=False)
+    strip_notes(partial)
     partial.replace(path)
     return path
+
+
+def strip_notes(path: Path) -> None:
+    """Remove from the ONNX file at ``path`` what the exporter notes for debugging: each node's
+    source location (``pkg.torch.onnx.stack_trace``, naming the building machine's files by their
+    absolute paths) and every other ``metadata_props`` and ``doc_string`` of the model, its
+    graphs, nodes, values and functions. What the model computes is untouched."""
+    import onnx
+
+    model = onnx.load(str(path))
+    _strip(model)
+    onnx.save(model, str(path))
+
+
+def _strip(message) -> None:
+    for field, value in message.ListFields():
+        if field.name in ("doc_string", "metadata_props"):
+            message.ClearField(field.name)
+        elif field.message_type is not None:  # a message, or a list of them: look inside
+            for item in [value] if hasattr(value, "ListFields") else value:
+                _strip(item)
 
 
 def parity(view: View, path: Path, inputs: dict[str, torch.Tensor] | None = None) -> float:

@@ -9,8 +9,10 @@ table; each chapter quotes its own row near its top.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,21 +22,52 @@ CHAPTER = re.compile(r"\d\d_[a-z0-9_]+(-[a-z0-9-]+)?")  # a chapter or one of it
 
 
 def load(path: Path = RUN_TIMES) -> dict:
-    """The recorded run times, checked: an unreadable or malformed file reads as none."""
+    """The recorded run times, checked: a missing file reads as none; an unreadable or
+    malformed file reads as none, and a malformed entry is left out, with one warning that
+    names what was ignored (the chapters quote what is left, and never fail for it)."""
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        _ignored(path, [f"the whole file ({type(err).__name__}: {err})"])
         return {}
     if not isinstance(data, dict):
+        _ignored(path, ["the whole file (not a JSON object)"])
         return {}
-    clean = {}
+    clean, ignored = {}, []
     for profile, chapters in data.items():
-        if profile in PROFILES and isinstance(chapters, dict):
-            clean[profile] = {
-                name: entry for name, entry in chapters.items()
-                if isinstance(entry, dict) and isinstance(entry.get("seconds"), (int, float))
-                and isinstance(entry.get("machine", ""), str)}
+        if profile not in PROFILES or not isinstance(chapters, dict):
+            ignored.append(f"profile {profile!r}")
+            continue
+        clean[profile] = {}
+        for name, entry in chapters.items():
+            if well_formed(name, entry):
+                clean[profile][name] = entry
+            else:
+                ignored.append(f"{profile}/{name}")
+    if ignored:
+        _ignored(path, ignored)
     return clean
+
+
+def well_formed(name, entry) -> bool:
+    """An entry as ``record`` writes it: a chapter's name, a finite, non-negative number of
+    seconds, the machine and the date in words, the peak memory a number or None."""
+    def number(value) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0)
+
+    return (isinstance(name, str) and CHAPTER.fullmatch(name) is not None
+            and isinstance(entry, dict) and number(entry.get("seconds"))
+            and isinstance(entry.get("machine"), str) and isinstance(entry.get("date"), str)
+            and (entry.get("peak_rss_mb") is None or number(entry["peak_rss_mb"])))
+
+
+def _ignored(path: Path, what: list[str]) -> None:
+    warnings.warn(f"{path.name}: ignored {', '.join(what)}: not a run time as a build records "
+                  "it (seconds, machine, date). Record it again with --record-times.",
+                  stacklevel=3)
 
 
 def is_cold(report: dict) -> bool:

@@ -1,6 +1,6 @@
 // Chapter 2: one slider per coordinate of the autoencoder's code, starting from the code of a
 // chosen test digit; every move decodes the whole code again.
-import { kinds, paint, session } from "./explorers.js";
+import { kinds, paint, runs, session } from "./explorers.js";
 
 kinds["ae-sliders"] = async (element, ort, config, base) => {
   const live = element.querySelector(".ln-live");
@@ -11,7 +11,7 @@ kinds["ae-sliders"] = async (element, ort, config, base) => {
   const decoder = await session(ort, new URL(config.decoder, base).href);
   config.examples.forEach((example, i) => choice.add(new Option(example.name, String(i))));
   let code = config.examples[0].code.slice();
-  let pending = Promise.resolve();
+  const queue = runs();
 
   const caption = document.createElement("p");
   caption.style.cssText = "font-size:0.85em;margin:0 0 0.3em";
@@ -60,15 +60,14 @@ kinds["ae-sliders"] = async (element, ort, config, base) => {
     }
     if (values.code) code = values.code.slice();
     showCode();
-    pending = pending.then(decode);
-    return pending;
+    return queue.ask("decode", decode);
   }
 
   choice.addEventListener("change", () => set({ example: Number(choice.value) }));
   await set({ example: 0 });
   return {
     set,
-    done: () => pending,
+    done: queue.done,
     code: () => code.slice(),
     pixels: () => Array.from(output.getContext("2d").getImageData(
       0, 0, output.width, output.height).data),

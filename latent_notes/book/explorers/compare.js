@@ -1,7 +1,7 @@
 // Chapter 5: the three families side by side. A slider blends the codes of two test digits
 // (each family in its own code space); a pad takes a drawn digit, which every model encodes and
 // decodes, and the VAE's μ of it is marked among the test codes on their two principal axes.
-import { kinds, paint, session } from "./explorers.js";
+import { kinds, paint, runs, session } from "./explorers.js";
 
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
@@ -64,12 +64,12 @@ kinds.compare = async (element, ort, config, base) => {
   const readout = live.querySelector(".ln-readout");
   live.querySelector(".ln-from").textContent = config.ends[0];
   live.querySelector(".ln-to").textContent = config.ends[1];
-  let pending = Promise.resolve();
+  const queue = runs();
 
-  async function decodeInto(name, z, canvas) {
+  async function decode(name, z) {
     const result = await models[name].decoder.run({
       z: new ort.Tensor("float32", z, [1, z.length]) });
-    paint(canvas, result.image.data, config.shape);
+    return result.image.data;
   }
 
   async function blend() {
@@ -79,7 +79,7 @@ kinds.compare = async (element, ort, config, base) => {
     for (const name of names) {
       const [a, b] = config.families[name].ends;
       const z = Float32Array.from(a, (v, i) => (1 - t) * v + t * b[i]);
-      await decodeInto(name, z, live.querySelector(`canvas.ln-out-${name}`));
+      paint(live.querySelector(`canvas.ln-out-${name}`), await decode(name, z), config.shape);
     }
     const ms = performance.now() - started;
     readout.textContent = `t = ${t.toFixed(2)}: ${names.length} decoders in ${ms.toFixed(1)} ms`;
@@ -118,26 +118,35 @@ kinds.compare = async (element, ort, config, base) => {
     }
   }
 
-  async function reconstruct() {
-    paint(live.querySelector("canvas.ln-input"), input, config.shape);
-    const image = new ort.Tensor("float32", input, [1, channels, height, width]);
+  // The drawing as each model reconstructs it, and the VAE's μ of it on the plane. The drawing
+  // is read when the run starts; a newer drawing or "clear" makes the run stale, and a stale
+  // run paints nothing more.
+  async function reconstruct(stale) {
+    const drawn = input;
+    if (!drawn) return null;
+    paint(live.querySelector("canvas.ln-input"), drawn, config.shape);
+    const image = new ort.Tensor("float32", drawn, [1, channels, height, width]);
+    let mark = null;
     for (const name of names) {
       const { z } = await (await encoder(name)).run({ image });
-      await decodeInto(name, z.data, live.querySelector(`canvas.ln-rec-${name}`));
+      const decoded = await decode(name, z.data);
+      if (stale()) return null;
+      paint(live.querySelector(`canvas.ln-rec-${name}`), decoded, config.shape);
       if (name === "vae") {
         const { mean, axes } = config.plane;
-        landed = axes.map(axis => axis.reduce((sum, a, i) => sum + a * (z.data[i] - mean[i]), 0));
+        mark = axes.map(axis => axis.reduce((sum, a, i) => sum + a * (z.data[i] - mean[i]), 0));
       }
     }
+    landed = mark;
     drawPlane();
+    return true;
   }
 
   function set(values) {
     if (values.blend !== undefined) slider.value = values.blend;
+    const blended = queue.ask("blend", blend);  // resolves to the time the three decoders took
     if (values.image) input = Float32Array.from(values.image);
-    pending = pending.then(blend);  // resolves to the time the three decoders took
-    if (values.image && pad) pending = pending.then(async ms => { await reconstruct(); return ms; });
-    return pending;
+    return values.image && pad ? queue.ask("draw", reconstruct) : blended;
   }
 
   if (pad) {
@@ -166,12 +175,16 @@ kinds.compare = async (element, ort, config, base) => {
       if (!last) return;
       last = null;
       input = prepare(pad, width, Math.round(width * 20 / 28));
-      pending = pending.then(reconstruct);
+      queue.ask("draw", reconstruct);
     });
+    const blank = new Float32Array(channels * height * width);
     live.querySelector("button.ln-clear").addEventListener("click", () => {
+      queue.cancel("draw");  // a reconstruction in flight stops before it paints again
       clear();
       input = null;
       landed = null;
+      paint(live.querySelector("canvas.ln-input"), blank, config.shape);
+      for (const name of names) paint(live.querySelector(`canvas.ln-rec-${name}`), blank, config.shape);
       drawPlane();
     });
     drawPlane();
@@ -182,7 +195,7 @@ kinds.compare = async (element, ort, config, base) => {
     0, 0, canvas.width, canvas.height).data);
   return {
     set,
-    done: () => pending,
+    done: queue.done,
     input: () => (input ? Array.from(input) : null),
     landed: () => landed,
     pixels: name => pixels(live.querySelector(`canvas.ln-out-${name}`)),

@@ -68,6 +68,29 @@ export function paint(canvas, data, [channels, height, width], inkOnPaper = true
   context.putImageData(pixels, 0, 0);
 }
 
+// The runs of one explorer (decoding, reconstructing, sampling), one at a time in the order
+// asked: the runtime runs one model at a time. Each run belongs to a lane ("decode", "draw",
+// ...); asking for a run makes the lane's earlier runs stale: one still waiting is skipped, one
+// going on stops at its next `if (stale()) return null;`, so the latest input always wins and
+// "clear" (`cancel(lane)`) wins over a run in flight. A run that fails is reported on the
+// console and does not stop the runs after it. `ask` resolves to the run's result (null when
+// it went stale), `done()` once every run asked so far has ended.
+export function runs() {
+  let chain = Promise.resolve(null);
+  const latest = {};
+  const cancel = lane => { latest[lane] = (latest[lane] || 0) + 1; return latest[lane]; };
+  function ask(lane, job) {
+    const ticket = cancel(lane);
+    const stale = () => latest[lane] !== ticket;
+    chain = chain.then(() => (stale() ? null : job(stale))).catch(error => {
+      console.error(error);
+      return null;
+    });
+    return chain;
+  }
+  return { ask, cancel, done: () => chain };
+}
+
 export const kinds = {};  // name → async function(element, ort, config, base): the explorer
 
 async function start(element) {

@@ -1,6 +1,6 @@
 // Chapter 3: the VAE's two-dimensional latent plane. The test codes (μ of each test image) are
 // drawn coloured by class; drag the point and the decoder draws the digit for that code.
-import { kinds, paint, session } from "./explorers.js";
+import { kinds, paint, runs, session } from "./explorers.js";
 
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
@@ -19,7 +19,7 @@ kinds["vae-plane"] = async (element, ort, config, base) => {
   }
   choice.hidden = Object.keys(decoders).length < 2;
   let z = config.start.slice();
-  let pending = Promise.resolve();
+  const queue = runs();
 
   const toPlane = ([x, y]) => [(x - x0) / (x1 - x0) * plane.width,
                                (1 - (y - y0) / (y1 - y0)) * plane.height];
@@ -61,8 +61,7 @@ kinds["vae-plane"] = async (element, ort, config, base) => {
     if (values.z) z = values.z.slice();
     if (values.beta) choice.value = values.beta;
     drawPlane();
-    pending = pending.then(decode);
-    return pending;
+    return queue.ask("decode", decode);
   }
 
   let dragging = false;
@@ -78,7 +77,7 @@ kinds["vae-plane"] = async (element, ort, config, base) => {
   await set({});
   return {
     set,
-    done: () => pending,
+    done: queue.done,
     z: () => z.slice(),
     model: () => choice.value,
     pixels: () => Array.from(output.getContext("2d").getImageData(

@@ -1,7 +1,7 @@
 // Chapter 4: VQ-VAE-2's two code grids of a test digit as cells. Choose a cell, choose a code,
 // and the decoder draws the edited grids. Below, class-conditional sampling with the two
 // PixelCNN priors, one position at a time, at the temperature of the slider.
-import { kinds, paint, session } from "./explorers.js";
+import { kinds, paint, runs, session } from "./explorers.js";
 
 // A small seeded generator (mulberry32), so that a seed gives the same sample every time.
 function generator(seed) {
@@ -39,7 +39,7 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
   const grids = { top: config.top.map(r => r.slice()), bottom: config.bottom.map(r => r.slice()) };
   const size = { top: config.codes_top, bottom: config.codes_bottom };
   let chosen = { level: "bottom", row: 0, column: 0 };
-  let pending = Promise.resolve();
+  const queue = runs();
 
   const tensor = grid => new ort.Tensor("int64", BigInt64Array.from(grid.flat().map(BigInt)),
                                         [1, grid.length, grid.length]);
@@ -73,11 +73,13 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
     return ms;
   }
 
-  function set(values) {
+  // The grids shown and decoded: the reader's edits (`set`, which stops a sample in flight: the
+  // reader's edit wins) and a finished sample both end here.
+  function show(values) {
     if (values.top) grids.top = values.top.map(r => r.slice());
     if (values.bottom) grids.bottom = values.bottom.map(r => r.slice());
     if (values.choose) chosen = values.choose;
-    if (values.code !== undefined) {
+    if (values.code !== undefined && Number.isFinite(values.code)) {
       const k = Math.max(0, Math.min(size[chosen.level] - 1, Math.round(values.code)));
       grids[chosen.level][chosen.row][chosen.column] = k;
     }
@@ -85,45 +87,55 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
     codeInput.value = grids[chosen.level][chosen.row][chosen.column];
     drawGrid("top");
     drawGrid("bottom");
-    pending = pending.then(decode);
-    return pending;
+  }
+
+  function set(values) {
+    queue.cancel("sample");
+    show(values);
+    return queue.ask("decode", decode);
   }
   codeInput.addEventListener("input", () => set({ code: Number(codeInput.value) }));
 
   // Sampling: the top grid given the label, then the bottom grid given the top codes too. The
-  // priors load on the first sample (most of the page's models; editing does not need them).
+  // priors load on the first sample (most of the page's models; editing does not need them). A
+  // newer sample, or an edit, stops this one between two positions.
   const loadPriors = async () => ({
     top: await session(ort, new URL(config.priors.top, base).href),
     bottom: await session(ort, new URL(config.priors.bottom, base).href),
   });
 
-  async function sample(label, temperature, seed) {
-    const priors = await loadPriors();  // fetched once, then the sessions are reused
-    const started = performance.now();
-    const random = generator(seed);
-    const labelTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(label)]), [1]);
-    const top = grids.top.map(r => r.map(() => 0));
-    const gt = top.length;
-    for (let i = 0; i < gt * gt; i++) {
-      const result = await priors.top.run({ codes: tensor(top), label: labelTensor });
-      top[Math.floor(i / gt)][i % gt] = draw(result.logits.data, i, gt * gt, size.top,
-                                             temperature, random);
-    }
-    const bottom = grids.bottom.map(r => r.map(() => 0));
-    const gb = bottom.length;
-    const factor = gb / gt;
-    const cond = bottom.map((r, i) => r.map((_, j) => top[Math.floor(i / factor)][Math.floor(j / factor)]));
-    const condTensor = tensor(cond);
-    for (let i = 0; i < gb * gb; i++) {
-      const result = await priors.bottom.run({ codes: tensor(bottom), label: labelTensor,
-                                               cond: condTensor });
-      bottom[Math.floor(i / gb)][i % gb] = draw(result.logits.data, i, gb * gb, size.bottom,
-                                                temperature, random);
-    }
-    await set({ top, bottom });
-    const ms = performance.now() - started;
-    live.querySelector(".ln-sample-time").textContent = `sampled in ${(ms / 1000).toFixed(2)} s`;
-    return ms;
+  function sample(label, temperature, seed) {
+    return queue.ask("sample", async stale => {
+      const priors = await loadPriors();  // fetched once, then the sessions are reused
+      const started = performance.now();
+      const random = generator(seed);
+      const labelTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(label)]), [1]);
+      const top = grids.top.map(r => r.map(() => 0));
+      const gt = top.length;
+      for (let i = 0; i < gt * gt; i++) {
+        const result = await priors.top.run({ codes: tensor(top), label: labelTensor });
+        if (stale()) return null;
+        top[Math.floor(i / gt)][i % gt] = draw(result.logits.data, i, gt * gt, size.top,
+                                               temperature, random);
+      }
+      const bottom = grids.bottom.map(r => r.map(() => 0));
+      const gb = bottom.length;
+      const factor = gb / gt;
+      const cond = bottom.map((r, i) => r.map((_, j) => top[Math.floor(i / factor)][Math.floor(j / factor)]));
+      const condTensor = tensor(cond);
+      for (let i = 0; i < gb * gb; i++) {
+        const result = await priors.bottom.run({ codes: tensor(bottom), label: labelTensor,
+                                                 cond: condTensor });
+        if (stale()) return null;
+        bottom[Math.floor(i / gb)][i % gb] = draw(result.logits.data, i, gb * gb, size.bottom,
+                                                  temperature, random);
+      }
+      show({ top, bottom });
+      await decode();
+      const ms = performance.now() - started;
+      live.querySelector(".ln-sample-time").textContent = `sampled in ${(ms / 1000).toFixed(2)} s`;
+      return ms;
+    });
   }
 
   if (config.priors) {
@@ -145,7 +157,7 @@ kinds["vq-grid"] = async (element, ort, config, base) => {
   return {
     set,
     sample,
-    done: () => pending,
+    done: queue.done,
     grids: () => grids,
     pixels: () => Array.from(output.getContext("2d").getImageData(
       0, 0, output.width, output.height).data),
