@@ -70,6 +70,7 @@ from IPython.display import display
 from latent_notes import families, training
 from latent_notes.book import runtimes, sentences
 from latent_notes.book.notebook import glue, lead_figure, show_source, start_chapter
+from latent_notes.book.parameters import WarmupParameters
 from latent_notes.data import MNIST5K_SPLIT
 from latent_notes.experiments import diagrams, plots
 from latent_notes.experiments.metrics import predict
@@ -95,7 +96,8 @@ lr = 5e-3  # peak learning rate of the one-cycle schedule
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic)
+                        deterministic=deterministic,
+                        parameters=WarmupParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("01_cnn_warmup"))
 data = chapter.data
 print(data, "on", chapter.device)

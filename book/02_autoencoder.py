@@ -73,7 +73,7 @@ import torch
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import glue, lead_figure, start_chapter
-from latent_notes.book.parameters import AutoencoderParameters
+from latent_notes.book.parameters import AutoencoderParameters, check_classes
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import diagrams, latent, plots, probes
 from latent_notes.experiments.metrics import reconstruction_scores
@@ -118,8 +118,13 @@ chapter = start_chapter("02_autoencoder", dataset=dataset, data_root=data_root,
                         parameters=AutoencoderParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("02_autoencoder"))
 data = chapter.data
-# the sweep sorted, and the noise experiment's model (None: the largest)
+# two classes for the probes, and a test image of each class the walks start from
+check_classes("02_autoencoder", data, at_least=2, traversal_class=traversal_class,
+              interpolation_from=interpolation_from, interpolation_to=interpolation_to)
+# the sweep sorted, the noise experiment's model (None: the largest) and its scales (a
+# list given to papermill as text is read as one)
 sizes, noise_latent = chapter.parameters.latent_sizes, chapter.parameters.noise_latent
+noise_scales = chapter.parameters.noise_scales
 print(data, "on", chapter.device)
 print("latent sizes:", sizes)
 

@@ -76,7 +76,7 @@ import torch
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import glue, lead_figure, show_source, start_chapter
-from latent_notes.book.parameters import VAEParameters
+from latent_notes.book.parameters import VAEParameters, check_classes
 from latent_notes.data import load_data, one_per_class, with_binarised_test
 from latent_notes.experiments import diagrams, latent, plots, probes, published
 from latent_notes.experiments import vae_experiments as experiments
@@ -129,6 +129,9 @@ chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=e
                         parameters=VAEParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("03_vae"))
 data = chapter.data
+check_classes("03_vae", data, at_least=2)  # two classes for the linear probe
+# the lists as checked (a list given to papermill as text is read as one)
+betas, noise_levels = chapter.parameters.betas, chapter.parameters.noise_levels
 sweep_betas = sorted({float(b) for b in betas} | {1.0})
 vaes = families.FAMILIES["vae"]
 settings = dict(latent_size=latent_size, width=width, fc_width=fc_width,
@@ -704,9 +707,9 @@ explorers.vae_plane(planes, test_x, test_y, data.classes, "03_vae")
 #
 # Back to the {glue:text}`latent_size`-dimensional models: prior samples of the β = 1 model,
 # then a *traversal* for every β of the sweep, which shifts one latent dimension of a test
-# image's μ at a time: per β, the three dimensions of largest KL and the one of smallest,
-# one per row. Then an *interpolation*, which decodes the straight line between the μ of two
-# test images, compared with a blend of their pixels.
+# image's μ at a time: per β, the {glue:text}`walk_top_dimensions` of largest KL and the one
+# of smallest, one per row. Then an *interpolation*, which decodes the straight line between
+# the μ of two test images, compared with a blend of their pixels.
 
 # %%
 plots.image_grid(reference.sample(40, seed=seed + 1).cpu(), 10,
@@ -715,10 +718,12 @@ values = torch.linspace(-3, 3, 9)
 walks, walk_rows, walk_effects = experiments.traversal_by_beta(
     {beta: result.model for beta, result in sweep.items()}, test_x[shown[0]], test_x,
     values, chapter.device)
+top = experiments.traversal_top(latent_size)  # three, or fewer in a smaller latent
+shown_top = sentences.NUMBER_WORDS[top]
 plots.image_grid(walks, len(values), row_labels=walk_rows,
                  col_labels=[f"{v:+.1f}" for v in values.tolist()],
                  title="Traversal per β: μ with one dimension shifted (per β, "
-                       "the three of largest KL, then the smallest)")
+                       f"the {shown_top} of largest KL, then the smallest)")
 walk_effects.round(4)
 
 # %% tags=["remove-cell"]
@@ -729,23 +734,18 @@ for beta, row in by_rank.iterrows():
                    setting=f"beta={beta:g},largest KL", glue=f"walk_top_{beta:g}")
     chapter.record("vae", "traversal_change", row["smallest KL"],
                    setting=f"beta={beta:g},smallest KL", glue=f"walk_low_{beta:g}")
-quiet = by_rank["smallest KL"] < 0.1 * by_rank["largest KL"]
-glue("walk_sentence",
-     "at every β the dimension of smallest KL changes the image by less than a tenth of "
-     "what the three of largest KL change: it is inactive, and the decoder ignores it"
-     if quiet.all() else
-     "the dimension of smallest KL changes the image by less than a tenth of what the top "
-     f"three change at β = {', '.join(f'{b:g}' for b in by_rank.index[quiet])} only"
-     if quiet.any() else
-     "even the dimension of smallest KL still changes the image by a tenth or more of what "
-     "the top three change, at every β")
+walk_changes = {beta: (row["largest KL"], row["smallest KL"])
+                for beta, row in by_rank.iterrows()}
+glue("walk_sentence", sentences.traversal_sentence(walk_changes, top))
+glue("walk_top_dimensions", sentences.top_dimensions(top))
+glue("walk_top_along", sentences.top_dimensions(top, along=True))
 glue("walk_beta_high", max(by_rank.index))
 glue("walk_high_top", by_rank["largest KL"].iloc[-1])
 glue("walk_high_low", by_rank["smallest KL"].iloc[-1])
 
 # %% [markdown]
 # Read the rows by β: {glue:text}`walk_sentence`. At β = {glue:text}`walk_beta_high:g` a
-# shift along one of the top three dimensions changes a pixel by
+# shift along {glue:text}`walk_top_along` changes a pixel by
 # {glue:text}`walk_high_top:.3f` on average, along the smallest by
 # {glue:text}`walk_high_low:.4f`. What each active dimension stands for (slant, width, a
 # class) is for the eye to read from the rows, and nothing here measures it: at β = 1
@@ -839,15 +839,17 @@ if colour_dataset:
                             generator=torch.Generator().manual_seed(seed))[:8]
     originals = colour.test.images[picked]
     rebuilt = batched(colour_vae.model.reconstruct, originals, chapter.device)
-    drawn = colour_vae.model.sample(8, seed=seed).cpu()
-    fig = plots.image_grid(torch.cat([originals, rebuilt, drawn]), 8, size=1.4,
+    drawn = colour_vae.model.sample(len(originals), seed=seed).cpu()
+    fig = plots.image_grid(torch.cat([originals, rebuilt, drawn]), len(originals),
+                           size=1.4,
                            row_labels=["original", "reconstruction", "sample"],
                            title=f"The colour VAE on {colour.name} test images")
-    mu_pair = batched(colour_vae.model.encode, originals[:2], chapter.device)
+    ends = originals[[0, min(1, len(originals) - 1)]]  # one test image: itself
+    mu_pair = batched(colour_vae.model.encode, ends, chapter.device)
     frames = latent.interpolate(colour_vae.model.decode, mu_pair[0], mu_pair[1],
                                 steps=8, device=chapter.device)
     fig = plots.image_grid(
-        torch.cat([frames, latent.pixel_blend(originals[0], originals[1], 8)]),
+        torch.cat([frames, latent.pixel_blend(ends[0], ends[1], 8)]),
         8, size=1.4, row_labels=["latent", "pixels"],
         title="Interpolating between two colour test images")
     colour_scores = {**reconstruction_scores(colour_vae.model, colour.test.images,

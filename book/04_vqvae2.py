@@ -737,7 +737,7 @@ colour_vqvae = families.train(vqvae2s, colour,
                              run=run)
 colour_shown = colour.test.images[:10]
 colour_recon = batched(colour_vqvae.model.reconstruct, colour_shown, dev)
-plots.image_grid(torch.cat([colour_shown, colour_recon]), 10,
+plots.image_grid(torch.cat([colour_shown, colour_recon]), len(colour_shown),
                  row_labels=["input", "recon"],
                  title=f"{colour.name}: test images (top) and VQ-VAE-2 reconstructions "
                        "(bottom)")

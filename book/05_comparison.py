@@ -72,6 +72,7 @@ from IPython.display import display
 from latent_notes import families
 from latent_notes.book import explorers, runtimes, sentences
 from latent_notes.book.notebook import download_link, glue, lead_figure, start_chapter
+from latent_notes.book.parameters import ComparisonParameters, check_classes
 from latent_notes.book.results import gather, select
 from latent_notes.data import first_of_class, one_per_class
 from latent_notes.experiments import (
@@ -125,9 +126,17 @@ vq_lr = 1e-3  # encoders and decoders
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic, label="comparison")
+                        deterministic=deterministic, label="comparison",
+                        parameters=ComparisonParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("05_comparison"))
 data, dev = chapter.data, chapter.device
+# two classes for the probes, a test image of each class the blend joins, and 9 test
+# images: one random pair and the 7 real images its path is measured against
+check_classes("05_comparison", data, at_least=2, test_images=9,
+              interpolation_from=interpolation_from, interpolation_to=interpolation_to)
+# the label counts as checked (a list given to papermill as text is read as one)
+labels_per_class = chapter.parameters.labels_per_class
+spread_at = chapter.parameters.spread_at
 test_x, test_y = data.test.images, data.test.labels
 print(data, "on", dev)
 
@@ -587,7 +596,8 @@ for (name, setting), draw in sets.items():
     rows.append({"samples": name, "setting": setting, **drawn.scores})
     shown_samples[f"{name}\n{setting}"] = drawn.first[:12]
 sample_table = pd.DataFrame(rows).set_index(["samples", "setting"])
-plots.image_grid(torch.cat(list(shown_samples.values())), 12,
+columns = min(len(row) for row in shown_samples.values())  # 12, or n_samples if fewer
+plots.image_grid(torch.cat([row[:columns] for row in shown_samples.values()]), columns,
                  row_labels=list(shown_samples), size=0.8,
                  title="The first draw of each row: real training images, samples "
                        "without a label, VQ-VAE-2's given one");

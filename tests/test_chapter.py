@@ -8,8 +8,10 @@ from latent_notes.book import notebook
 from latent_notes.book.notebook import Chapter
 from latent_notes.book.parameters import (
     AutoencoderParameters,
+    ComparisonParameters,
     VAEParameters,
     VQVAE2Parameters,
+    WarmupParameters,
 )
 from latent_notes.book.results import Results, read_results
 from latent_notes.checks import ParameterError
@@ -19,9 +21,13 @@ GOOD = {
     AutoencoderParameters: dict(latent_sizes=[2, 8, 16, 32], traversal_latent=16,
                                 noise_latent=None, traversal_units="std", traversal_range=1.0,
                                 traversal_step=0.25, noise_scales=[0.0, 0.1, 1.0]),
-    VAEParameters: dict(betas=[0.5, 1, 4], noise_levels=[0.1, 0.3, 0.5], is_samples=100,
-                        eval_images=None, latent_sizes=[4, 16, 64], size_epochs=None),
+    VAEParameters: dict(latent_size=16, betas=[0.5, 1, 4], noise_levels=[0.1, 0.3, 0.5],
+                        is_samples=100, eval_images=None, latent_sizes=[4, 16, 64],
+                        size_epochs=None),
     VQVAE2Parameters: dict(samples_per_class=8, judged_per_class=20),
+    ComparisonParameters: dict(fid_draws=5, labels_per_class=[1, 10, 100, 1000, None],
+                               spread_at=[10]),
+    WarmupParameters: {},
 }
 BAD = [  # (dataclass, field, a value it refuses)
     (AutoencoderParameters, "latent_sizes", []),
@@ -33,6 +39,8 @@ BAD = [  # (dataclass, field, a value it refuses)
     (AutoencoderParameters, "traversal_step", -0.25),
     (AutoencoderParameters, "noise_scales", [0.5, -1]),
     (AutoencoderParameters, "noise_scales", []),
+    (VAEParameters, "latent_size", 1),
+    (VAEParameters, "latent_size", 0),
     (VAEParameters, "betas", []),
     (VAEParameters, "betas", [1, -0.5]),
     (VAEParameters, "betas", ["1"]),
@@ -44,6 +52,11 @@ BAD = [  # (dataclass, field, a value it refuses)
     (VAEParameters, "size_epochs", 0),
     (VQVAE2Parameters, "samples_per_class", 0),
     (VQVAE2Parameters, "judged_per_class", 2.5),
+    (ComparisonParameters, "fid_draws", 1),
+    (ComparisonParameters, "labels_per_class", []),
+    (ComparisonParameters, "labels_per_class", [10, 0]),
+    (ComparisonParameters, "spread_at", [None]),
+    (ComparisonParameters, "spread_at", [5]),
 ]
 
 

@@ -152,6 +152,29 @@ def test_what_the_judge_reads_per_beta():
     assert "could not measure" in sentences.beta_samples_sentence({}, 0.9)
 
 
+def test_traversal_sentence_reads_each_beta_and_counts_the_top_dimensions():
+    quiet, loud = (0.2, 0.01), (0.2, 0.05)  # (change along the top ones, along the smallest)
+    assert sentences.traversal_sentence({0.5: quiet, 4: quiet}, 3) == (
+        "at every β the dimension of smallest KL changes the image by less than a tenth of "
+        "what the three of largest KL change: it is inactive, and the decoder ignores it")
+    assert sentences.traversal_sentence({0.5: loud, 1: quiet, 4: quiet}, 3) == (
+        "the dimension of smallest KL changes the image by less than a tenth of what the top "
+        "three change at β = 1, 4 only")
+    assert sentences.traversal_sentence({0.5: loud, 4: loud}, 3) == (
+        "even the dimension of smallest KL still changes the image by a tenth or more of what "
+        "the top three change, at every β")
+    one = sentences.traversal_sentence({1: quiet}, 1)  # a 2-D latent, one β
+    assert one.endswith("what the one of largest KL changes: it is inactive, and the decoder "
+                        "ignores it")
+    assert "what the top two change at β = 1 only" in sentences.traversal_sentence(
+        {0.5: loud, 1: quiet}, 2)
+    assert "could not measure" in sentences.traversal_sentence({1: (NAN_, 0.1)}, 3)
+    assert sentences.top_dimensions(3) == "three dimensions"
+    assert sentences.top_dimensions(3, along=True) == "one of the top three dimensions"
+    assert sentences.top_dimensions(1) == "dimension"
+    assert sentences.top_dimensions(1, along=True) == "the top dimension"
+
+
 def test_sigma_of_the_beta_0_model():
     shrunk = sentences.sigma_collapse_sentence(0.004, 0.31)
     assert "is 0.004 (the β = 1 model of the same size: 0.31" in shrunk

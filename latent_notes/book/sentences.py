@@ -251,6 +251,40 @@ def beta_samples_sentence(share_by_beta: dict, confidence: float, tol: float = 0
         "higher": ": on this run the samples of a larger β read as a clear digit less often"})
 
 
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}  # how many top dimensions a traversal shows
+
+
+def top_dimensions(top: int, along: bool = False) -> str:
+    """The ``top`` dimensions of largest KL a traversal shows: 'three dimensions' ('one of the
+    top three dimensions' ``along`` one), 'dimension' ('the top dimension') when one."""
+    if top == 1:
+        return "the top dimension" if along else "dimension"
+    count = NUMBER_WORDS.get(top, str(top))
+    return f"one of the top {count} dimensions" if along else f"{count} dimensions"
+
+
+def traversal_sentence(changes: dict, top: int) -> str:
+    """Whether the dimension of smallest KL changes the image by less than a tenth of what
+    the ``top`` dimensions of largest KL change, per β: ``changes`` {β: (mean pixel change
+    along the top ones, along the smallest)}."""
+    pairs = [(float(beta), big, small) for beta, (big, small) in sorted(changes.items())
+             if _finite(big, small)]
+    if not pairs:
+        return not_measured("what a shift along each dimension changes")
+    count = NUMBER_WORDS.get(top, str(top))
+    those = f"the {count} of largest KL change" if top > 1 else "the one of largest KL changes"
+    the_top = f"the top {count} change" if top > 1 else "the top one changes"
+    still = [beta for beta, big, small in pairs if small < 0.1 * big]
+    if len(still) == len(pairs):
+        return ("at every β the dimension of smallest KL changes the image by less than a tenth "
+                f"of what {those}: it is inactive, and the decoder ignores it")
+    if still:
+        return ("the dimension of smallest KL changes the image by less than a tenth of what "
+                f"{the_top} at β = {', '.join(f'{b:g}' for b in still)} only")
+    return ("even the dimension of smallest KL still changes the image by a tenth or more of "
+            f"what {the_top}, at every β")
+
+
 def _sweep_ends(head: str, pairs: list, tol: float, verdicts: dict) -> str:
     """``head`` and the verdict on the two ends of a β sweep's shares (``pairs``: (β, share)
     sorted by β): ``verdicts`` {"lower" | "alike" | "higher": phrase}."""

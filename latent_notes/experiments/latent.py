@@ -114,9 +114,23 @@ def pca_baseline(train_images, test_images, n_components: int, seed: int = 0) ->
     return float(np.mean((rebuilt - test) ** 2))
 
 
+TSNE_MIN_POINTS = 3  # t-SNE's perplexity (at least 2 here) must be below the number of points
+
+
+def _no_map(sentence: str, title: str):
+    """The figure of a map that could not be drawn: its title and the sentence saying why."""
+    print(f"{title}: {sentence}.")
+    fig, ax = plt.subplots(figsize=(6.4, 1.2))
+    ax.text(0.5, 0.5, f"{sentence[0].upper()}{sentence[1:]}.", ha="center", va="center")
+    ax.set_title(title)
+    ax.set_axis_off()
+    return fig
+
+
 def tsne_map(codes, labels, classes, title: str, max_points: int = 1000, seed: int = 0):
     """A 2-D map of codes coloured by label: t-SNE (van der Maaten & Hinton 2008), or the codes
-    themselves when they already have two dimensions."""
+    themselves when they already have two dimensions (one: against the label). Fewer than
+    :data:`TSNE_MIN_POINTS` codes make no map: the figure says so."""
     from sklearn.manifold import TSNE
 
     z, y = _numpy(codes), np.asarray(labels).ravel()
@@ -125,6 +139,11 @@ def tsne_map(codes, labels, classes, title: str, max_points: int = 1000, seed: i
         z, y = z[keep], y[keep]
     if z.shape[1] == 2:
         xy, axes = z, ("$z_1$", "$z_2$")
+    elif z.shape[1] == 1:
+        xy, axes = np.concatenate([z, y[:, None]], 1), ("$z_1$", "label")
+    elif len(z) < TSNE_MIN_POINTS:  # its perplexity must stay below the number of points
+        return _no_map(f"{len(z)} code{'s' * (len(z) != 1)} make no t-SNE map, which "
+                       f"needs {TSNE_MIN_POINTS} or more", title)
     else:
         perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
         with _one_thread():
@@ -138,7 +157,7 @@ def tsne_map(codes, labels, classes, title: str, max_points: int = 1000, seed: i
         mask = y == k
         if mask.any():
             ax.scatter(xy[mask, 0], xy[mask, 1], s=6, alpha=0.7, color=colors[k % len(colors)],
-                       label=str(name))
+                       label=str(name).replace("$", r"\$"))  # a '$' is not maths
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title)

@@ -186,7 +186,9 @@ def traversal_by_beta(models: dict, image: torch.Tensor, images: torch.Tensor, v
                       device, n_top: int = 3) -> tuple[torch.Tensor, list, pd.DataFrame]:
     """What β does to the latent dimensions, shown and measured: for each {β: VAE}, one test
     ``image`` (C, H, W) traversed along the ``n_top`` dimensions of largest mean KL on
-    ``images`` and along the one of smallest, each row shifting μ by ``values``.
+    ``images`` and along the one of smallest, each row shifting μ by ``values``. A latent of
+    ``n_top`` dimensions or fewer has ``latent_size - 1`` top ones, so that the smallest is
+    never one of them (:func:`traversal_top`); it needs two dimensions.
 
     Returns the frames (rows · len(values), C, H, W), a label per row, and a table with each
     row's β, dimension, its KL (nats) and the mean absolute pixel change of the row against
@@ -198,6 +200,7 @@ def traversal_by_beta(models: dict, image: torch.Tensor, images: torch.Tensor, v
         model.eval()
         kl = kl_per_dimension(model, images, device)
         order = kl.argsort(descending=True)
+        n_top = traversal_top(len(kl), n_top)
         dims = order[:n_top].tolist() + order[-1:].tolist()
         z = batched(model.encode, image[None], device)[0]
         walk = traverse(model.decode, z, values, dims=dims, relative=True, device=device)
@@ -210,6 +213,15 @@ def traversal_by_beta(models: dict, image: torch.Tensor, images: torch.Tensor, v
             labels.append(f"β={beta:g}, z[{dim}]")
         frames.append(walk.flatten(0, 1))
     return torch.cat(frames), labels, pd.DataFrame(rows)
+
+
+def traversal_top(latent_size: int, n_top: int = 3) -> int:
+    """How many dimensions of largest KL :func:`traversal_by_beta` shows besides the one of
+    smallest: ``n_top``, or ``latent_size - 1`` when the latent has fewer to spare."""
+    if latent_size < 2:
+        raise ParameterError("a traversal by KL compares the dimensions of largest and "
+                             f"smallest KL, which needs a latent of 2 or more, got {latent_size}.")
+    return min(n_top, latent_size - 1)
 
 
 # -- what chapter 1's judge reads, and how far images differ ---------------------------------
