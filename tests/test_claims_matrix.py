@@ -63,6 +63,10 @@ def test_cells_of_older_commits_stay_only_when_asked_and_name_their_commit(tmp_p
     shown = claims.matrix_markdown(kept)
     assert "| seed0-threads1 (aaaa111) | seed1-threads2 (bbbb222) |" in shown
     assert "| b | · | ✗ |" in shown  # not a test at the older commit
+    assert "1 of 2 claims hold in all 2 cells (" in shown  # b failed where it ran
+    kept["cells"]["seed1-threads2"]["test_b"] = "passed"
+    assert "1 of 2 claims hold in all 2 cells; 1 more holds in every cell whose commit" in (
+        claims.table(kept["cells"], kept["commits"]))
     assert "commit aaaa111 for seed0-threads1; commit bbbb222 for seed1-threads2" in shown
     one = claims.table(kept["cells"], {c: "bbbb222" for c in kept["cells"]})
     assert "| claim | seed0-threads1 | seed1-threads2 |" in one  # one commit: plain names

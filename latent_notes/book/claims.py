@@ -48,7 +48,11 @@ def table(cells: dict, commits: dict | None = None) -> str:
         lines.append(f"| {claim.removeprefix('test_').replace('_', ' ')} | "
                      + " | ".join(marks) + " |")
     held = sum(all(cells[c].get(claim) == "passed" for c in names) for claim in claims)
-    lines.append(f"\n{held} of {len(claims)} claims hold in all {len(names)} cells "
+    newer = sum(all(cells[c].get(claim, "passed") == "passed" for c in names)
+                for claim in claims) - held  # passed wherever its cell's commit had it
+    where = (f"; {newer} more {'holds' if newer == 1 else 'hold'} in every cell whose commit "
+             "had it" if newer else "")
+    lines.append(f"\n{held} of {len(claims)} claims hold in all {len(names)} cells{where} "
                  "(✓ held, ✗ failed, E the build or its tests errored, · not a test at that "
                  "cell's commit).")
     return "\n".join(lines)
