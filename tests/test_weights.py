@@ -154,11 +154,16 @@ def test_a_tampered_file_is_rejected_by_its_hash_and_the_model_trained(exported,
     assert files == [trained.path.name]  # no debris
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_a_server_that_is_down_costs_one_warning_and_a_training_run(exported, tmp_path):
     _, _, trained, data = exported
-    with socket.socket() as s:  # a free port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     use(f"http://127.0.0.1:{port}")
     with pytest.warns(UserWarning, match="could not be read.*trained here"):
         result = load_again(trained, data, tmp_path, train=lambda model, state: trained.history)
@@ -168,9 +173,7 @@ def test_a_server_that_is_down_costs_one_warning_and_a_training_run(exported, tm
 
 def test_a_password_in_the_weights_url_is_never_shown(exported, tmp_path):
     _, _, trained, data = exported
-    with socket.socket() as s:  # a free port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     use(f"http://alice:hunter2@127.0.0.1:{port}")
     with pytest.warns(UserWarning) as seen:
         load_again(trained, data, tmp_path, train=lambda model, state: trained.history)
