@@ -86,6 +86,7 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
+precision = "float32"  # of the training steps: float32 | bfloat16 | auto (bf16 if native)
 results_dir = "results"  # this chapter writes <results_dir>/01_cnn_warmup.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -96,7 +97,7 @@ lr = 5e-3  # peak learning rate of the one-cycle schedule
 chapter = start_chapter("01_cnn_warmup", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic,
+                        deterministic=deterministic, precision=precision,
                         parameters=WarmupParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("01_cnn_warmup"))
 data = chapter.data
@@ -202,10 +203,14 @@ diagrams.draw(diagrams.architecture(model),
 # that determines its weights; run the chapter again with the same parameters and it is
 # loaded instead of trained.
 #
-# Here is the loop itself, the part of `latent_notes.training.fit` that runs once per epoch
-# (shown from the package, so it is the code that trained the networks below). Every model of
-# the book goes through it: only `loss_fn`, a function of (model, images, labels) that returns
-# a dictionary of terms with the `"loss"` to minimise, changes from chapter to chapter.
+# Here is the loop itself: one training step (`latent_notes.training.make_step`), then the
+# part of `latent_notes.training.fit` that runs once per epoch (shown from the package, so it
+# is the code that trained the networks below). Every model of the book goes through it: only
+# `loss_fn`, a function of (model, images, labels) that returns a dictionary of terms with the
+# `"loss"` to minimise, changes from chapter to chapter.
+
+# %%
+show_source(training.make_step, between=("    def step(x, y):", "    return step"))
 
 # %%
 show_source(training.fit, between=("for epoch in range", "raise _diverged"))

@@ -92,6 +92,7 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
+precision = "float32"  # of the training steps: float32 | bfloat16 | auto (bf16 if native)
 results_dir = "results"  # this chapter writes <results_dir>/03_vae.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -125,7 +126,7 @@ judge_lr = 5e-3  # (or, when chapter 1 has not run, exactly that judge is traine
 chapter = start_chapter("03_vae", dataset=dataset, data_root=data_root, epochs=epochs,
                         subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic,
+                        deterministic=deterministic, precision=precision,
                         parameters=VAEParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("03_vae"))
 data = chapter.data

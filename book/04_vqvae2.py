@@ -106,6 +106,7 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
+precision = "float32"  # of the training steps: float32 | bfloat16 | auto (bf16 if native)
 results_dir = "results"  # this chapter writes <results_dir>/04_vqvae2.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -134,7 +135,7 @@ colour_epochs = 10  # passes for the colour VQ-VAE-2 (its priors use prior_epoch
 chapter = start_chapter("04_vqvae2", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic,
+                        deterministic=deterministic, precision=precision,
                         parameters=VQVAE2Parameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("04_vqvae2"))
 data, dev = chapter.data, chapter.device

@@ -101,6 +101,7 @@ subset = None  # cap on the number of training images (None: all of them)
 seed = 0  # same seed, same numbers (on the CPU)
 device = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
 deterministic = False  # True: bit-for-bit repeatable on CUDA (slower)
+precision = "float32"  # of the training steps: float32 | bfloat16 | auto (bf16 if native)
 results_dir = "results"  # this chapter writes <results_dir>/05_comparison.csv
 cache_dir = None  # checkpoints (None: $LATENT_NOTES_CACHE, else ~/.cache)
 weights = None  # fetch trained models: auto | off | URL | folder (None: see README)
@@ -126,7 +127,8 @@ vq_lr = 1e-3  # encoders and decoders
 chapter = start_chapter("05_comparison", dataset=dataset, data_root=data_root,
                         epochs=epochs, subset=subset, seed=seed, device=device,
                         results_dir=results_dir, cache_dir=cache_dir, weights=weights,
-                        deterministic=deterministic, label="comparison",
+                        deterministic=deterministic, precision=precision,
+                        label="comparison",
                         parameters=ComparisonParameters.of(globals()))
 glue("run_cost", runtimes.cost_sentence("05_comparison"))
 data, dev = chapter.data, chapter.device

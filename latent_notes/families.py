@@ -28,21 +28,25 @@ from .models.pixelcnn import LEVELS, prior_config
 from .models.vqvae2 import Codes, code_grids
 from .store.cache import Run, Trained, alias_name, same_data
 from .store.checkpoint import builder_name
-from .training import evaluate, train_model
+from .training import evaluate, resolve_precision, train_model
 
 FAMILIES = {family.name: family for family in (autoencoder.FAMILY, vae.FAMILY, vqvae2.FAMILY)}
 CLASSIFIER = classifier.FAMILY  # chapter 1's CNNs; its deep CNN is every later chapter's judge
 PRIOR = pixelcnn.FAMILY  # VQ-VAE-2's PixelCNN priors, trained on its code grids
 
 
-def _key(model_config, train_config: TrainConfig, data_spec: dict, seed: int) -> dict:
+def _key(model_config, train_config: TrainConfig, data_spec: dict, seed: int,
+         precision: str = "float32") -> dict:
     """Everything that determines the weights: what the cache key hashes. A switch at its
-    default (``latent_notes.checks.switch``) is left out: it changes nothing."""
+    default (``latent_notes.checks.switch``) is left out: it changes nothing; so is the
+    precision of the steps when it is float32 (every model trained before it could be other)."""
     unset = {f.name for f in fields(model_config)
              if f.metadata.get("switch") and getattr(model_config, f.name) == f.default}
     model = {k: v for k, v in asdict(model_config).items() if k not in unset}
-    return {"model": model, "train": {**asdict(train_config), "optimizer": "adam"},
-            "data": data_spec, "seed": seed}
+    train = {**asdict(train_config), "optimizer": "adam"}
+    if precision != "float32":
+        train["precision"] = precision
+    return {"model": model, "train": train, "data": data_spec, "seed": seed}
 
 
 def train(family: Family, data, model_config, train_config: TrainConfig, *, run: Run) -> Trained:
@@ -60,6 +64,7 @@ def train(family: Family, data, model_config, train_config: TrainConfig, *, run:
         return Batches(x, y, batch_size, shuffle=shuffle, seed=run.seed)
 
     name = family.checkpoint_name(model_config)
+    precision = resolve_precision(run.precision, run.device)  # in the key and the checkpoint
     callbacks = ([lambda epoch, model: family.monitor(model, data, run.device)]
                  if family.monitor and data.val is not None else [])
 
@@ -69,13 +74,14 @@ def train(family: Family, data, model_config, train_config: TrainConfig, *, run:
         history = train_model(model, family.loss,
                               batches(data.train, train_config.batch_size, shuffle=True),
                               watch, train_config, device=run.device, callbacks=callbacks,
-                              name=name, state=state)
+                              name=name, state=state, precision=precision)
         if family.after_fit:
             family.after_fit(model, data, run.device)
         return history
 
     stem = family.alias_stem(model_config)
-    return run.store.load_or_train(name, _key(model_config, train_config, data.spec, run.seed),
+    return run.store.load_or_train(name, _key(model_config, train_config, data.spec, run.seed,
+                                              precision),
                                    family.build, fit_it, device=run.device,
                                    alias=alias_name(stem, data.name) if stem else None)
 

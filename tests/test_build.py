@@ -13,7 +13,7 @@ from latent_notes.book import build
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = build.all_chapters()
 SHARED_PARAMETERS = ["dataset", "data_root", "epochs", "subset", "seed", "device",
-                     "deterministic", "results_dir", "cache_dir"]
+                     "deterministic", "precision", "results_dir", "cache_dir"]
 
 
 def test_toc_lists_only_chapters_that_exist():

@@ -485,6 +485,53 @@ def tidy_notebook(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+def cell_costs(path: Path, chapter: str) -> list[dict]:
+    """The code cells of an executed notebook with their wall times (papermill's), each with
+    what it does: its first comment line, else its first line of code (80 characters)."""
+    import nbformat
+
+    rows = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.cell_type != "code" or not isinstance(seconds, (int, float)):
+            continue
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+        comments = [line.lstrip("# ") for line in lines if line.startswith("#")]
+        what = comments[0] if comments else _calls(cell.source) or (lines or ["(empty)"])[0]
+        rows.append({"chapter": chapter, "cell": index, "seconds": round(float(seconds), 1),
+                     "what": what[:77] + "..." if len(what) > 80 else what})
+    return rows
+
+
+COMMON_METHODS = {"items", "keys", "values", "update", "append", "extend", "get", "round",
+                  "itertuples", "tolist", "cpu", "mean", "sum", "format", "join", "copy"}
+
+
+def _calls(source: str) -> str:
+    """'calls a, b.c, ...': the functions a cell calls, in order; builtins and the methods of
+    containers (items, update, ...) left out."""
+    import builtins
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    calls = sorted((node for node in ast.walk(tree) if isinstance(node, ast.Call)),
+                   key=lambda node: (node.lineno, node.col_offset))
+    names = []
+    for node in calls:
+        name = ast.unparse(node.func)
+        if ("(" in name or "[" in name or name in names or hasattr(builtins, name)
+                or name.rsplit(".", 1)[-1] in COMMON_METHODS):
+            continue
+        names.append(name)
+    return f"calls {', '.join(names[:4])}" if names else ""
+
+
+def most_expensive(rows: list[dict], top: int = 10) -> list[dict]:
+    return sorted(rows, key=lambda row: -row["seconds"])[:top]
+
+
 def read_events(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -621,6 +668,11 @@ def write_report(report: dict) -> str:
                      f"| {models} |")
     lines += ["", f"Render: {report.get('render_seconds', '-')} s. "
                   f"Total: {report['total_seconds']} s."]
+    if report.get("expensive_cells"):
+        lines += ["", f"The {len(report['expensive_cells'])} most expensive cells executed:", "",
+                  "| chapter | cell | s | what it does |", "|---|---|---|---|"]
+        lines += [f"| {row['chapter']} | {row['cell']} | {row['seconds']} | "
+                  f"{str(row['what']).replace('|', '/')} |" for row in report["expensive_cells"]]
     if report.get("explorers"):
         sizes = report["explorers"]
         pages = ", ".join(f"{name} {size / 2**20:.2f} MB" for name, size in sizes["pages"].items())
@@ -669,7 +721,7 @@ def _build(args) -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
     (STAGE / "book").mkdir(parents=True, exist_ok=True)
     code_hash = package_hash()
-    report = {"profile": args.profile, "chapters": {}}
+    report, cells = {"profile": args.profile, "chapters": {}}, []
     runs = [(chapter, name, edition) for chapter in selected
             for name, edition in [(chapter, None), *editions_of(profile, chapter).items()]]
     for chapter, name, edition in runs:
@@ -692,6 +744,7 @@ def _build(args) -> int:
         record_edition(name, args.profile, params)
         report["chapters"][name] = {"status": "executed", **result,
                                     "models": read_events(events)}
+        cells += cell_costs(executed, name)
     executed_editions = {chapter: [name for name in editions_of(profile, chapter)
                                    if (STAGE / "book" / f"{name}.ipynb").exists()]
                          for chapter in chapters}
@@ -704,6 +757,7 @@ def _build(args) -> int:
         report["render_seconds"] = render()
         report["explorers"] = install_explorers()
     report["total_seconds"] = round(time.perf_counter() - start, 1)
+    report["expensive_cells"] = most_expensive(cells)
     print("\n" + write_report(report))
     if args.record_times:
         try:

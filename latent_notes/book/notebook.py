@@ -11,7 +11,7 @@ from ..checks import check_positive
 from ..data import ImageData, load_data
 from ..store.cache import Run, Store
 from ..store.weights import Source, shown_location
-from ..training import pick_device, seed_everything, set_deterministic
+from ..training import pick_device, resolve_precision, seed_everything, set_deterministic
 from . import explorers
 from .parameters import ChapterParameters
 from .results import Results
@@ -59,7 +59,7 @@ class Chapter:
 
 def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, seed: int,
                   device: str, results_dir, cache_dir=None, weights=None, image_size=None,
-                  channels=None, deterministic: bool = False,
+                  channels=None, deterministic: bool = False, precision: str = "float32",
                   parameters: ChapterParameters | None = None,
                   label: str | None = None) -> Chapter:
     """Validate the shared parameters, choose the weights source, seed, load the data set.
@@ -75,13 +75,14 @@ def start_chapter(name: str, *, dataset: str, data_root, epochs: int, subset, se
     set_deterministic(deterministic)
     seed_everything(seed)
     chosen = pick_device(device)
+    resolve_precision(precision, chosen)  # an unknown precision is refused before any work
     data = load_data(dataset, data_root=data_root, subset=subset, image_size=image_size,
                      channels=channels, seed=seed)
     results = Results(name, data.name, results_dir, label=label)
     glue("page_run", page_run(data, seed, chosen, os.environ.get("LATENT_NOTES_PROFILE")))
     store = Store(cache_dir, source)
     explorers.use_cache(store.folder)  # outside the build, not the working directory
-    return Chapter(name, data, results, Run(seed, chosen, store), parameters)
+    return Chapter(name, data, results, Run(seed, chosen, store, precision), parameters)
 
 
 def page_run(data: ImageData, seed: int, device, profile: str | None) -> str:

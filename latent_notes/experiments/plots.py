@@ -38,6 +38,21 @@ def _to_hwc(image) -> np.ndarray:
     return x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
 
 
+def mosaic(images: torch.Tensor, per_line: int, padding: int = 2,
+           pad_value: float = 0.0) -> torch.Tensor:
+    """(N, C, H, W) → one (C, H', W') image: ``per_line`` thumbnails a line, each with
+    ``padding`` pixels of ``pad_value`` around it (shared between neighbours, as in
+    torchvision's ``make_grid``)."""
+    n, c, h, w = images.shape
+    lines = -(-n // per_line)
+    step_h, step_w = h + padding, w + padding
+    out = images.new_full((c, lines * step_h + padding, per_line * step_w + padding), pad_value)
+    for k in range(n):
+        top, left = (k // per_line) * step_h + padding, (k % per_line) * step_w + padding
+        out[:, top:top + h, left:left + w] = images[k]
+    return out
+
+
 def image_grid(images, nrow: int | None = None, *, title: str = "", captions=None,
                row_labels=None, col_labels=None, size: float = 1.1, cmap: str = "gray_r"):
     """Show (N, C, H, W) images in a grid; optional caption per image and labels per row/column.

@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.patches import Rectangle
-from torchvision.utils import make_grid
 
 from ..checks import ParameterError
 from .compare import unit_effect
 from .metrics import predict
-from .plots import _to_hwc, plain
+from .plots import _to_hwc, mosaic, plain
 
 LEVELS = ("top", "bottom")
 
@@ -153,12 +152,10 @@ def traversal_figure(rows: dict, per_line: int, title: str, originals: dict | No
                                                     + 0.6),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
-        side = images.shape[-1] + 2  # make_grid's padding of 2 on each thumbnail
-        grey = images.shape[1] == 1  # make_grid returns three channels: keep one, so that
-        mosaic = make_grid(images.clamp(0, 1), nrow=per_line, padding=2,  # grey digits are
-                           pad_value=0.0 if grey else 1.0)  # ink on paper, as image_grid's
-        ax.imshow(_to_hwc(mosaic[:1] if grey else mosaic), cmap="gray_r", vmin=0, vmax=1,
-                  interpolation="nearest")
+        side = images.shape[-1] + 2  # a padding of 2 on each thumbnail
+        grey = images.shape[1] == 1  # grey digits are ink on paper, as image_grid's
+        tiled = mosaic(images.clamp(0, 1), per_line, padding=2, pad_value=0.0 if grey else 1.0)
+        ax.imshow(_to_hwc(tiled), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         if originals and label in originals:
             k = int(originals[label])
             ax.add_patch(Rectangle(((k % per_line) * side + 1, (k // per_line) * side + 1),

@@ -140,9 +140,10 @@ class VAE(nn.Module):
         self.upsample = _decoder(config.channels, config.width, steps)
 
     def posterior(self, x: torch.Tensor) -> Posterior:
-        """(B, C, H, W) → μ, log σ² of q(z | x), each (B, D)."""
+        """(B, C, H, W) → μ, log σ² of q(z | x), each (B, D), in float32 (under autocast too:
+        the sampling and the KL need it)."""
         h = self.to_hidden(self.features(x))  # (B, fc_width)
-        return Posterior(self.to_mu(h), self.to_logvar(h))
+        return Posterior(self.to_mu(h).float(), self.to_logvar(h).float())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) → μ (B, D): the code a probe reads, the centre of q(z | x)."""
@@ -154,9 +155,9 @@ class VAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D) → (B, C, H, W) logits of the pixel means."""
+        """(B, D) → (B, C, H, W) logits of the pixel means (float32, for the likelihood)."""
         h = self.from_latent(z).view(len(z), *self.feature_shape)
-        return self.upsample(h)
+        return self.upsample(h).float()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D) → (B, C, H, W) mean images in [0, 1]."""

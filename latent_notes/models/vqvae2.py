@@ -269,7 +269,7 @@ class VQVAE2(nn.Module):
             return q.quantised, q.codes, q.commitment, None
         if kind == "continuous":
             return h, None, h.new_zeros(()), None
-        mu, logvar = h.chunk(2, dim=1)  # (B, D, G, G) each
+        mu, logvar = h.float().chunk(2, dim=1)  # (B, D, G, G) each, float32 under autocast
         # KL(N(μ, σ²) || N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) per channel (Kingma & Welling
         # 2014, appendix B; written here rather than imported from .vae, so that editing the
         # VAE never retrains this model), summed over positions and channels: (B,)

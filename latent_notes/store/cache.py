@@ -455,14 +455,18 @@ def _tolerant(check):
 
 @dataclass(frozen=True)
 class Run:
-    """What every training call needs, passed as one argument: the seed, the device and the
-    store (cache and weights source). ``start_chapter`` makes one per chapter."""
+    """What every training call needs, passed as one argument: the seed, the device, the
+    store (cache and weights source) and the precision of the training steps (``float32``,
+    ``bfloat16`` or ``auto``: ``latent_notes.training.resolve_precision``). ``start_chapter``
+    makes one per chapter."""
 
     seed: int
     device: torch.device
     store: Store
+    precision: str = "float32"
 
     @classmethod
-    def here(cls, seed: int = 0, device="cpu", cache_dir=None, weights="off") -> "Run":
+    def here(cls, seed: int = 0, device="cpu", cache_dir=None, weights="off",
+             precision: str = "float32") -> "Run":
         """A run outside a chapter (tests, scripts): the CPU by default and no weights source."""
-        return cls(seed, as_device(device), Store(cache_dir, Source.of(weights)))
+        return cls(seed, as_device(device), Store(cache_dir, Source.of(weights)), precision)
