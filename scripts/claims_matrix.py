@@ -28,6 +28,15 @@ sys.path.insert(0, str(ROOT))
 from latent_notes.book.claims import RECORD, load, read_junit, table  # noqa: E402
 
 
+def machine() -> str:
+    """'2 CPU cores, x86_64, AVX2': the cores, the architecture and the vector extensions torch
+    uses (another CPU rounds differently, as another thread count does)."""
+    import torch
+
+    return (f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
+            f"{torch.backends.cpu.get_cpu_capability()}")
+
+
 def cell_name(seed: int, threads: int) -> str:
     return f"seed{seed}-threads{threads}"
 
@@ -104,10 +113,12 @@ def main(argv=None) -> int:
                         if c == commit or args.keep_older}
         cells = {**{c: kept["cells"][c] for c in kept_commits}, **outcomes}
         commits = {**kept_commits, **{cell: commit for cell in outcomes}}
+        here = machine()
+        machines = {**{c: m for c, m in kept.get("machines", {}).items() if c in kept_commits},
+                    **{cell: here for cell in outcomes}}
         RECORD.write_text(json.dumps({
-            "profile": args.profile, "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
-            "commit": commit, "cells": cells, "commits": commits},
+            "profile": args.profile, "date": time.strftime("%Y-%m-%d"), "machine": here,
+            "commit": commit, "cells": cells, "commits": commits, "machines": machines},
             indent=1, ensure_ascii=False))
     return 0 if all(v == "passed" for o in outcomes.values() for v in o.values()) else 1
 

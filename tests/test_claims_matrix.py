@@ -1,5 +1,6 @@
 """The claims matrix (scripts/claims_matrix.py): its table, and a small matrix built for real."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,27 @@ def test_cells_of_older_commits_stay_only_when_asked_and_name_their_commit(tmp_p
     assert "commit aaaa111 for seed0-threads1; commit bbbb222 for seed1-threads2" in shown
     one = claims.table(kept["cells"], {c: "bbbb222" for c in kept["cells"]})
     assert "| claim | seed0-threads1 | seed1-threads2 |" in one  # one commit: plain names
+    # the new cell names the machine it was built on, vector extensions included; the older
+    # one, recorded before machines were, says so
+    here = claims_matrix.machine()
+    assert kept["machines"] == {"seed1-threads2": here}
+    assert f"a machine not recorded for seed0-threads1; {here} for seed1-threads2" in shown
+    assert re.fullmatch(r"\d+ CPU cores, .+, [A-Z0-9_]+", here)
+
+
+def test_a_record_whose_machine_names_are_not_plain_text_reads_as_none(tmp_path):
+    record = tmp_path / "m.json"
+    cells = {"seed0-threads1": {"test_a": "passed"}}
+    for machines in ({"seed0-threads1": "<b>evil</b>"}, {"seed9-threads1": "2 CPU cores"},
+                     ["2 CPU cores"]):
+        record.write_text(json.dumps({"profile": "quick", "cells": cells,
+                                      "machines": machines}))
+        assert claims.load(record) == {}
+    record.write_text(json.dumps({"profile": "quick", "machine": "m", "date": "d",
+                                  "commit": "abcd", "cells": cells,
+                                  "machines": {"seed0-threads1": "2 CPU cores, x86_64, AVX2"}}))
+    assert "(2 CPU cores, x86_64, AVX2, commit abcd)" in claims.matrix_markdown(
+        claims.load(record))
 
 
 @pytest.mark.parametrize("cells", [

@@ -4,7 +4,9 @@
 (tests/test_claims.py) on each build; this module reads their JUnit reports, keeps the result
 in ``profiles/claims_matrix.json`` ({"profile", "date", "machine", "commit", "cells": {cell:
 {claim: outcome}}, and, when cells were built at different commits, "commits": {cell:
-commit}}) and writes the table the intro page shows. Nothing here is typed by hand.
+commit}}, and "machines": {cell: what it was built on}, the CPU's vector extensions
+included, where that was recorded) and writes the table the intro page shows. Nothing here is
+typed by hand.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ OUTCOMES = {"passed": "✓", "failed": "✗", "error": "E", "skipped": "–"}
 CELL = re.compile(r"seed\d{1,6}-threads\d{1,3}")
 CLAIM = re.compile(r"\(?[A-Za-z0-9_ ]{1,200}\)?")
 COMMIT = re.compile(r"[0-9a-f]{4,40}|unknown")
+MACHINE = re.compile(r"[A-Za-z0-9 ,._()-]{1,100}")
 MAX_BYTES = 2**20  # a record is a few kB
 
 
@@ -82,7 +85,11 @@ def load(path: Path = RECORD) -> dict:
             and all(isinstance(v, str) and COMMIT.fullmatch(v) for v in commits.values())):
         return {}
     commits = {cell: commits.get(cell, meta["commit"]) for cell in cells}
-    return {**meta, "cells": cells, "commits": commits} if cells else {}
+    machines = data.get("machines", {})
+    if not (isinstance(machines, dict) and set(machines) <= set(cells)
+            and all(isinstance(v, str) and MACHINE.fullmatch(v) for v in machines.values())):
+        return {}
+    return {**meta, "cells": cells, "commits": commits, "machines": machines} if cells else {}
 
 
 def matrix_markdown(record: dict | None = None) -> str:
@@ -96,8 +103,23 @@ def matrix_markdown(record: dict | None = None) -> str:
             f"results. This table is those tests on the {record['profile']} profile, built "
             "once per seed and per number of CPU threads (the thread count changes the order "
             "of floating-point sums, as another CPU would), by `scripts/claims_matrix.py` on "
-            f"{record['date']} ({record['machine']}, {_commits(record)}):\n\n"
+            f"{record['date']} ({_machines(record)}, {_commits(record)}):\n\n"
             + table(record["cells"], record.get("commits")) + "\n")
+
+
+def _machines(record: dict) -> str:
+    """The machine, or, for cells built on several, which machine built which (a cell whose
+    machine was not recorded is named so)."""
+    machines = record.get("machines") or {}
+    by_machine = {}
+    for cell in record["cells"]:
+        by_machine.setdefault(machines.get(cell), []).append(cell)
+    if set(by_machine) <= {None}:
+        return record["machine"]
+    if len(by_machine) == 1:
+        return next(iter(by_machine))
+    return "; ".join(f"{machine or 'a machine not recorded'} for {', '.join(cells)}"
+                     for machine, cells in by_machine.items())
 
 
 def _commits(record: dict) -> str:
