@@ -81,37 +81,37 @@ def _standard() -> dict:
     return profile.get("chapters", {})
 
 
+def _named(chapter: dict, *names: str, prefix: str = "") -> dict:
+    """The recipe options the standard profile names for a chapter (the rest: the family's)."""
+    return {name: chapter[prefix + name] for name in names if prefix + name in chapter}
+
+
 def _recipe(name: str, data, families):
     """(family, model config, train config, data for the family) of one case."""
     chapters = _standard()
+    recipe = ("batch_size", "lr", "schedule")
     if name == "judge":
-        ch = chapters.get("01_cnn_warmup", {})
         family = families.CLASSIFIER
         model, train = family.recipe(data, arch="cnn_deep", epochs=1,
-                                     batch_size=ch.get("batch_size", 64), lr=ch.get("lr", 1e-3))
+                                     **_named(chapters.get("01_cnn_warmup", {}), *recipe))
         return family, model, train, data
     if name in ("ae", "vae"):
-        ch = chapters.get("02_autoencoder" if name == "ae" else "03_vae", {})
         family = families.FAMILIES[name]
-        options = {"latent_size": 16, "batch_size": ch.get("batch_size", 64)}
-        if "width" in ch:
-            options["width"] = ch["width"]
-        if ch.get("schedule"):
-            options["schedule"] = ch["schedule"]
-        model, train = family.recipe(data, epochs=1, **options)
+        chapter = chapters.get("02_autoencoder" if name == "ae" else "03_vae", {})
+        model, train = family.recipe(data, epochs=1, latent_size=16,
+                                     **_named(chapter, "width", *recipe))
         return family, model, train, data
     vq_family = families.FAMILIES["vqvae2"]
     vq_model, vq_train = vq_family.recipe(data, epochs=1)
     if name == "vqvae2":
         return vq_family, vq_model, vq_train, data
-    ch = chapters.get("04_vqvae2", {})
     from latent_notes.models.pixelcnn import prior_config
 
     family = families.PRIOR
     model = prior_config(vq_model, "bottom", num_classes=len(data.classes),
-                         channels=ch.get("prior_channels", 32), layers=ch.get("prior_layers", 5))
-    train = family.train_config(epochs=1)
-    return family, model, train, _code_data(vq_model, data, families)
+                         **_named(chapters.get("04_vqvae2", {}), "channels", "layers",
+                                  prefix="prior_"))
+    return family, model, family.train_config(epochs=1), _code_data(vq_model, data, families)
 
 
 def _code_data(vq_model, data, families):
