@@ -103,31 +103,27 @@ def matrix_markdown(record: dict | None = None) -> str:
             f"results. This table is those tests on the {record['profile']} profile, built "
             "once per seed and per number of CPU threads (the thread count changes the order "
             "of floating-point sums, as another CPU would), by `scripts/claims_matrix.py` on "
-            f"{record['date']} ({_machines(record)}, {_commits(record)}):\n\n"
+            f"{record['date']} ({_provenance(record)}):\n\n"
             + table(record["cells"], record.get("commits")) + "\n")
 
 
-def _machines(record: dict) -> str:
-    """The machine, or, for cells built on several, which machine built which (a cell whose
-    machine was not recorded is named so)."""
+def _provenance(record: dict) -> str:
+    """"2 CPU cores, x86_64, AVX2, commit abc1234", or, for cells built at several commits or
+    on several machines, which cells were built where ("seed0-threads2 and seed1-threads2 at
+    commit abc1234 on a machine not recorded; ...")."""
     machines = record.get("machines") or {}
-    by_machine = {}
+    groups = {}
     for cell in record["cells"]:
-        by_machine.setdefault(machines.get(cell), []).append(cell)
-    if set(by_machine) <= {None}:
-        return record["machine"]
-    if len(by_machine) == 1:
-        return next(iter(by_machine))
-    return "; ".join(f"{machine or 'a machine not recorded'} for {', '.join(cells)}"
-                     for machine, cells in by_machine.items())
+        where = (record.get("commits", {}).get(cell, record["commit"]),
+                 machines.get(cell) if machines else record["machine"])
+        groups.setdefault(where, []).append(cell)
+    if len(groups) == 1:
+        (commit, machine), = groups
+        return f"{machine or 'a machine not recorded'}, commit {commit}"
+    return "; ".join(f"{_and(cells)} at commit {commit} on "
+                     f"{machine or 'a machine not recorded'}"
+                     for (commit, machine), cells in groups.items())
 
 
-def _commits(record: dict) -> str:
-    """"commit abc1234", or, for cells built at several commits, which commit built which."""
-    by_commit = {}
-    for cell, commit in record.get("commits", {}).items():
-        by_commit.setdefault(commit, []).append(cell)
-    if len(by_commit) <= 1:
-        return f"commit {record['commit']}"
-    return "; ".join(f"commit {commit} for {', '.join(cells)}"
-                     for commit, cells in by_commit.items())
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
