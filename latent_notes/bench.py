@@ -270,6 +270,8 @@ def medians(runs: list[dict]) -> dict:
         out["cases"][name] = {key: (statistics.median(r[key] for r in rows)
                                     if isinstance(row[key], float) else row[key])
                               for key in row}
+        rates = [r["images_per_s"] for r in rows]
+        out["cases"][name]["range"] = [min(rates), max(rates)]
     return out
 
 
@@ -278,7 +280,7 @@ def table(results: dict[str, dict]) -> str:
     labels = list(results)
     head = ["model (standard recipe)", "MFLOP/img"]
     for label in labels:
-        head += [f"{label}: img/s", "% of peak", "outside"]
+        head += [f"{label}: img/s (min-max)", "% of peak", "outside"]
     if len(labels) > 1:
         head.append(f"{labels[-1]} / {labels[0]}")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -287,7 +289,9 @@ def table(results: dict[str, dict]) -> str:
         cells = [f"{TITLES[name]}, batch {row['batch_size']}", f"{row['mflop_per_image']:.1f}"]
         for label in labels:
             r = results[label]["cases"][name]
-            cells += [f"{r['images_per_s']:,.0f}",
+            low, high = r.get("range", [r["images_per_s"]] * 2)
+            spread = f" ({low:,.0f}-{high:,.0f})" if high > low else ""
+            cells += [f"{r['images_per_s']:,.0f}{spread}",
                       f"{100 * r['share_of_peak']:.0f} % ({r['precision']})",
                       f"{100 * r['outside']:.0f} %"]
         if len(labels) > 1:
@@ -340,7 +344,7 @@ def main(argv=None) -> int:
     text = table(results)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"medians": results, "rounds": runs}, indent=1))
     return 0
 
 

@@ -196,6 +196,10 @@ def test_the_benchmark_table_compares_checkouts_case_by_case():
     text = bench.table({"before": result(1000.0), "after": result(1500.0)})
     assert "| chapter 3's VAE, latent 16, batch 256 | 10.2 | 1,000 | 40 % (float32) | 25 % " \
            "| 1,500 | 40 % (float32) | 25 % | ×1.50 |" in text
+    two = bench.medians([{"peaks": {"float32": 130.0, "bfloat16": 370.0}, "cpu": "AVX2",
+                          "torch": "2.13.0", "cases": [{**row, "images_per_s": rate}]}
+                         for row in result(0)["cases"].values() for rate in (900.0, 1100.0)])
+    assert "| 1,000 (900-1,100) |" in bench.table({"this": two})
     assert "130 GFLOP/s in float32" in text
 
 
@@ -211,7 +215,7 @@ def test_the_benchmark_runs_against_another_checkout(tmp_path):
                            "--json", str(out)], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "LATENT_NOTES_PROGRESS": "0"}, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(out.read_text())
+    results = json.loads(out.read_text())["medians"]
     assert len(results) == 2
     for result in results.values():
         row = result["cases"]["vae"]
