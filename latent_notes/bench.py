@@ -150,7 +150,8 @@ def _precision(training, train_config, device) -> str:
 
 
 def _step_function(training, model, loss_fn, optimizer, train_config, device):
-    """The checkout's own training step where it has one, else the plain step its fit ran."""
+    """The checkout's own training step where it has one, else the plain step its ``fit`` ran
+    before it had one (written out here: this file runs against that checkout's package)."""
     make = getattr(training, "make_step", None)
     if make is not None:
         return make(model, loss_fn, optimizer, precision=_precision(training, train_config,
@@ -185,9 +186,6 @@ def measure_case(name: str, seconds: float) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     x_all, y_all = _inputs(family, model_config, fed.train)
     batch = train_config.batch_size
-    prepare = getattr(training, "prepare_model", None)
-    if prepare is not None:
-        model = prepare(model, _precision(training, train_config, device), device)
     step = _step_function(training, model, family.loss, optimizer, train_config, device)
     batches = [(x_all[i:i + batch], y_all[i:i + batch])
                for i in range(0, len(x_all) - batch + 1, batch)]
